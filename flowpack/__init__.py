@@ -1,0 +1,45 @@
+"""flowpack: run plain Python functions as container steps of Argo Workflows, locally first.
+
+    import flowpack as fp
+
+    @fp.op
+    def add(a: int, b: int = 1) -> int:
+        return a + b
+
+    @fp.workflow
+    def pipeline(n: int = 3) -> int:
+        return add(add(n, 1), 2)
+
+    pipeline.run(n=5).result()   # 9, on the embedded local engine
+    pipeline.to_yaml(n=5)        # the Argo Workflow manifest
+"""
+
+from ._errors import (
+    FlowpackError,
+    ManifestError,
+    OpDefinitionError,
+    RunError,
+    ScriptError,
+    StepFailed,
+    StoreError,
+    WorkflowBuildError,
+)
+from ._op import Op, op
+from ._workflow import Workflow, workflow
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "op",
+    "workflow",
+    "Op",
+    "Workflow",
+    "FlowpackError",
+    "OpDefinitionError",
+    "WorkflowBuildError",
+    "ScriptError",
+    "ManifestError",
+    "RunError",
+    "StepFailed",
+    "StoreError",
+]

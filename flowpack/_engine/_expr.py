@@ -1,0 +1,76 @@
+"""Argo's two small languages as the local engine needs them: `{{...}}` substitution and `depends` expressions."""
+
+from __future__ import annotations
+
+import re
+
+from .._errors import ManifestError
+
+_VAR = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
+_DEPENDS_TOKEN = re.compile(
+    r"\s*(?:(?P<name>[A-Za-z0-9][-A-Za-z0-9]*)(?:\.(?P<phase>Succeeded|Failed|Errored|Skipped|Omitted|Daemoned"
+    r"|AnySucceeded|AllFailed))?|(?P<op>&&|\|\||!|\(|\)))"
+)
+DONE_OK = ("Succeeded", "Skipped", "Daemoned")
+
+
+def substitute(text: str, values: dict[str, str], where: str) -> str:
+    """Replace every `{{name}}` with its value, as Argo does; an unknown name is an error, as on Argo."""
+    if "{{" not in text:
+        return text
+
+    def repl(m: re.Match) -> str:
+        key = m.group(1)
+        try:
+            return values[key]
+        except KeyError:
+            raise ManifestError(f"{where}: failed to resolve {{{{{key}}}}}") from None
+
+    return _VAR.sub(repl, text)
+
+
+def references(text: str) -> list[str]:
+    """The names inside `{{...}}` in a string."""
+    return _VAR.findall(text) if "{{" in text else []
+
+
+def parse_depends(expr: str) -> tuple[list[tuple[str, str, str | None]], set[str]]:
+    """Tokens of a depends expression and the task names it mentions."""
+    tokens, names, pos = [], set(), 0
+    expr = expr.strip()
+    while pos < len(expr):
+        m = _DEPENDS_TOKEN.match(expr, pos)
+        if not m or m.end() == pos:
+            raise ManifestError(f"depends expression {expr!r}: can't read it from position {pos}")
+        if m.group("name"):
+            tokens.append(("name", m.group("name"), m.group("phase")))
+            names.add(m.group("name"))
+        else:
+            tokens.append(("op", m.group("op"), None))
+        pos = m.end()
+        while pos < len(expr) and expr[pos].isspace():
+            pos += 1
+    return tokens, names
+
+
+def evaluate_depends(tokens, phases: dict[str, str], children_phases: dict[str, list[str]] | None = None) -> bool:
+    """True when the expression holds for the finished tasks' phases (a bare name means it succeeded or was skipped)."""
+    parts = []
+    for kind, value, phase in tokens:
+        if kind == "op":
+            parts.append({"&&": " and ", "||": " or ", "!": " not ", "(": "(", ")": ")"}[value])
+            continue
+        actual = phases.get(value)
+        if phase is None:
+            ok = actual in DONE_OK
+        elif phase == "AnySucceeded":
+            ok = any(p == "Succeeded" for p in (children_phases or {}).get(value, []))
+        elif phase == "AllFailed":
+            kids = (children_phases or {}).get(value, [])
+            ok = bool(kids) and all(p in ("Failed", "Error") for p in kids)
+        elif phase == "Errored":
+            ok = actual == "Error"
+        else:
+            ok = actual == phase
+        parts.append("True" if ok else "False")
+    return bool(eval("".join(parts) or "True", {"__builtins__": {}}, {}))  # only True/False/and/or/not/() reach here

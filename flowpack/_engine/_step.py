@@ -1,0 +1,272 @@
+"""Run one leaf template (an Argo `script` or `container`) as a local subprocess, as Argo would run its pod.
+
+Each step gets its own root folder: every declared absolute path (input and output artifacts, output parameter
+files) lives under it, so two steps writing "/tmp/out.txt" at once never collide. Python step scripts read the
+root from FLOWPACK_ROOT; in shell scripts the top folders of declared paths are pointed at the root.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .._errors import ManifestError
+from ._expr import substitute
+from ._record import now, write_json
+
+STDERR_TAIL = 2000
+RESULT_LIMIT = 256 * 1024
+_PYTHONS = {"python", "python3"}
+_SAFE_ROOT = re.compile(r"^[A-Za-z0-9_./+-]+$")
+
+
+@dataclass
+class StepJob:
+    node: str  # unique, path-safe node id within the run
+    template: dict
+    parameters: dict  # input parameter name -> text
+    artifacts: dict  # input artifact name -> ArtifactRef, or ("raw", text)
+    values: dict  # global substitution values (workflow.name, workflow.parameters.*)
+
+
+@dataclass
+class StepResult:
+    node: str
+    phase: str  # Succeeded | Failed | Error
+    exit_code: int | None = None
+    message: str = ""
+    started: float = 0.0
+    finished: float = 0.0
+    parameters: dict = field(default_factory=dict)
+    artifacts: dict = field(default_factory=dict)  # name -> ArtifactRef
+    result: str | None = None
+    stderr_tail: str = ""
+
+
+class StepRunner:
+    """Runs leaf steps for one run; shared by the engine's worker threads."""
+
+    def __init__(self, run_dir: Path, run_id: str, store, python: str):
+        self.run_dir = run_dir
+        self.run_id = run_id
+        self.store = store
+        self.python = python
+        self.scripts = run_dir / "scripts"
+        self.scripts.mkdir(parents=True, exist_ok=True)
+        self._written: set[str] = set()
+        self.procs: set[subprocess.Popen] = set()
+        self.stopping = False
+
+    def run(self, job: StepJob) -> StepResult:
+        res = StepResult(job.node, "Error", started=now())
+        step_dir = self.run_dir / "steps" / job.node
+        record = {"node": job.node, "template": job.template.get("name"), "inputs": {"parameters": {}, "artifacts": {}}}
+        try:
+            self._execute(job, step_dir, res, record)
+        except ManifestError as exc:
+            res.phase, res.message = "Error", str(exc)
+        except OSError as exc:
+            res.phase, res.message = "Error", f"{type(exc).__name__}: {exc}"
+        res.finished = now()
+        record.update(
+            phase=res.phase, exitCode=res.exit_code, message=res.message, startedAt=res.started,
+            finishedAt=res.finished,
+            outputs={"parameters": res.parameters, "artifacts": {k: v.to_dict() for k, v in res.artifacts.items()}},
+        )
+        if step_dir.is_dir():
+            write_json(step_dir / "step.json", record)
+        return res
+
+    def _execute(self, job: StepJob, step_dir: Path, res: StepResult, record: dict) -> None:
+        tpl = job.template
+        name = tpl.get("name", "?")
+        root, work = step_dir / "root", step_dir / "work"
+        work.mkdir(parents=True)
+        root.mkdir()
+        if not _SAFE_ROOT.match(str(root)):
+            raise ManifestError(f"step {job.node}: the run folder {str(root)!r} has characters a shell would split; "
+                                f"choose a run_dir without spaces or quotes")
+        values = dict(job.values)
+        inputs = tpl.get("inputs") or {}
+        for p in inputs.get("parameters") or []:
+            value = job.parameters.get(p["name"], p.get("value", p.get("default")))
+            if value is None:
+                raise ManifestError(f"template {name!r}: input parameter {p['name']!r} has no value")
+            values["inputs.parameters." + p["name"]] = value
+        record["inputs"]["parameters"] = {k[len("inputs.parameters."):]: v for k, v in values.items()
+                                          if k.startswith("inputs.parameters.")}
+        for a in inputs.get("artifacts") or []:
+            source = job.artifacts.get(a["name"])
+            if source is None and "raw" in a:
+                source = ("raw", a["raw"].get("data", ""))
+            if source is None:
+                if a.get("optional"):
+                    continue
+                raise ManifestError(f"template {name!r}: input artifact {a['name']!r} was not given")
+            dest = _under(root, a["path"])
+            values["inputs.artifacts." + a["name"] + ".path"] = a["path"]
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(source, tuple):
+                dest.write_text(substitute(source[1], values, f"template {name!r}"), encoding="utf-8")
+                record["inputs"]["artifacts"][a["name"]] = {"raw": True}
+            else:
+                self.store.get(source, dest)
+                record["inputs"]["artifacts"][a["name"]] = source.to_dict()
+
+        kind = "script" if "script" in tpl else "container"
+        spec = tpl.get(kind)
+        if spec is None:
+            raise ManifestError(f"template {name!r} has neither a script, a container nor a dag")
+        where = f"template {name!r}"
+        command = [substitute(c, values, where) for c in spec.get("command") or []]
+        args = [substitute(c, values, where) for c in spec.get("args") or []]
+        if not command:
+            raise ManifestError(f"{where}: no command (the local engine can't read an image's entrypoint)")
+        is_python = os.path.basename(command[0]) in _PYTHONS
+        if is_python:
+            command[0] = self.python
+        declared = _declared_paths(tpl)
+        if kind == "script":
+            source = substitute(spec.get("source", ""), values, where)
+            if not is_python:
+                source = _point_paths_at(source, declared, root)
+            command.append(str(self._script_file(name, job.node, source, is_python)))
+        elif not is_python:
+            args = [_point_paths_at(a, declared, root) for a in args]
+        env = dict(os.environ)
+        for e in spec.get("env") or []:
+            if "value" not in e:
+                raise ManifestError(f"{where}: env {e.get('name')!r} uses valueFrom, which the local engine can't read")
+            env[e["name"]] = substitute(e["value"], values, where)
+        env["FLOWPACK_ROOT"] = str(root)
+        argv = command + args
+        record["command"] = argv
+        record["cwd"] = str(work)
+        deadline = tpl.get("activeDeadlineSeconds")
+        timeout = float(deadline) if deadline not in (None, "") else None
+
+        with open(step_dir / "stdout", "wb") as out, open(step_dir / "stderr", "wb") as err:
+            if self.stopping:
+                res.phase, res.message = "Failed", "stopped before it started"
+                return
+            proc = subprocess.Popen(argv, cwd=work, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
+            self.procs.add(proc)
+            try:
+                try:
+                    code = proc.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    kill_group(proc)
+                    proc.wait()
+                    res.exit_code = proc.returncode
+                    res.phase = "Failed"
+                    res.message = f"timed out: still running after activeDeadlineSeconds={deadline}"
+                    res.stderr_tail = _tail(step_dir / "stderr")
+                    return
+            finally:
+                self.procs.discard(proc)
+        res.exit_code = code
+        if code != 0:
+            res.phase = "Failed"
+            res.stderr_tail = _tail(step_dir / "stderr")
+            res.message = "stopped" if self.stopping else f"exit code {code}"
+            return
+        self._collect(tpl, root, job.node, res, step_dir, kind)
+
+    def _collect(self, tpl: dict, root: Path, node: str, res: StepResult, step_dir: Path, kind: str) -> None:
+        outputs = tpl.get("outputs") or {}
+        name = tpl.get("name", "?")
+        for p in outputs.get("parameters") or []:
+            vf = p.get("valueFrom") or {}
+            if "path" not in vf:
+                continue
+            path = _under(root, vf["path"])
+            try:
+                res.parameters[p["name"]] = path.read_text(encoding="utf-8").rstrip("\n")
+            except FileNotFoundError:
+                if "default" in vf:
+                    res.parameters[p["name"]] = vf["default"]
+                else:
+                    res.phase, res.message = "Error", (
+                        f"template {name!r}: output parameter {p['name']!r}: the step did not write {vf['path']}")
+                    return
+        for a in outputs.get("artifacts") or []:
+            if "path" not in a:
+                continue
+            src = _under(root, a["path"])
+            if not src.exists():
+                if a.get("optional"):
+                    continue
+                res.phase, res.message = "Error", (
+                    f"template {name!r}: output artifact {a['name']!r}: the step did not create {a['path']}")
+                return
+            res.artifacts[a["name"]] = self.store.put(src, f"runs/{self.run_id}/{node}/{a['name']}")
+        if kind == "script":
+            stdout = step_dir / "stdout"
+            if stdout.stat().st_size <= RESULT_LIMIT:
+                res.result = stdout.read_text(encoding="utf-8", errors="replace").rstrip("\n")
+        res.phase = "Succeeded"
+
+    def _script_file(self, template: str, node: str, source: str, is_python: bool) -> Path:
+        ext = ".py" if is_python else ".sh"
+        path = self.scripts / f"{template}{ext}"
+        if template in self._written:
+            if path.read_text(encoding="utf-8") == source:
+                return path
+            path = self.run_dir / "steps" / node / f"script{ext}"
+        else:
+            self._written.add(template)
+        path.write_text(source, encoding="utf-8")
+        return path
+
+    def stop_all(self) -> None:
+        """Stop every running step and its children (used on Ctrl-C and on a stop request)."""
+        self.stopping = True
+        for proc in list(self.procs):
+            kill_group(proc)
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _under(root: Path, path: str) -> Path:
+    if not path.startswith("/"):
+        raise ManifestError(f"artifact and output paths must be absolute, got {path!r}")
+    return Path(str(root) + os.path.normpath(path))
+
+
+def _declared_paths(tpl: dict) -> list[str]:
+    paths = []
+    for section in ("inputs", "outputs"):
+        block = tpl.get(section) or {}
+        paths += [a["path"] for a in block.get("artifacts") or [] if a.get("path")]
+        paths += [(p.get("valueFrom") or {}).get("path") for p in block.get("parameters") or []]
+    return [p for p in paths if p and p.startswith("/")]
+
+
+def _point_paths_at(text: str, paths: list[str], root: Path) -> str:
+    """In a shell script, send the top folders of the declared paths (e.g. /tmp) into the step's own root."""
+    tops = sorted({"/" + p.strip("/").split("/")[0] for p in paths}, key=len, reverse=True)
+    if not tops:
+        return text
+    pattern = r"(?<![\w./-])(?:" + "|".join(re.escape(t) for t in tops) + r")(?=/|\b)"
+    return re.sub(pattern, lambda m: str(root) + m.group(0), text)  # one pass: inserted text is never rescanned
+
+
+def _tail(path: Path) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - STDERR_TAIL))
+            return f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""

@@ -1,0 +1,213 @@
+"""The DAG a workflow body builds: tasks, the handles op calls return, and how each argument is wired."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ._errors import WorkflowBuildError
+from ._names import UniqueNames
+from ._types import JSON, PARAM, PATH, PICKLE, TEXT, Kind, encode, is_json_value
+
+# Raw artifacts carry a codec prefix so the step script knows how to read them.
+RAW_JSON = "fp-json:"
+RAW_TEXT = "fp-text:"
+RAW_PICKLE = "fp-pickle-b64:"
+
+
+class Handle:
+    """A value that will exist when the workflow runs: one output of a task (or a workflow parameter)."""
+
+    __slots__ = ("task", "output", "kind", "ref")
+
+    def __init__(self, task: "Task | None", output: str | None, kind: Kind | None, ref: str | None):
+        self.task = task
+        self.output = output
+        self.kind = kind
+        self.ref = ref  # the Argo expression for the value, e.g. {{tasks.add.outputs.parameters.return}}
+
+    def after(self, *others: "Handle") -> "Handle":
+        """Run this task only after `others` finished (an order-only dependency); returns self for chaining."""
+        if self.task is None:
+            raise WorkflowBuildError(".after() applies to the result of an op call, not to a workflow parameter.")
+        for other in others:
+            if not isinstance(other, Handle) or other.task is None:
+                raise WorkflowBuildError(f".after() takes results of op calls; got {other!r}.")
+            self.task.deps.add(other.task)
+        return self
+
+    def __getattr__(self, name: str) -> "Handle":
+        task = object.__getattribute__(self, "task")
+        if name.startswith("_") or task is None:
+            raise AttributeError(name)
+        outputs = task.step.interface.outputs
+        if name not in outputs:
+            raise AttributeError(
+                f"op {task.step.name!r} has no output {name!r}; its outputs are {sorted(outputs) or 'none'}."
+            )
+        return task.handle(name)
+
+    def __bool__(self):
+        raise WorkflowBuildError(
+            f"{self!r} has no value while the workflow is being built, so it can't be tested with if/while/and/or. "
+            f"Use a condition on the step instead."
+        )
+
+    def __iter__(self):
+        raise WorkflowBuildError(f"{self!r} can't be iterated while the workflow is being built; map an op over it.")
+
+    def __repr__(self) -> str:
+        if self.task is None:
+            return f"<workflow parameter {self.output}>"
+        return f"<output {self.output or '*'} of task {self.task.name}>"
+
+
+@dataclass(eq=False)
+class Task:
+    """One call of a step inside a workflow body."""
+
+    name: str
+    step: object
+    parameters: list = field(default_factory=list)  # [(input name, Argo text)]
+    artifacts: list = field(default_factory=list)  # Argo artifact arguments (dicts)
+    deps: set = field(default_factory=set)
+    order: int = 0
+
+    def handle(self, output: str | None) -> Handle:
+        if output is None:
+            return Handle(self, None, None, None)
+        kind = self.step.interface.outputs[output]
+        section = "parameters" if kind.how == PARAM else "artifacts"
+        return Handle(self, output, kind, "{{tasks.%s.outputs.%s.%s}}" % (self.name, section, output))
+
+
+def result_handle(task: Task) -> Handle:
+    """What an op call returns: its single output, or the task itself for several (h.field) or none."""
+    outputs = task.step.interface.outputs
+    if task.step.interface.fields is None and len(outputs) == 1:
+        return task.handle(next(iter(outputs)))
+    return task.handle(None)
+
+
+def workflow_param(name: str, kind: Kind) -> Handle:
+    section = "parameters" if kind.how == PARAM else "artifacts"
+    ref = "{{workflow.parameters.%s}}" % name if section == "parameters" else "{{inputs.artifacts.%s}}" % name
+    return Handle(None, name, kind, ref)
+
+
+class Graph:
+    """Collects tasks while a workflow body runs."""
+
+    def __init__(self, workflow_name: str):
+        self.workflow_name = workflow_name
+        self.tasks: list[Task] = []
+        self.steps: dict[str, object] = {}
+        self.uploads: dict[str, Path] = {}  # store key -> local file given as an input artifact
+        self._names = UniqueNames()
+        self._signatures: dict[int, inspect.Signature] = {}
+
+    def add_call(self, step, args: tuple, kwargs: dict) -> Handle:
+        known = self.steps.setdefault(step.name, step)
+        if known is not step:
+            raise WorkflowBuildError(
+                f"workflow {self.workflow_name!r} uses two different ops named {step.name!r} "
+                f"({known!r} and {step!r}). Give one of them another name with @fp.op(name=...)."
+            )
+        bound = self._bind(step, args, kwargs)
+        task = Task(self._names.take(step.name), step, order=len(self.tasks))
+        for name, value in bound.items():
+            self._wire(task, step.interface.inputs[name], value)
+        self.tasks.append(task)
+        return result_handle(task)
+
+    def _bind(self, step, args: tuple, kwargs: dict) -> dict:
+        sig = self._signatures.get(id(step))
+        if sig is None:
+            sig = self._signatures[id(step)] = step.signature()
+        try:
+            return sig.bind(*args, **kwargs).arguments
+        except TypeError as exc:
+            raise WorkflowBuildError(
+                f"op {step.name!r} called with the wrong arguments: {exc}. Its signature is {step.name}{sig}."
+            ) from None
+
+    def _wire(self, task: Task, inp, value) -> None:
+        where = f"op {task.step.name!r} argument {inp.name!r}"
+        if isinstance(value, Handle):
+            self._wire_handle(task, inp, value, where)
+            return
+        if isinstance(value, (list, tuple, dict)) and _contains_handle(value):
+            raise WorkflowBuildError(
+                f"{where}: a list or dict holding handles can't be passed yet; pass each handle as its own argument."
+            )
+        how = inp.kind.how
+        if how == PARAM:
+            if not (is_json_value(value) or (inp.kind.codec == TEXT and isinstance(value, str))):
+                raise WorkflowBuildError(
+                    f"{where} is a parameter, but {value!r} is not JSON-representable. Pass JSON data, or annotate "
+                    f"the argument with a non-JSON type so it travels as a pickled artifact."
+                )
+            task.parameters.append((inp.name, encode(value, inp.kind)))
+        elif how == PICKLE:
+            task.artifacts.append({"name": inp.name, "raw": {"data": _raw_value(value)}})
+        else:  # PATH: a local file or directory, uploaded by content before the run
+            path = Path(value)
+            if not path.exists():
+                raise WorkflowBuildError(f"{where}: the path {str(path)!r} does not exist. Pass an existing file or folder.")
+            key = _content_key(path)
+            self.uploads[key] = path
+            task.artifacts.append({"name": inp.name, "s3": {"key": key}})
+
+    def _wire_handle(self, task: Task, inp, value: Handle, where: str) -> None:
+        if value.kind is None:
+            outs = sorted(value.task.step.interface.outputs)
+            raise WorkflowBuildError(
+                f"{where}: {value!r} has {'several outputs ' + str(outs) if outs else 'no output'}; "
+                f"pass one of them, e.g. h.{outs[0] if outs else 'x'}." if outs else
+                f"{where}: op {value.task.step.name!r} returns nothing, so there is no value to pass. Use .after() for order."
+            )
+        src, dst = value.kind.how, inp.kind.how
+        if value.task is not None:
+            task.deps.add(value.task)
+        if src == PARAM and dst == PARAM:
+            task.parameters.append((inp.name, value.ref))
+        elif src == PARAM and dst == PICKLE:
+            prefix = RAW_TEXT if value.kind.codec == TEXT else RAW_JSON
+            task.artifacts.append({"name": inp.name, "raw": {"data": prefix + value.ref}})
+        elif src == dst:
+            task.artifacts.append({"name": inp.name, "from": value.ref})
+        else:
+            raise WorkflowBuildError(
+                f"{where} expects {_describe(inp.kind)}, but {value!r} is {_describe(value.kind)}. "
+                f"Make the annotations of the two functions agree."
+            )
+
+
+def _describe(kind: Kind) -> str:
+    return {PARAM: "a JSON parameter" if kind.codec == JSON else "a text parameter",
+            PATH: "a file or folder (Path) artifact", PICKLE: "a pickled Python value"}[kind.how]
+
+
+def _contains_handle(value) -> bool:
+    items = value.values() if isinstance(value, dict) else value
+    return any(isinstance(v, Handle) or (isinstance(v, (list, tuple, dict)) and _contains_handle(v)) for v in items)
+
+
+def _raw_value(value: object) -> str:
+    """A literal handed to a pickled input travels inside the manifest: JSON text, or a base64 pickle."""
+    import json
+
+    if is_json_value(value):
+        return RAW_JSON + json.dumps(value, ensure_ascii=False)
+    import base64
+
+    import cloudpickle
+
+    return RAW_PICKLE + base64.b64encode(cloudpickle.dumps(value, protocol=4)).decode("ascii")
+
+
+def _content_key(path: Path) -> str:
+    from ._digest import path_digest
+
+    return f"flowpack/inputs/{path_digest(path)}"

@@ -1,0 +1,47 @@
+"""The Jinja environment that renders every output format from the project's `templates/` folder."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+
+def templates_dir() -> Path:
+    """`templates/` beside the package in a checkout, or `flowpack/templates` when installed."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "templates", here / "templates"):
+        if (candidate / "step.py.j2").is_file():
+            return candidate
+    raise FileNotFoundError(f"flowpack's templates/ folder was not found beside {here}")
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+@functools.lru_cache(maxsize=1)
+def environment():
+    """Built once, on first use, so that `import flowpack` never pays for Jinja."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        autoescape=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["j"] = _json
+    env.filters["pyrepr"] = repr
+    return env
+
+
+def render(template: str, **context: object) -> str:
+    return environment().get_template(template).render(**context)
+
+
+def render_json(template: str, **context: object) -> dict:
+    """Render a JSON-shaped template and parse it: the result is a plain dict."""
+    return json.loads(render(template, **context))

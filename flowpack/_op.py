@@ -1,0 +1,152 @@
+"""`@op`: a plain Python function that also knows how to be an Argo step (script + template)."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import sys
+from typing import Callable, Sequence
+
+from ._errors import WorkflowBuildError
+from ._names import k8s_name
+from ._signature import Interface, check_callable, describe
+from ._types import PARAM, PICKLE
+
+IO_ROOT = "/tmp/flowpack"
+
+
+def default_image() -> str:
+    """The official Python image of this interpreter's minor version, so values pickled here load there."""
+    return f"python:{sys.version_info[0]}.{sys.version_info[1]}-slim"
+
+
+def script_source(script: str) -> str:
+    """The text Argo gets as `script.source`. Argo substitutes `{{...}}` anywhere in a template, so a script that
+    contains those braces itself travels base64-encoded behind a one-line loader and stays byte-exact."""
+    if "{{" not in script:
+        return script
+    import base64
+
+    blob = base64.b64encode(script.encode("utf-8")).decode("ascii")
+    return (
+        "# flowpack: this step script contains '{{', Argo's substitution marker, so it is shipped base64-encoded.\n"
+        "import base64\n"
+        f"exec(compile(base64.b64decode({blob!r}).decode('utf-8'), 'step.py', 'exec'))\n"
+    )
+
+
+class Step:
+    """What the workflow builder needs from anything callable as a step: a name, an interface, a template."""
+
+    __flowpack_op__ = True
+    name: str
+    interface: Interface
+
+    def template(self) -> dict:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def signature(self) -> inspect.Signature:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class Op(Step):
+    """A decorated function: called outside a workflow it is the plain function; inside one, it adds a task."""
+
+    def __init__(self, func: Callable, *, name: str | None = None, image: str | None = None,
+                 packages: Sequence[str] = ()):
+        check_callable(func)
+        functools.update_wrapper(self, func)
+        self.func = func
+        self.name = k8s_name(name or func.__name__)
+        self.image = image or default_image()
+        self.packages = tuple(packages)
+        self.interface = describe(func, self.name)
+        self._rendered: tuple[str, object] | None = None
+        self._template: dict | None = None
+
+    def __call__(self, *args, **kwargs):
+        from ._context import current
+
+        graph = current()
+        if graph is None:
+            _refuse_handles(self.name, args, kwargs)
+            return self.func(*args, **kwargs)
+        return graph.add_call(self, args, kwargs)
+
+    def signature(self) -> inspect.Signature:
+        return inspect.signature(self.func)
+
+    def __get__(self, obj, objtype=None):  # keep plain-function behaviour as a class attribute
+        return self if obj is None else functools.partial(self.__call__, obj)
+
+    def __repr__(self) -> str:
+        return f"<flowpack op {self.name!r} of {self.func.__module__}.{self.func.__qualname__}>"
+
+    def script(self) -> str:
+        """The self-contained step script (rendered once, then cached)."""
+        return self._render()[0]
+
+    def modules(self) -> tuple[str, ...]:
+        """Top-level modules the step script imports (to pick packages for an image)."""
+        return tuple(self._render()[1].modules)
+
+    def _render(self) -> tuple[str, object]:
+        if self._rendered is None:
+            from ._script import render_script
+
+            self._rendered = render_script(self.func, self.name, self.interface)
+        return self._rendered
+
+    def template(self) -> dict:
+        """The Argo `script` template of this op (one per op, however often it is called)."""
+        if self._template is None:
+            from ._jinja import render_json
+
+            inputs = self.interface.inputs.values()
+            params = [i for i in inputs if i.kind.how == PARAM]
+            self._template = render_json(
+                "op-template.json.j2",
+                name=self.name,
+                inputs={
+                    "parameters": [{"name": i.name, "default": i.default_text} for i in params],
+                    "artifacts": [
+                        {"name": i.name, "path": f"{IO_ROOT}/inputs/{i.name}", "optional": i.has_default}
+                        for i in inputs if i.kind.how != PARAM
+                    ],
+                },
+                outputs={
+                    "parameters": [
+                        {"name": n, "path": f"{IO_ROOT}/outputs/parameters/{n}"}
+                        for n, k in self.interface.outputs.items() if k.how == PARAM
+                    ],
+                    "artifacts": [
+                        {"name": n, "path": f"{IO_ROOT}/outputs/artifacts/{n}", "raw": k.how == PICKLE}
+                        for n, k in self.interface.outputs.items() if k.how != PARAM
+                    ],
+                },
+                metadata=None,
+                image=self.image,
+                command=["python"],
+                source=script_source(self.script()),
+                env=[{"name": f"FP_IN_{i.name}", "value": "{{inputs.parameters.%s}}" % i.name} for i in params],
+            )
+        return self._template
+
+
+def _refuse_handles(name: str, args: tuple, kwargs: dict) -> None:
+    from ._graph import Handle
+
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, Handle):
+            raise WorkflowBuildError(
+                f"op {name!r} got a workflow handle ({value!r}) outside a workflow body. Handles stand for values that "
+                f"exist only while a workflow runs: call the op inside a function decorated with @fp.workflow."
+            )
+
+
+def op(func: Callable | None = None, *, name: str | None = None, image: str | None = None,
+       packages: Sequence[str] = ()):
+    """Turn a function into an op: `@op` bare, or `@op(image=..., name=..., packages=[...])`."""
+    if func is None:
+        return lambda f: Op(f, name=name, image=image, packages=packages)
+    return Op(func, name=name, image=image, packages=packages)

@@ -1,0 +1,140 @@
+"""A finished (or failed) run as users see it: phase, steps, and outputs fetched lazily from the store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ._errors import RunError, StepFailed
+from ._manifest import OUTPUTS_ANNOTATION
+from ._types import PARAM, PATH, Kind, decode
+
+
+def engine_for(engine, *, run_dir, store, workers, python, progress):
+    """An engine object from a name ("local") or an engine instance."""
+    if not isinstance(engine, str):
+        return engine
+    if engine == "local":
+        from ._engine.local import LocalEngine
+
+        return LocalEngine(run_dir=run_dir, store=store, workers=workers, python=python, progress=progress)
+    raise ValueError(f"unknown engine {engine!r}; available: 'local'")
+
+
+def execute(built, *, engine="local", run_dir=".flowpack/runs", store=None, workers=None, python=None,
+            progress=None, run_id=None) -> "Run":
+    eng = engine_for(engine, run_dir=run_dir, store=store, workers=workers, python=python, progress=progress)
+    uploads = {}
+    for key, path in built.uploads.items():
+        uploads[key] = _upload(eng.store, key, Path(path))
+    record = eng.execute(built.manifest, uploads=uploads, run_id=run_id)
+    run = Run(record, eng.run_dir / record["id"], eng.store, built.manifest)
+    run.check()
+    return run
+
+
+def _upload(store, key: str, path: Path):
+    """Input files go to the store once, keyed by their content."""
+    if path.is_dir():
+        return store.put(path, key)
+    ref = store.put_content(path, prefix=key.rsplit("/", 1)[0])
+    if ref.key != key:  # the store's own content key agrees with the manifest's: both are the file's sha256
+        raise RuntimeError(f"content key mismatch for {path}: {ref.key} != {key}")
+    return ref
+
+
+class Run:
+    """What a run did. `result()` gives the workflow's return value; `outputs` each named output."""
+
+    def __init__(self, record: dict, path: Path, store, manifest: dict):
+        self.record = record
+        self.path = path
+        self.store = store
+        self.manifest = manifest
+        ann = (manifest.get("metadata") or {}).get("annotations") or {}
+        self.shape = json.loads(ann.get(OUTPUTS_ANNOTATION, '{"shape":"none","kinds":{}}'))
+        self._cache: dict[str, object] = {}
+
+    @property
+    def id(self) -> str:
+        return self.record["id"]
+
+    @property
+    def phase(self) -> str:
+        return self.record["phase"]
+
+    @property
+    def steps(self) -> dict:
+        """node -> {name, template, phase, startedAt, finishedAt, exitCode, message}."""
+        return self.record["steps"]
+
+    def __repr__(self) -> str:
+        return f"<flowpack run {self.id} {self.phase}, {len(self.steps)} steps>"
+
+    def failures(self) -> list[dict]:
+        return [dict(node=n, **s) for n, s in self.steps.items() if s.get("phase") in ("Failed", "Error")]
+
+    def check(self) -> None:
+        """Raise StepFailed naming the failed step, its exit code and stderr tail, unless the run succeeded."""
+        if self.phase == "Succeeded":
+            return
+        fails = self.failures()
+        if not fails:
+            raise RunError(f"run {self.id} {self.phase}: {self.record.get('message', '')}", [], self)
+        lines = [f"run {self.id} {self.phase}: step {fails[0]['node']} failed"]
+        for f in fails:
+            code = f.get("exitCode")
+            lines.append(f"- step {f['node']} (template {f.get('template')}): {f.get('message') or ''}"
+                         + (f" (exit code {code})" if code not in (None, 0) and "exit code" not in (f.get('message') or '') else ""))
+            tail = (f.get("stderrTail") or "").strip()
+            if tail:
+                lines += ["  stderr (tail):"] + ["    " + ln for ln in tail.splitlines()[-15:]]
+        lines.append(f"  step folders: {self.path / 'steps'}")
+        raise StepFailed("\n".join(lines), fails, self)
+
+    @property
+    def outputs(self) -> dict:
+        """Every named output, decoded: parameters as values, Paths downloaded, pickles loaded (on first access)."""
+        return {name: self.output(name) for name in self.shape.get("kinds", {})}
+
+    def output(self, name: str):
+        if name in self._cache:
+            return self._cache[name]
+        kinds = self.shape.get("kinds", {})
+        if name not in kinds:
+            raise KeyError(f"run {self.id} has no output {name!r}; outputs: {sorted(kinds)}")
+        kind = Kind(kinds[name]["how"], kinds[name]["codec"])
+        outs = self.record.get("outputs") or {}
+        if kind.how == PARAM:
+            value = decode(outs["parameters"][name], kind)
+        else:
+            from ._store import ArtifactRef
+
+            ref = ArtifactRef.from_dict(outs["artifacts"][name])
+            if kind.how == PATH:
+                value = self.store.get(ref, self.path / "outputs" / name)
+            else:
+                import pickle
+
+                import cloudpickle  # noqa: F401 - values pickled by value need it loaded
+
+                value = pickle.loads(self.store.load_bytes(ref))
+        self._cache[name] = value
+        return value
+
+    def result(self):
+        """The workflow's return value, rebuilt in the shape the body returned it."""
+        self.check()
+        shape = self.shape.get("shape")
+        names = list(self.shape.get("kinds", {}))
+        if shape == "none":
+            return None
+        if shape == "single":
+            return self.output("return")
+        if shape == "tuple":
+            return tuple(self.output(n) for n in names)
+        if shape == "dict":
+            return {n: self.output(n) for n in names}
+        if shape == "fields":
+            return {n: self.output(n) for n in self.shape.get("fields", names)}
+        raise ValueError(f"unknown output shape {shape!r}")

@@ -1,0 +1,100 @@
+"""Describe an op's inputs and outputs from a Python signature (checked at decoration time)."""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from dataclasses import dataclass
+
+from ._errors import OpDefinitionError
+from ._names import PARAM_NAME
+from ._types import ARTIFACT_PICKLE, PARAM, Kind, encode, is_json_value, is_namedtuple, kind_of
+
+_EMPTY = inspect.Parameter.empty
+
+
+@dataclass(frozen=True)
+class Input:
+    """One input of an op: how it travels, and its default (as Argo text for parameters)."""
+
+    name: str
+    kind: Kind
+    has_default: bool = False
+    default: object = None
+
+    @property
+    def default_text(self) -> str | None:
+        if not self.has_default or self.kind.how != PARAM:
+            return None
+        return encode(self.default, self.kind)
+
+
+@dataclass(frozen=True)
+class Interface:
+    """Everything the template, the script and the builder need to know about an op's data."""
+
+    inputs: dict[str, Input]
+    outputs: dict[str, Kind]
+    fields: tuple[str, ...] | None  # NamedTuple fields when the return gives several named outputs
+
+
+def _hints(func) -> dict:
+    try:
+        return typing.get_type_hints(func)
+    except Exception:  # unresolvable forward references: fall back to the raw annotations
+        return dict(getattr(func, "__annotations__", {}))
+
+
+def describe(func, op_name: str) -> Interface:
+    """Inputs from parameters, outputs from the return annotation; faults raise OpDefinitionError naming the fix."""
+    sig = inspect.signature(func)
+    hints = _hints(func)
+    inputs: dict[str, Input] = {}
+    for p in sig.parameters.values():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            star = "*" if p.kind is p.VAR_POSITIONAL else "**"
+            raise OpDefinitionError(
+                f"op {op_name!r}: argument {star}{p.name} is not supported, because every input of a step must have "
+                f"a name in the Argo template. Declare each input as a named argument (or pass a list or dict)."
+            )
+        if p.kind is p.POSITIONAL_ONLY:
+            raise OpDefinitionError(
+                f"op {op_name!r}: argument {p.name!r} is positional-only; steps receive inputs by name. Remove the '/'."
+            )
+        if not PARAM_NAME.match(p.name):
+            raise OpDefinitionError(f"op {op_name!r}: argument name {p.name!r} is not a valid Argo parameter name.")
+        kind = kind_of(hints[p.name]) if p.name in hints else ARTIFACT_PICKLE
+        has_default = p.default is not _EMPTY
+        if has_default and kind.how == PARAM and not is_json_value(p.default):
+            raise OpDefinitionError(
+                f"op {op_name!r}: the default of argument {p.name!r} ({p.default!r}) is not JSON, but the annotation "
+                f"makes it an Argo parameter. Use a JSON default (for example None) or annotate it with a non-JSON type."
+            )
+        inputs[p.name] = Input(p.name, kind, has_default, p.default if has_default else None)
+
+    ret = hints.get("return", sig.return_annotation)
+    fields = None
+    if ret is None or ret is type(None):
+        outputs: dict[str, Kind] = {}
+    elif ret is _EMPTY:
+        outputs = {"return": ARTIFACT_PICKLE}
+    elif is_namedtuple(ret):
+        field_hints = typing.get_type_hints(ret)
+        fields = tuple(ret._fields)
+        outputs = {f: kind_of(field_hints.get(f, object)) for f in fields}
+    else:
+        outputs = {"return": kind_of(ret)}
+    return Interface(inputs, outputs, fields)
+
+
+def check_callable(func: object, what: str = "@fp.op") -> None:
+    """Only plain Python functions (def / async def) can become steps."""
+    if not inspect.isfunction(func):
+        kind = "a builtin" if inspect.isbuiltin(func) else type(func).__name__
+        raise OpDefinitionError(
+            f"{what} needs a Python function defined with def; got {kind} {func!r}. Wrap it in a def."
+        )
+    if func.__name__ == "<lambda>":
+        raise OpDefinitionError(
+            f"{what} can't take a lambda (it has no name to give the step). Define it with def instead."
+        )

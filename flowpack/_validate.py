@@ -1,0 +1,179 @@
+"""flowpack's own checks on a manifest before anyone runs or submits it.
+
+Argo's JSON schema checks structure only; Argo's server resolves references at submit time. These checks do that
+here: every template name, `{{inputs.parameters.x}}`, `{{tasks.t.outputs...}}` and `{{workflow.parameters.x}}`
+resolves; names are valid Kubernetes names; the size is measured against Argo's ~1 MiB object budget.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+from ._engine._expr import parse_depends, references
+from ._errors import ManifestError
+from ._names import VALID
+
+SIZE_BUDGET = 1024 * 1024  # Argo stores a workflow as one Kubernetes object (etcd's ~1 MiB limit)
+SIZE_WARN = int(SIZE_BUDGET * 0.75)
+GLOBALS = {"workflow.name", "workflow.namespace", "workflow.uid", "workflow.status", "workflow.duration",
+           "workflow.failures", "workflow.creationTimestamp", "item", "pod.name", "retries", "node.name"}
+
+
+class ManifestSizeWarning(UserWarning):
+    """The manifest is close to Argo's object size budget."""
+
+
+def manifest_size(manifest: dict) -> int:
+    return len(json.dumps(manifest, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def check_manifest(manifest: dict) -> int:
+    """Raise ManifestError on a dangling reference or bad name; warn near the size budget; return the size."""
+    spec = manifest.get("spec") or {}
+    templates = {t.get("name"): t for t in spec.get("templates") or []}
+    for name in templates:
+        _check_name(name, "template")
+    if spec.get("entrypoint") not in templates:
+        raise ManifestError(f"entrypoint {spec.get('entrypoint')!r} is not one of the templates {sorted(templates)}")
+    wf_params = {p["name"] for p in (spec.get("arguments") or {}).get("parameters") or []}
+    scope = GLOBALS | {"workflow.parameters." + p for p in wf_params}
+    for tpl in templates.values():
+        if "dag" in tpl:
+            _check_dag(tpl, templates, scope)
+        else:
+            _check_leaf(tpl, scope)
+    size = manifest_size(manifest)
+    if size > SIZE_WARN:
+        warnings.warn(
+            f"the manifest is {size / 1024:.0f} KiB, {100 * size / SIZE_BUDGET:.0f}% of Argo's ~1 MiB workflow size "
+            f"budget. Large regular fan-outs belong in a map (op.map), which renders to withParam/withItems and does "
+            f"not grow with the number of items.",
+            ManifestSizeWarning,
+            stacklevel=3,
+        )
+    return size
+
+
+def _check_name(name: str, what: str) -> None:
+    if not isinstance(name, str) or not VALID.match(name):
+        raise ManifestError(f"{what} name {name!r} is not a valid Kubernetes name (lowercase, digits, '-', <= 63)")
+
+
+def _inputs(tpl: dict) -> set[str]:
+    inputs = tpl.get("inputs") or {}
+    names = {"inputs.parameters." + p["name"] for p in inputs.get("parameters") or []}
+    names |= {"inputs.artifacts." + a["name"] for a in inputs.get("artifacts") or []}
+    names |= {"inputs.artifacts." + a["name"] + ".path" for a in inputs.get("artifacts") or []}
+    return names
+
+
+def _strings(value, out: list[str]) -> list[str]:
+    if isinstance(value, str):
+        out.append(value)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _strings(v, out)
+    elif isinstance(value, list):
+        for v in value:
+            _strings(v, out)
+    return out
+
+
+def _check_leaf(tpl: dict, scope: set[str]) -> None:
+    known = scope | _inputs(tpl)
+    for text in _strings({k: v for k, v in tpl.items() if k != "outputs"}, []):
+        for ref in references(text):
+            if ref not in known:
+                raise ManifestError(f"template {tpl['name']!r}: {{{{{ref}}}}} does not resolve")
+
+
+def _outputs_of(tpl: dict) -> set[str]:
+    outs = tpl.get("outputs") or {}
+    names = {"parameters." + p["name"] for p in outs.get("parameters") or []}
+    names |= {"artifacts." + a["name"] for a in outs.get("artifacts") or []}
+    if "script" in tpl or "container" in tpl:
+        names.add("result")
+    return names
+
+
+def _check_dag(tpl: dict, templates: dict, scope: set[str]) -> None:
+    tasks = {t.get("name"): t for t in tpl["dag"].get("tasks") or []}
+    known_inputs = scope | _inputs(tpl)
+    outputs_cache: dict[str, set[str]] = {}
+    ancestors: dict[str, set[str]] = {}
+
+    def deps_of(task: dict) -> set[str]:
+        if task.get("depends"):
+            return parse_depends(task["depends"])[1]
+        return set(task.get("dependencies") or [])
+
+    def ancestors_of(name: str, trail: tuple = ()) -> set[str]:
+        if name in ancestors:
+            return ancestors[name]
+        if name in trail:
+            raise ManifestError(f"template {tpl['name']!r}: tasks {' -> '.join(trail + (name,))} form a cycle")
+        result: set[str] = set()
+        stack = [name]
+        seen = set()
+        while stack:  # iterative: long chains must not hit Python's recursion limit
+            cur = stack.pop()
+            for d in deps_of(tasks[cur]):
+                if d not in tasks:
+                    raise ManifestError(f"task {cur!r} depends on {d!r}, which is not a task of {tpl['name']!r}")
+                if d == name:
+                    raise ManifestError(f"template {tpl['name']!r}: task {name!r} depends on itself through {cur!r}")
+                if d not in seen:
+                    seen.add(d)
+                    result.add(d)
+                    if d in ancestors:
+                        result |= ancestors[d]
+                    else:
+                        stack.append(d)
+        ancestors[name] = result
+        return result
+
+    def check_ref(ref: str, where: str, allowed_tasks: set[str] | None) -> None:
+        if ref in known_inputs:
+            return
+        if ref.startswith("tasks."):
+            rest = ref[len("tasks."):]
+            tname, _, field = rest.partition(".")
+            if tname not in tasks:
+                raise ManifestError(f"{where}: {{{{{ref}}}}} names task {tname!r}, which does not exist")
+            if allowed_tasks is not None and tname not in allowed_tasks:
+                raise ManifestError(f"{where}: {{{{{ref}}}}} uses task {tname!r}, which it does not depend on")
+            if field in ("status", "id", "startedAt", "finishedAt", "exitCode"):
+                return
+            target = templates.get(tasks[tname].get("template"))
+            if target is None:
+                return  # reported below
+            key = target["name"]
+            if key not in outputs_cache:
+                outputs_cache[key] = _outputs_of(target)
+            if not field.startswith("outputs.") or field[len("outputs."):] not in outputs_cache[key]:
+                raise ManifestError(f"{where}: {{{{{ref}}}}}: template {key!r} has no such output")
+            return
+        raise ManifestError(f"{where}: {{{{{ref}}}}} does not resolve")
+
+    for name, task in tasks.items():
+        _check_name(name, "task")
+        target = templates.get(task.get("template"))
+        if target is None:
+            raise ManifestError(f"task {name!r} uses template {task.get('template')!r}, which does not exist")
+        where = f"task {name!r}"
+        allowed = ancestors_of(name)
+        args = task.get("arguments") or {}
+        given = {p["name"] for p in args.get("parameters") or []}
+        declared = {p["name"]: p for p in (target.get("inputs") or {}).get("parameters") or []}
+        for p in given - declared.keys():
+            raise ManifestError(f"{where} passes parameter {p!r}, which template {target['name']!r} does not declare")
+        for p, decl in declared.items():
+            if p not in given and "default" not in decl and "value" not in decl:
+                raise ManifestError(f"{where} does not pass required parameter {p!r} of template {target['name']!r}")
+        for text in _strings(task, []):
+            for ref in references(text):
+                check_ref(ref, where, allowed)
+    for text in _strings(tpl.get("outputs") or {}, []):
+        for ref in references(text):
+            check_ref(ref, f"outputs of template {tpl['name']!r}", None)

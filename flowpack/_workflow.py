@@ -1,0 +1,184 @@
+"""`@workflow`: a function whose body wires op calls into a DAG; render it, or run it on an engine."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from pathlib import Path
+from typing import Callable
+
+from ._context import building
+from ._errors import OpDefinitionError, WorkflowBuildError
+from ._graph import Graph, Handle, workflow_param
+from ._names import UniqueNames, k8s_name
+from ._signature import check_callable, describe
+from ._types import PARAM, PATH, encode, is_json_value
+
+RUN_OPTIONS = ("engine", "run_dir", "store", "workers", "python", "progress", "run_id")
+
+
+class Built:
+    """The result of running a workflow body once: its graph, its manifest, and the files to upload."""
+
+    def __init__(self, manifest: dict, uploads: dict[str, Path], shape: dict):
+        self.manifest = manifest
+        self.uploads = uploads
+        self.shape = shape
+
+
+class Workflow:
+    """A workflow: calling it runs the body as plain Python; `render`/`run` build the DAG from it."""
+
+    def __init__(self, func: Callable, *, name: str | None = None):
+        check_callable(func, "@fp.workflow")
+        functools.update_wrapper(self, func)
+        self.func = func
+        self.name = k8s_name(name or func.__name__)
+        self.interface = describe(func, self.name)
+        self.signature = inspect.signature(func)
+        clash = [n for n in self.interface.inputs if n in RUN_OPTIONS]
+        if clash:
+            raise OpDefinitionError(
+                f"workflow {self.name!r}: parameter {clash[0]!r} has the name of a run option "
+                f"({', '.join(RUN_OPTIONS)}). Rename the parameter."
+            )
+
+    def __call__(self, *args, **kwargs):
+        """Outside a build, the workflow is its plain function: every op in it runs in-process."""
+        return self.func(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<flowpack workflow {self.name!r}>"
+
+    # -- building --------------------------------------------------------------------------------
+    def build(self, **params) -> Built:
+        """Run the body with handles for its parameters and assemble the manifest (validated)."""
+        from . import _manifest
+        from ._validate import check_manifest
+
+        try:
+            bound = self.signature.bind(**params)
+        except TypeError as exc:
+            raise WorkflowBuildError(f"workflow {self.name!r}: {exc}. Its signature is {self.name}{self.signature}.") from None
+        bound.apply_defaults()
+        graph = Graph(self.name)
+        handles, parameters, artifacts = {}, [], []
+        for name, inp in self.interface.inputs.items():
+            if name not in bound.arguments:
+                raise WorkflowBuildError(f"workflow {self.name!r}: parameter {name!r} needs a value (no default).")
+            value = bound.arguments[name]
+            kind = inp.kind if inp.kind.how != "pickle" else _param_kind(value, self.name, name)
+            handles[name] = workflow_param(name, kind)
+            if kind.how == PARAM:
+                parameters.append((name, encode(value, kind)))
+            else:
+                key = _upload_key(graph, Path(value), self.name, name)
+                artifacts.append({"name": name, "s3": {"key": key}})
+        with building(graph):
+            returned = self.func(**handles)
+        outputs, shape = _outputs(returned, self.name)
+        names = UniqueNames({s.name for s in graph.steps.values()})
+        entry = names.take(self.name)
+        manifest = _manifest.build(graph, name=self.name, entrypoint=entry, parameters=parameters,
+                                   artifacts=artifacts, outputs=outputs, shape=shape)
+        check_manifest(manifest)
+        return Built(manifest, dict(graph.uploads), shape)
+
+    def render(self, **params) -> dict:
+        """The Argo Workflow manifest (a dict) for these parameter values."""
+        return self.build(**params).manifest
+
+    def to_json(self, **params) -> str:
+        import json
+
+        return json.dumps(self.render(**params), indent=1, ensure_ascii=False)
+
+    def to_yaml(self, **params) -> str:
+        from ._yaml import dump
+
+        return dump(self.render(**params))
+
+    # -- running ---------------------------------------------------------------------------------
+    def run(self, *, engine: str | object = "local", run_dir: str | Path = ".flowpack/runs", store=None,
+            workers: int | None = None, python: str | None = None, progress=None, run_id: str | None = None,
+            **params):
+        """Run on an engine (the embedded local engine by default) and return the finished Run.
+
+        Raises RunError naming the failed step, its exit code and stderr tail when the run does not succeed.
+        """
+        from ._run import execute
+
+        built = self.build(**params)
+        return execute(built, engine=engine, run_dir=run_dir, store=store, workers=workers, python=python,
+                       progress=progress, run_id=run_id)
+
+
+def _param_kind(value, wf: str, name: str):
+    """An unannotated workflow parameter travels as JSON when its value is JSON."""
+    from ._types import PARAM_JSON
+
+    if is_json_value(value):
+        return PARAM_JSON
+    raise WorkflowBuildError(
+        f"workflow {wf!r}: parameter {name!r} got {type(value).__name__} {value!r}, which is not JSON. Workflow "
+        f"parameters are Argo parameters (JSON) or files (annotate with pathlib.Path)."
+    )
+
+
+def _upload_key(graph: Graph, path: Path, wf: str, name: str) -> str:
+    from ._graph import _content_key
+
+    if not path.exists():
+        raise WorkflowBuildError(f"workflow {wf!r}: parameter {name!r}: the path {str(path)!r} does not exist.")
+    key = _content_key(path)
+    graph.uploads[key] = path
+    return key
+
+
+def _outputs(returned, wf: str) -> tuple[dict[str, Handle], dict]:
+    """Map the body's return value to named outputs, remembering its shape for run.result()."""
+    def check(h, label):
+        if not isinstance(h, Handle) or h.kind is None:
+            raise WorkflowBuildError(
+                f"workflow {wf!r}: {label} must be the output of an op call (a handle); got {h!r}. "
+                f"Return handles, a tuple or dict of handles, or nothing."
+            )
+        return h
+
+    if returned is None:
+        return {}, {"shape": "none", "kinds": {}}
+    if isinstance(returned, Handle) and returned.kind is None and returned.task is not None:
+        fields = returned.task.step.interface.fields
+        if fields:
+            outs = {f: returned.task.handle(f) for f in fields}
+            return outs, _shape("fields", outs, fields=list(fields))
+    if isinstance(returned, Handle):
+        outs = {"return": check(returned, "the return value")}
+        return outs, _shape("single", outs)
+    if isinstance(returned, (tuple, list)):
+        outs = {f"return-{i}": check(h, f"item {i} of the returned tuple") for i, h in enumerate(returned)}
+        return outs, _shape("tuple", outs)
+    if isinstance(returned, dict):
+        outs = {}
+        for k, h in returned.items():
+            if not isinstance(k, str) or not k.replace("-", "_").isidentifier():
+                raise WorkflowBuildError(f"workflow {wf!r}: returned dict key {k!r} must be an identifier-like string.")
+            outs[k] = check(h, f"returned dict value {k!r}")
+        return outs, _shape("dict", outs)
+    check(returned, "the return value")
+    raise AssertionError("unreachable")
+
+
+def _shape(shape: str, outs: dict[str, Handle], **extra) -> dict:
+    kinds = {n: {"how": h.kind.how, "codec": h.kind.codec} for n, h in outs.items()}
+    return {"shape": shape, "kinds": kinds, **extra}
+
+
+def workflow(func: Callable | None = None, *, name: str | None = None):
+    """Turn a function into a workflow: `@workflow` bare, or `@workflow(name=...)`."""
+    if func is None:
+        return lambda f: Workflow(f, name=name)
+    return Workflow(func, name=name)
+
+
+__all__ = ["Workflow", "workflow", "PATH"]
