@@ -25,6 +25,7 @@ from ._errors import (
     WorkflowBuildError,
 )
 from ._op import Op, op
+from ._shell import Artifact, Parameter, ShellOp, shell
 from ._workflow import Workflow, workflow
 
 __version__ = "0.1.0"
@@ -34,6 +35,10 @@ __all__ = [
     "workflow",
     "Op",
     "Workflow",
+    "shell",
+    "ShellOp",
+    "Parameter",
+    "Artifact",
     "FlowpackError",
     "OpDefinitionError",
     "WorkflowBuildError",

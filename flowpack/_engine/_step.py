@@ -130,6 +130,8 @@ class StepRunner:
         if is_python:
             command[0] = self.python
         declared = _declared_paths(tpl)
+        for path in declared:  # as in an image, the folders around declared paths (e.g. /tmp) exist
+            _under(root, path).parent.mkdir(parents=True, exist_ok=True)
         if kind == "script":
             source = substitute(spec.get("source", ""), values, where)
             if not is_python:
