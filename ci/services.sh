@@ -8,6 +8,7 @@
 #     python:3.11-slim so that flowpack's default base image name resolves without any registry to pull from
 #
 # Idempotent, non-interactive, must run as root. Prints how long each step took.
+# Exit codes: 0 ready, 1 a service failed to start, 2 not root, 3 apt-get could not install the packages.
 set -euo pipefail
 
 STATE_DIR="${FLOWPACK_SERVICES_DIR:-/var/lib/flowpack-services}"
@@ -43,9 +44,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
     # Try the package lists already on the machine first; refresh them only when that fails.
     if ! apt-get install -y -q --no-install-recommends "${missing[@]}" >"$STATE_DIR/apt.log" 2>&1; then
         log "apt-get install failed with the current package lists; running apt-get update"
-        apt-get update -q >>"$STATE_DIR/apt.log" 2>&1
+        apt-get update -q >>"$STATE_DIR/apt.log" 2>&1 || true
         apt-get install -y -q --no-install-recommends "${missing[@]}" >>"$STATE_DIR/apt.log" 2>&1 || {
-            tail -n 30 "$STATE_DIR/apt.log" >&2; echo "ci/services.sh: apt-get install ${missing[*]} failed" >&2; exit 1; }
+            tail -n 30 "$STATE_DIR/apt.log" >&2; echo "ci/services.sh: apt-get install ${missing[*]} failed" >&2; exit 3; }
     fi
 fi
 elapsed "packages"
