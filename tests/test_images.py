@@ -173,6 +173,16 @@ def test_push_of_a_missing_image_raises(docker_client, local_registry):
         push(f"{local_registry}/flowpack/step:0000000000000000", client=docker_client)
 
 
+def test_push_to_an_unreachable_registry_raises(docker_client, six_image, made):
+    # the daemon reports this as an error event in the stream, which the SDK alone would not raise
+    tag, _ = six_image
+    unreachable = "127.0.0.1:1/flowpack/step:unreachable"  # port 1: nothing listens there
+    docker_client.images.get(tag).tag("127.0.0.1:1/flowpack/step", "unreachable")
+    made.append(unreachable)
+    with pytest.raises(ImageBuildError, match="push of 127.0.0.1:1/.*refused"):
+        push(unreachable, client=docker_client)
+
+
 @pytest.mark.parametrize("bad", [
     'six==1.17.0"]\nRUN ["touch", "/pwned',
     "six==1.17.0\nRUN touch /pwned",
