@@ -173,9 +173,9 @@ def pinned_packages(modules: Iterable[str]) -> tuple[str, ...]:
 
 # ----------------------------------------------------------------------------------------------------- templates
 def _template_dir() -> Path:
-    """The repo's templates/ dir in a checkout, else the installed flowpack/templates package dir."""
+    """The installed flowpack/templates package dir, else the repo's templates/ dir in a checkout."""
     here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "templates", here / "templates"):
+    for candidate in (here / "templates", here.parent / "templates"):
         if (candidate / "Dockerfile.j2").is_file():
             return candidate
     raise ImageBuildError(f"Dockerfile.j2 not found beside {here}: reinstall flowpack")
