@@ -9,6 +9,7 @@ from typing import Callable, Sequence
 
 from ._errors import WorkflowBuildError
 from ._names import k8s_name
+from ._options import Options
 from ._signature import Interface, check_callable, describe
 from ._types import PARAM, PICKLE
 
@@ -53,13 +54,14 @@ class Op(Step):
     """A decorated function: called outside a workflow it is the plain function; inside one, it adds a task."""
 
     def __init__(self, func: Callable, *, name: str | None = None, image: str | None = None,
-                 packages: Sequence[str] = ()):
+                 packages: Sequence[str] = (), **options):
         check_callable(func)
         functools.update_wrapper(self, func)
         self.func = func
         self.name = k8s_name(name or func.__name__)
         self.image = image or default_image()
         self.packages = tuple(packages)
+        self.options = Options.make(f"op {self.name!r}", **options)
         self.interface = describe(func, self.name)
         self._rendered: tuple[str, object] | None = None
         self._template: dict | None = None
@@ -125,11 +127,16 @@ class Op(Step):
                     ],
                 },
                 metadata=None,
+                extra=self.options.template_fields(),
                 image=self.image,
                 command=["python"],
                 source=script_source(self.script()),
-                env=[{"name": f"FP_IN_{i.name}", "value": "{{inputs.parameters.%s}}" % i.name} for i in params],
+                resources=self.options.resources(),
+                env=[{"name": f"FP_IN_{i.name}", "value": "{{inputs.parameters.%s}}" % i.name} for i in params]
+                + self.options.env_entries(),
             )
+            if self.options.cache:
+                self._template["memoize"] = memoize_spec(self._template)
         return self._template
 
 
@@ -144,9 +151,30 @@ def _refuse_handles(name: str, args: tuple, kwargs: dict) -> None:
             )
 
 
+def memoize_spec(template: dict) -> dict:
+    """Argo memoization for a cached op: the key covers the template (script, image) and every input value."""
+    import hashlib
+    import json
+
+    digest = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:16]
+    params = [p["name"] for p in (template.get("inputs") or {}).get("parameters") or []]
+    key = "fp-" + digest + "".join("-{{inputs.parameters.%s}}" % p for p in params)
+    return {"key": key, "cache": {"configMap": {"name": "flowpack-memo"}}}
+
+
 def op(func: Callable | None = None, *, name: str | None = None, image: str | None = None,
-       packages: Sequence[str] = ()):
-    """Turn a function into an op: `@op` bare, or `@op(image=..., name=..., packages=[...])`."""
+       packages: Sequence[str] = (), retries: int = 0, backoff: float | None = None, timeout: float | None = None,
+       cpu: str | float | None = None, memory: str | None = None, gpu: int = 0, env: dict | None = None,
+       secret_env: dict | None = None, node_selector: dict | None = None, tolerations: Sequence[dict] = (),
+       cache: bool = False):
+    """Turn a function into an op: `@op` bare, or `@op(image=..., retries=2, timeout=60, cpu=2, ...)` with options.
+
+    retries/backoff: retry a failed step (backoff seconds, doubling); timeout: seconds before the step is killed;
+    cpu/memory/gpu: resource requests; env/secret_env: environment (secret_env maps VAR -> (secret, key));
+    node_selector/tolerations: placement on a cluster; cache: reuse results of identical steps across runs.
+    """
+    options = dict(retries=retries, backoff=backoff, timeout=timeout, cpu=cpu, memory=memory, gpu=gpu, env=env,
+                   secret_env=secret_env, node_selector=node_selector, tolerations=tolerations, cache=cache)
     if func is None:
-        return lambda f: Op(f, name=name, image=image, packages=packages)
-    return Op(func, name=name, image=image, packages=packages)
+        return lambda f: Op(f, name=name, image=image, packages=packages, **options)
+    return Op(func, name=name, image=image, packages=packages, **options)

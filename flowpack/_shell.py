@@ -13,7 +13,8 @@ from pathlib import PurePath
 
 from ._errors import OpDefinitionError
 from ._names import k8s_name
-from ._op import Step, default_image
+from ._op import Step, default_image, memoize_spec
+from ._options import Options
 from ._signature import Input, Interface
 from ._types import ARTIFACT_PATH, PARAM, kind_of
 
@@ -39,7 +40,7 @@ class ShellOp(Step):
     """A shell script as a step. Call it inside a workflow like an op; its outputs are attributes of the handle."""
 
     def __init__(self, script: str, *, name: str, inputs: dict | None = None, outputs: dict | None = None,
-                 image: str | None = None, shell: str = "bash"):
+                 image: str | None = None, shell: str = "bash", **options):
         if not name:
             raise OpDefinitionError("fp.shell(...) needs name=, the step's name in the workflow.")
         self.name = k8s_name(name)
@@ -51,6 +52,7 @@ class ShellOp(Step):
             )
         self.script = script
         self.image = image or default_image()
+        self.options = Options.make(where, **options)
         self.shell = shell
         self._inputs: dict[str, object] = dict(inputs or {})
         self._outputs: dict[str, object] = dict(outputs or {})
@@ -120,11 +122,15 @@ class ShellOp(Step):
                                   if isinstance(s, Artifact)],
                 },
                 metadata=None,
+                extra=self.options.template_fields(),
                 image=self.image,
                 command=[self.shell],
                 source=self.script,
-                env=env,
+                resources=self.options.resources(),
+                env=env + self.options.env_entries(),
             )
+            if self.options.cache:
+                self._template["memoize"] = memoize_spec(self._template)
         return self._template
 
 
@@ -134,6 +140,9 @@ def _check_path(path: str, where: str, name: str) -> None:
 
 
 def shell(script: str, *, name: str, inputs: dict | None = None, outputs: dict | None = None,
-          image: str | None = None, shell: str = "bash") -> ShellOp:
-    """A shell step: `inputs` maps names to types (env vars) or fp.Artifact(path); `outputs` to fp.Parameter/Artifact."""
-    return ShellOp(script, name=name, inputs=inputs, outputs=outputs, image=image, shell=shell)
+          image: str | None = None, shell: str = "bash", **options) -> ShellOp:
+    """A shell step: `inputs` maps names to types (env vars) or fp.Artifact(path); `outputs` to fp.Parameter/Artifact.
+
+    Takes the same options as @fp.op (retries, timeout, cpu, memory, gpu, env, secret_env, cache, ...).
+    """
+    return ShellOp(script, name=name, inputs=inputs, outputs=outputs, image=image, shell=shell, **options)

@@ -26,6 +26,7 @@ class Kind:
 
     how: str
     codec: str = JSON
+    is_list: bool = False  # a list value: map() fans out over it
 
     @property
     def is_artifact(self) -> bool:
@@ -34,6 +35,7 @@ class Kind:
 
 PARAM_TEXT = Kind(PARAM, TEXT)
 PARAM_JSON = Kind(PARAM, JSON)
+LIST_JSON = Kind(PARAM, JSON, True)
 ARTIFACT_PATH = Kind(PATH)
 ARTIFACT_PICKLE = Kind(PICKLE)
 
@@ -45,7 +47,8 @@ def kind_of(annotation: object) -> Kind:
     if _is_path(annotation):
         return ARTIFACT_PATH
     if _is_json(annotation):
-        return PARAM_JSON
+        listy = annotation in (list, tuple, typing.List, typing.Tuple) or typing.get_origin(annotation) in (list, tuple)
+        return LIST_JSON if listy else PARAM_JSON
     return ARTIFACT_PICKLE
 
 

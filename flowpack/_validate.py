@@ -101,39 +101,29 @@ def _check_dag(tpl: dict, templates: dict, scope: set[str]) -> None:
     tasks = {t.get("name"): t for t in tpl["dag"].get("tasks") or []}
     known_inputs = scope | _inputs(tpl)
     outputs_cache: dict[str, set[str]] = {}
-    ancestors: dict[str, set[str]] = {}
+    deps: dict[str, set[str]] = {}
+    for name, task in tasks.items():
+        deps[name] = parse_depends(task["depends"])[1] if task.get("depends") else set(task.get("dependencies") or [])
+        for d in deps[name]:
+            if d not in tasks:
+                raise ManifestError(f"task {name!r} depends on {d!r}, which is not a task of {tpl['name']!r}")
+    _check_acyclic(tpl["name"], deps)
 
-    def deps_of(task: dict) -> set[str]:
-        if task.get("depends"):
-            return parse_depends(task["depends"])[1]
-        return set(task.get("dependencies") or [])
-
-    def ancestors_of(name: str, trail: tuple = ()) -> set[str]:
-        if name in ancestors:
-            return ancestors[name]
-        if name in trail:
-            raise ManifestError(f"template {tpl['name']!r}: tasks {' -> '.join(trail + (name,))} form a cycle")
-        result: set[str] = set()
-        stack = [name]
-        seen = set()
-        while stack:  # iterative: long chains must not hit Python's recursion limit
+    def is_ancestor(candidate: str, name: str) -> bool:
+        """Direct dependencies answer at once (flowpack's own manifests); otherwise walk up the graph."""
+        if candidate in deps[name]:
+            return True
+        seen, stack = set(), list(deps[name])
+        while stack:
             cur = stack.pop()
-            for d in deps_of(tasks[cur]):
-                if d not in tasks:
-                    raise ManifestError(f"task {cur!r} depends on {d!r}, which is not a task of {tpl['name']!r}")
-                if d == name:
-                    raise ManifestError(f"template {tpl['name']!r}: task {name!r} depends on itself through {cur!r}")
-                if d not in seen:
-                    seen.add(d)
-                    result.add(d)
-                    if d in ancestors:
-                        result |= ancestors[d]
-                    else:
-                        stack.append(d)
-        ancestors[name] = result
-        return result
+            if cur == candidate:
+                return True
+            if cur not in seen:
+                seen.add(cur)
+                stack.extend(deps[cur])
+        return False
 
-    def check_ref(ref: str, where: str, allowed_tasks: set[str] | None) -> None:
+    def check_ref(ref: str, where: str, task: str | None) -> None:
         if ref in known_inputs:
             return
         if ref.startswith("tasks."):
@@ -141,7 +131,7 @@ def _check_dag(tpl: dict, templates: dict, scope: set[str]) -> None:
             tname, _, field = rest.partition(".")
             if tname not in tasks:
                 raise ManifestError(f"{where}: {{{{{ref}}}}} names task {tname!r}, which does not exist")
-            if allowed_tasks is not None and tname not in allowed_tasks:
+            if task is not None and not is_ancestor(tname, task):
                 raise ManifestError(f"{where}: {{{{{ref}}}}} uses task {tname!r}, which it does not depend on")
             if field in ("status", "id", "startedAt", "finishedAt", "exitCode"):
                 return
@@ -162,7 +152,6 @@ def _check_dag(tpl: dict, templates: dict, scope: set[str]) -> None:
         if target is None:
             raise ManifestError(f"task {name!r} uses template {task.get('template')!r}, which does not exist")
         where = f"task {name!r}"
-        allowed = ancestors_of(name)
         args = task.get("arguments") or {}
         given = {p["name"] for p in args.get("parameters") or []}
         declared = {p["name"]: p for p in (target.get("inputs") or {}).get("parameters") or []}
@@ -173,7 +162,28 @@ def _check_dag(tpl: dict, templates: dict, scope: set[str]) -> None:
                 raise ManifestError(f"{where} does not pass required parameter {p!r} of template {target['name']!r}")
         for text in _strings(task, []):
             for ref in references(text):
-                check_ref(ref, where, allowed)
+                check_ref(ref, where, name)
     for text in _strings(tpl.get("outputs") or {}, []):
         for ref in references(text):
             check_ref(ref, f"outputs of template {tpl['name']!r}", None)
+
+
+def _check_acyclic(template: str, deps: dict[str, set[str]]) -> None:
+    """Kahn's algorithm: every task must be reachable in dependency order."""
+    waiting = {n: len(d) for n, d in deps.items()}
+    children: dict[str, list[str]] = {n: [] for n in deps}
+    for n, d in deps.items():
+        for parent in d:
+            children[parent].append(n)
+    ready = [n for n, c in waiting.items() if c == 0]
+    seen = 0
+    while ready:
+        n = ready.pop()
+        seen += 1
+        for c in children[n]:
+            waiting[c] -= 1
+            if waiting[c] == 0:
+                ready.append(c)
+    if seen != len(deps):
+        cycle = sorted(n for n, c in waiting.items() if c > 0)
+        raise ManifestError(f"template {template!r}: tasks {cycle[:5]} depend on each other in a cycle")

@@ -15,7 +15,17 @@ _RESERVED = {"true", "false", "yes", "no", "on", "off", "null", "y", "n", "~"}
 _BLOCK_SAFE = re.compile(r"^[^\x00-\x08\x0b-\x1f\x7f\ufeff\u2028\u2029\r]*$")
 
 
+_SCALARS: dict[str, str] = {}
+
+
 def _scalar(value: object) -> str:
+    if isinstance(value, str):
+        cached = _SCALARS.get(value)
+        if cached is None:
+            cached = _string(value)
+            if len(_SCALARS) < 100_000:
+                _SCALARS[value] = cached
+        return cached
     if value is None:
         return "null"
     if value is True:
@@ -24,11 +34,13 @@ def _scalar(value: object) -> str:
         return "false"
     if isinstance(value, (int, float)):
         return json.dumps(value)
-    if isinstance(value, str):
-        if _PLAIN.match(value) and value.lower() not in _RESERVED:
-            return value
-        return json.dumps(value, ensure_ascii=False)
     raise TypeError(f"cannot write {type(value).__name__} to YAML")
+
+
+def _string(value: str) -> str:
+    if _PLAIN.match(value) and value.lower() not in _RESERVED:
+        return value
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _block(text: str, indent: str) -> str | None:

@@ -34,6 +34,24 @@ class StepJob:
 
 
 @dataclass
+class Launch:
+    """Everything needed to start one step's process, whatever runs it (a subprocess, a container)."""
+
+    node: str
+    template: dict
+    command: list  # the template's command, substituted (e.g. ["python"] or ["bash"])
+    args: list
+    source: str | None  # the script template's source, substituted; None for container templates
+    env: dict  # the template's environment, substituted (the host's own environment is not included)
+    root: Path  # the step's filesystem root: declared absolute paths live under it
+    work: Path  # the step's empty working directory
+    step_dir: Path  # stdout and stderr go here
+    is_python: bool
+    declared: list  # declared absolute paths (artifacts, output parameter files)
+    timeout: float | None
+
+
+@dataclass
 class StepResult:
     node: str
     phase: str  # Succeeded | Failed | Error
@@ -127,57 +145,84 @@ class StepRunner:
         if not command:
             raise ManifestError(f"{where}: no command (the local engine can't read an image's entrypoint)")
         is_python = os.path.basename(command[0]) in _PYTHONS
-        if is_python:
-            command[0] = self.python
         declared = _declared_paths(tpl)
         for path in declared:  # as in an image, the folders around declared paths (e.g. /tmp) exist
             _under(root, path).parent.mkdir(parents=True, exist_ok=True)
-        if kind == "script":
-            source = substitute(spec.get("source", ""), values, where)
-            if not is_python:
-                source = _point_paths_at(source, declared, root)
-            command.append(str(self._script_file(name, job.node, source, is_python)))
-        elif not is_python:
-            args = [_point_paths_at(a, declared, root) for a in args]
-        env = dict(os.environ)
+        env = {}
         for e in spec.get("env") or []:
-            if "value" not in e:
-                raise ManifestError(f"{where}: env {e.get('name')!r} uses valueFrom, which the local engine can't read")
-            env[e["name"]] = substitute(e["value"], values, where)
-        env["FLOWPACK_ROOT"] = str(root)
-        argv = command + args
+            if "value" in e:
+                env[e["name"]] = substitute(e["value"], values, where)
+            else:
+                env[e["name"]] = self.secret_value(e, where)
+        deadline = tpl.get("activeDeadlineSeconds")
+        launch = Launch(
+            node=job.node, template=tpl, command=command, args=args,
+            source=substitute(spec.get("source", ""), values, where) if kind == "script" else None,
+            env=env, root=root, work=work, step_dir=step_dir, is_python=is_python, declared=declared,
+            timeout=float(deadline) if deadline not in (None, "") else None,
+        )
+        if self.stopping:
+            res.phase, res.message = "Failed", "stopped before it started"
+            return
+        code, timed_out, argv = self.launch(launch)
         record["command"] = argv
         record["cwd"] = str(work)
-        deadline = tpl.get("activeDeadlineSeconds")
-        timeout = float(deadline) if deadline not in (None, "") else None
-
-        with open(step_dir / "stdout", "wb") as out, open(step_dir / "stderr", "wb") as err:
-            if self.stopping:
-                res.phase, res.message = "Failed", "stopped before it started"
-                return
-            proc = subprocess.Popen(argv, cwd=work, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                    start_new_session=True)
-            self.procs.add(proc)
-            try:
-                try:
-                    code = proc.wait(timeout=timeout)
-                except subprocess.TimeoutExpired:
-                    kill_group(proc)
-                    proc.wait()
-                    res.exit_code = proc.returncode
-                    res.phase = "Failed"
-                    res.message = f"timed out: still running after activeDeadlineSeconds={deadline}"
-                    res.stderr_tail = _tail(step_dir / "stderr")
-                    return
-            finally:
-                self.procs.discard(proc)
         res.exit_code = code
+        if timed_out:
+            res.phase = "Failed"
+            res.message = f"timed out: still running after activeDeadlineSeconds={deadline}"
+            res.stderr_tail = _tail(step_dir / "stderr")
+            return
         if code != 0:
             res.phase = "Failed"
             res.stderr_tail = _tail(step_dir / "stderr")
             res.message = "stopped" if self.stopping else f"exit code {code}"
             return
         self._collect(tpl, root, job.node, res, step_dir, kind)
+
+    def launch(self, launch: "Launch") -> tuple[int, bool, list[str]]:
+        """Run the step's process to the end: (exit code, timed out, argv). Other engines override this."""
+        command = list(launch.command)
+        args = list(launch.args)
+        if launch.is_python:
+            command[0] = self.python
+        name = launch.template.get("name", "step")
+        if launch.source is not None:
+            source = launch.source
+            if not launch.is_python:
+                source = _point_paths_at(source, launch.declared, launch.root)
+            command.append(str(self._script_file(name, launch.node, source, launch.is_python)))
+        elif not launch.is_python:
+            args = [_point_paths_at(a, launch.declared, launch.root) for a in args]
+        env = dict(os.environ)
+        env.update(launch.env)
+        env["FLOWPACK_ROOT"] = str(launch.root)
+        argv = command + args
+        with open(launch.step_dir / "stdout", "wb") as out, open(launch.step_dir / "stderr", "wb") as err:
+            proc = subprocess.Popen(argv, cwd=launch.work, env=env, stdout=out, stderr=err,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+            self.procs.add(proc)
+            try:
+                try:
+                    return proc.wait(timeout=launch.timeout), False, argv
+                except subprocess.TimeoutExpired:
+                    kill_group(proc)
+                    return proc.wait(), True, argv
+            finally:
+                self.procs.discard(proc)
+
+    def secret_value(self, entry: dict, where: str) -> str:
+        """Locally, an env var from a Kubernetes secret is read from this machine's environment variable of that name."""
+        name = entry.get("name")
+        ref = (entry.get("valueFrom") or {}).get("secretKeyRef")
+        if ref is None:
+            raise ManifestError(f"{where}: env {name!r} uses a valueFrom the local engine can't read")
+        if name not in os.environ:
+            raise ManifestError(
+                f"{where}: env {name!r} comes from Kubernetes secret {ref.get('name')!r} (key {ref.get('key')!r}); "
+                f"on this machine, set the environment variable {name} to its value before running."
+            )
+        return os.environ[name]
 
     def _collect(self, tpl: dict, root: Path, node: str, res: StepResult, step_dir: Path, kind: str) -> None:
         outputs = tpl.get("outputs") or {}

@@ -1,0 +1,106 @@
+"""Per-op execution options (retries, timeout, resources, placement, environment, caching) and their Argo form."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from ._errors import OpDefinitionError
+
+_QUANTITY = re.compile(r"^([0-9]+(\.[0-9]+)?)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+_ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_UNITS = {None: 1, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
+          "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+
+
+def quantity(value: object, what: str, where: str) -> str:
+    """A Kubernetes quantity as text ("500m", "2", "4Gi"); numbers are accepted as they are."""
+    text = str(value)
+    if isinstance(value, bool) or not _QUANTITY.match(text):
+        raise OpDefinitionError(f"{where}: {what}={value!r} is not a Kubernetes quantity; use e.g. 2, '500m' or '4Gi'.")
+    return text
+
+
+def quantity_value(text: str) -> float:
+    m = _QUANTITY.match(text)
+    return float(m.group(1)) * _UNITS[m.group(3)]
+
+
+@dataclass(frozen=True)
+class Options:
+    """How a step runs: the same meaning on the local engine, in Docker and on Argo."""
+
+    retries: int = 0
+    backoff: float | None = None  # seconds before the first retry; doubles each time
+    timeout: float | None = None  # seconds: activeDeadlineSeconds
+    cpu: str | None = None
+    memory: str | None = None
+    gpu: int = 0
+    env: dict = field(default_factory=dict)
+    secret_env: dict = field(default_factory=dict)  # VAR -> (secret name, key)
+    node_selector: dict = field(default_factory=dict)
+    tolerations: tuple = ()
+    cache: bool = False
+
+    @classmethod
+    def make(cls, where: str, *, retries=0, backoff=None, timeout=None, cpu=None, memory=None, gpu=0, env=None,
+             secret_env=None, node_selector=None, tolerations=(), cache=False) -> "Options":
+        if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
+            raise OpDefinitionError(f"{where}: retries={retries!r} must be a whole number >= 0.")
+        for name, value in (("backoff", backoff), ("timeout", timeout)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+                raise OpDefinitionError(f"{where}: {name}={value!r} must be a positive number of seconds.")
+        if not isinstance(gpu, int) or isinstance(gpu, bool) or gpu < 0:
+            raise OpDefinitionError(f"{where}: gpu={gpu!r} must be a whole number of GPUs.")
+        env = dict(env or {})
+        for k, v in env.items():
+            if not _ENV.match(str(k)) or not isinstance(v, str):
+                raise OpDefinitionError(f"{where}: env {k!r}={v!r}: names must be identifiers and values strings.")
+        secrets = {}
+        for k, v in (secret_env or {}).items():
+            if not _ENV.match(str(k)) or not (isinstance(v, tuple) and len(v) == 2 and all(isinstance(x, str) for x in v)):
+                raise OpDefinitionError(
+                    f"{where}: secret_env {k!r}: give (secret name, key), e.g. secret_env={{'TOKEN': ('api', 'token')}}.")
+            secrets[k] = v
+        return cls(retries, backoff, timeout, quantity(cpu, "cpu", where) if cpu is not None else None,
+                   quantity(memory, "memory", where) if memory is not None else None, gpu, env, secrets,
+                   dict(node_selector or {}), tuple(dict(t) for t in tolerations), bool(cache))
+
+    def template_fields(self) -> dict:
+        """Top-level Argo template fields."""
+        out: dict = {}
+        if self.retries:
+            strategy: dict = {"limit": str(self.retries), "retryPolicy": "Always"}
+            if self.backoff:
+                strategy["backoff"] = {"duration": f"{self.backoff:g}s", "factor": "2"}
+            out["retryStrategy"] = strategy
+        if self.timeout:
+            out["activeDeadlineSeconds"] = str(int(self.timeout) if float(self.timeout).is_integer() else self.timeout)
+        if self.node_selector:
+            out["nodeSelector"] = {str(k): str(v) for k, v in self.node_selector.items()}
+        if self.tolerations:
+            out["tolerations"] = list(self.tolerations)
+        return out
+
+    def resources(self) -> dict | None:
+        requests, limits = {}, {}
+        if self.cpu:
+            requests["cpu"] = self.cpu
+        if self.memory:
+            requests["memory"] = limits["memory"] = self.memory
+        if self.gpu:
+            limits["nvidia.com/gpu"] = str(self.gpu)
+        if not requests and not limits:
+            return None
+        res = {}
+        if requests:
+            res["requests"] = requests
+        if limits:
+            res["limits"] = limits
+        return res
+
+    def env_entries(self) -> list[dict]:
+        entries = [{"name": k, "value": v} for k, v in self.env.items()]
+        entries += [{"name": k, "valueFrom": {"secretKeyRef": {"name": s, "key": key}}}
+                    for k, (s, key) in self.secret_env.items()]
+        return entries
