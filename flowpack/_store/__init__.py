@@ -1,0 +1,7 @@
+"""Artifact stores: one small interface (Store) and two places bytes can live (LocalStore, S3)."""
+
+from ._base import ArtifactNotFoundError, ArtifactRef, Store
+from ._local import LocalStore
+from ._s3 import S3
+
+__all__ = ["Store", "ArtifactRef", "LocalStore", "S3", "ArtifactNotFoundError"]

@@ -1,0 +1,125 @@
+"""Directory artifacts as tar.gz: streamed packing with a running sha256, and safe extraction.
+
+Format: gzip (level 6) of a PAX tar holding one top-level directory named "artifact" with the tree
+inside. That is what Argo's executor expects of a tar archive: it extracts and, when there is a single
+top-level entry, moves that entry to the artifact path. Extraction here follows the same rule, so
+archives written by Argo load too. `deterministic=True` (used for content addressing) zeroes mtimes
+and owners so equal trees give equal digests.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import tarfile
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from flowpack._errors import StoreError
+
+TOP = "artifact"
+COMPRESSLEVEL = 6
+
+
+class HashingWriter:
+    """A write-only file object that hashes and counts what passes through to `out`."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self._h = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self._h.update(data)
+        self._out.write(data)
+        self.size += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.size
+
+    def flush(self) -> None:
+        self._out.flush()
+
+    def hexdigest(self) -> str:
+        return self._h.hexdigest()
+
+
+def _normalize(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    """Drop owners and mtimes so the archive depends only on names, modes and contents."""
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.mtime = 0
+    return info
+
+
+def _drop_owner(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info
+
+
+def pack(src: Path, out: BinaryIO, *, deterministic: bool = False) -> tuple[str, int]:
+    """Stream `src` (a directory) as tar.gz into `out`; returns (sha256, size) of the archive bytes."""
+    writer = HashingWriter(out)
+    with gzip.GzipFile(fileobj=writer, mode="wb", compresslevel=COMPRESSLEVEL, mtime=0) as gz:  # type: ignore[arg-type]
+        with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[arg-type]
+            tar.add(str(src), arcname=TOP, recursive=True, filter=_normalize if deterministic else _drop_owner)
+    writer.flush()
+    return writer.hexdigest(), writer.size
+
+
+@contextmanager
+def spooled(src: Path, directory: Path | None, *, deterministic: bool) -> Iterator[tuple[Path, str, int]]:
+    """Pack `src` into a temporary file; yields (path, sha256, size) and removes the file afterwards."""
+    if directory is not None:
+        directory.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=".flowpack-", suffix=".tgz.part", dir=directory)
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            sha, size = pack(src, f, deterministic=deterministic)
+        yield tmp, sha, size
+    finally:
+        try:
+            tmp.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def extract(archive: Path, staging: Path) -> Path:
+    """Extract a tar(.gz) safely into new dir `staging`; returns the content dir (the single top entry)."""
+    staging.mkdir()
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            if hasattr(tarfile, "data_filter"):
+                tar.extractall(staging, filter="data")
+            else:  # Python without extraction filters: refuse unsafe names and links ourselves
+                for m in tar.getmembers():
+                    _check_member(m)
+                tar.extractall(staging)
+    except (tarfile.TarError, EOFError, ValueError) as exc:  # FilterError is a TarError
+        raise StoreError(f"cannot extract directory artifact {archive.name}: {exc}") from exc
+    entries = list(staging.iterdir())
+    return entries[0] if len(entries) == 1 else staging
+
+
+def _check_member(m: tarfile.TarInfo) -> None:
+    """Reject absolute names, '..' and links leaving the archive (fallback for old Pythons)."""
+    for name in (m.name, m.linkname if (m.issym() or m.islnk()) else ""):
+        if name and (name.startswith("/") or ".." in Path(name).parts):
+            raise StoreError(f"unsafe path {name!r} in directory artifact; refusing to extract")
+    if m.isdev():
+        raise StoreError(f"device file {m.name!r} in directory artifact; refusing to extract")
+
+
+def unpacked_size(archive: Path) -> int:
+    """Sum of member sizes of an archive (space needed to extract it)."""
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            return sum(m.size for m in tar.getmembers())
+    except (tarfile.TarError, OSError, EOFError):
+        return 0
