@@ -50,3 +50,7 @@ class ImageBuildError(FlowpackError):
 
 class ArgoError(FlowpackError):
     """The Argo Server refused or failed a request."""
+
+
+class ResourceError(FlowpackError):
+    """A step asks for more CPUs, memory or GPUs than the machine that should run it has."""

@@ -19,13 +19,57 @@ RAW_PICKLE = "fp-pickle-b64:"
 class Handle:
     """A value that will exist when the workflow runs: one output of a task (or a workflow parameter)."""
 
-    __slots__ = ("task", "output", "kind", "ref")
+    __slots__ = ("task", "output", "kind", "ref", "problem")
+    __hash__ = object.__hash__
 
-    def __init__(self, task: "Task | None", output: str | None, kind: Kind | None, ref: str | None):
+    def __init__(self, task: "Task | None", output: str | None, kind: Kind | None, ref: str | None,
+                 problem: str | None = None):
         self.task = task
         self.output = output
         self.kind = kind
         self.ref = ref  # the Argo expression for the value, e.g. {{tasks.add.outputs.parameters.return}}
+        self.problem = problem  # why this handle can't be passed on (e.g. artifacts of a map)
+
+    def when(self, condition: "Condition | str") -> "Handle":
+        """Run this step (or map) only when `condition` holds, e.g. `.when(x > 3)`; otherwise it is skipped."""
+        task = self._own_task("when")
+        if task.when is not None:
+            raise WorkflowBuildError(f"task {task.name!r} already has a condition; combine them with & or |.")
+        task.when = condition.expr if isinstance(condition, Condition) else str(condition)
+        if isinstance(condition, Condition):
+            task.deps |= condition.tasks
+        return self
+
+    def allow_failure(self) -> "Handle":
+        """Let the workflow go on when this step (or any item of this map) fails; its dependents are skipped."""
+        self._own_task("allow_failure").extra["continueOn"] = {"failed": True}
+        return self
+
+    def _own_task(self, what: str) -> "Task":
+        if self.task is None:
+            raise WorkflowBuildError(f".{what}() applies to the result of an op call, not to a workflow parameter.")
+        return self.task
+
+    def _compare(self, op: str, other) -> "Condition":
+        return Condition.compare(self, op, other)
+
+    def __eq__(self, other):  # type: ignore[override]
+        return self._compare("==", other)
+
+    def __ne__(self, other):  # type: ignore[override]
+        return self._compare("!=", other)
+
+    def __lt__(self, other):
+        return self._compare("<", other)
+
+    def __le__(self, other):
+        return self._compare("<=", other)
+
+    def __gt__(self, other):
+        return self._compare(">", other)
+
+    def __ge__(self, other):
+        return self._compare(">=", other)
 
     def after(self, *others: "Handle") -> "Handle":
         """Run this task only after `others` finished (an order-only dependency); returns self for chaining."""
@@ -39,7 +83,7 @@ class Handle:
 
     def __getattr__(self, name: str) -> "Handle":
         task = object.__getattribute__(self, "task")
-        if name.startswith("_") or task is None:
+        if name.startswith("_") or task is None or name in Handle.__slots__:
             raise AttributeError(name)
         outputs = task.step.interface.outputs
         if name not in outputs:
@@ -63,23 +107,80 @@ class Handle:
         return f"<output {self.output or '*'} of task {self.task.name}>"
 
 
+class Condition:
+    """A condition on workflow parameters or step outputs, rendered as an Argo `when` expression."""
+
+    def __init__(self, expr: str, tasks: set):
+        self.expr = expr
+        self.tasks = tasks
+
+    @staticmethod
+    def operand(value) -> tuple[str, set]:
+        if isinstance(value, Handle):
+            if value.kind is None or value.kind.how != PARAM or value.problem:
+                raise WorkflowBuildError(f"a condition can use parameters only; {value!r} is not one.")
+            text = value.ref if value.kind.codec == JSON else "'" + value.ref + "'"
+            return text, {value.task} if value.task is not None else set()
+        if isinstance(value, bool):
+            return ("true" if value else "false"), set()
+        if isinstance(value, (int, float)):
+            return repr(value), set()
+        if isinstance(value, str):
+            if "'" in value or "{{" in value or "\\" in value:
+                raise WorkflowBuildError(f"condition literal {value!r}: quotes, backslashes and '{{{{' can't be compared.")
+            return "'" + value + "'", set()
+        raise WorkflowBuildError(f"a condition compares parameters with numbers, strings or booleans; got {value!r}.")
+
+    @classmethod
+    def compare(cls, left, op: str, right) -> "Condition":
+        a, ta = cls.operand(left)
+        b, tb = cls.operand(right)
+        return cls(f"{a} {op} {b}", ta | tb)
+
+    def __and__(self, other: "Condition") -> "Condition":
+        return Condition(f"({self.expr}) && ({other.expr})", self.tasks | other.tasks)
+
+    def __or__(self, other: "Condition") -> "Condition":
+        return Condition(f"({self.expr}) || ({other.expr})", self.tasks | other.tasks)
+
+    def __invert__(self) -> "Condition":
+        return Condition(f"!({self.expr})", set(self.tasks))
+
+    def __bool__(self):
+        raise WorkflowBuildError("a condition has no value while the workflow is built; pass it to .when(...).")
+
+    def __repr__(self) -> str:
+        return f"<condition {self.expr}>"
+
+
 @dataclass(eq=False)
 class Task:
-    """One call of a step inside a workflow body."""
+    """One call of a step inside a workflow body (or one map over a step)."""
 
     name: str
     step: object
     parameters: list = field(default_factory=list)  # [(input name, Argo text)]
     artifacts: list = field(default_factory=list)  # Argo artifact arguments (dicts)
-    deps: set = field(default_factory=set)
+    deps: set = field(default_factory=set)  # tasks whose data this one uses
     order: int = 0
+    when: str | None = None
+    extra: dict = field(default_factory=dict)  # withItems / withParam / continueOn
+    is_map: bool = False
+    parallelism: int | None = None
 
     def handle(self, output: str | None) -> Handle:
         if output is None:
             return Handle(self, None, None, None)
         kind = self.step.interface.outputs[output]
         section = "parameters" if kind.how == PARAM else "artifacts"
-        return Handle(self, output, kind, "{{tasks.%s.outputs.%s.%s}}" % (self.name, section, output))
+        ref = "{{tasks.%s.outputs.%s.%s}}" % (self.name, section, output)
+        if not self.is_map:
+            return Handle(self, output, kind, ref)
+        if kind.how != PARAM:
+            return Handle(self, output, kind, ref, problem=(
+                f"output {output!r} of map {self.name!r} is an artifact; Argo gathers only parameters from a map. "
+                f"Annotate the op's return with a JSON type to fan in its results."))
+        return Handle(self, output, Kind(PARAM, JSON, True), ref)
 
 
 def result_handle(task: Task) -> Handle:
@@ -118,6 +219,64 @@ class Graph:
         task = Task(self._names.take(step.name), step, order=len(self.tasks))
         for name, value in bound.items():
             self._wire(task, step.interface.inputs[name], value)
+        self.tasks.append(task)
+        return result_handle(task)
+
+    def add_map(self, step, args: tuple, kwargs: dict, parallelism: int | None = None) -> Handle:
+        """A fan-out: list arguments are mapped (zipped), the others broadcast; renders to withItems/withParam."""
+        known = self.steps.setdefault(step.name, step)
+        if known is not step:
+            return self.add_call(step, args, kwargs)  # raises the duplicate-name error
+        bound = self._bind(step, args, kwargs)
+        where = f"{step.name}.map(...)"
+        literal = {n: list(v) for n, v in bound.items() if isinstance(v, (list, tuple)) and not _contains_handle(v)}
+        dynamic = {n: v for n, v in bound.items() if isinstance(v, Handle) and v.kind is not None and v.kind.is_list}
+        if not literal and not dynamic:
+            raise WorkflowBuildError(
+                f"{where}: no argument to map over. Pass a list, a list-typed workflow parameter, or the result of "
+                f"another map, e.g. {step.name}.map(x=[1, 2, 3])."
+            )
+        if dynamic and (len(dynamic) > 1 or literal):
+            raise WorkflowBuildError(
+                f"{where}: maps over {sorted(literal) + sorted(dynamic)} together, but only one list known at run "
+                f"time can be mapped at once. Zip them in an op first, then map over its result."
+            )
+        if parallelism is not None and (not isinstance(parallelism, int) or parallelism < 1):
+            raise WorkflowBuildError(f"{where}: parallelism={parallelism!r} must be a whole number >= 1.")
+        task = Task(self._names.take(step.name), step, order=len(self.tasks), is_map=True, parallelism=parallelism)
+        mapped = list(literal or dynamic)
+        for name, value in bound.items():
+            inp = step.interface.inputs[name]
+            if name not in mapped:
+                self._wire(task, inp, value)
+                continue
+            item = "{{item}}" if len(mapped) == 1 else "{{item.%s}}" % name
+            if inp.kind.how == PARAM:
+                task.parameters.append((name, item))
+            elif inp.kind.how == PICKLE:
+                task.artifacts.append({"name": name, "raw": {"data": RAW_JSON + item}})
+            else:
+                raise WorkflowBuildError(f"{where}: argument {name!r} is a file (Path); map over parameters instead.")
+        if literal:
+            lengths = {len(v) for v in literal.values()}
+            if len(lengths) > 1:
+                raise WorkflowBuildError(f"{where}: the mapped lists have different lengths {sorted(lengths)}.")
+            for name, values in literal.items():
+                for v in values:
+                    if not is_json_value(v):
+                        raise WorkflowBuildError(f"{where}: item {v!r} of {name!r} is not JSON; map over JSON values.")
+            if len(mapped) == 1:
+                items = literal[mapped[0]]
+            else:
+                items = [dict(zip(mapped, row)) for row in zip(*(literal[n] for n in mapped))]
+            task.extra["withItems"] = items
+        else:
+            handle = dynamic[mapped[0]]
+            if handle.problem:
+                raise WorkflowBuildError(handle.problem)
+            task.extra["withParam"] = handle.ref
+            if handle.task is not None:
+                task.deps.add(handle.task)
         self.tasks.append(task)
         return result_handle(task)
 
@@ -160,6 +319,8 @@ class Graph:
             task.artifacts.append({"name": inp.name, "s3": {"key": key}})
 
     def _wire_handle(self, task: Task, inp, value: Handle, where: str) -> None:
+        if value.problem:
+            raise WorkflowBuildError(f"{where}: {value.problem}")
         if value.kind is None:
             outs = sorted(value.task.step.interface.outputs)
             raise WorkflowBuildError(

@@ -10,19 +10,79 @@ from ._types import PARAM
 OUTPUTS_ANNOTATION = "flowpack.io/outputs"  # how each workflow output decodes, for every engine and client
 
 
-def task_rows(graph: Graph) -> list[dict]:
-    rows = []
+def task_rows(graph: Graph) -> tuple[list[dict], list[dict]]:
+    """DAG task rows, plus the extra DAG templates that bound a map's parallelism."""
+    rows, wrappers = [], []
+    skippable: set = set()  # tasks that may not produce outputs: conditional, allowed to fail, or below one
     for t in graph.tasks:
         deps = sorted(t.deps, key=lambda d: d.order)
-        rows.append({
-            "name": t.name,
-            "template": t.step.name,
-            "depends": " && ".join(d.name for d in deps),
-            "parameters": t.parameters,
-            "artifacts": t.artifacts,
-            "extra": {},
-        })
-    return rows
+        if t.when is not None or "continueOn" in t.extra or any(d in skippable for d in deps):
+            skippable.add(t)
+        # A bare name also accepts a skipped task; data from a task that may not have run needs it to succeed.
+        depends = " && ".join(d.name + (".Succeeded" if d in skippable else "") for d in deps)
+        extra = dict(t.extra)
+        if t.when is not None:
+            extra["when"] = t.when
+        row = {"name": t.name, "template": t.step.name, "depends": depends, "parameters": t.parameters,
+               "artifacts": t.artifacts, "extra": extra}
+        if t.parallelism is not None:
+            row, wrapper = _bounded_map(row, t.parallelism)
+            wrappers.append(wrapper)
+        rows.append(row)
+    return rows, wrappers
+
+
+def _bounded_map(row: dict, parallelism: int) -> tuple[dict, dict]:
+    """Argo bounds parallelism per template, so a bounded map runs inside a one-task DAG of its own."""
+    import re
+
+    inputs: dict[str, str] = {}  # outer expression -> wrapper input parameter name
+    art_inputs: list[dict] = []
+
+    def lift(text: str) -> str:
+        def repl(m: re.Match) -> str:
+            expr = m.group(0)
+            inner = m.group(1).strip()
+            if inner == "item" or inner.startswith("item.") or inner.startswith("workflow."):
+                return expr
+            name = inputs.setdefault(expr, f"p{len(inputs)}")
+            return "{{inputs.parameters.%s}}" % name
+        return re.sub(r"\{\{([^{}]*)\}\}", repl, text)
+
+    inner_params = [(n, lift(v)) for n, v in row["parameters"]]
+    inner_arts = []
+    for a in row["artifacts"]:
+        a = dict(a)
+        if "from" in a:
+            art_inputs.append({"name": a["name"], "from": a["from"]})
+            a["from"] = "{{inputs.artifacts.%s}}" % a["name"]
+        elif "raw" in a:
+            a["raw"] = {"data": lift(a["raw"]["data"])}
+        inner_arts.append(a)
+    extra = {k: (lift(v) if isinstance(v, str) else v) for k, v in row["extra"].items()}
+    loop_name = row["name"] + "-loop"
+    wrapper = {"name": loop_name, "parallelism": parallelism, "dag": {"tasks": [{
+        "name": row["name"], "template": row["template"], **_arguments(inner_params, inner_arts), **extra}]}}
+    outer_params = [(name, expr) for expr, name in inputs.items()]
+    if outer_params or art_inputs:
+        wrapper["inputs"] = {}
+        if outer_params:
+            wrapper["inputs"]["parameters"] = [{"name": n} for n, _ in outer_params]
+        if art_inputs:
+            wrapper["inputs"]["artifacts"] = [{"name": a["name"]} for a in art_inputs]
+    wrapper["_outputs_of"] = row["name"]  # filled in by build() once the op's outputs are known
+    outer = {"name": row["name"], "template": loop_name, "depends": row["depends"], "parameters": outer_params,
+             "artifacts": art_inputs, "extra": {k: v for k, v in extra.items() if k == "continueOn"}}
+    return outer, wrapper
+
+
+def _arguments(params: list, arts: list) -> dict:
+    args: dict = {}
+    if params:
+        args["parameters"] = [{"name": n, "value": v} for n, v in params]
+    if arts:
+        args["artifacts"] = arts
+    return {"arguments": args} if args else {}
 
 
 def dag_outputs(outputs: dict[str, Handle]) -> dict:
@@ -40,13 +100,31 @@ def dag_outputs(outputs: dict[str, Handle]) -> dict:
     return block
 
 
+def exit_handler(step, name: str) -> dict:
+    """A one-task DAG that calls the exit op, handing it the workflow's status when it has a `status` input."""
+    task: dict = {"name": step.name, "template": step.name}
+    if "status" in step.interface.inputs:
+        task["arguments"] = {"parameters": [{"name": "status", "value": "{{workflow.status}}"}]}
+    return {"name": name, "dag": {"tasks": [task]}}
+
+
 def build(graph: Graph, *, name: str, entrypoint: str, parameters: list[tuple[str, str]],
           artifacts: list[dict], outputs: dict[str, Handle], shape: dict, kind: str = "Workflow",
-          spec_extra: dict | None = None) -> dict:
+          spec_extra: dict | None = None, extra_templates: list[dict] = ()) -> dict:
     """The manifest as a dict; the `shape` annotation records how run.result() rebuilds the return value."""
     from ._jinja import render_json
 
-    templates = [step.template() for step in graph.steps.values()]
+    templates = [step.template() for step in graph.steps.values()] + list(extra_templates)
+    rows, wrappers = task_rows(graph)
+    by_name = {t["name"]: t for t in templates}
+    for w in wrappers:  # a bounded map's DAG passes on its task's (gathered) output parameters
+        task = w.pop("_outputs_of")
+        inner = by_name[w["dag"]["tasks"][0]["template"]]
+        params = [{"name": p["name"], "valueFrom": {"parameter": "{{tasks.%s.outputs.parameters.%s}}" % (task, p["name"])}}
+                  for p in (inner.get("outputs") or {}).get("parameters") or []]
+        if params:
+            w["outputs"] = {"parameters": params}
+    templates += wrappers
     annotations = {OUTPUTS_ANNOTATION: json.dumps(shape, separators=(",", ":"))}
     dag_inputs = {"artifacts": [{"name": a["name"]} for a in artifacts]} if artifacts else None
     return render_json(
@@ -58,6 +136,6 @@ def build(graph: Graph, *, name: str, entrypoint: str, parameters: list[tuple[st
         spec_extra=spec_extra or {},
         dag_inputs=dag_inputs,
         dag_outputs=dag_outputs(outputs) or None,
-        tasks=task_rows(graph),
+        tasks=rows,
         op_templates=templates,
     )

@@ -49,6 +49,19 @@ class Step:
     def signature(self) -> inspect.Signature:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def map(self, *args, parallelism: int | None = None, **kwargs):
+        """Fan out inside a workflow: list arguments are mapped (zipped), others broadcast to every item.
+
+        `op.map(a=[1, 2, 3], b=x)` runs op(a=1, b=x), op(a=2, b=x)...; the result is a list handle (fan-in).
+        `parallelism=k` bounds how many items run at once.
+        """
+        from ._context import current
+
+        graph = current()
+        if graph is None:
+            raise WorkflowBuildError(f"{self.name}.map(...) builds a fan-out; call it inside an @fp.workflow body.")
+        return graph.add_map(self, args, kwargs, parallelism)
+
 
 class Op(Step):
     """A decorated function: called outside a workflow it is the plain function; inside one, it adds a task."""

@@ -17,7 +17,7 @@ from ._names import VALID
 SIZE_BUDGET = 1024 * 1024  # Argo stores a workflow as one Kubernetes object (etcd's ~1 MiB limit)
 SIZE_WARN = int(SIZE_BUDGET * 0.75)
 GLOBALS = {"workflow.name", "workflow.namespace", "workflow.uid", "workflow.status", "workflow.duration",
-           "workflow.failures", "workflow.creationTimestamp", "item", "pod.name", "retries", "node.name"}
+           "workflow.failures", "workflow.creationTimestamp", "pod.name", "retries", "node.name"}
 
 
 class ManifestSizeWarning(UserWarning):
@@ -160,8 +160,11 @@ def _check_dag(tpl: dict, templates: dict, scope: set[str]) -> None:
         for p, decl in declared.items():
             if p not in given and "default" not in decl and "value" not in decl:
                 raise ManifestError(f"{where} does not pass required parameter {p!r} of template {target['name']!r}")
+        loop = "withItems" in task or "withParam" in task
         for text in _strings(task, []):
             for ref in references(text):
+                if loop and (ref == "item" or ref.startswith("item.")):
+                    continue
                 check_ref(ref, where, name)
     for text in _strings(tpl.get("outputs") or {}, []):
         for ref in references(text):

@@ -12,7 +12,7 @@ from ._errors import OpDefinitionError, WorkflowBuildError
 from ._graph import Graph, Handle, workflow_param
 from ._names import UniqueNames, k8s_name
 from ._signature import check_callable, describe
-from ._types import PARAM, PATH, encode, is_json_value
+from ._types import PARAM, encode, is_json_value
 
 RUN_OPTIONS = ("engine", "run_dir", "store", "workers", "python", "progress", "run_id")
 
@@ -29,11 +29,24 @@ class Built:
 class Workflow:
     """A workflow: calling it runs the body as plain Python; `render`/`run` build the DAG from it."""
 
-    def __init__(self, func: Callable, *, name: str | None = None):
+    def __init__(self, func: Callable, *, name: str | None = None, parallelism: int | None = None,
+                 on_exit=None):
         check_callable(func, "@fp.workflow")
         functools.update_wrapper(self, func)
         self.func = func
         self.name = k8s_name(name or func.__name__)
+        if parallelism is not None and (not isinstance(parallelism, int) or parallelism < 1):
+            raise OpDefinitionError(f"workflow {self.name!r}: parallelism={parallelism!r} must be a whole number >= 1.")
+        self.parallelism = parallelism
+        if on_exit is not None:
+            if not getattr(on_exit, "__flowpack_op__", False):
+                raise OpDefinitionError(f"workflow {self.name!r}: on_exit must be an op, got {on_exit!r}.")
+            required = [n for n, i in on_exit.interface.inputs.items() if n != "status" and not i.has_default]
+            if required:
+                raise OpDefinitionError(
+                    f"workflow {self.name!r}: the exit op {on_exit.name!r} can receive only `status` (the workflow's "
+                    f"phase); give {required} defaults.")
+        self.on_exit = on_exit
         self.interface = describe(func, self.name)
         self.signature = inspect.signature(func)
         clash = [n for n in self.interface.inputs if n in RUN_OPTIONS]
@@ -77,10 +90,22 @@ class Workflow:
         with building(graph):
             returned = self.func(**handles)
         outputs, shape = _outputs(returned, self.name)
-        names = UniqueNames({s.name for s in graph.steps.values()})
+        spec_extra: dict = {}
+        extra_templates: list[dict] = []
+        if self.parallelism:
+            spec_extra["parallelism"] = self.parallelism
+        names = UniqueNames({s.name for s in graph.steps.values()} | {t.name + "-loop" for t in graph.tasks})
         entry = names.take(self.name)
+        if self.on_exit is not None:
+            exit_op = self.on_exit
+            if graph.steps.setdefault(exit_op.name, exit_op) is not exit_op:
+                raise WorkflowBuildError(f"workflow {self.name!r}: two different ops are named {exit_op.name!r}.")
+            exit_name = names.take(self.name + "-exit")
+            extra_templates.append(_manifest.exit_handler(exit_op, exit_name))
+            spec_extra["onExit"] = exit_name
         manifest = _manifest.build(graph, name=self.name, entrypoint=entry, parameters=parameters,
-                                   artifacts=artifacts, outputs=outputs, shape=shape)
+                                   artifacts=artifacts, outputs=outputs, shape=shape, spec_extra=spec_extra,
+                                   extra_templates=extra_templates)
         check_manifest(manifest)
         return Built(manifest, dict(graph.uploads), shape)
 
@@ -174,11 +199,13 @@ def _shape(shape: str, outs: dict[str, Handle], **extra) -> dict:
     return {"shape": shape, "kinds": kinds, **extra}
 
 
-def workflow(func: Callable | None = None, *, name: str | None = None):
-    """Turn a function into a workflow: `@workflow` bare, or `@workflow(name=...)`."""
+def workflow(func: Callable | None = None, *, name: str | None = None, parallelism: int | None = None,
+             on_exit=None):
+    """Turn a function into a workflow: `@workflow` bare, or `@workflow(name=..., parallelism=4, on_exit=op)`.
+
+    parallelism bounds the steps running at once; on_exit is an op run after the workflow, on success or failure
+    (it receives the workflow's phase as its `status` argument when it has one).
+    """
     if func is None:
-        return lambda f: Workflow(f, name=name)
-    return Workflow(func, name=name)
-
-
-__all__ = ["Workflow", "workflow", "PATH"]
+        return lambda f: Workflow(f, name=name, parallelism=parallelism, on_exit=on_exit)
+    return Workflow(func, name=name, parallelism=parallelism, on_exit=on_exit)

@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,6 +64,7 @@ class StepResult:
     artifacts: dict = field(default_factory=dict)  # name -> ArtifactRef
     result: str | None = None
     stderr_tail: str = ""
+    attempts: int = 1
 
 
 class StepRunner:
@@ -80,8 +82,35 @@ class StepRunner:
         self.stopping = False
 
     def run(self, job: StepJob) -> StepResult:
+        """Run a step, retrying it as its retryStrategy says (each attempt in a folder of its own)."""
+        strategy = job.template.get("retryStrategy") or {}
+        limit = int(strategy.get("limit", 0) or 0) if strategy else 0
+        policy = strategy.get("retryPolicy", "OnFailure")
+        backoff = strategy.get("backoff") or {}
+        delay = _seconds(backoff.get("duration", "0"))
+        factor = float(backoff.get("factor", 2) or 2)
+        cap = _seconds(backoff["maxDuration"]) if backoff.get("maxDuration") else None
+        attempt = 0
+        started = now()
+        while True:
+            res = self.run_once(job, job.node if attempt == 0 else f"{job.node}-retry{attempt}")
+            retry_on = {"Always": ("Failed", "Error"), "OnFailure": ("Failed",)}.get(policy, ("Error",))
+            if res.phase not in retry_on or attempt >= limit or self.stopping:
+                break
+            attempt += 1
+            if delay:
+                wait = delay * factor ** (attempt - 1)
+                if cap is not None:
+                    wait = min(wait, max(0.0, cap - (now() - started)))
+                time.sleep(wait)
+        if attempt:
+            res.message = (res.message + " " if res.message else "") + f"(after {attempt + 1} attempts)"
+            res.attempts = attempt + 1
+        return res
+
+    def run_once(self, job: StepJob, node: str) -> StepResult:
         res = StepResult(job.node, "Error", started=now())
-        step_dir = self.run_dir / "steps" / job.node
+        step_dir = self.run_dir / "steps" / node
         record = {"node": job.node, "template": job.template.get("name"), "inputs": {"parameters": {}, "artifacts": {}}}
         try:
             self._execute(job, step_dir, res, record)
@@ -317,3 +346,13 @@ def _tail(path: Path) -> str:
             return f.read().decode("utf-8", errors="replace")
     except OSError:
         return ""
+
+
+def _seconds(text) -> float:
+    """An Argo duration ("10", "10s", "2m", "1h") in seconds."""
+    text = str(text).strip()
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    for suffix in ("ms", "s", "m", "h"):
+        if text.endswith(suffix):
+            return float(text[: -len(suffix)]) * units[suffix]
+    return float(text or 0)

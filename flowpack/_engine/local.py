@@ -8,6 +8,7 @@ step than short ones.
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import sys
@@ -19,6 +20,7 @@ from .._errors import ManifestError
 from ._expr import DONE_OK, evaluate_depends, parse_depends, references, substitute
 from ._record import new_run_id, now, write_json
 from ._step import StepJob, StepResult, StepRunner
+from ._when import evaluate_when
 
 FAILED = ("Failed", "Error")
 
@@ -91,11 +93,22 @@ class _Execution:
             raise ManifestError(f"entrypoint {self.spec.get('entrypoint')!r} is not a template of this workflow")
         artifacts = {a["name"]: self._artifact_source(a, uploads, self.values, {}) for a in args.get("artifacts") or []}
         params = {p["name"]: p.get("value", "") for p in args.get("parameters") or []}
-        self.pool = ThreadPoolExecutor(max_workers=self.engine.workers, thread_name_prefix="flowpack-step")
+        workers = self.engine.workers
+        if self.spec.get("parallelism"):
+            workers = min(workers, int(self.spec["parallelism"]))
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="flowpack-step")
         result: dict = {}
+
+        def exit_done(phase: str, outputs: dict, message: str = "") -> None:
+            if phase in FAILED and result.get("phase") == "Succeeded":
+                result.update(phase="Failed", message=f"the exit handler failed: {message}")
 
         def done(phase: str, outputs: dict, message: str = "") -> None:
             result.update(phase=phase, outputs=outputs, message=message)
+            handler = self.templates.get(self.spec.get("onExit"))
+            if handler is not None:
+                self.values["workflow.status"] = phase
+                self.start(handler, "onexit", "onexit", {}, {}, exit_done)
 
         try:
             self.start(entry, "", "", params, artifacts, done)
@@ -210,6 +223,9 @@ class _Dag:
                 self.children[d].append(name)
         self.remaining = len(self.tasks)
         self.failed = False
+        self.limit = int(tpl["parallelism"]) if tpl.get("parallelism") else None
+        self.running = 0
+        self.queued: list = []
 
     def start(self) -> None:
         if not self.tasks:
@@ -231,17 +247,79 @@ class _Dag:
             tpl = self.ex.templates.get(task.get("template"))
             if tpl is None:
                 raise ManifestError(f"task {name!r}: template {task.get('template')!r} does not exist")
-            where = f"task {name!r}"
-            args = task.get("arguments") or {}
-            params = {p["name"]: substitute(p.get("value", ""), self.values, where)
-                      for p in args.get("parameters") or []}
-            artifacts = {a["name"]: self.ex._artifact_source(a, self.ex.uploads, self.values, self.artifacts)
-                         for a in args.get("artifacts") or []}
+            if "withItems" in task or "withParam" in task:
+                self.launch_loop(name, task, tpl)
+                return
+            if task.get("when") and not evaluate_when(substitute(task["when"], self.values, f"task {name!r}")):
+                self.task_done(name, "Skipped", {}, f"when '{task['when']}' evaluated false")
+                return
+            params, artifacts = self.arguments(task, self.values)
         except ManifestError as exc:
             self.task_done(name, "Error", {}, str(exc))
             return
-        self.ex.start(tpl, self.prefix + name, name, params, artifacts,
-                      lambda phase, outputs, message="": self.task_done(name, phase, outputs, message))
+        self.schedule(lambda: self.ex.start(
+            tpl, self.prefix + name, name, params, artifacts,
+            lambda phase, outputs, message="": self.child_done(lambda: self.task_done(name, phase, outputs, message))))
+
+    def arguments(self, task: dict, values: dict) -> tuple[dict, dict]:
+        where = f"task {task['name']!r}"
+        args = task.get("arguments") or {}
+        params = {p["name"]: substitute(p.get("value", ""), values, where) for p in args.get("parameters") or []}
+        artifacts = {a["name"]: self.ex._artifact_source(a, self.ex.uploads, values, self.artifacts)
+                     for a in args.get("artifacts") or []}
+        return params, artifacts
+
+    # -- bounded concurrency (a template's `parallelism`) -----------------------------------------
+    def schedule(self, start: Callable[[], None]) -> None:
+        if self.limit is not None and self.running >= self.limit:
+            self.queued.append(start)
+            return
+        self.running += 1
+        start()
+
+    def child_done(self, then: Callable[[], None]) -> None:
+        self.running -= 1
+        while self.queued and (self.limit is None or self.running < self.limit):
+            self.running += 1
+            self.queued.pop(0)()
+        then()
+
+    # -- loops: withItems / withParam ------------------------------------------------------------
+    def launch_loop(self, name: str, task: dict, tpl: dict) -> None:
+        where = f"task {name!r}"
+        if "withItems" in task:
+            items = task["withItems"]
+        else:
+            text = substitute(task["withParam"], self.values, where)
+            try:
+                items = json.loads(text)
+            except ValueError:
+                items = None
+            if not isinstance(items, list):
+                raise ManifestError(f"{where}: withParam must give a JSON list, got {text[:200]!r}")
+        loop = _Loop(self, name, task, len(items))
+        if not items:
+            loop.finish()
+            return
+        for i, item in enumerate(items):
+            values = dict(self.values)
+            values["item"] = item if isinstance(item, str) else json.dumps(item, separators=(",", ":"))
+            if isinstance(item, dict):
+                for k, v in item.items():
+                    values["item." + k] = v if isinstance(v, str) else json.dumps(v, separators=(",", ":"))
+            try:
+                if task.get("when") and not evaluate_when(substitute(task["when"], values, where)):
+                    loop.child_done(i, "Skipped", {}, "when evaluated false")
+                    continue
+                params, artifacts = self.arguments(task, values)
+            except ManifestError as exc:
+                loop.child_done(i, "Error", {}, str(exc))
+                continue
+            node = f"{self.prefix}{name}/{i}"
+            self.schedule(lambda i=i, node=node, params=params, artifacts=artifacts: self.ex.start(
+                tpl, node, f"{name}({i})", params, artifacts,
+                lambda phase, outputs, message="", i=i: self.child_done(
+                    lambda: loop.child_done(i, phase, outputs, message))))
 
     def task_done(self, name: str, phase: str, outputs: dict, message: str = "") -> None:
         self.phases[name] = phase
@@ -256,9 +334,11 @@ class _Dag:
         if outputs.get("result") is not None:
             self.values[base + "result"] = outputs["result"]
         self.values["tasks." + name + ".status"] = phase
-        if phase == "Omitted":
-            self.ex.steps.setdefault(self.prefix + name, {"name": name, "template": self.tasks[name].get("template"),
-                                                          "phase": "Omitted", "message": message})
+        node = self.prefix + name
+        if phase in ("Omitted", "Skipped") or (phase == "Error" and node not in self.ex.steps):
+            self.ex.steps.setdefault(node, {"name": name, "template": self.tasks[name].get("template"),
+                                            "phase": phase, "message": message})
+            self.ex._notify(node)
         for child in self.children[name]:
             self.waiting[child] -= 1
             if self.waiting[child] == 0:
@@ -285,6 +365,52 @@ class _Dag:
             self.on_done("Failed", {}, str(exc))
             return
         self.on_done("Succeeded", outputs)
+
+
+class _Loop:
+    """The children of one withItems/withParam task; when all end, the task ends with gathered outputs."""
+
+    def __init__(self, dag: _Dag, name: str, task: dict, count: int):
+        self.dag, self.name, self.task = dag, name, task
+        self.count = count
+        self.results: list = [None] * count
+        self.left = count
+
+    def child_done(self, i: int, phase: str, outputs: dict, message: str) -> None:
+        self.results[i] = (phase, outputs, message)
+        self.left -= 1
+        if self.left == 0:
+            self.finish()
+
+    def finish(self) -> None:
+        phases = [r[0] for r in self.results]
+        failed = [(i, r) for i, r in enumerate(self.results) if r[0] in FAILED]
+        tpl = self.dag.ex.templates.get(self.task.get("template")) or {}
+        names = [p["name"] for p in (tpl.get("outputs") or {}).get("parameters") or []]
+        gathered: dict = {"parameters": {}, "artifacts": {}}
+        done = [r[1] for r in self.results if r[0] == "Succeeded"]
+        for n in names:  # as Argo: a JSON list of each item's value (parsed when it is JSON)
+            gathered["parameters"][n] = json.dumps([_parsed(o["parameters"].get(n)) for o in done
+                                                    if n in (o.get("parameters") or {})], separators=(",", ":"))
+        if "script" in tpl or "container" in tpl:
+            gathered["result"] = json.dumps([_parsed(o.get("result")) for o in done if o.get("result") is not None],
+                                            separators=(",", ":"))
+        if failed:
+            i, (phase, _, message) = failed[0]
+            self.dag.task_done(self.name, "Failed", gathered, f"item {i} failed: {message}")
+        elif phases and all(p == "Skipped" for p in phases):
+            self.dag.task_done(self.name, "Skipped", gathered, "every item was skipped")
+        else:
+            self.dag.task_done(self.name, "Succeeded", gathered)
+
+
+def _parsed(text):
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def _continues(task: dict, phase: str) -> bool:
