@@ -1,0 +1,27 @@
+"""Fixtures shared by the core tests: user modules as real files, removed from sys.modules/sys.path afterwards."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from helpers import write_module
+
+
+@pytest.fixture
+def user_module(tmp_path):
+    """`user_module(source)` writes a module into tmp_path/src and imports it; cleaned up after the test."""
+    src = tmp_path / "src"
+    loaded: list[str] = []
+
+    def make(source: str, name: str | None = None):
+        module = write_module(src, source, name)
+        loaded.append(module.__name__)
+        return module
+
+    yield make
+    for name in loaded:
+        sys.modules.pop(name, None)
+    while str(src) in sys.path:
+        sys.path.remove(str(src))

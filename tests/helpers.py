@@ -1,0 +1,84 @@
+"""Shared test helpers: Argo schema validation for every rendered manifest, and user modules written as real files."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import itertools
+import json
+import os
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+
+import yaml
+
+DATA = Path(__file__).parent / "data"
+_counter = itertools.count()
+
+
+@functools.lru_cache(maxsize=1)
+def argo_validator():
+    """A Draft 2020-12 validator for Argo's Workflow definition, built once from tests/data/argo-schema.json."""
+    import jsonschema
+
+    s = json.loads((DATA / "argo-schema.json").read_text(encoding="utf-8"))
+    schema = {"$schema": s["$schema"], "definitions": s["definitions"],
+              "$ref": "#/definitions/io.argoproj.workflow.v1alpha1.Workflow"}
+    return jsonschema.Draft202012Validator(schema)
+
+
+def assert_argo_valid(manifest: dict) -> None:
+    """The manifest validates against Argo's schema and passes flowpack's own reference/name checks."""
+    from flowpack._validate import check_manifest
+
+    errors = sorted(argo_validator().iter_errors(manifest), key=lambda e: list(e.absolute_path))
+    assert not errors, "manifest does not validate against Argo's schema:\n" + "\n".join(
+        f"- {'/'.join(map(str, e.absolute_path))}: {e.message[:300]}" for e in errors[:10])
+    assert manifest["apiVersion"] == "argoproj.io/v1alpha1"
+    assert manifest["kind"] == "Workflow"
+    check_manifest(manifest)
+
+
+def render_checked(wf, **params) -> dict:
+    """render() the workflow, validate it, and check that to_yaml/to_json parse back to exactly the same dict."""
+    manifest = wf.render(**params)
+    assert_argo_valid(manifest)
+    assert yaml.safe_load(wf.to_yaml(**params)) == manifest
+    assert json.loads(wf.to_json(**params)) == manifest
+    return manifest
+
+
+def run_checked(wf, tmp_path: Path, **params):
+    """Run on the local engine under tmp_path/runs; the manifest it ran is validated too."""
+    run = wf.run(run_dir=tmp_path / "runs", **params)
+    assert_argo_valid(run.manifest)
+    return run
+
+
+def write_module(directory: Path, source: str, name: str | None = None):
+    """Write `source` as a uniquely named module in `directory` and import it, as a user's file is imported."""
+    name = name or f"fpuser_{os.getpid()}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.py"
+    path.write_text(textwrap.dedent(source).lstrip("\n"), encoding="utf-8")
+    if str(directory) not in sys.path:
+        sys.path.insert(0, str(directory))
+    importlib.invalidate_caches()
+    return importlib.import_module(name)
+
+
+def template(manifest: dict, name: str) -> dict:
+    """The template called `name` in a manifest."""
+    for t in manifest["spec"]["templates"]:
+        if t["name"] == name:
+            return t
+    raise KeyError(f"no template {name!r}; templates: {[t['name'] for t in manifest['spec']['templates']]}")
+
+
+def dag_tasks(manifest: dict) -> dict:
+    """The entrypoint DAG's tasks by name."""
+    entry = template(manifest, manifest["spec"]["entrypoint"])
+    return {t["name"]: t for t in entry["dag"]["tasks"]}
