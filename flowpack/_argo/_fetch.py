@@ -1,0 +1,83 @@
+"""Download workflow output artifacts that Argo wrote to the artifact repository, through a flowpack Store.
+
+Argo archives an output artifact as tar+gzip (key ending in .tgz, one top-level entry named after the path's
+last part) unless the template says `archive: {none: {}}` (flowpack's pickled values), in which case the object
+is the file itself. Argo records no digest, so these downloads are checked only by their format.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from ._errors import ArgoArtifactError
+
+
+def artifact_key(art: dict) -> str:
+    """The object key of a status artifact ({name, s3: {key, bucket?...}})."""
+    s3 = art.get("s3") or {}
+    key = s3.get("key")
+    if not key:
+        kinds = sorted(k for k in art if k not in ("name", "path", "archive", "from"))
+        raise ArgoArtifactError(f"output artifact {art.get('name')!r} is not in an S3 repository ({kinds}); "
+                                f"flowpack reads S3 artifact repositories only")
+    return key
+
+
+def _download(store, key: str, dest: Path) -> None:
+    """Stream object `key` into the new file `dest` (no digest to check: Argo records none)."""
+    from .._store import ArtifactRef
+
+    opener = getattr(store, "open_key", None)
+    if opener is not None:
+        ctx = opener(key)
+    else:  # the Store interface opens by ref; only the key matters for reading
+        ctx = store._open(ArtifactRef(key, "0" * 64, 0, "file"))
+    with ctx as stream, open(dest, "xb") as out:
+        shutil.copyfileobj(stream, out, 1 << 20)
+
+
+def fetch_path(store, art: dict, dest: Path) -> Path:
+    """Download a Path output to `dest`, extracting Argo's tar.gz archive when it is one."""
+    import tarfile
+
+    key = artifact_key(art)
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".fp-fetch-") as tmp:
+        raw = Path(tmp) / "object"
+        _download(store, key, raw)
+        if key.endswith((".tgz", ".tar.gz", ".tar")) and tarfile.is_tarfile(raw):
+            from .._store._archive import extract
+
+            content = extract(raw, Path(tmp) / "x")
+        else:
+            content = raw
+        if dest.is_dir() and not dest.is_symlink():
+            shutil.rmtree(dest)
+        elif dest.exists():
+            dest.unlink()
+        os.replace(content, dest)
+    return dest
+
+
+def fetch_pickle(store, art: dict):
+    """Download and unpickle a pickled value (archive none; a tar.gz holding one file is accepted too)."""
+    import pickle
+
+    import cloudpickle  # noqa: F401 - values pickled by value need it loaded
+
+    key = artifact_key(art)
+    with tempfile.TemporaryDirectory(prefix="fp-fetch-") as tmp:
+        raw = Path(tmp) / "object"
+        _download(store, key, raw)
+        if key.endswith(".tgz"):
+            from .._store._archive import extract
+
+            content = extract(raw, Path(tmp) / "x")
+            if content.is_dir():
+                raise ArgoArtifactError(f"output {art.get('name')!r}: expected one pickled file in {key}")
+            raw = content
+        return pickle.loads(raw.read_bytes())

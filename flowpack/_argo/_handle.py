@@ -1,0 +1,260 @@
+"""ArgoRun: a handle on one workflow on an Argo Server (status, wait, logs, outputs, and stop/retry/...)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Iterator, NamedTuple
+
+from .._errors import RunError, StepFailed
+from . import _status
+from ._client import ArgoClient
+from ._errors import ArgoArtifactError, ArgoTimeoutError
+
+OUTPUTS_ANNOTATION = "flowpack.io/outputs"
+
+
+class LogLine(NamedTuple):
+    """One line of a step's container log."""
+
+    step: str
+    pod: str
+    content: str
+
+    def __str__(self) -> str:
+        return f"{self.step}: {self.content}" if self.step else self.content
+
+
+class ArgoRun:
+    """A workflow on the Argo Server. Fresh state on every call: `status()`, `phase`, `steps` each do one GET."""
+
+    def __init__(self, client: ArgoClient, name: str, *, namespace: str | None = None, store=None,
+                 workflow: dict | None = None, download_dir: str | Path | None = None):
+        self.client = client
+        self.name = name
+        self.namespace = namespace or client.namespace
+        self.store = store
+        self._wf = workflow
+        self.download_dir = Path(download_dir) if download_dir else Path(".flowpack/argo") / self.namespace / name
+        self._cache: dict[str, object] = {}
+
+    def __repr__(self) -> str:
+        ph = _status.phase(self._wf) if self._wf else "?"
+        return f"<flowpack argo run {self.namespace}/{self.name} {ph}>"
+
+    # -- state -----------------------------------------------------------------------------------
+    def refresh(self) -> dict:
+        """GET the workflow object (and remember it)."""
+        self._wf = self.client.get(self.name, namespace=self.namespace)
+        return self._wf
+
+    @property
+    def workflow(self) -> dict:
+        """The last workflow object fetched (fetches once if none yet)."""
+        return self._wf if self._wf is not None else self.refresh()
+
+    @property
+    def phase(self) -> str:
+        return _status.phase(self.refresh())
+
+    @property
+    def steps(self) -> dict:
+        return _status.steps(self.refresh())
+
+    def status(self) -> dict:
+        """{name, namespace, phase, message, startedAt, finishedAt, progress, stopped, steps: {step: {phase, ...}}}."""
+        return _status.summary(self.refresh())
+
+    def done(self) -> bool:
+        return _status.is_done(self.refresh())
+
+    # -- waiting ---------------------------------------------------------------------------------
+    def wait(self, timeout: float | None = None, *, progress: bool | Callable[[dict], None] = True,
+             interval: float = 2.0) -> "ArgoRun":
+        """Poll until the workflow ends (Succeeded, Failed, Error; stopped/terminated end as Failed).
+
+        `progress=True` prints step phase changes to stderr; a callable gets the same events as the local
+        engine's progress ({run, node, name, template, phase, message}). Raises ArgoTimeoutError after `timeout`
+        seconds (the workflow keeps running). Does not raise when the workflow failed: call result() or check().
+        """
+        report = _printer() if progress is True else (progress or None)
+        seen: dict[str, str] = {}
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            wf = self.refresh()
+            if report is not None:
+                for node, step in _status.steps(wf).items():
+                    if seen.get(node) != step["phase"]:
+                        seen[node] = step["phase"]
+                        report({"run": self.name, "node": node, **step})
+            if _status.is_done(wf):
+                return self
+            if deadline is not None and time.monotonic() >= deadline:
+                raise ArgoTimeoutError(
+                    f"workflow {self.namespace}/{self.name} is still {_status.phase(wf)} after {timeout} s; it keeps "
+                    f"running. Wait again, or stop it with .stop() / `flowpack stop {self.name}`."
+                )
+            pause = interval if deadline is None else max(0.0, min(interval, deadline - time.monotonic()))
+            time.sleep(pause)
+
+    # -- logs ------------------------------------------------------------------------------------
+    def logs(self, step: str | None = None, *, follow: bool = False, container: str = "main",
+             grep: str | None = None) -> Iterator[LogLine]:
+        """The container logs of one step (by step path or display name) or of all steps, from Argo's log stream."""
+        wf = self.workflow if not follow and self._wf is not None and _status.is_done(self._wf) else self.refresh()
+        pods = {s["pod"]: key for key, s in _status.steps(wf).items() if s.get("pod")}
+        pod = None
+        if step is not None:
+            pod = _find_pod(wf, step)
+        for entry in self.client.log_stream(self.name, namespace=self.namespace, pod=pod, container=container,
+                                            follow=follow, grep=grep):
+            pod_name = entry.get("podName", "")
+            yield LogLine(pods.get(pod_name, pod_name), pod_name, entry.get("content", ""))
+
+    # -- outputs ---------------------------------------------------------------------------------
+    def check(self) -> None:
+        """Raise StepFailed naming the failed steps and their messages, unless the workflow succeeded."""
+        wf = self.workflow if self._wf is not None and _status.is_done(self._wf) else self.refresh()
+        ph = _status.phase(wf)
+        if ph == "Succeeded":
+            return
+        if not _status.is_done(wf):
+            raise RunError(f"workflow {self.namespace}/{self.name} is still {ph}: call wait() first", [], self)
+        fails = [dict(node=k, **s) for k, s in _status.steps(wf).items() if s["phase"] in _status.FAILED]
+        message = (wf.get("status") or {}).get("message") or ""
+        stopped = _status.was_stopped(wf)
+        head = f"workflow {self.namespace}/{self.name} {ph}" + (f" (stopped: {stopped})" if stopped else "")
+        if not fails:
+            raise RunError(f"{head}: {message}", [], self)
+        lines = [f"{head}: step {fails[0]['node']} failed"]
+        for f in fails:
+            lines.append(f"- step {f['node']} (template {f.get('template')}): {f.get('message') or ''}")
+        lines.append(f"  logs: flowpack logs {self.name} --step {fails[0]['node']}")
+        raise StepFailed("\n".join(lines), fails, self)
+
+    @property
+    def shape(self) -> dict:
+        ann = (self.workflow.get("metadata") or {}).get("annotations") or {}
+        return json.loads(ann.get(OUTPUTS_ANNOTATION, '{"shape":"none","kinds":{}}'))
+
+    @property
+    def outputs(self) -> dict:
+        """Every named output, decoded: parameters as values, Paths downloaded, pickles loaded (first access)."""
+        return {name: self.output(name) for name in self.shape.get("kinds", {})}
+
+    def output(self, name: str):
+        """One named workflow output; artifacts come from the artifact repository through `store`."""
+        if name in self._cache:
+            return self._cache[name]
+        from .._types import PARAM, PATH, Kind, decode
+
+        kinds = self.shape.get("kinds", {})
+        if name not in kinds:
+            raise KeyError(f"workflow {self.name} has no output {name!r}; outputs: {sorted(kinds)}")
+        kind = Kind(kinds[name]["how"], kinds[name]["codec"])
+        wf = self.workflow if self._wf is not None and _status.is_done(self._wf) else self.refresh()
+        outs = _status.root_outputs(wf)
+        if kind.how == PARAM:
+            if name not in outs["parameters"]:
+                raise ArgoArtifactError(f"workflow {self.name}: output parameter {name!r} is not in the workflow "
+                                        f"status (phase {_status.phase(wf)})")
+            value = decode(outs["parameters"][name], kind)
+        else:
+            from ._fetch import fetch_path, fetch_pickle
+
+            art = outs["artifacts"].get(name)
+            if art is None:
+                raise ArgoArtifactError(f"workflow {self.name}: output artifact {name!r} is not in the workflow "
+                                        f"status (phase {_status.phase(wf)})")
+            if self.store is None:
+                raise ArgoArtifactError(
+                    f"workflow {self.name}: output {name!r} is an artifact in the artifact repository; pass "
+                    f"store=flowpack._store.S3(...) for that bucket to submit()/ArgoRun to read it"
+                )
+            if kind.how == PATH:
+                value = fetch_path(self.store, art, self.download_dir / "outputs" / name)
+            else:
+                value = fetch_pickle(self.store, art)
+        self._cache[name] = value
+        return value
+
+    def result(self):
+        """The workflow's return value, in the shape the body returned it (waits for nothing: call wait() first)."""
+        self.check()
+        shape = self.shape.get("shape")
+        names = list(self.shape.get("kinds", {}))
+        if shape == "none":
+            return None
+        if shape == "single":
+            return self.output("return")
+        if shape == "tuple":
+            return tuple(self.output(n) for n in names)
+        if shape in ("dict", "fields"):
+            return {n: self.output(n) for n in self.shape.get("fields", names)}
+        raise ValueError(f"unknown output shape {shape!r}")
+
+    # -- actions ---------------------------------------------------------------------------------
+    def stop(self, message: str | None = None) -> "ArgoRun":
+        """Stop: running steps are stopped, exit handlers still run; the workflow ends Failed."""
+        self._wf = self.client.action(self.name, "stop", namespace=self.namespace, message=message)
+        return self
+
+    def terminate(self) -> "ArgoRun":
+        """Terminate immediately, without exit handlers; the workflow ends Failed."""
+        self._wf = self.client.action(self.name, "terminate", namespace=self.namespace)
+        return self
+
+    def retry(self, *, restart_successful: bool = False, node_field_selector: str | None = None,
+              parameters: dict | None = None) -> "ArgoRun":
+        """Retry a failed workflow in place (same name): failed steps run again, succeeded ones are kept."""
+        self._wf = self.client.action(
+            self.name, "retry", namespace=self.namespace, restartSuccessful=restart_successful or None,
+            nodeFieldSelector=node_field_selector, parameters=_param_list(parameters))
+        self._cache.clear()
+        return self
+
+    def resubmit(self, *, memoized: bool = False, parameters: dict | None = None) -> "ArgoRun":
+        """Submit the same workflow again as a new workflow; returns the new handle."""
+        wf = self.client.action(self.name, "resubmit", namespace=self.namespace, memoized=memoized or None,
+                                parameters=_param_list(parameters))
+        return ArgoRun(self.client, wf["metadata"]["name"], namespace=self.namespace, store=self.store, workflow=wf)
+
+    def delete(self) -> None:
+        """Delete the workflow object (its pods go with it; artifacts stay in the repository)."""
+        self.client.delete(self.name, namespace=self.namespace)
+
+
+def _param_list(parameters: dict | None) -> list[str] | None:
+    """{'n': 5} -> ['n=5'] (Argo's NAME=VALUE strings; non-strings as JSON, as flowpack encodes them)."""
+    if not parameters:
+        return None
+    return [f"{k}={v if isinstance(v, str) else json.dumps(v, separators=(',', ':'))}" for k, v in parameters.items()]
+
+
+def _find_pod(wf: dict, step: str) -> str:
+    found = _status.steps(wf)
+    if step in found and found[step].get("pod"):
+        return found[step]["pod"]
+    matches = [s["pod"] for k, s in found.items() if s.get("pod") and (s["name"] == step or k.endswith("/" + step))]
+    if len(matches) == 1:
+        return matches[0]
+    pods = sorted(k for k, s in found.items() if s.get("pod"))
+    if not matches:
+        raise ArgoArtifactError(f"workflow {(wf.get('metadata') or {}).get('name')}: no step {step!r} with a pod; "
+                                f"steps: {pods}")
+    raise ArgoArtifactError(f"step {step!r} matches several steps; use the full path, one of {pods}")
+
+
+def _printer() -> Callable[[dict], None]:
+    """The default progress display: one line per step phase change on stderr."""
+    t0 = time.monotonic()
+
+    def show(event: dict) -> None:
+        msg = event.get("message") or ""
+        extra = f" ({msg.splitlines()[0]})" if msg and event["phase"] in _status.FAILED else ""
+        sys.stderr.write(f"[{time.monotonic() - t0:7.1f}s] {event['node']:<30} {event['phase']}{extra}\n")
+        sys.stderr.flush()
+
+    return show

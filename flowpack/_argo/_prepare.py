@@ -1,0 +1,165 @@
+"""Turn a built workflow into what the Argo Server receives: uploads done, artifact locations filled, kind chosen.
+
+Artifact repository, two ways:
+- "cluster" (default): the cluster's configured repository (optionally a named one through `artifactRepositoryRef`).
+  Input files are uploaded to the given store, which must be the same bucket; the manifest keeps key-only
+  s3 artifacts, which Argo resolves against that repository.
+- "store": every input and output artifact gets the full S3 location from `store.to_argo(key)`, whose
+  credentials are Kubernetes secret references (accessKeySecret/secretKeySecret), never the keys themselves.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+from ._errors import ArgoArtifactError, ArgoConfigError
+
+OUTPUT_PREFIX = "flowpack/runs"  # where outputs go in "store" mode: <prefix>/<workflow>/<pod>/<name>[.tgz]
+KEY_FORMAT = "{{workflow.name}}/{{pod.name}}"  # Argo's default keyFormat, used for outputs in "store" mode
+REPOSITORY_MODES = ("cluster", "store")
+
+
+def upload_inputs(built, store) -> dict:
+    """Put the workflow's local input files into the store under their content keys; returns key -> ArtifactRef."""
+    if not built.uploads:
+        return {}
+    if store is None:
+        names = sorted(str(p) for p in built.uploads.values())
+        raise ArgoArtifactError(
+            f"the workflow has local input files ({', '.join(names)}), which must be uploaded before Argo can read "
+            f"them: pass store=flowpack._store.S3(...) pointing at the cluster's artifact bucket."
+        )
+    refs = {}
+    for key, path in built.uploads.items():
+        path = Path(path)
+        if path.is_dir():
+            refs[key] = store.put(path, key)  # the manifest's key is the tree's digest; the store packs it
+        else:
+            ref = store.put_content(path, prefix=key.rsplit("/", 1)[0])
+            if ref.key != key:
+                raise ArgoArtifactError(f"input {path}: the store keyed it {ref.key!r}, the manifest says {key!r}")
+            refs[key] = ref
+    return refs
+
+
+def locate(manifest: dict, *, store=None, repository: str | dict | None = None) -> dict:
+    """A copy of the manifest with artifact locations set for the chosen repository (see module doc)."""
+    manifest = copy.deepcopy(manifest)
+    spec = manifest.setdefault("spec", {})
+    mode = "cluster"
+    if isinstance(repository, dict):
+        ref = {k: v for k, v in repository.items() if k in ("configMap", "key") and v}
+        if not ref or set(repository) - {"configMap", "key"}:
+            raise ArgoConfigError(
+                f"artifact_repository={repository!r}: a repository reference is {{'configMap': NAME, 'key': KEY}} "
+                f"(the ConfigMap listing the cluster's artifact repositories)"
+            )
+        spec["artifactRepositoryRef"] = ref
+    elif repository in (None, "cluster"):
+        pass
+    elif repository == "store":
+        mode = "store"
+    else:
+        raise ArgoConfigError(f"artifact_repository={repository!r}: use 'cluster', 'store' or "
+                              f"{{'configMap': ..., 'key': ...}}")
+    if mode == "store":
+        if store is None or not hasattr(store, "to_argo"):
+            raise ArgoConfigError(
+                "artifact_repository='store' needs an S3 store that can describe itself to Argo (store.to_argo): "
+                "pass store=flowpack._store.S3(..., access_key_secret=..., secret_key_secret=...)"
+            )
+        _fill_locations(spec, store)
+    return manifest
+
+
+def _fill_locations(spec: dict, store) -> None:
+    for art in (spec.get("arguments") or {}).get("artifacts") or []:
+        _fill(art, store)
+    for tpl in spec.get("templates") or []:
+        for art in (tpl.get("outputs") or {}).get("artifacts") or []:
+            if "path" in art and "from" not in art:
+                suffix = "" if "none" in (art.get("archive") or {}) else ".tgz"
+                art["s3"] = _to_argo(store, f"{OUTPUT_PREFIX}/{KEY_FORMAT}/{art['name']}{suffix}")
+        for task in (tpl.get("dag") or {}).get("tasks") or []:
+            for art in (task.get("arguments") or {}).get("artifacts") or []:
+                _fill(art, store)
+
+
+def _fill(art: dict, store) -> None:
+    s3 = art.get("s3")
+    if isinstance(s3, dict) and set(s3) == {"key"}:
+        art["s3"] = _to_argo(store, s3["key"])
+
+
+def _to_argo(store, key: str) -> dict:
+    loc = dict(store.to_argo(key))
+    for bad in ("accessKey", "secretKey", "access_key", "secret_key", "sessionToken"):
+        if bad in loc:
+            raise ArgoConfigError(f"store.to_argo returned a plain credential field {bad!r}; Argo takes only "
+                                  f"Kubernetes secret references (accessKeySecret/secretKeySecret)")
+    return loc
+
+
+def as_kind(manifest: dict, kind: str, *, name: str | None = None, schedule: str | list[str] | None = None,
+            timezone: str | None = None, concurrency_policy: str | None = None) -> dict:
+    """The Workflow manifest as a Workflow (unchanged), a WorkflowTemplate, or a CronWorkflow."""
+    if kind == "Workflow":
+        return manifest
+    meta = manifest.get("metadata") or {}
+    obj_name = name or meta.get("name") or (meta.get("generateName") or "").rstrip("-")
+    if not obj_name:
+        raise ArgoConfigError(f"a {kind} needs a name: pass name=...")
+    from .._names import VALID
+
+    if not VALID.match(obj_name):
+        raise ArgoConfigError(f"{kind} name {obj_name!r} is not a valid Kubernetes name (lowercase letters, digits, "
+                              f"'-', at most 63 characters)")
+    metadata = {"name": obj_name}
+    for k in ("labels", "annotations"):
+        if meta.get(k):
+            metadata[k] = dict(meta[k])
+    if kind == "WorkflowTemplate":
+        return {"apiVersion": manifest.get("apiVersion", "argoproj.io/v1alpha1"), "kind": "WorkflowTemplate",
+                "metadata": metadata, "spec": manifest["spec"]}
+    if kind == "CronWorkflow":
+        schedules = [schedule] if isinstance(schedule, str) else list(schedule or [])
+        if not schedules or not all(isinstance(s, str) and len(s.split()) in (5, 6) or s.startswith("@")
+                                    for s in schedules):
+            raise ArgoConfigError(f"schedule={schedule!r}: expected a cron expression such as '0 * * * *' "
+                                  f"(minute hour day month weekday) or a list of them")
+        spec: dict = {"schedules": schedules, "workflowSpec": manifest["spec"]}
+        wf_meta = {k: metadata[k] for k in ("labels", "annotations") if k in metadata}
+        if wf_meta:
+            spec["workflowMetadata"] = wf_meta
+        if timezone:
+            spec["timezone"] = timezone
+        if concurrency_policy:
+            spec["concurrencyPolicy"] = concurrency_policy
+        return {"apiVersion": manifest.get("apiVersion", "argoproj.io/v1alpha1"), "kind": "CronWorkflow",
+                "metadata": metadata, "spec": spec}
+    raise ArgoConfigError(f"kind={kind!r}: expected Workflow, WorkflowTemplate or CronWorkflow")
+
+
+def decorate(manifest: dict, *, labels: dict | None = None, service_account: str | None = None,
+             generate_name: str | None = None) -> dict:
+    """Add user labels, the pods' service account, and a generateName override."""
+    meta = manifest.setdefault("metadata", {})
+    if labels:
+        meta.setdefault("labels", {}).update({str(k): str(v) for k, v in labels.items()})
+    if generate_name:
+        meta.pop("name", None)
+        meta["generateName"] = generate_name if generate_name.endswith("-") else generate_name + "-"
+    if service_account:
+        manifest["spec"]["serviceAccountName"] = service_account
+    return manifest
+
+
+def assert_no_secret(obj, secrets: list[str], what: str) -> None:
+    """Raise if any of the given secret strings appears anywhere in obj (a manifest or record) as JSON text."""
+    text = json.dumps(obj, default=str)
+    for s in secrets:
+        if s and len(s) >= 4 and s in text:
+            raise ArgoConfigError(f"{what} would contain a credential in plain text; refusing to send it. "
+                                  f"Credentials reach Argo only as Kubernetes secret references.")

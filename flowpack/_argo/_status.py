@@ -1,0 +1,123 @@
+"""Reading an Argo Workflow object: phases, per-step nodes, pod names, and the workflow's outputs."""
+
+from __future__ import annotations
+
+TERMINAL = ("Succeeded", "Failed", "Error")
+FAILED = ("Failed", "Error")
+GROUP_TYPES = ("DAG", "Steps", "StepGroup", "TaskGroup", "Retry")
+POD_NAME_FORMAT = "workflows.argoproj.io/pod-name-format"
+MAX_PREFIX = 253 - 10 - 1  # Kubernetes name budget minus the hash and its dash
+
+
+def phase(wf: dict) -> str:
+    return (wf.get("status") or {}).get("phase") or "Pending"
+
+
+def is_done(wf: dict) -> bool:
+    """Terminal: Succeeded, Failed or Error (stopped and terminated workflows end as Failed), or marked finished."""
+    status = wf.get("status") or {}
+    if status.get("phase") in TERMINAL:
+        return True
+    labels = (wf.get("metadata") or {}).get("labels") or {}
+    return bool(status.get("finishedAt")) and labels.get("workflows.argoproj.io/completed") == "true"
+
+
+def was_stopped(wf: dict) -> str | None:
+    """'Stop' or 'Terminate' when the workflow was shut down by request, else None."""
+    shutdown = (wf.get("spec") or {}).get("shutdown")
+    if shutdown:
+        return shutdown
+    msg = (wf.get("status") or {}).get("message") or ""
+    for strategy in ("Stop", "Terminate"):
+        if f"strategy '{strategy}'" in msg or f'strategy "{strategy}"' in msg:
+            return strategy
+    return None
+
+
+def fnv32a(text: str) -> int:
+    h = 0x811C9DC5
+    for byte in text.encode("utf-8"):
+        h ^= byte
+        h = (h * 0x01000193) & 0xFFFFFFFF
+    return h
+
+
+def pod_name(wf: dict, node: dict) -> str:
+    """The pod of a node, as Argo names it (v2: <workflow>-<template>-<fnv32a(node name)>; v1: the node ID)."""
+    meta = wf.get("metadata") or {}
+    wf_name = meta.get("name", "")
+    version = (meta.get("annotations") or {}).get(POD_NAME_FORMAT, "v2")
+    template = node.get("templateName") or (node.get("templateRef") or {}).get("template") or ""
+    if version == "v1" or not template:
+        return node.get("id", "")
+    if node.get("name") == wf_name:
+        return wf_name
+    prefix = f"{wf_name}-{template}"
+    if len(prefix) > MAX_PREFIX:
+        prefix = prefix[:MAX_PREFIX]
+    return f"{prefix}-{fnv32a(node.get('name', ''))}"
+
+
+def step_key(wf: dict, node: dict) -> str:
+    """A node's path below the workflow, as the local engine names steps: 'add', 'inner/add'."""
+    name = node.get("name", "")
+    wf_name = (wf.get("metadata") or {}).get("name", "")
+    if name.startswith(wf_name + "."):
+        name = name[len(wf_name) + 1:]
+    return name.replace(".", "/")
+
+
+def steps(wf: dict) -> dict[str, dict]:
+    """Leaf nodes (pods, skipped and omitted tasks) by step path, each {name, template, phase, ...} in start order."""
+    nodes = (wf.get("status") or {}).get("nodes") or {}
+    out = {}
+    for node in sorted(nodes.values(), key=lambda n: (n.get("startedAt") or "~", n.get("name", ""))):
+        if node.get("type") in GROUP_TYPES:
+            continue
+        entry = {
+            "name": node.get("displayName") or node.get("name"),
+            "template": node.get("templateName"),
+            "phase": node.get("phase") or "Pending",
+            "type": node.get("type"),
+            "startedAt": node.get("startedAt"),
+            "finishedAt": node.get("finishedAt"),
+            "message": node.get("message") or "",
+            "id": node.get("id"),
+        }
+        if node.get("type") == "Pod":
+            entry["pod"] = pod_name(wf, node)
+            code = (node.get("outputs") or {}).get("exitCode")
+            if code not in (None, ""):
+                entry["exitCode"] = int(code) if str(code).lstrip("-").isdigit() else code
+        out[step_key(wf, node)] = entry
+    return out
+
+
+def root_outputs(wf: dict) -> dict:
+    """The entrypoint node's outputs ({parameters: {name: text}, artifacts: {name: artifact}})."""
+    status = wf.get("status") or {}
+    name = (wf.get("metadata") or {}).get("name", "")
+    nodes = status.get("nodes") or {}
+    root = nodes.get(name) or next((n for n in nodes.values() if n.get("name") == name), None) or {}
+    outs = root.get("outputs") or status.get("outputs") or {}
+    return {
+        "parameters": {p["name"]: p.get("value") for p in outs.get("parameters") or []},
+        "artifacts": {a["name"]: a for a in outs.get("artifacts") or []},
+    }
+
+
+def summary(wf: dict) -> dict:
+    """What `status()` returns: name, namespace, phase, message, times, progress and per-step phases."""
+    meta = wf.get("metadata") or {}
+    status = wf.get("status") or {}
+    return {
+        "name": meta.get("name"),
+        "namespace": meta.get("namespace"),
+        "phase": phase(wf),
+        "message": status.get("message") or "",
+        "startedAt": status.get("startedAt"),
+        "finishedAt": status.get("finishedAt"),
+        "progress": status.get("progress"),
+        "stopped": was_stopped(wf),
+        "steps": steps(wf),
+    }
