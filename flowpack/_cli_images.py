@@ -1,0 +1,84 @@
+"""`flowpack build FILE.py[:NAME] [--push REGISTRY]`: build the step images of one workflow or of every workflow in a file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from ._errors import FlowpackError
+
+
+def _workflows(target: str) -> list:
+    """The workflow FILE.py:NAME, or every workflow FILE.py defines (in definition order)."""
+    from ._cli import load_target
+    from ._workflow import Workflow
+
+    file, sep, name = target.rpartition(":")
+    if sep and name and not name.startswith(("/", "\\")) and file:  # FILE.py:NAME (a bare path has no ':NAME')
+        wf = load_target(target)
+        if not isinstance(wf, Workflow):
+            raise SystemExit(f"flowpack build: {target} is not a workflow (decorate it with @fp.workflow)")
+        return [wf]
+    namespace = load_target(f"{target}:__dict__")  # the loaded module's globals, through the run command's loader
+    found = [v for v in namespace.values() if isinstance(v, Workflow)]
+    if not found:
+        raise SystemExit(f"flowpack build: {target} defines no workflow (@fp.workflow)")
+    unique: list = []
+    for wf in found:
+        if all(wf is not w for w in unique):
+            unique.append(wf)
+    return unique
+
+
+class _Lines:
+    """Build progress on stderr: step lines and decisions as they come, with elapsed seconds."""
+
+    def __init__(self, stream=sys.stderr, verbose: bool = False):
+        self.stream, self.verbose, self.t0 = stream, verbose, time.monotonic()
+
+    def __call__(self, line: str) -> None:
+        keep = self.verbose or line.startswith(("image ", "building ", "pushing ", "Step ", "Successfully"))
+        if keep:
+            self.stream.write(f"[{time.monotonic() - self.t0:6.1f}s] {line}\n")
+            self.stream.flush()
+
+
+def cmd_build(args) -> int:
+    """Build (and with --push, push) the images; print 'workflow template image' lines on stdout."""
+    from ._images_build import build_images
+
+    workflows = _workflows(args.target)
+    progress = _Lines(verbose=args.verbose)
+    for wf in workflows:
+        progress(f"image plan for workflow {wf.name}")
+        try:
+            mapping = build_images(wf, registry=args.push, push=bool(args.push), progress=progress)
+        except FlowpackError as exc:  # ImageBuildError names the failing build step and its last output lines
+            print(f"flowpack build: workflow {wf.name}: {exc}", file=sys.stderr)
+            return 1
+        for template, tag in sorted(mapping.items()):
+            print(f"{wf.name}\t{template}\t{tag}")
+    return 0
+
+
+def add_commands(subparsers) -> None:
+    """Add `flowpack build` to the main parser's subcommands."""
+    p = subparsers.add_parser("build", help="build the step images of a workflow (one per distinct package set)")
+    p.add_argument("target", help="FILE.py:WORKFLOW, or FILE.py for every workflow in it")
+    p.add_argument("--push", metavar="REGISTRY", default=None,
+                   help="tag the images for this registry (host:port) and push them there")
+    p.add_argument("-v", "--verbose", action="store_true", help="show every line of the image builds")
+    p.set_defaults(func=cmd_build)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m flowpack._cli_images build ...`: the command on its own (also used by the tests)."""
+    parser = argparse.ArgumentParser(prog="flowpack")
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

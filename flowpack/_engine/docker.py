@@ -1,0 +1,308 @@
+"""The Docker engine: the local engine's scheduling, parameters and artifact handling, each step in a container.
+
+Every leaf step runs in a container of its template's image, through the docker SDK. The step's own root folder is
+mounted at the top folders of its declared paths (host `root/tmp` -> container `/tmp`), so the unchanged step script
+uses the real paths (FLOWPACK_ROOT is empty in the container). Only the template's environment reaches the
+container. Resource requests become container limits; containers are removed when they end, fail, time out or
+the run is stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+from .._errors import ManifestError
+from ._record import new_run_id, write_json
+from ._step import Launch, StepRunner
+from .local import LocalEngine, _Execution
+
+SCRIPT_DIR = "/flowpack/script"  # the step script, mounted read-only
+WORK_DIR = "/flowpack/work"  # the step's working directory
+LABEL = "org.flowpack.run"
+# Folders an image needs for itself: a declared path under one is mounted at its own folder, never the top folder.
+_SYSTEM_TOPS = {"/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/opt", "/proc", "/root", "/run",
+                "/sbin", "/sys", "/usr", "/var", "/flowpack"}
+_GPU_HINT = ("the docker daemon can't give containers GPUs (no GPU device driver): install the NVIDIA Container "
+             "Toolkit on this machine, or drop gpu= from the op to run it here")
+
+
+def _docker_client() -> Any:
+    import docker
+
+    try:
+        client = docker.from_env()
+        client.ping()
+        return client
+    except Exception as exc:
+        raise ConnectionError(f"DockerEngine: can't reach the docker daemon ({exc}); start dockerd "
+                              f"(as root: bash ci/services.sh) or set DOCKER_HOST") from exc
+
+
+def mounts_for(launch: Launch) -> dict[str, str]:
+    """Host folder -> container folder: the step root's top folders of the declared paths, e.g. root/tmp -> /tmp."""
+    targets = set()
+    for path in launch.declared:
+        parts = os.path.normpath(path).strip("/").split("/")
+        top = "/" + parts[0]
+        if top in _SYSTEM_TOPS or len(parts) == 1:  # mount only the declared path's own folder there
+            targets.add(os.path.dirname(os.path.normpath(path)))
+        else:
+            targets.add(top)
+    targets.discard("/")
+    # a folder under another mounted folder is already mounted with it
+    kept = [t for t in sorted(targets) if not any(t.startswith(o + "/") for o in targets if o != t)]
+    return {str(launch.root) + t: t for t in kept}
+
+
+def resource_limits(template: dict) -> dict:
+    """Container create() options from the template's resources: cpu -> nano_cpus, memory -> mem_limit, gpu."""
+    from .._options import quantity_value
+
+    kind = "script" if "script" in template else "container"
+    res = (template.get(kind) or {}).get("resources") or {}
+    requests, limits = res.get("requests") or {}, res.get("limits") or {}
+    out: dict = {}
+    cpu = limits.get("cpu") or requests.get("cpu")
+    if cpu:
+        out["nano_cpus"] = max(1, int(quantity_value(str(cpu)) * 1e9))
+    memory = limits.get("memory") or requests.get("memory")
+    if memory:
+        out["mem_limit"] = out["memswap_limit"] = int(quantity_value(str(memory)))  # no swap, as in a pod
+    gpus = limits.get("nvidia.com/gpu") or requests.get("nvidia.com/gpu")
+    if gpus and int(gpus) > 0:
+        import docker.types
+
+        out["device_requests"] = [docker.types.DeviceRequest(count=int(gpus), capabilities=[["gpu"]])]
+    return out
+
+
+class DockerStepRunner(StepRunner):
+    """Runs each leaf step in a container; everything else (inputs, outputs, records) is the local engine's."""
+
+    def __init__(self, run_dir: Path, run_id: str, store, python: str, client: Any, network: str | None = None):
+        super().__init__(run_dir, run_id, store, python)
+        self.client = client
+        self.network = network
+        self.containers: dict[str, Any] = {}  # container id -> container, while it exists
+        self.lock = threading.Lock()
+        self.pulls: dict[str, threading.Lock] = {}
+        self.user = None if os.geteuid() == 0 else f"{os.geteuid()}:{os.getegid()}"  # files stay the engine's
+
+    def launch(self, launch: Launch) -> tuple[int, bool, list[str]]:
+        """Run the step in a container of its template's image to the end: (exit code, timed out, argv)."""
+        import docker.errors
+        import requests.exceptions
+
+        tpl = launch.template
+        image = _image_of(tpl)
+        if not image:
+            raise ManifestError(f"template {tpl.get('name')!r}: no image to run it in")
+        command = list(launch.command)
+        volumes = {host: {"bind": inner, "mode": "rw"} for host, inner in mounts_for(launch).items()}
+        volumes[str(launch.work)] = {"bind": WORK_DIR, "mode": "rw"}
+        if launch.source is not None:
+            script = self._script_file(tpl.get("name", "step"), launch.node, launch.source, launch.is_python)
+            inner = f"{SCRIPT_DIR}/{script.name}"
+            volumes[str(script)] = {"bind": inner, "mode": "ro"}
+            command.append(inner)
+        argv = command + list(launch.args)
+        env = dict(launch.env)
+        env["FLOWPACK_ROOT"] = ""  # the script uses the real paths: the step root is mounted at them
+        options = dict(
+            image=image, command=argv, environment=env, volumes=volumes, working_dir=WORK_DIR, detach=True,
+            labels={LABEL: self.run_id, "org.flowpack.node": launch.node}, stdin_open=False, tty=False,
+            log_config={"type": "json-file"}, **resource_limits(tpl),
+        )
+        if self.network:
+            options["network_mode"] = self.network
+        if self.user:
+            options["user"] = self.user
+        container = self._create(options, tpl)
+        with self.lock:
+            self.containers[container.id] = container
+        try:
+            if self.stopping:
+                return 137, False, argv
+            try:
+                container.start()
+            except docker.errors.APIError as exc:
+                raise self._start_error(exc, tpl) from exc
+            timed_out = False
+            try:
+                code = container.wait(timeout=launch.timeout)["StatusCode"]
+            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+                if launch.timeout is None:
+                    raise
+                timed_out = True
+                self._kill(container)
+                code = container.wait()["StatusCode"]
+            self._save_logs(container, launch.step_dir)
+            return code, timed_out, argv
+        finally:
+            self._remove(container)
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _create(self, options: dict, tpl: dict):
+        import docker.errors
+
+        try:
+            return self.client.containers.create(**options)
+        except docker.errors.ImageNotFound:
+            self._pull(options["image"], tpl)
+            return self.client.containers.create(**options)
+        except docker.errors.APIError as exc:
+            raise self._start_error(exc, tpl) from exc
+
+    def _pull(self, image: str, tpl: dict) -> None:
+        """Pull a missing image once per run (concurrent steps wait for the same pull)."""
+        import docker.errors
+
+        with self.lock:
+            lock = self.pulls.setdefault(image, threading.Lock())
+        with lock:
+            try:
+                self.client.images.get(image)
+                return
+            except docker.errors.ImageNotFound:
+                pass
+            repository, _, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "latest")
+            try:
+                self.client.images.pull(repository, tag=tag or "latest")
+            except docker.errors.APIError as exc:
+                raise ManifestError(
+                    f"template {tpl.get('name')!r}: image {image!r} is not on this machine and pulling it failed "
+                    f"({exc.explanation or exc}). Build it (flowpack build FILE.py) or push it to a registry this "
+                    f"daemon can reach.") from None
+
+    def _start_error(self, exc, tpl: dict) -> Exception:
+        text = str(getattr(exc, "explanation", "") or exc)
+        if "device driver" in text and "gpu" in text:
+            return ManifestError(f"template {tpl.get('name')!r} asks for GPUs but {_GPU_HINT} ({text})")
+        return OSError(f"docker could not start template {tpl.get('name')!r}: {text}")
+
+    def _save_logs(self, container, step_dir: Path) -> None:
+        for name, flags in (("stdout", {"stdout": True, "stderr": False}),
+                            ("stderr", {"stdout": False, "stderr": True})):
+            with open(step_dir / name, "wb") as f:
+                for chunk in container.logs(stream=True, follow=False, **flags):
+                    f.write(chunk)
+
+    def _kill(self, container) -> None:
+        import docker.errors
+
+        try:
+            container.kill()
+        except docker.errors.APIError:  # already stopped or gone
+            pass
+
+    def _remove(self, container) -> None:
+        import docker.errors
+
+        with self.lock:
+            self.containers.pop(container.id, None)
+        try:
+            container.remove(force=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as exc:
+            if "already in progress" not in str(exc):
+                raise
+
+    def stop_all(self) -> None:
+        """Kill every running container of this run (Ctrl-C); each worker then removes its own."""
+        self.stopping = True
+        with self.lock:
+            running = list(self.containers.values())
+        for container in running:
+            self._kill(container)
+
+
+def _image_of(template: dict) -> str:
+    return (template.get("script") or template.get("container") or {}).get("image", "")
+
+
+class DockerEngine(LocalEngine):
+    """Run manifests with every step in a Docker container of its template's image.
+
+    `build=True` makes sure each op's image has its packages first (cloudpickle for pickled values, imported
+    third-party modules), building derived images once per content; `network` is the containers' network mode.
+    """
+
+    name = "docker"
+
+    def __init__(self, run_dir: str | Path = ".flowpack/runs", store=None, workers: int | None = None,
+                 python: str | None = None, progress: Callable[[dict], None] | None = None, *,
+                 client: Any = None, network: str | None = None, build: bool = True,
+                 build_progress: Callable[[str], None] | None = None):
+        super().__init__(run_dir=run_dir, store=store, workers=workers, python=python, progress=progress)
+        self._client = client
+        self.network = network
+        self.build = build
+        self.build_progress = build_progress
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = _docker_client()
+        return self._client
+
+    def prepare(self, built) -> dict:
+        """The manifest of a built workflow with each op's image replaced by one that has its packages."""
+        from .._images_build import apply_images, build_images
+
+        mapping = build_images(built, client=self.client, progress=self.build_progress, managed=self._managed)
+        return apply_images(built.manifest, mapping)
+
+    def _managed(self, image: str) -> bool:
+        """Whether flowpack built this image (its packages are in already): such templates are left as they are."""
+        import docker.errors
+
+        try:
+            return (self.client.images.get(image).labels or {}).get("org.flowpack.managed") == "true"
+        except docker.errors.ImageNotFound:
+            return False
+
+    def execute(self, manifest: dict, **options) -> dict:
+        """Run a manifest to the end in containers and return its run record (also written to run.json)."""
+        if self.build:
+            manifest = self.prepare(_ManifestOnly(manifest))
+        if getattr(LocalEngine, "make_runner", None) is not None:  # the local engine asks us for the runner
+            return super().execute(manifest, **options)
+        return self._execute(manifest, **options)
+
+    def _execute(self, manifest: dict, *, uploads: dict | None = None, run_id: str | None = None,
+                 resume: str | None = None) -> dict:
+        """LocalEngine.execute with this engine's runner (until the local engine has a make_runner hook)."""
+        from ._resources import check_resources
+
+        name = (manifest.get("metadata") or {}).get("generateName", "workflow-").rstrip("-") or "workflow"
+        check_resources(manifest)
+        run_id = run_id or new_run_id(name)
+        run_dir = self.run_dir / run_id
+        (run_dir / "steps").mkdir(parents=True, exist_ok=False)
+        write_json(run_dir / "manifest.json", manifest)
+        execution = _Execution(self, manifest, run_id, run_dir)
+        execution.runner = self.make_runner(run_dir, run_id)
+        if resume:
+            old = self.run_dir / resume
+            if not (old / "run.json").is_file():
+                raise ManifestError(f"can't resume {resume!r}: no such run in {self.run_dir}")
+            execution.runner.load_resume(old)
+            execution.resumed_from = resume
+        return execution.run(uploads or {})
+
+    def make_runner(self, run_dir: Path, run_id: str) -> DockerStepRunner:
+        return DockerStepRunner(run_dir, run_id, self.store, self.python, self.client, self.network)
+
+
+class _ManifestOnly:
+    """A bare manifest where build_images expects a built workflow: images come from its scripts' imports."""
+
+    def __init__(self, manifest: dict):
+        self.manifest = manifest
+
+
+__all__ = ["DockerEngine", "DockerStepRunner", "mounts_for", "resource_limits"]
