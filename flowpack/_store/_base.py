@@ -27,6 +27,18 @@ class ArtifactNotFoundError(StoreError):
     """No object is stored under the requested key."""
 
 
+class StoreAuthError(StoreError):
+    """The store refused the credentials (wrong or missing access/secret key)."""
+
+
+class BucketNotFoundError(StoreError):
+    """The S3 bucket does not exist (create it with create_bucket)."""
+
+
+class StoreUnreachableError(StoreError):
+    """The store's endpoint does not answer (host, port, TLS or network)."""
+
+
 @dataclass(frozen=True)
 class ArtifactRef:
     """Where an artifact lives in a store and what its bytes hash to: the record a run keeps."""
