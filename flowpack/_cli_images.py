@@ -34,8 +34,8 @@ def _workflows(target: str) -> list:
 class _Lines:
     """Build progress on stderr: step lines and decisions as they come, with elapsed seconds."""
 
-    def __init__(self, stream=sys.stderr, verbose: bool = False):
-        self.stream, self.verbose, self.t0 = stream, verbose, time.monotonic()
+    def __init__(self, stream=None, verbose: bool = False):
+        self.stream, self.verbose, self.t0 = stream or sys.stderr, verbose, time.monotonic()
 
     def __call__(self, line: str) -> None:
         keep = self.verbose or line.startswith(("image ", "building ", "pushing ", "Step ", "Successfully"))

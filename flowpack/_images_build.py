@@ -11,6 +11,7 @@ import ast
 import base64
 import copy
 import json
+import sys
 from typing import Any, Callable, Iterable
 
 from ._errors import ImageBuildError
@@ -89,16 +90,28 @@ def _local_project(pin: str) -> str | None:
     return unquote(urlparse(url).path)
 
 
+def _cloudpickle_pin() -> str:
+    """cloudpickle pinned to this interpreter's version, so values pickled here load in the step."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"cloudpickle=={version('cloudpickle')}"
+    except PackageNotFoundError:
+        return "cloudpickle"
+
+
 def _spec(base: str, user: Iterable[str], modules: Iterable[str], pickled: bool):
     """ImageSpec from a base, the user's requirements and the imported modules; None when nothing is added."""
     from ._images import ImageSpec, pinned_packages
 
     found, local = [], []
-    for pin in pinned_packages(modules):
+    third_party = [m for m in modules if m.split(".", 1)[0] not in sys.stdlib_module_names
+                   and m.split(".", 1)[0] != "flowpack"]
+    for pin in pinned_packages(third_party) if third_party else ():  # the first call scans site-packages
         project = _local_project(pin)
         (local if project else found).append(project or pin)
-    if pickled:
-        found += [p for p in pinned_packages(["cloudpickle"]) if p not in found] or ["cloudpickle"]
+    if pickled and not any(_req_name(p) == "cloudpickle" for p in found):
+        found.append(_cloudpickle_pin())
     packages = _merge(user, found)
     if not packages and not local:
         return None

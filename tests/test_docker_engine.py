@@ -389,3 +389,22 @@ def test_push_remove_pull_back_and_run(packaged_images, docker_client, local_reg
     assert run.result()["newest"] == "1.0.post1!"
     for tag in pushed:
         assert docker_client.images.get(tag)  # pulled back from the registry
+
+
+def test_gpu_request_without_gpu_support_is_a_clear_error(tmp_path, docker_client):
+    """On a daemon without a GPU driver the step fails naming the fix (the machine check is bypassed here)."""
+    from flowpack._engine._step import StepJob
+    from flowpack._engine.docker import DockerStepRunner
+    from flowpack._store import LocalStore
+
+    if "nvidia" in (docker_client.info().get("Runtimes") or {}):
+        pytest.skip("this daemon can give containers GPUs")
+    (tmp_path / "run" / "steps").mkdir(parents=True)
+    runner = DockerStepRunner(tmp_path / "run", "gpu-run", LocalStore(tmp_path / "store"), sys.executable,
+                              docker_client)
+    tpl = {"name": "g", "script": {"image": BASE, "command": ["python"], "source": "print(1)\n",
+                                   "resources": {"limits": {"nvidia.com/gpu": "1"}}}}
+    res = runner.run(StepJob("g", tpl, {}, {}, {}))
+    assert res.phase == "Error"
+    assert "asks for GPUs" in res.message and "NVIDIA Container Toolkit" in res.message
+    assert _leftovers(docker_client, "gpu-run") == []
