@@ -46,12 +46,14 @@ def mounts_for(launch: Launch) -> dict[str, str]:
     targets = set()
     for path in launch.declared:
         parts = os.path.normpath(path).strip("/").split("/")
+        if len(parts) == 1:
+            raise ManifestError(f"template {launch.template.get('name')!r}: declared path {path!r} is directly under "
+                                f"'/', which can't be mounted; put it in a folder, e.g. /tmp{path}")
         top = "/" + parts[0]
-        if top in _SYSTEM_TOPS or len(parts) == 1:  # mount only the declared path's own folder there
+        if top in _SYSTEM_TOPS:  # mount only the declared path's own folder there
             targets.add(os.path.dirname(os.path.normpath(path)))
         else:
             targets.add(top)
-    targets.discard("/")
     # a folder under another mounted folder is already mounted with it
     kept = [t for t in sorted(targets) if not any(t.startswith(o + "/") for o in targets if o != t)]
     return {str(launch.root) + t: t for t in kept}
