@@ -99,7 +99,8 @@ def cmd_run(args) -> int:
     params = parse_params(args.param, wf)
     progress = Progress()
     try:
-        run = wf.run(run_dir=args.run_dir, workers=args.workers, progress=progress, **params)
+        run = wf.run(engine=args.engine, run_dir=args.run_dir, workers=args.workers, progress=progress,
+                     resume=args.resume, **params)
     except FlowpackError as exc:
         progress.close()
         print(f"flowpack: {exc}", file=sys.stderr)
@@ -142,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="a workflow parameter")
     p.add_argument("--run-dir", default=".flowpack/runs", help="where runs are kept (default .flowpack/runs)")
     p.add_argument("--workers", type=int, default=None, help="steps at once (default: number of cores)")
+    p.add_argument("--engine", default="local", help="local (default) or docker")
+    p.add_argument("--resume", metavar="RUN_ID", help="reuse the steps that succeeded in this earlier run")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("render", help="print the Argo Workflow manifest")
@@ -164,8 +167,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stop_on_sigterm() -> None:
+    """A stop request (SIGTERM) stops a run the way Ctrl-C does: every step killed, the run marked stopped."""
+    import signal
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _stop_on_sigterm()
     try:
         return args.func(args)
     except FlowpackError as exc:

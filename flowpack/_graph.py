@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ._errors import WorkflowBuildError
 from ._names import UniqueNames
+from ._op import protect
 from ._types import JSON, PARAM, PATH, PICKLE, TEXT, Kind, encode, is_json_value
 
 # Raw artifacts carry a codec prefix so the step script knows how to read them.
@@ -203,18 +204,32 @@ class Graph:
     def __init__(self, workflow_name: str):
         self.workflow_name = workflow_name
         self.tasks: list[Task] = []
-        self.steps: dict[str, object] = {}
+        self.steps: dict[str, object] = {}  # template name -> step
+        self.template_of: dict[int, str] = {}  # id(step) -> template name
+        self._templates = UniqueNames()
         self.uploads: dict[str, Path] = {}  # store key -> local file given as an input artifact
         self._names = UniqueNames()
         self._signatures: dict[int, inspect.Signature] = {}
 
+    def register(self, step) -> str:
+        """The step's template name in this workflow: its own name, made unique when two names sanitise alike."""
+        name = self.template_of.get(id(step))
+        if name is not None:
+            return name
+        raw = getattr(step, "raw_name", step.name)
+        for other in self.steps.values():
+            if getattr(other, "raw_name", other.name) == raw:
+                raise WorkflowBuildError(
+                    f"workflow {self.workflow_name!r} uses two different ops named {raw!r} "
+                    f"({other!r} and {step!r}). Give one of them another name with @fp.op(name=...)."
+                )
+        name = self._templates.take(step.name)
+        self.template_of[id(step)] = name
+        self.steps[name] = step
+        return name
+
     def add_call(self, step, args: tuple, kwargs: dict) -> Handle:
-        known = self.steps.setdefault(step.name, step)
-        if known is not step:
-            raise WorkflowBuildError(
-                f"workflow {self.workflow_name!r} uses two different ops named {step.name!r} "
-                f"({known!r} and {step!r}). Give one of them another name with @fp.op(name=...)."
-            )
+        self.register(step)
         bound = self._bind(step, args, kwargs)
         task = Task(self._names.take(step.name), step, order=len(self.tasks))
         for name, value in bound.items():
@@ -224,9 +239,7 @@ class Graph:
 
     def add_map(self, step, args: tuple, kwargs: dict, parallelism: int | None = None) -> Handle:
         """A fan-out: list arguments are mapped (zipped), the others broadcast; renders to withItems/withParam."""
-        known = self.steps.setdefault(step.name, step)
-        if known is not step:
-            return self.add_call(step, args, kwargs)  # raises the duplicate-name error
+        self.register(step)
         bound = self._bind(step, args, kwargs)
         where = f"{step.name}.map(...)"
         literal = {n: list(v) for n, v in bound.items() if isinstance(v, (list, tuple)) and not _contains_handle(v)}
@@ -307,9 +320,14 @@ class Graph:
                     f"{where} is a parameter, but {value!r} is not JSON-representable. Pass JSON data, or annotate "
                     f"the argument with a non-JSON type so it travels as a pickled artifact."
                 )
-            task.parameters.append((inp.name, encode(value, inp.kind)))
+            text = encode(value, inp.kind)
+            if "{{" in text and not getattr(task.step, "decodes_protected", False):
+                raise WorkflowBuildError(
+                    f"{where}: the value contains '{{{{', which Argo would read as a template expression, and a "
+                    f"shell script can't decode it. Pass it through a file artifact instead.")
+            task.parameters.append((inp.name, protect(text)))
         elif how == PICKLE:
-            task.artifacts.append({"name": inp.name, "raw": {"data": _raw_value(value)}})
+            task.artifacts.append({"name": inp.name, "raw": {"data": protect(_raw_value(value))}})
         else:  # PATH: a local file or directory, uploaded by content before the run
             path = Path(value)
             if not path.exists():
@@ -356,16 +374,29 @@ def _contains_handle(value) -> bool:
 
 
 def _raw_value(value: object) -> str:
-    """A literal handed to a pickled input travels inside the manifest: JSON text, or a base64 pickle."""
+    """A literal handed to a pickled input travels inside the manifest: JSON text, or a base64 pickle
+    (objects of the user's own modules by value, since a step can't import those modules)."""
     import json
 
     if is_json_value(value):
         return RAW_JSON + json.dumps(value, ensure_ascii=False)
-    import base64
+    from ._capture import _pickle_b64
 
-    import cloudpickle
+    module = type(value).__module__
+    return RAW_PICKLE + _pickle_b64(value, {module} if _is_user_module(module) else set())[0]
 
-    return RAW_PICKLE + base64.b64encode(cloudpickle.dumps(value, protocol=4)).decode("ascii")
+
+def _is_user_module(name: str) -> bool:
+    """A module of the user's own files: neither the standard library nor an installed distribution."""
+    import sys
+    import sysconfig
+
+    module = sys.modules.get(name)
+    path = getattr(module, "__file__", None)
+    if name == "__main__" or path is None:
+        return name == "__main__"
+    installed = {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    return not any(str(path).startswith(p) for p in installed) and "site-packages" not in str(path)
 
 
 def _content_key(path: Path) -> str:

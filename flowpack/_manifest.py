@@ -23,7 +23,7 @@ def task_rows(graph: Graph) -> tuple[list[dict], list[dict]]:
         extra = dict(t.extra)
         if t.when is not None:
             extra["when"] = t.when
-        row = {"name": t.name, "template": t.step.name, "depends": depends, "parameters": t.parameters,
+        row = {"name": t.name, "template": graph.template_of[id(t.step)], "depends": depends, "parameters": t.parameters,
                "artifacts": t.artifacts, "extra": extra}
         if t.parallelism is not None:
             row, wrapper = _bounded_map(row, t.parallelism)
@@ -100,9 +100,9 @@ def dag_outputs(outputs: dict[str, Handle]) -> dict:
     return block
 
 
-def exit_handler(step, name: str) -> dict:
+def exit_handler(step, template: str, name: str) -> dict:
     """A one-task DAG that calls the exit op, handing it the workflow's status when it has a `status` input."""
-    task: dict = {"name": step.name, "template": step.name}
+    task: dict = {"name": "exit-handler", "template": template}
     if "status" in step.interface.inputs:
         task["arguments"] = {"parameters": [{"name": "status", "value": "{{workflow.status}}"}]}
     return {"name": name, "dag": {"tasks": [task]}}
@@ -114,7 +114,8 @@ def build(graph: Graph, *, name: str, entrypoint: str, parameters: list[tuple[st
     """The manifest as a dict; the `shape` annotation records how run.result() rebuilds the return value."""
     from ._jinja import render_json
 
-    templates = [step.template() for step in graph.steps.values()] + list(extra_templates)
+    templates = [step.template() if step.name == name else {**step.template(), "name": name}
+                 for name, step in graph.steps.items()] + list(extra_templates)
     rows, wrappers = task_rows(graph)
     by_name = {t["name"]: t for t in templates}
     for w in wrappers:  # a bounded map's DAG passes on its task's (gathered) output parameters

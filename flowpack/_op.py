@@ -14,6 +14,17 @@ from ._signature import Interface, check_callable, describe
 from ._types import PARAM, PICKLE
 
 IO_ROOT = "/tmp/flowpack"
+PROTECTED = "\x00fp-b64:"  # marks a literal that contained Argo's '{{' and so travels base64-encoded
+
+
+def protect(text: str | None) -> str | None:
+    """Argo substitutes every '{{...}}' in a manifest, so a literal containing '{{' is base64-encoded behind a
+    marker that the step script decodes (base64 has no braces)."""
+    if text is None or "{{" not in text:
+        return text
+    import base64
+
+    return PROTECTED + base64.b64encode(text.encode("utf-8")).decode("ascii")
 
 
 def default_image() -> str:
@@ -40,6 +51,7 @@ class Step:
     """What the workflow builder needs from anything callable as a step: a name, an interface, a template."""
 
     __flowpack_op__ = True
+    decodes_protected = False  # True when the step script decodes '{{'-protected literals
     name: str
     interface: Interface
 
@@ -66,12 +78,15 @@ class Step:
 class Op(Step):
     """A decorated function: called outside a workflow it is the plain function; inside one, it adds a task."""
 
+    decodes_protected = True
+
     def __init__(self, func: Callable, *, name: str | None = None, image: str | None = None,
                  packages: Sequence[str] = (), **options):
         check_callable(func)
         functools.update_wrapper(self, func)
         self.func = func
-        self.name = k8s_name(name or func.__name__)
+        self.raw_name = name or func.__name__
+        self.name = k8s_name(self.raw_name)
         self.image = image or default_image()
         self.packages = tuple(packages)
         self.options = Options.make(f"op {self.name!r}", **options)
@@ -119,13 +134,17 @@ class Op(Step):
 
             inputs = self.interface.inputs.values()
             params = [i for i in inputs if i.kind.how == PARAM]
+            # Parameter values reach the script as files (raw artifacts Argo fills in), not environment
+            # variables: no size limit of one variable, NUL bytes and newlines arrive exactly.
+            param_files = [{"name": f"param-{i.name}", "path": f"{IO_ROOT}/params/{i.name}", "optional": False,
+                            "raw": "{{inputs.parameters.%s}}" % i.name} for i in params]
             self._template = render_json(
                 "op-template.json.j2",
                 name=self.name,
                 inputs={
-                    "parameters": [{"name": i.name, "default": i.default_text} for i in params],
-                    "artifacts": [
-                        {"name": i.name, "path": f"{IO_ROOT}/inputs/{i.name}", "optional": i.has_default}
+                    "parameters": [{"name": i.name, "default": protect(i.default_text)} for i in params],
+                    "artifacts": param_files + [
+                        {"name": i.name, "path": f"{IO_ROOT}/inputs/{i.name}", "optional": i.has_default, "raw": None}
                         for i in inputs if i.kind.how != PARAM
                     ],
                 },
@@ -145,8 +164,7 @@ class Op(Step):
                 command=["python"],
                 source=script_source(self.script()),
                 resources=self.options.resources(),
-                env=[{"name": f"FP_IN_{i.name}", "value": "{{inputs.parameters.%s}}" % i.name} for i in params]
-                + self.options.env_entries(),
+                env=self.options.env_entries(),
             )
             if self.options.cache:
                 self._template["memoize"] = memoize_spec(self._template)

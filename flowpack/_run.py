@@ -22,12 +22,12 @@ def engine_for(engine, *, run_dir, store, workers, python, progress):
 
 
 def execute(built, *, engine="local", run_dir=".flowpack/runs", store=None, workers=None, python=None,
-            progress=None, run_id=None) -> "Run":
+            progress=None, run_id=None, resume=None) -> "Run":
     eng = engine_for(engine, run_dir=run_dir, store=store, workers=workers, python=python, progress=progress)
     uploads = {}
     for key, path in built.uploads.items():
         uploads[key] = _upload(eng.store, key, Path(path))
-    record = eng.execute(built.manifest, uploads=uploads, run_id=run_id)
+    record = eng.execute(built.manifest, uploads=uploads, run_id=run_id, resume=resume)
     run = Run(record, eng.run_dir / record["id"], eng.store, built.manifest)
     run.check()
     return run

@@ -114,7 +114,8 @@ class ShellOp(Step):
                 "op-template.json.j2",
                 name=self.name,
                 inputs={"parameters": [{"name": n, "default": None} for n in params],
-                        "artifacts": [{"name": n, "path": self._inputs[n].path, "optional": False} for n in arts]},
+                        "artifacts": [{"name": n, "path": self._inputs[n].path, "optional": False, "raw": None}
+                                      for n in arts]},
                 outputs={
                     "parameters": [{"name": n, "path": s.path} for n, s in self._outputs.items()
                                    if isinstance(s, Parameter)],

@@ -14,7 +14,7 @@ from ._names import UniqueNames, k8s_name
 from ._signature import check_callable, describe
 from ._types import PARAM, encode, is_json_value
 
-RUN_OPTIONS = ("engine", "run_dir", "store", "workers", "python", "progress", "run_id")
+RUN_OPTIONS = ("engine", "run_dir", "store", "workers", "python", "progress", "run_id", "resume")
 
 
 class Built:
@@ -94,14 +94,12 @@ class Workflow:
         extra_templates: list[dict] = []
         if self.parallelism:
             spec_extra["parallelism"] = self.parallelism
-        names = UniqueNames({s.name for s in graph.steps.values()} | {t.name + "-loop" for t in graph.tasks})
+        names = UniqueNames(set(graph.steps) | {t.name + "-loop" for t in graph.tasks})
         entry = names.take(self.name)
         if self.on_exit is not None:
-            exit_op = self.on_exit
-            if graph.steps.setdefault(exit_op.name, exit_op) is not exit_op:
-                raise WorkflowBuildError(f"workflow {self.name!r}: two different ops are named {exit_op.name!r}.")
+            template = graph.register(self.on_exit)
             exit_name = names.take(self.name + "-exit")
-            extra_templates.append(_manifest.exit_handler(exit_op, exit_name))
+            extra_templates.append(_manifest.exit_handler(self.on_exit, template, exit_name))
             spec_extra["onExit"] = exit_name
         manifest = _manifest.build(graph, name=self.name, entrypoint=entry, parameters=parameters,
                                    artifacts=artifacts, outputs=outputs, shape=shape, spec_extra=spec_extra,
@@ -126,16 +124,17 @@ class Workflow:
     # -- running ---------------------------------------------------------------------------------
     def run(self, *, engine: str | object = "local", run_dir: str | Path = ".flowpack/runs", store=None,
             workers: int | None = None, python: str | None = None, progress=None, run_id: str | None = None,
-            **params):
+            resume: str | None = None, **params):
         """Run on an engine (the embedded local engine by default) and return the finished Run.
 
+        `resume=RUN_ID` reuses the steps that succeeded in that earlier run (same script, image and inputs).
         Raises RunError naming the failed step, its exit code and stderr tail when the run does not succeed.
         """
         from ._run import execute
 
         built = self.build(**params)
         return execute(built, engine=engine, run_dir=run_dir, store=store, workers=workers, python=python,
-                       progress=progress, run_id=run_id)
+                       progress=progress, run_id=run_id, resume=resume)
 
 
 def _param_kind(value, wf: str, name: str):

@@ -7,6 +7,8 @@ root from FLOWPACK_ROOT; in shell scripts the top folders of declared paths are 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import signal
@@ -17,7 +19,8 @@ from pathlib import Path
 
 from .._errors import ManifestError
 from ._expr import substitute
-from ._record import now, write_json
+from .._store import ArtifactRef
+from ._record import now, read_json, write_json
 
 STDERR_TAIL = 2000
 RESULT_LIMIT = 256 * 1024
@@ -80,6 +83,48 @@ class StepRunner:
         self._written: set[str] = set()
         self.procs: set[subprocess.Popen] = set()
         self.stopping = False
+        self.reuse: dict[str, dict] = {}  # cache key -> step record of a resumed run
+        self.cache_dir = run_dir.parent.parent / "cache"  # results of steps whose template asks for memoization
+
+    def load_resume(self, old_run: Path) -> int:
+        """Remember the succeeded steps of an earlier run, by cache key, so this run reuses them."""
+        for path in (old_run / "steps").rglob("step.json"):
+            rec = read_json(path)
+            if rec.get("phase") == "Succeeded" and rec.get("cacheKey"):
+                rec.setdefault("reusedFrom", old_run.name)
+                self.reuse[rec["cacheKey"]] = rec
+        return len(self.reuse)
+
+    def cache_key(self, job: StepJob) -> str:
+        """Covers the rendered template (script, image, options) and every input value and artifact digest."""
+        arts = {}
+        for name, src in job.artifacts.items():
+            arts[name] = ["raw", src[1]] if isinstance(src, tuple) else ["sha256", src.sha256]
+        blob = json.dumps({"template": job.template, "parameters": job.parameters, "artifacts": arts},
+                          sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def _reused(self, job: StepJob, key: str) -> StepResult | None:
+        rec = self.reuse.get(key)
+        source = "run " + str(rec.get("reusedFrom")) if rec else None
+        if rec is None and "memoize" in job.template:
+            path = self.cache_dir / f"{key}.json"
+            if path.is_file():
+                rec, source = read_json(path), "the cache"
+        if rec is None:
+            return None
+        outs = rec.get("outputs") or {}
+        refs = {k: ArtifactRef.from_dict(v) for k, v in (outs.get("artifacts") or {}).items()}
+        if not all(self.store.exists(r.key) for r in refs.values()):
+            return None  # an output is gone from the store: run the step again
+        t = now()
+        res = StepResult(job.node, "Succeeded", 0, f"reused from {source}", t, t, dict(outs.get("parameters") or {}),
+                         refs, rec.get("result"))
+        step_dir = self.run_dir / "steps" / job.node
+        step_dir.mkdir(parents=True, exist_ok=True)
+        write_json(step_dir / "step.json", {**rec, "node": job.node, "cacheKey": key, "message": res.message,
+                                            "startedAt": t, "finishedAt": t})
+        return res
 
     def run(self, job: StepJob) -> StepResult:
         """Run a step, retrying it as its retryStrategy says (each attempt in a folder of its own)."""
@@ -90,6 +135,10 @@ class StepRunner:
         delay = _seconds(backoff.get("duration", "0"))
         factor = float(backoff.get("factor", 2) or 2)
         cap = _seconds(backoff["maxDuration"]) if backoff.get("maxDuration") else None
+        key = self.cache_key(job)
+        reused = self._reused(job, key)
+        if reused is not None:
+            return reused
         attempt = 0
         started = now()
         while True:
@@ -106,7 +155,20 @@ class StepRunner:
         if attempt:
             res.message = (res.message + " " if res.message else "") + f"(after {attempt + 1} attempts)"
             res.attempts = attempt + 1
+        if res.phase == "Succeeded":
+            self._remember(job, key, res)
         return res
+
+    def _remember(self, job: StepJob, key: str, res: StepResult) -> None:
+        record = {"cacheKey": key, "phase": "Succeeded", "template": job.template.get("name"), "result": res.result,
+                  "outputs": {"parameters": res.parameters,
+                              "artifacts": {k: v.to_dict() for k, v in res.artifacts.items()}}}
+        step_json = self.run_dir / "steps" / job.node / "step.json"
+        if step_json.is_file():
+            write_json(step_json, {**read_json(step_json), "cacheKey": key, "result": res.result})
+        if "memoize" in job.template:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            write_json(self.cache_dir / f"{key}.json", record)
 
     def run_once(self, job: StepJob, node: str) -> StepResult:
         res = StepResult(job.node, "Error", started=now())
@@ -158,7 +220,7 @@ class StepRunner:
             values["inputs.artifacts." + a["name"] + ".path"] = a["path"]
             dest.parent.mkdir(parents=True, exist_ok=True)
             if isinstance(source, tuple):
-                dest.write_text(substitute(source[1], values, f"template {name!r}"), encoding="utf-8")
+                dest.write_bytes(substitute(source[1], values, f"template {name!r}").encode("utf-8"))
                 record["inputs"]["artifacts"][a["name"]] = {"raw": True}
             else:
                 self.store.get(source, dest)
@@ -262,7 +324,8 @@ class StepRunner:
                 continue
             path = _under(root, vf["path"])
             try:
-                res.parameters[p["name"]] = path.read_text(encoding="utf-8").rstrip("\n")
+                text = path.read_bytes().decode("utf-8", errors="replace")
+                res.parameters[p["name"]] = text[:-1] if text.endswith("\n") else text  # as Argo: one newline
             except FileNotFoundError:
                 if "default" in vf:
                     res.parameters[p["name"]] = vf["default"]

@@ -19,6 +19,7 @@ from typing import Callable
 from .._errors import ManifestError
 from ._expr import DONE_OK, evaluate_depends, parse_depends, references, substitute
 from ._record import new_run_id, now, write_json
+from ._resources import check_resources
 from ._step import StepJob, StepResult, StepRunner
 from ._when import evaluate_when
 
@@ -46,14 +47,25 @@ class LocalEngine:
             self._store = LocalStore(self.run_dir.parent / "store")
         return self._store
 
-    def execute(self, manifest: dict, *, uploads: dict | None = None, run_id: str | None = None) -> dict:
-        """Run a manifest to the end and return its run record (also written to run.json)."""
+    def execute(self, manifest: dict, *, uploads: dict | None = None, run_id: str | None = None,
+                resume: str | None = None) -> dict:
+        """Run a manifest to the end and return its run record (also written to run.json).
+
+        `resume` names an earlier run of this run_dir: its succeeded steps with the same cache key are reused.
+        """
         name = (manifest.get("metadata") or {}).get("generateName", "workflow-").rstrip("-") or "workflow"
+        check_resources(manifest)
         run_id = run_id or new_run_id(name)
         run_dir = self.run_dir / run_id
         (run_dir / "steps").mkdir(parents=True, exist_ok=False)
         write_json(run_dir / "manifest.json", manifest)
         execution = _Execution(self, manifest, run_id, run_dir)
+        if resume:
+            old = self.run_dir / resume
+            if not (old / "run.json").is_file():
+                raise ManifestError(f"can't resume {resume!r}: no such run in {self.run_dir}")
+            execution.runner.load_resume(old)
+            execution.resumed_from = resume
         return execution.run(uploads or {})
 
 
@@ -74,6 +86,7 @@ class _Execution:
         self.steps: dict[str, dict] = {}
         self.record: dict = {}
         self.values = {"workflow.name": run_id, "workflow.namespace": "local", "workflow.uid": run_id}
+        self.resumed_from: str | None = None
 
     # -- the loop --------------------------------------------------------------------------------
     def run(self, uploads: dict) -> dict:
@@ -86,6 +99,7 @@ class _Execution:
             "engine": self.engine.name, "phase": "Running", "startedAt": now(), "finishedAt": None,
             "parameters": {p["name"]: p.get("value") for p in args.get("parameters") or []},
             "store": self.store.describe(), "steps": self.steps, "outputs": {}, "message": "",
+            "resumedFrom": self.resumed_from,
         }
         write_json(self.run_dir / "run.json", self.record)
         entry = self.templates.get(self.spec.get("entrypoint"))
@@ -113,7 +127,10 @@ class _Execution:
         try:
             self.start(entry, "", "", params, artifacts, done)
             while self.pending:
-                callback, value = self.events.get()
+                try:  # a timeout keeps the wait interruptible by Ctrl-C
+                    callback, value = self.events.get(timeout=0.25)
+                except queue.Empty:
+                    continue
                 self.pending -= 1
                 callback(value)
         except KeyboardInterrupt:
@@ -125,6 +142,11 @@ class _Execution:
         return self._finish(result.get("phase", "Error"), result.get("outputs", {}), result.get("message", ""))
 
     def _finish(self, phase: str, outputs: dict, message: str) -> dict:
+        if phase == "Stopped":
+            t = now()
+            for step in self.steps.values():
+                if step.get("phase") in ("Pending", "Running"):
+                    step.update(phase="Stopped", finishedAt=t, message="stopped by the user")
         self.record.update(phase=phase, finishedAt=now(), message=message, outputs=_jsonable(outputs))
         write_json(self.run_dir / "run.json", self.record)
         return self.record
