@@ -111,7 +111,8 @@ class ArgoDouble:
     """The double's state: namespaces, secrets, the artifact repository (a flowpack Store) and stored objects."""
 
     def __init__(self, *, token: str, store, workdir: Path, namespaces=("default", "argo"),
-                 repository: dict | None = None, secrets_: dict | None = None, spec: Spec | None = None):
+                 repository: dict | None = None, secrets_: dict | None = None, spec: Spec | None = None,
+                 base_href: str = "", forbidden: tuple[str, ...] = (), tls: tuple[str, str] | None = None):
         self.token = token
         self.store = store
         self.workdir = Path(workdir)
@@ -123,6 +124,9 @@ class ArgoDouble:
         self.secrets = secrets_ if secrets_ is not None else {ns: {"s3-cred": {"accesskey", "secretkey"}}
                                                                for ns in self.namespaces}
         self.spec = spec or Spec()
+        self.base_href = "/" + base_href.strip("/") if base_href.strip("/") else ""
+        self.forbidden = set(forbidden)  # namespaces where the token's service account has no permissions
+        self.tls = tls  # (certfile, keyfile): serve HTTPS
         self.violations: list[str] = []
         self.requests: list[tuple[str, str]] = []
         self.objects: dict[tuple[str, str, str], dict] = {}  # (collection, namespace, name) -> object
@@ -140,6 +144,12 @@ class ArgoDouble:
         Handler.double = double
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
+        if self.tls:
+            import ssl
+
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*self.tls)
+            self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
         threading.Thread(target=self.httpd.serve_forever, name="argo-double", daemon=True).start()
         return self
 
@@ -332,6 +342,7 @@ class _Run:
         self.run_id = f"{self.name}-{secrets.token_hex(3)}"
         self.run_dir = double.workdir / "runs" / self.run_id
         self.key_map: dict[str, dict] = {}  # engine store key -> Argo status artifact
+        self.paths: dict[str, str] = {}  # Argo node id -> the engine's step path (its folder under steps/)
         self.execution = None
         self.strategy: str | None = None
         self.done = threading.Event()
@@ -372,25 +383,80 @@ class _Run:
             self.wf["metadata"]["resourceVersion"] = str(int(self.wf["metadata"]["resourceVersion"]) + 1)
 
     def _node(self, path: str) -> dict:
+        """The Argo node of an engine step path ('add', 'inner/add', 'square/0'), creating its parents."""
         nodes = self.wf["status"]["nodes"]
-        name = self.name + ("." + path.replace("/", ".") if path else "")
-        nid = self.name if not path else f"{self.name}-{fnv32a(name)}"
-        if nid not in nodes:
-            parent = self._node(path.rsplit("/", 1)[0] if "/" in path else "") if path else None
-            nodes[nid] = {"id": nid, "name": name, "displayName": path.rsplit("/", 1)[-1] if path else self.name,
-                          "type": "DAG", "phase": "Running", "startedAt": iso(),
-                          "templateScope": f"local/{self.name}"}
-            if parent is not None:
-                nodes[nid]["boundaryID"] = parent["id"]
-                parent.setdefault("children", []).append(nid)
-        return nodes[nid]
+        parent = None
+        for name, display, kind in self._segments(path):
+            nid = self.name if name == self.name else f"{self.name}-{fnv32a(name)}"
+            if nid not in nodes:
+                nodes[nid] = {"id": nid, "name": name, "displayName": display, "type": kind, "phase": "Running",
+                              "startedAt": iso(), "templateScope": f"local/{self.name}"}
+                if parent is not None:
+                    nodes[nid]["boundaryID"] = parent["id"] if parent["type"] == "DAG" else parent.get("boundaryID")
+                    parent.setdefault("children", []).append(nid)
+            parent = nodes[nid]
+        return parent
+
+    def _segments(self, path: str) -> list[tuple[str, str, str]]:
+        """(node name, display name, type) from the root down: DAG tasks are '<dag>.<task>'; a mapped task is a
+        TaskGroup '<dag>.<task>' whose items are '<dag>.<task>(<i>:<item>)', as Argo names them."""
+        templates = {t["name"]: t for t in self.wf["spec"]["templates"]}
+        tpl = templates.get(self.wf["spec"]["entrypoint"], {})
+        out = [(self.name, self.name, "DAG")]
+        prefix = self.name
+        parts = path.split("/") if path else []
+        i = 0
+        while i < len(parts):
+            task = next((t for t in (tpl.get("dag") or {}).get("tasks") or [] if t["name"] == parts[i]), None)
+            sub = templates.get((task or {}).get("template"), {})
+            kind = "DAG" if "dag" in sub else "Pod"
+            if task and ("withItems" in task or "withParam" in task) and i + 1 < len(parts) and parts[i + 1].isdigit():
+                out.append((f"{prefix}.{parts[i]}", parts[i], "TaskGroup"))
+                idx = int(parts[i + 1])
+                item = self._item(task, prefix, idx)
+                display = f"{parts[i]}({idx}:{item})"
+                out.append((f"{prefix}.{display}", display, kind))
+                prefix = f"{prefix}.{display}"
+                i += 2
+            else:
+                out.append((f"{prefix}.{parts[i]}", parts[i], kind))
+                prefix = f"{prefix}.{parts[i]}"
+                i += 1
+            tpl = sub
+        return out
+
+    def _item(self, task: dict, prefix: str, idx: int) -> str:
+        """The idx-th item of a mapped task, printed as Argo prints items ('?' when the double can't resolve it)."""
+        items = task.get("withItems")
+        if items is None:
+            expr = task["withParam"].strip()
+            m = re.fullmatch(r"\{\{workflow\.parameters\.([\w-]+)\}\}", expr)
+            t = re.fullmatch(r"\{\{tasks\.([\w-]+)\.outputs\.parameters\.([\w-]+)\}\}", expr)
+            text = None
+            if m:
+                text = next((p.get("value") for p in (self.wf["spec"].get("arguments") or {}).get("parameters") or []
+                             if p["name"] == m.group(1)), None)
+            elif t:
+                node = self.wf["status"]["nodes"].get(f"{self.name}-{fnv32a(prefix + '.' + t.group(1))}") or {}
+                text = next((p.get("value") for p in (node.get("outputs") or {}).get("parameters") or []
+                             if p["name"] == t.group(2)), None)
+            try:
+                items = json.loads(text) if text is not None else None
+            except ValueError:
+                items = None
+        if not isinstance(items, list) or idx >= len(items):
+            return "?"
+        item = items[idx]
+        return item if isinstance(item, str) else json.dumps(item, separators=(",", ":"))
 
     def progress(self, event: dict) -> None:
         path, phase = event["node"], event["phase"]
         with self.double.lock:
             node = self._node(path)
+            self.paths[node["id"]] = path
             node.update(type="Skipped" if phase == "Omitted" else "Pod", templateName=event.get("template"),
                         phase=phase)
+            self._close_groups()
             if event.get("startedAt"):
                 node["startedAt"] = iso(event["startedAt"])
             if phase in ("Succeeded", "Failed", "Error", "Omitted"):
@@ -404,6 +470,17 @@ class _Run:
             pods = [n for n in self.wf["status"]["nodes"].values() if n["type"] == "Pod"]
             finished = sum(1 for n in pods if n["phase"] in ("Succeeded", "Failed", "Error"))
             self._set(progress=f"{finished}/{len(pods)}")
+
+    def _close_groups(self) -> None:
+        """A DAG or TaskGroup node ends when all its children have ended (Failed if any child failed)."""
+        nodes = self.wf["status"]["nodes"]
+        for node in sorted(nodes.values(), key=lambda n: -n["name"].count(".")):
+            if node["type"] not in ("DAG", "TaskGroup") or node["id"] == self.name or not node.get("children"):
+                continue
+            kids = [nodes[c]["phase"] for c in node["children"]]
+            if all(k in ("Succeeded", "Failed", "Error", "Omitted", "Skipped") for k in kids):
+                node["phase"] = "Failed" if any(k in ("Failed", "Error") for k in kids) else "Succeeded"
+                node.setdefault("finishedAt", iso())
 
     def pod(self, node: dict) -> str:
         return f"{self.name}-{node['templateName']}-{fnv32a(node['name'])}"
@@ -550,12 +627,13 @@ class _Run:
             key = s3["key"]
             if not self.double.store.exists(key):
                 raise HTTPError(400, f"artifact {art['name']}: key {key!r} does not exist in the repository")
-            probe = ArtifactRef(key, "0" * 64, 0, "file")
             import hashlib
+
+            from flowpack._argo._fetch import open_object
 
             h, size = hashlib.sha256(), 0
             with tempfile.NamedTemporaryFile(dir=self.double.workdir) as tmp:
-                with self.double.store._open(probe) as stream:
+                with open_object(self.double.store, key) as stream:
                     while chunk := stream.read(1 << 20):
                         h.update(chunk)
                         size += len(chunk)
@@ -574,7 +652,7 @@ class _Run:
             with self.double.lock:
                 nodes = sorted((n for n in self.wf["status"]["nodes"].values() if n["type"] == "Pod"),
                                key=lambda n: n.get("startedAt") or "")
-                nodes = [(self.pod(n), n["name"][len(self.name) + 1:].replace(".", "/"), n["phase"]) for n in nodes]
+                nodes = [(self.pod(n), self.paths[n["id"]], n["phase"]) for n in nodes]
             for pod_name, path, phase in nodes:
                 if pod is not None and pod_name != pod:
                     continue
@@ -584,8 +662,8 @@ class _Run:
                     if f.is_file():
                         text += f.read_bytes()
                 lines = text.decode("utf-8", "replace").splitlines()
-                complete = phase in ("Succeeded", "Failed", "Error") or not follow
-                upto = len(lines) if complete else max(0, len(lines) - 1)
+                complete = phase in ("Succeeded", "Failed", "Error") or not follow or text.endswith(b"\n")
+                upto = len(lines) if complete else max(0, len(lines) - 1)  # hold back a half-written line
                 for line in lines[sent.get(pod_name, 0):upto]:
                     yield pod_name, line
                 sent[pod_name] = max(sent.get(pod_name, 0), upto)
@@ -620,10 +698,16 @@ class _Handler(BaseHTTPRequestHandler):
         query = parse_qs(url.query, keep_blank_values=True)
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        d.requests.append((method, url.path))
-        found = d.spec.match(method, url.path)
+        path = url.path
+        d.requests.append((method, path))
+        if d.base_href:
+            if not path.startswith(d.base_href + "/"):
+                d.violation(f"{method} {path}: outside the server's base href {d.base_href}")
+                return self._plain(404, b"404 page not found\n")
+            path = path[len(d.base_href):]
+        found = d.spec.match(method, path)
         if found is None:
-            d.violation(f"{method} {url.path}: not an endpoint of Argo's API spec")
+            d.violation(f"{method} {path}: not an endpoint of Argo's API spec")
             return self._reply(404, {"code": 5, "message": "Not Found"}, None)
         template, op, params = found
         responses = op.get("responses") or {}
@@ -654,14 +738,28 @@ class _Handler(BaseHTTPRequestHandler):
         if auth != f"Bearer {d.token}":
             return self._reply(401, {"code": 16, "message": "token not valid. see https://argo-workflows."
                                                              "readthedocs.io/en/latest/faq/"}, responses)
+        ns = params.get("namespace")
+        if ns in d.forbidden:
+            verb = {"GET": "get", "POST": "create", "PUT": "update", "DELETE": "delete"}[method]
+            return self._reply(403, {"code": 7, "message": f'{template.split("/")[3]}.argoproj.io is forbidden: User '
+                                     f'"system:serviceaccount:argo:flowpack" cannot {verb} resource '
+                                     f'"{template.split("/")[3]}" in API group "argoproj.io" in the namespace "{ns}"',
+                                     "details": []}, responses)
         try:
-            result = d.handle(method, url.path, query, body or {}, params, template)
+            result = d.handle(method, path, query, body or {}, params, template)
         except HTTPError as exc:
             return self._reply(exc.status, {"code": GRPC.get(exc.status, 2), "message": exc.message,
                                             "details": []}, responses)
         if isinstance(result, _Run):
             return self._stream_logs(result, query, responses)
         return self._reply(200, result, responses)
+
+    def _plain(self, status: int, payload: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
 
     def _reply(self, status: int, data: dict, responses: dict | None) -> None:
         if responses is not None:
@@ -686,23 +784,67 @@ class _Handler(BaseHTTPRequestHandler):
         schema = responses["200"]["schema"]
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
-        self.send_header("Connection", "close")
+        self.send_header("Transfer-Encoding", "chunked")  # as grpc-gateway streams over HTTP/1.1
         self.end_headers()
-        self.close_connection = True
-        if container != "main":
-            return
+
+        def chunk(data: bytes) -> None:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.flush()
+
         try:
-            for pod_name, line in run.log_lines(pod, follow):
-                if grep and grep not in line:
-                    continue
-                item = {"result": {"content": line, "podName": pod_name}}
-                for err in self.double.spec.errors(item, schema):
-                    self.double.violation(f"the double's own log line breaks the spec: {err}")
-                self.wfile.write(json.dumps(item).encode() + b"\n")
-                self.wfile.flush()
+            if container == "main":
+                for pod_name, line in run.log_lines(pod, follow):
+                    if grep and grep not in line:
+                        continue
+                    item = {"result": {"content": line, "podName": pod_name}}
+                    for err in self.double.spec.errors(item, schema):
+                        self.double.violation(f"the double's own log line breaks the spec: {err}")
+                    chunk(json.dumps(item).encode() + b"\n")
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
-            pass
+            self.close_connection = True
 
 
 def remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+# -- pytest fixtures -----------------------------------------------------------------------------
+import pytest  # noqa: E402
+
+TOKEN = "v2:fp-test-" + secrets.token_urlsafe(24)  # what the double accepts; must never leak anywhere
+
+
+@pytest.fixture
+def argo_store(request):
+    """The artifact repository's bucket: a flowpack S3 store on a real SeaweedFS (fixtures_s3)."""
+    return request.getfixturevalue("s3_store")
+
+
+@pytest.fixture
+def argo_server(tmp_path, argo_store):
+    """A started ArgoDouble whose repository is `argo_store`; fails the test if any request broke the spec."""
+    repo = None
+    if hasattr(argo_store, "to_argo"):
+        loc = argo_store.to_argo("x")["s3"]
+        repo = {"s3": {k: v for k, v in loc.items() if k != "key"}}
+        secret = loc["accessKeySecret"]["name"]
+        secrets_ = {ns: {secret: {"accesskey", "secretkey"}} for ns in ("default", "argo")}
+    else:
+        secrets_ = None
+    double = ArgoDouble(token=TOKEN, store=argo_store, workdir=tmp_path / "argo-double", repository=repo,
+                        secrets_=secrets_).start()
+    try:
+        yield double
+    finally:
+        double.close()
+    assert not double.violations, "requests or replies outside Argo's API spec:\n" + "\n".join(double.violations)
+
+
+@pytest.fixture
+def argo(argo_server):
+    """An ArgoClient for the double (plain HTTP on 127.0.0.1, the test token)."""
+    from flowpack._argo import ArgoClient
+
+    return ArgoClient(server=argo_server.address, secure=False, token=f"Bearer {TOKEN}", namespace="argo")

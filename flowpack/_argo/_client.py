@@ -83,7 +83,9 @@ class ArgoClient:
         url = self.config.base_url + path
         log.debug("argo %s %s", method, path)
         try:
+            # verify per request: a session's verify loses to REQUESTS_CA_BUNDLE in requests' settings merge
             resp = self.session.request(method, url, json=body, params=_clean(params), stream=stream,
+                                        verify=self.config.verify,
                                         timeout=(self.timeout, None if stream else self.timeout))
         except requests.exceptions.SSLError as exc:
             raise ArgoUnreachableError(_tls_message(self.config, url, exc)) from None
@@ -132,7 +134,7 @@ class ArgoClient:
                 f"namespace=... to an existing one (`kubectl get namespaces`). Server said: {message}"
             )
         if code == 404:
-            if "/api/v1/" in message or not message or message.lower().startswith("not found"):
+            if not _is_api_error(resp) or message.lower() in ("not found", ""):
                 return ArgoNotFoundError(
                     f"{what}: {self.config.base_url} answered 404 Not Found ({message or 'no message'}). If this is "
                     f"not the Argo Server's API, check ARGO_BASE_HREF and ARGO_SERVER."
@@ -211,7 +213,7 @@ class ArgoClient:
         resp = self.request("GET", f"/api/v1/workflows/{_q(ns)}/{_q(name)}/log", params=params, stream=True,
                             what=what, namespace=ns)
         with resp:
-            for raw in resp.iter_lines(decode_unicode=False):
+            for raw in _lines(resp):
                 if not raw.strip():
                     continue
                 try:
@@ -227,6 +229,18 @@ class ArgoClient:
 
     def version(self) -> dict:
         return self.json("GET", "/api/v1/version", what="get server version")
+
+
+def _lines(resp) -> Iterator[bytes]:
+    """Lines of a streamed body as they arrive (iter_lines would wait for a full read buffer)."""
+    buf = b""
+    for chunk in resp.iter_content(chunk_size=None):
+        buf += chunk
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            yield line
+    if buf:
+        yield buf
 
 
 def offending_field(message: str) -> str | None:
@@ -269,6 +283,15 @@ def _server_message(resp) -> str:
     if isinstance(data, dict):
         return str(data.get("message") or data.get("error") or "").strip() or json.dumps(data)[:500]
     return str(data)[:500]
+
+
+def _is_api_error(resp) -> bool:
+    """True when the body is a grpc-gateway error ({code, message}), i.e. the Argo Server's API answered."""
+    try:
+        data = resp.json()
+    except ValueError:
+        return False
+    return isinstance(data, dict) and "code" in data and "message" in data
 
 
 def _reason(exc: Exception) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from ._errors import ArgoArtifactError
@@ -26,16 +27,47 @@ def artifact_key(art: dict) -> str:
     return key
 
 
-def _download(store, key: str, dest: Path) -> None:
-    """Stream object `key` into the new file `dest` (no digest to check: Argo records none)."""
-    from .._store import ArtifactRef
+def open_object(store, key: str):
+    """A readable stream of the object at `key` (a bucket key, as Argo records it), without a digest check.
 
+    Uses the store's public `open_key(key)` when it has one; otherwise reads LocalStore files and S3 objects
+    directly, since Store's own reads verify a sha256 that Argo never recorded.
+    """
     opener = getattr(store, "open_key", None)
     if opener is not None:
-        ctx = opener(key)
-    else:  # the Store interface opens by ref; only the key matters for reading
-        ctx = store._open(ArtifactRef(key, "0" * 64, 0, "file"))
-    with ctx as stream, open(dest, "xb") as out:
+        prefix = getattr(store, "prefix", "") or ""
+        if prefix and not key.startswith(prefix):
+            raise ArgoArtifactError(f"artifact {key!r} is outside the store's prefix {prefix!r}")
+        return opener(key[len(prefix):])
+    from .._store import LocalStore, S3
+
+    if isinstance(store, LocalStore):
+        try:
+            return open(store.path(key), "rb")
+        except FileNotFoundError:
+            raise ArgoArtifactError(f"artifact {key!r} is not in {store!r}") from None
+    if isinstance(store, S3):
+        return _s3_stream(store, key)
+    raise ArgoArtifactError(f"can't read artifact {key!r} from {type(store).__name__}: flowpack reads Argo's "
+                            f"artifacts from an S3 store (flowpack._store.S3) on the repository's bucket")
+
+
+@contextmanager
+def _s3_stream(store, key: str):
+    try:
+        resp = store._client.get_object(store.bucket, key)
+    except Exception as exc:  # noqa: BLE001 - the store's own translation names the fix
+        raise store._error(exc, f"read Argo artifact {key!r}") from None
+    try:
+        yield resp
+    finally:
+        resp.close()
+        resp.release_conn()
+
+
+def _download(store, key: str, dest: Path) -> None:
+    """Stream object `key` into the new file `dest` (no digest to check: Argo records none)."""
+    with open_object(store, key) as stream, open(dest, "xb") as out:
         shutil.copyfileobj(stream, out, 1 << 20)
 
 

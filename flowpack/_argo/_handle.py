@@ -111,6 +111,8 @@ class ArgoRun:
         for entry in self.client.log_stream(self.name, namespace=self.namespace, pod=pod, container=container,
                                             follow=follow, grep=grep):
             pod_name = entry.get("podName", "")
+            if pod_name not in pods:  # a step that started after the stream opened
+                pods.update({s["pod"]: k for k, s in _status.steps(self.refresh()).items() if s.get("pod")})
             yield LogLine(pods.get(pod_name, pod_name), pod_name, entry.get("content", ""))
 
     # -- outputs ---------------------------------------------------------------------------------

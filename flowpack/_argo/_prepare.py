@@ -64,6 +64,12 @@ def locate(manifest: dict, *, store=None, repository: str | dict | None = None) 
     else:
         raise ArgoConfigError(f"artifact_repository={repository!r}: use 'cluster', 'store' or "
                               f"{{'configMap': ..., 'key': ...}}")
+    prefix = getattr(store, "prefix", "") or ""
+    if mode == "cluster" and prefix:  # Argo reads bucket keys; the store adds its prefix to what it writes
+        for art in (spec.get("arguments") or {}).get("artifacts") or []:
+            s3 = art.get("s3")
+            if isinstance(s3, dict) and set(s3) == {"key"}:
+                s3["key"] = prefix + s3["key"]
     if mode == "store":
         if store is None or not hasattr(store, "to_argo"):
             raise ArgoConfigError(
@@ -94,7 +100,8 @@ def _fill(art: dict, store) -> None:
 
 
 def _to_argo(store, key: str) -> dict:
-    loc = dict(store.to_argo(key))
+    loc = store.to_argo(key)
+    loc = dict(loc["s3"] if isinstance(loc.get("s3"), dict) else loc)  # {"s3": {...}} or the location itself
     for bad in ("accessKey", "secretKey", "access_key", "secret_key", "sessionToken"):
         if bad in loc:
             raise ArgoConfigError(f"store.to_argo returned a plain credential field {bad!r}; Argo takes only "

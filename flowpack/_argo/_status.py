@@ -64,7 +64,12 @@ def step_key(wf: dict, node: dict) -> str:
     wf_name = (wf.get("metadata") or {}).get("name", "")
     if name.startswith(wf_name + "."):
         name = name[len(wf_name) + 1:]
-    return name.replace(".", "/")
+    out, depth = [], 0
+    for ch in name:  # dots inside "(index:item)" belong to the item
+        depth += ch == "("
+        depth -= ch == ")"
+        out.append("/" if ch == "." and depth == 0 else ch)
+    return "".join(out)
 
 
 def steps(wf: dict) -> dict[str, dict]:

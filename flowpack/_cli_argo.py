@@ -1,0 +1,243 @@
+"""`flowpack submit|status|logs|list|wait|stop|terminate|retry|resubmit|delete|lint|register`: Argo from the shell.
+
+Connection flags mirror Argo's CLI (-s/--argo-server, -n/--namespace, -e/--secure, -k/--insecure-skip-verify,
+--argo-base-href); the token comes only from ARGO_TOKEN or the config file, never from a flag (a flag would
+show in the process list and the shell history).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def add_commands(sub) -> None:
+    """Register the Argo subcommands on the `flowpack` parser's subparsers."""
+    conn = argparse.ArgumentParser(add_help=False)
+    g = conn.add_argument_group("Argo Server (defaults: ARGO_* environment variables, then the config file)")
+    g.add_argument("-s", "--argo-server", dest="server", metavar="HOST:PORT")
+    g.add_argument("-n", "--namespace")
+    g.add_argument("-e", "--secure", dest="secure", action="store_const", const=True, default=None,
+                   help="HTTPS (the default)")
+    g.add_argument("--plaintext", dest="secure", action="store_const", const=False, help="plain HTTP")
+    g.add_argument("-k", "--insecure-skip-verify", action="store_const", const=True, default=None,
+                   help="do not verify the server's TLS certificate (self-signed development servers only)")
+    g.add_argument("--argo-base-href", dest="base_href", metavar="PATH")
+
+    build = argparse.ArgumentParser(add_help=False)
+    build.add_argument("target", help="FILE.py:WORKFLOW")
+    build.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="a workflow parameter")
+    build.add_argument("--artifact-repository", metavar="cluster|store|CONFIGMAP:KEY", default=None,
+                       help="where artifacts live (default: the cluster's configured repository)")
+
+    p = sub.add_parser("submit", parents=[conn, build], help="submit a workflow to Argo")
+    p.add_argument("--wait", action="store_true", help="wait until it ends and print its result")
+    p.add_argument("--timeout", type=float, default=None, help="seconds to wait (with --wait)")
+    p.add_argument("-l", "--label", action="append", metavar="KEY=VALUE", help="a label for the workflow")
+    p.add_argument("--service-account", help="the service account the workflow's pods run as")
+    p.set_defaults(func=cmd_submit)
+
+    p = sub.add_parser("lint", parents=[conn, build], help="validate a workflow with the Argo Server")
+    p.set_defaults(func=cmd_lint)
+
+    p = sub.add_parser("register", parents=[conn, build],
+                       help="publish a workflow as a WorkflowTemplate (or a CronWorkflow with --schedule)")
+    p.add_argument("--name", help="the template's name (default: the workflow's)")
+    p.add_argument("--schedule", action="append", metavar="CRON", help="cron schedule, e.g. '0 * * * *'")
+    p.add_argument("--timezone")
+    p.set_defaults(func=cmd_register)
+
+    p = sub.add_parser("status", parents=[conn], help="a workflow's phase and per-step phases")
+    p.add_argument("name")
+    p.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("logs", parents=[conn], help="a workflow's step logs")
+    p.add_argument("name")
+    p.add_argument("--step", help="only this step (its path, e.g. add or inner/add)")
+    p.add_argument("-f", "--follow", action="store_true")
+    p.add_argument("--grep")
+    p.set_defaults(func=cmd_logs)
+
+    p = sub.add_parser("list", parents=[conn], help="workflows in the namespace")
+    p.add_argument("-l", "--selector", help="label selector, e.g. flowpack.io/workflow=pipeline")
+    p.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("wait", parents=[conn], help="wait for a workflow to end")
+    p.add_argument("name")
+    p.add_argument("--timeout", type=float, default=None)
+    p.set_defaults(func=cmd_wait)
+
+    for verb, text in (("stop", "stop a workflow (exit handlers still run)"),
+                       ("terminate", "terminate a workflow immediately"),
+                       ("retry", "retry a failed workflow"),
+                       ("resubmit", "submit a finished workflow again"),
+                       ("delete", "delete a workflow")):
+        p = sub.add_parser(verb, parents=[conn], help=text)
+        p.add_argument("name")
+        p.set_defaults(func=cmd_action, verb=verb)
+
+
+# -- helpers -------------------------------------------------------------------------------------
+def _client(args):
+    from ._argo import ArgoClient
+
+    settings = {k: getattr(args, k, None) for k in ("server", "namespace", "secure", "insecure_skip_verify",
+                                                      "base_href")}
+    return ArgoClient(**{k: v for k, v in settings.items() if v is not None})
+
+
+def _repository(text: str | None):
+    if text in (None, "cluster", "store"):
+        return text
+    if ":" in text:
+        cm, _, key = text.partition(":")
+        return {"configMap": cm, "key": key}
+    raise SystemExit(f"flowpack: --artifact-repository {text!r}: use cluster, store or CONFIGMAP:KEY")
+
+
+def _store_from_env():
+    """The S3 store described by the environment, when the store offers that (None otherwise)."""
+    try:
+        from ._store import S3
+    except ImportError:
+        return None
+    make = getattr(S3, "from_env", None)
+    if make is None:
+        return None
+    try:
+        return make()
+    except Exception:  # noqa: BLE001 - no store configured: submission works unless files must be uploaded
+        return None
+
+
+def _load(args):
+    from ._cli import load_target, parse_params
+
+    wf = load_target(args.target)
+    return wf, parse_params(args.param, wf)
+
+
+def _pairs(items: list[str] | None, flag: str) -> dict:
+    out = {}
+    for item in items or []:
+        k, sep, v = item.partition("=")
+        if not sep:
+            raise SystemExit(f"flowpack: {flag} expects KEY=VALUE, got {item!r}")
+        out[k] = v
+    return out
+
+
+def _show(value) -> str:
+    return json.dumps(value, indent=1, default=str, ensure_ascii=False)
+
+
+# -- commands ------------------------------------------------------------------------------------
+def cmd_submit(args) -> int:
+    from ._argo import submit
+
+    wf, params = _load(args)
+    client = _client(args)
+    run = submit(wf, argo=client, store=_store_from_env(), artifact_repository=_repository(args.artifact_repository),
+                 labels=_pairs(args.label, "-l"), service_account=args.service_account, params=params)
+    print(run.name)
+    if not args.wait:
+        return 0
+    run.wait(timeout=args.timeout)
+    print(f"workflow {run.name} {run.status()['phase']}", file=sys.stderr)
+    print(_show(run.result()))
+    return 0
+
+
+def cmd_lint(args) -> int:
+    from ._argo import lint
+
+    wf, params = _load(args)
+    lint(wf, argo=_client(args), artifact_repository=_repository(args.artifact_repository), params=params)
+    print(f"{args.target}: no errors found", file=sys.stderr)
+    return 0
+
+
+def cmd_register(args) -> int:
+    from ._argo import register
+
+    wf, params = _load(args)
+    obj = register(wf, argo=_client(args), store=_store_from_env(), name=args.name, schedule=args.schedule,
+                   timezone=args.timezone, artifact_repository=_repository(args.artifact_repository), params=params)
+    print(f"{obj.get('kind', 'WorkflowTemplate' if not args.schedule else 'CronWorkflow')} "
+          f"{obj['metadata']['namespace']}/{obj['metadata']['name']}")
+    return 0
+
+
+def cmd_status(args) -> int:
+    from ._argo import get
+
+    status = get(args.name, argo=_client(args)).status()
+    if args.output == "json":
+        print(_show(status))
+        return 0
+    print(f"{status['namespace']}/{status['name']}  {status['phase']}  {status.get('progress') or ''}")
+    if status["message"]:
+        print(f"  message: {status['message']}")
+    for node, step in status["steps"].items():
+        extra = f"  ({step['message']})" if step.get("message") else ""
+        print(f"  {node:<30} {step['phase']}{extra}")
+    return 0 if status["phase"] != "Failed" and status["phase"] != "Error" else 1
+
+
+def cmd_logs(args) -> int:
+    from ._argo import get
+
+    for line in get(args.name, argo=_client(args)).logs(step=args.step, follow=args.follow, grep=args.grep):
+        print(str(line), flush=True)
+    return 0
+
+
+def cmd_list(args) -> int:
+    from ._argo import list_runs
+
+    runs = list_runs(argo=_client(args), labels=args.selector)
+    if args.output == "json":
+        print(_show(runs))
+        return 0
+    for r in runs:
+        print(f"{r['name']:<40} {r['phase']:<10} {r.get('startedAt') or '':<22} {r.get('progress') or ''}")
+    return 0
+
+
+def cmd_wait(args) -> int:
+    from ._argo import get
+
+    run = get(args.name, argo=_client(args)).wait(timeout=args.timeout)
+    phase = run.status()["phase"]
+    print(f"{run.name} {phase}")
+    return 0 if phase == "Succeeded" else 1
+
+
+def cmd_action(args) -> int:
+    from ._argo import get
+
+    run = get(args.name, argo=_client(args))
+    result = getattr(run, args.verb)()
+    if args.verb == "resubmit":
+        print(result.name)
+    else:
+        done = {"stop": "stopped", "terminate": "terminated", "retry": "retried", "delete": "deleted"}[args.verb]
+        print(f"{args.name} {done}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run only the Argo commands (the full CLI is flowpack._cli.main)."""
+    from ._errors import FlowpackError
+
+    parser = argparse.ArgumentParser(prog="flowpack")
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except FlowpackError as exc:
+        print(f"flowpack: {exc}", file=sys.stderr)
+        return 1

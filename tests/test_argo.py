@@ -1,0 +1,237 @@
+"""Submitting to Argo: a submit, wait, logs, result round trip and the workflow actions, against the Argo Server
+test double (tests/argo_double.py: checked against Argo's OpenAPI spec, executing with the local engine) and a
+real S3 server (SeaweedFS) as the artifact repository."""
+
+from __future__ import annotations
+
+import pytest
+
+from argo_double import TOKEN, argo, argo_server, argo_store  # noqa: F401
+from fixtures_s3 import s3_server, s3_store  # noqa: F401
+from flowpack import StepFailed
+from flowpack._argo import ArgoNotFoundError, ArgoRun, ArgoTimeoutError, get, list_runs, submit
+
+WORKFLOWS = '''
+import time
+from pathlib import Path
+import flowpack as fp
+
+
+@fp.op
+def add(a: int, b: int = 1) -> int:
+    print("adding", a, b)
+    return a + b
+
+
+@fp.op
+def report(n: int, data: Path, label: str) -> Path:
+    out = Path("report.txt")
+    out.write_text(f"{label}: n={n} data={data.read_text().strip()}")
+    print("wrote report for", label)
+    return out
+
+
+@fp.op
+def stats(n: int) -> set:
+    return {n, n * 2}
+
+
+@fp.op
+def square(x: int) -> int:
+    print("square of", x)
+    return x * x
+
+
+@fp.op
+def total(xs: list) -> int:
+    return sum(xs)
+
+
+@fp.workflow
+def pipeline(data: Path, n: int = 3, label: str = "run", xs: list = [1, 2, 3]):
+    x = add(n, 1)
+    return {"x": x, "report": report(x, data, label), "stats": stats(x), "squares": total(square.map(x=xs))}
+
+
+@fp.op
+def gate(flag: str) -> str:
+    print("waiting for", Path(flag).name, flush=True)
+    for _ in range(1200):
+        if Path(flag).exists():
+            print("released", flush=True)
+            return "open"
+        time.sleep(0.05)
+    raise TimeoutError("never released")
+
+
+@fp.workflow
+def gated(flag: str) -> str:
+    return gate(flag)
+
+
+@fp.op
+def flaky(marker: str) -> int:
+    m = Path(marker)
+    if not m.exists():
+        m.write_text("failed once")
+        raise RuntimeError("first attempt fails on purpose")
+    return 42
+
+
+@fp.workflow
+def retried(marker: str) -> int:
+    return flaky(marker)
+
+
+@fp.op
+def boom(n: int) -> int:
+    raise ValueError(f"boom {n}")
+
+
+@fp.workflow
+def failing(n: int = 1) -> int:
+    return boom(add(n))
+'''
+
+
+@pytest.fixture
+def wf(user_module):
+    return user_module(WORKFLOWS)
+
+
+def test_round_trip_parameters_artifacts_pickle_and_map(wf, argo, argo_server, argo_store, tmp_path):
+    data = tmp_path / "input.txt"
+    data.write_text("hello from a local file\n")
+    run = submit(wf.pipeline, argo=argo, store=argo_store, download_dir=tmp_path / "dl", data=data, n=5,
+                 label="weekly", xs=[1, 2, 6])
+    assert isinstance(run, ArgoRun) and run.name.startswith("pipeline-") and run.namespace == "argo"
+    events = []
+    run.wait(timeout=120, progress=events.append, interval=0.1)
+    status = run.status()
+    assert status["phase"] == "Succeeded" and status["progress"] == "7/7"
+    assert set(status["steps"]) == {"add", "report", "stats", "square(0:1)", "square(1:2)", "square(2:6)", "total"}
+    assert all(s["phase"] == "Succeeded" and s["pod"].startswith(run.name + "-") for s in status["steps"].values())
+    assert {e["node"] for e in events if e["phase"] == "Succeeded"} == set(status["steps"])
+
+    result = run.result()
+    assert result["x"] == 6
+    assert result["report"].read_text() == "weekly: n=6 data=hello from a local file"
+    assert result["report"].parent == tmp_path / "dl" / "outputs"
+    assert result["stats"] == {6, 12}
+    assert result["squares"] == 1 + 4 + 36
+    assert run.outputs["x"] == 6
+
+    # the local file went to the bucket before submission, under its content key
+    wf_obj = argo_server.objects[("workflows", "argo", run.name)]
+    key = wf_obj["spec"]["arguments"]["artifacts"][0]["s3"]["key"]
+    assert set(wf_obj["spec"]["arguments"]["artifacts"][0]["s3"]) == {"key"} and argo_store.exists(key)
+    # Argo's layout in the repository: the Path output as <wf>/<pod>/return.tgz, the pickle as a plain file
+    keys = {a["name"]: a["s3"]["key"] for a in wf_obj["status"]["nodes"][run.name]["outputs"]["artifacts"]}
+    assert keys["report"].startswith(run.name + "/") and keys["report"].endswith("/return.tgz")
+    assert keys["stats"].endswith("/return")
+
+    lines = list(run.logs())
+    assert "adding 5 1" in [ln.content for ln in lines if ln.step == "add"]
+    assert {ln.step for ln in lines} >= {"add", "report", "square(0:1)"}
+    assert [str(ln) for ln in run.logs(step="report")] == ["report: wrote report for weekly"]
+    assert [ln.content for ln in run.logs(step="square(2:6)")] == ["square of 6"]
+
+
+def test_status_progresses_and_logs_follow(wf, argo, argo_store, tmp_path):
+    flag = tmp_path / "release"
+    run = submit(wf.gated, argo=argo, store=argo_store, flag=str(flag))
+    with pytest.raises(ArgoTimeoutError, match="still"):  # a workflow that does not end in time keeps running
+        run.wait(timeout=0, progress=False)
+    follow = run.logs(follow=True)
+    first = next(follow)  # arrives while the step still runs
+    assert first.content == "waiting for release" and first.step == "gate"
+    status = run.status()
+    assert status["phase"] == "Running" and status["steps"]["gate"]["phase"] == "Running"
+    assert not run.done()
+    flag.write_text("go")
+    assert [ln.content for ln in follow] == ["released"]  # the stream ends when the step ends
+    assert run.wait(timeout=60, progress=False, interval=0.1).result() == "open"
+
+
+def test_failed_workflow_names_the_step(wf, argo, argo_store):
+    run = submit(wf.failing, argo=argo, store=argo_store, n=2).wait(timeout=60, progress=False, interval=0.1)
+    status = run.status()
+    assert status["phase"] == "Failed"
+    assert status["steps"]["add"]["phase"] == "Succeeded" and status["steps"]["boom"]["phase"] == "Failed"
+    with pytest.raises(StepFailed, match=r"step boom failed") as err:
+        run.result()
+    assert err.value.failures[0]["node"] == "boom"
+    assert any("ValueError: boom 3" in ln.content for ln in run.logs(step="boom"))
+
+
+@pytest.mark.parametrize("verb", ["stop", "terminate"])
+def test_stop_and_terminate_end_the_wait(wf, argo, argo_store, tmp_path, verb):
+    run = submit(wf.gated, argo=argo, store=argo_store, flag=str(tmp_path / "never"))
+    next(run.logs(follow=True))  # the step is running
+    getattr(run, verb)()
+    run.wait(timeout=60, progress=False, interval=0.1)
+    status = run.status()
+    strategy = "Stop" if verb == "stop" else "Terminate"
+    assert status["phase"] == "Failed" and status["stopped"] == strategy
+    assert status["message"] == f"Stopped with strategy '{strategy}'"
+    assert status["steps"]["gate"]["phase"] == "Failed"
+    with pytest.raises(StepFailed, match=f"stopped: {strategy}"):
+        run.result()
+
+
+def test_retry_reruns_a_failed_workflow_in_place(wf, argo, argo_store, tmp_path):
+    run = submit(wf.retried, argo=argo, store=argo_store, marker=str(tmp_path / "marker"))
+    assert run.wait(timeout=60, progress=False, interval=0.1).status()["phase"] == "Failed"
+    again = run.retry()
+    assert again is run
+    assert run.wait(timeout=60, progress=False, interval=0.1).result() == 42
+
+
+def test_resubmit_creates_a_new_workflow_with_new_parameters(wf, argo, argo_store):
+    first = submit(wf.failing, argo=argo, store=argo_store, n=1).wait(timeout=60, progress=False, interval=0.1)
+    second = first.resubmit(parameters={"n": 7})
+    assert second.name != first.name and second.name.startswith(first.name + "-")
+    second.wait(timeout=60, progress=False, interval=0.1)
+    assert any("boom 8" in ln.content for ln in second.logs(step="boom"))
+    names = {r["name"] for r in list_runs(argo=argo)}
+    assert {first.name, second.name} <= names
+    assert [r["name"] for r in list_runs(argo=argo, labels="flowpack.io/workflow=failing")] != []
+
+
+def test_delete_and_get(wf, argo, argo_store):
+    run = submit(wf.failing, argo=argo, store=argo_store).wait(timeout=60, progress=False, interval=0.1)
+    assert get(run.name, argo=argo).status()["phase"] == "Failed"
+    run.delete()
+    with pytest.raises(ArgoNotFoundError, match=run.name):
+        get(run.name, argo=argo)
+    with pytest.raises(ArgoNotFoundError):
+        run.delete()
+
+
+def test_explicit_s3_store_puts_secret_references_in_the_manifest(wf, argo, argo_server, argo_store, tmp_path):
+    data = tmp_path / "in.txt"
+    data.write_text("via the store")
+    run = submit(wf.pipeline, argo=argo, store=argo_store, artifact_repository="store", data=data, n=1,
+                 download_dir=tmp_path / "dl")
+    manifest = argo_server.objects[("workflows", "argo", run.name)]
+    s3 = manifest["spec"]["arguments"]["artifacts"][0]["s3"]
+    assert s3["bucket"] == argo_store.bucket and s3["endpoint"] == argo_store.endpoint
+    assert s3["accessKeySecret"] == {"name": argo_store.secret_name, "key": "accesskey"}
+    assert s3["secretKeySecret"] == {"name": argo_store.secret_name, "key": "secretkey"}
+    outs = [a for t in manifest["spec"]["templates"] for a in (t.get("outputs") or {}).get("artifacts") or []
+            if "path" in a]
+    assert outs and all(a["s3"]["key"].startswith("flowpack/runs/{{workflow.name}}/{{pod.name}}/") for a in outs)
+    text = str(manifest)
+    assert argo_store._secret_key not in text and argo_store._access_key not in text
+    result = run.wait(timeout=120, progress=False, interval=0.1).result()
+    assert result["report"].read_text() == "run: n=2 data=via the store"
+    assert result["stats"] == {2, 4}
+
+
+def test_a_missing_secret_makes_the_workflow_error(wf, argo, argo_server, argo_store, tmp_path):
+    argo_server.secrets["argo"] = {}
+    data = tmp_path / "in.txt"
+    data.write_text("x")
+    run = submit(wf.pipeline, argo=argo, store=argo_store, artifact_repository="store", data=data)
+    status = run.wait(timeout=60, progress=False, interval=0.1).status()
+    assert status["phase"] == "Error" and "secret" in status["message"]
