@@ -28,7 +28,7 @@ def execute(built, *, engine="local", run_dir=".flowpack/runs", store=None, work
     for key, path in built.uploads.items():
         uploads[key] = _upload(eng.store, key, Path(path))
     record = eng.execute(built.manifest, uploads=uploads, run_id=run_id, resume=resume)
-    run = Run(record, eng.run_dir / record["id"], eng.store, built.manifest)
+    run = Run(record, eng.run_dir / record["id"], eng.store, built.manifest, built.result_type)
     run.check()
     return run
 
@@ -46,7 +46,8 @@ def _upload(store, key: str, path: Path):
 class Run:
     """What a run did. `result()` gives the workflow's return value; `outputs` each named output."""
 
-    def __init__(self, record: dict, path: Path, store, manifest: dict):
+    def __init__(self, record: dict, path: Path, store, manifest: dict, result_type: type | None = None):
+        self.result_type = result_type
         self.record = record
         self.path = path
         self.store = store
@@ -136,5 +137,6 @@ class Run:
         if shape == "dict":
             return {n: self.output(n) for n in names}
         if shape == "fields":
-            return {n: self.output(n) for n in self.shape.get("fields", names)}
+            values = {n: self.output(n) for n in self.shape.get("fields", names)}
+            return self.result_type(**values) if self.result_type is not None else values
         raise ValueError(f"unknown output shape {shape!r}")

@@ -20,10 +20,11 @@ RUN_OPTIONS = ("engine", "run_dir", "store", "workers", "python", "progress", "r
 class Built:
     """The result of running a workflow body once: its graph, its manifest, and the files to upload."""
 
-    def __init__(self, manifest: dict, uploads: dict[str, Path], shape: dict):
+    def __init__(self, manifest: dict, uploads: dict[str, Path], shape: dict, result_type: type | None = None):
         self.manifest = manifest
         self.uploads = uploads
         self.shape = shape
+        self.result_type = result_type  # the NamedTuple the body's return value is rebuilt as, if any
 
 
 class Workflow:
@@ -105,7 +106,10 @@ class Workflow:
                                    artifacts=artifacts, outputs=outputs, shape=shape, spec_extra=spec_extra,
                                    extra_templates=extra_templates)
         check_manifest(manifest)
-        return Built(manifest, dict(graph.uploads), shape)
+        result_type = None
+        if shape["shape"] == "fields" and isinstance(returned, Handle) and returned.task is not None:
+            result_type = _return_annotation(returned.task.step)
+        return Built(manifest, dict(graph.uploads), shape, result_type)
 
     def render(self, **params) -> dict:
         """The Argo Workflow manifest (a dict) for these parameter values."""
@@ -135,6 +139,16 @@ class Workflow:
         built = self.build(**params)
         return execute(built, engine=engine, run_dir=run_dir, store=store, workers=workers, python=python,
                        progress=progress, run_id=run_id, resume=resume)
+
+
+def _return_annotation(step) -> type | None:
+    import typing
+
+    func = getattr(step, "func", None)
+    try:
+        return typing.get_type_hints(func).get("return") if func is not None else None
+    except Exception:
+        return None
 
 
 def _param_kind(value, wf: str, name: str):
