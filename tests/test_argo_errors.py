@@ -251,3 +251,25 @@ def test_double_records_requests_outside_the_spec(argo_server):
     argo_server.violations.clear()
     for wf_obj in argo_server.runs.values():
         wf_obj.join(30)
+
+
+def test_local_input_files_need_a_store(user_module, argo, argo_server, tmp_path):
+    m = user_module('''
+from pathlib import Path
+import flowpack as fp
+
+
+@fp.op
+def size(data: Path) -> int:
+    return len(data.read_bytes())
+
+
+@fp.workflow
+def measure(data: Path) -> int:
+    return size(data)
+''')
+    f = tmp_path / "in.bin"
+    f.write_bytes(b"abc")
+    with pytest.raises(Exception, match=r"local input files .*in\.bin.* pass store="):
+        submit(m.measure, argo=argo, data=f)
+    assert not argo_server.objects  # nothing was created
