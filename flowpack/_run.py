@@ -11,25 +11,59 @@ from ._types import PARAM, PATH, Kind, decode
 
 
 def engine_for(engine, *, run_dir, store, workers, python, progress):
-    """An engine object from a name ("local") or an engine instance."""
+    """An engine object from a name ("local", "docker") or an engine instance."""
     if not isinstance(engine, str):
+        if progress is not None and getattr(engine, "progress", None) is None:
+            engine.progress = progress
         return engine
     if engine == "local":
         from ._engine.local import LocalEngine
 
         return LocalEngine(run_dir=run_dir, store=store, workers=workers, python=python, progress=progress)
-    raise ValueError(f"unknown engine {engine!r}; available: 'local'")
+    if engine == "docker":
+        from ._engine.docker import DockerEngine
+
+        return DockerEngine(run_dir=run_dir, store=store, workers=workers, python=python, progress=progress)
+    raise ValueError(f"unknown engine {engine!r}; available: 'local', 'docker'")
 
 
 def execute(built, *, engine="local", run_dir=".flowpack/runs", store=None, workers=None, python=None,
-            progress=None, run_id=None, resume=None) -> "Run":
-    eng = engine_for(engine, run_dir=run_dir, store=store, workers=workers, python=python, progress=progress)
+            progress=None, run_id=None, resume=None, wait=True) -> "Run":
+    """Run a built workflow; with wait=False return at once a Run that follows the steps as they go."""
+    import threading
+
+    from ._engine._record import new_run_id
+
+    live: dict[str, dict] = {}
+
+    def follow(event: dict) -> None:
+        live[event["node"]] = event
+        if progress is not None:
+            progress(event)
+
+    eng = engine_for(engine, run_dir=run_dir, store=store, workers=workers, python=python, progress=follow)
     uploads = {}
     for key, path in built.uploads.items():
         uploads[key] = _upload(eng.store, key, Path(path))
-    record = eng.execute(built.manifest, uploads=uploads, run_id=run_id, resume=resume)
-    run = Run(record, eng.run_dir / record["id"], eng.store, built.manifest, built.result_type)
-    run.check()
+    run_id = run_id or new_run_id(built.manifest["metadata"]["generateName"].rstrip("-"))
+    run = Run({"id": run_id, "phase": "Running", "steps": live}, eng.run_dir / run_id, eng.store,
+              built.manifest, built.result_type)
+
+    def work() -> None:
+        try:
+            run.record = eng.execute(built.manifest, uploads=uploads, run_id=run_id, resume=resume)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller of wait()
+            run.record = {**run.record, "phase": "Error", "message": f"{type(exc).__name__}: {exc}"}
+            run._error = exc
+
+    if wait:
+        work()
+        if run._error is not None:
+            raise run._error
+        run.check()
+        return run
+    run._thread = threading.Thread(target=work, name=f"flowpack-run-{run_id}", daemon=True)
+    run._thread.start()
     return run
 
 
@@ -55,6 +89,23 @@ class Run:
         ann = (manifest.get("metadata") or {}).get("annotations") or {}
         self.shape = json.loads(ann.get(OUTPUTS_ANNOTATION, '{"shape":"none","kinds":{}}'))
         self._cache: dict[str, object] = {}
+        self._thread = None
+        self._error: BaseException | None = None
+
+    @property
+    def done(self) -> bool:
+        return self._thread is None or not self._thread.is_alive()
+
+    def wait(self, timeout: float | None = None) -> "Run":
+        """Block until the run ends (or `timeout` seconds pass); raise StepFailed if it did not succeed."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                raise TimeoutError(f"run {self.id} still running after {timeout} s")
+        if self._error is not None:
+            raise self._error
+        self.check()
+        return self
 
     @property
     def id(self) -> str:
@@ -124,8 +175,8 @@ class Run:
         return value
 
     def result(self):
-        """The workflow's return value, rebuilt in the shape the body returned it."""
-        self.check()
+        """The workflow's return value, rebuilt in the shape the body returned it (waits for a running run)."""
+        self.wait()
         shape = self.shape.get("shape")
         names = list(self.shape.get("kinds", {}))
         if shape == "none":

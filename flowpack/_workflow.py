@@ -14,7 +14,7 @@ from ._names import UniqueNames, k8s_name
 from ._signature import check_callable, describe
 from ._types import PARAM, encode, is_json_value
 
-RUN_OPTIONS = ("engine", "run_dir", "store", "workers", "python", "progress", "run_id", "resume")
+RUN_OPTIONS = ("engine", "run_dir", "store", "workers", "python", "progress", "run_id", "resume", "wait")
 
 
 class Built:
@@ -128,17 +128,18 @@ class Workflow:
     # -- running ---------------------------------------------------------------------------------
     def run(self, *, engine: str | object = "local", run_dir: str | Path = ".flowpack/runs", store=None,
             workers: int | None = None, python: str | None = None, progress=None, run_id: str | None = None,
-            resume: str | None = None, **params):
+            resume: str | None = None, wait: bool = True, **params):
         """Run on an engine (the embedded local engine by default) and return the finished Run.
 
         `resume=RUN_ID` reuses the steps that succeeded in that earlier run (same script, image and inputs).
+        `wait=False` returns at once; the Run follows the steps as they go and `run.wait()` blocks.
         Raises RunError naming the failed step, its exit code and stderr tail when the run does not succeed.
         """
         from ._run import execute
 
         built = self.build(**params)
         return execute(built, engine=engine, run_dir=run_dir, store=store, workers=workers, python=python,
-                       progress=progress, run_id=run_id, resume=resume)
+                       progress=progress, run_id=run_id, resume=resume, wait=wait)
 
 
 def _return_annotation(step) -> type | None:

@@ -47,6 +47,10 @@ class LocalEngine:
             self._store = LocalStore(self.run_dir.parent / "store")
         return self._store
 
+    def make_runner(self, run_dir: Path, run_id: str) -> StepRunner:
+        """What runs each leaf step: a subprocess here; other engines return their own runner."""
+        return StepRunner(run_dir, run_id, self.store, self.python)
+
     def execute(self, manifest: dict, *, uploads: dict | None = None, run_id: str | None = None,
                 resume: str | None = None) -> dict:
         """Run a manifest to the end and return its run record (also written to run.json).
@@ -80,7 +84,7 @@ class _Execution:
         self.run_id = run_id
         self.run_dir = run_dir
         self.store = engine.store
-        self.runner = StepRunner(run_dir, run_id, self.store, engine.python)
+        self.runner = engine.make_runner(run_dir, run_id)
         self.events: queue.Queue = queue.Queue()
         self.pending = 0
         self.steps: dict[str, dict] = {}
