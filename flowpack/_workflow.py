@@ -142,6 +142,36 @@ class Workflow:
                        progress=progress, run_id=run_id, resume=resume, wait=wait)
 
 
+    # -- Argo ------------------------------------------------------------------------------------
+    def submit(self, **kwargs):
+        """Send to Argo Workflows (ARGO_SERVER, ARGO_TOKEN... or argo=) and return an ArgoRun handle.
+
+        Options: argo, store, namespace, artifact_repository, labels, service_account, generate_name; every other
+        keyword is a workflow parameter.
+        """
+        from . import _argo
+
+        return _argo.submit(self, **kwargs)
+
+    def register(self, **kwargs) -> dict:
+        """Publish as an Argo WorkflowTemplate (or a CronWorkflow with schedule="0 * * * *")."""
+        from . import _argo
+
+        return _argo.register(self, **kwargs)
+
+    def schedule(self, cron, **kwargs) -> dict:
+        """Publish as an Argo CronWorkflow running on `cron`."""
+        from . import _argo
+
+        return _argo.schedule(self, cron, **kwargs)
+
+    def lint(self, **kwargs) -> dict:
+        """Ask the Argo Server to lint this workflow's manifest."""
+        from . import _argo
+
+        return _argo.lint(self, **kwargs)
+
+
 def _return_annotation(step) -> type | None:
     import typing
 
