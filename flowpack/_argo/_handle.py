@@ -11,7 +11,7 @@ from typing import Callable, Iterator, NamedTuple
 from .._errors import RunError, StepFailed
 from . import _status
 from ._client import ArgoClient
-from ._errors import ArgoArtifactError, ArgoTimeoutError
+from ._errors import ArgoArtifactError, ArgoNotFoundError, ArgoTimeoutError
 
 OUTPUTS_ANNOTATION = "flowpack.io/outputs"
 
@@ -244,9 +244,9 @@ def _find_pod(wf: dict, step: str) -> str:
         return matches[0]
     pods = sorted(k for k, s in found.items() if s.get("pod"))
     if not matches:
-        raise ArgoArtifactError(f"workflow {(wf.get('metadata') or {}).get('name')}: no step {step!r} with a pod; "
-                                f"steps: {pods}")
-    raise ArgoArtifactError(f"step {step!r} matches several steps; use the full path, one of {pods}")
+        raise ArgoNotFoundError(f"workflow {(wf.get('metadata') or {}).get('name')}: no step {step!r} with a pod "
+                                f"(yet); steps: {pods}")
+    raise ArgoNotFoundError(f"step {step!r} matches several steps; use the full path, one of {pods}")
 
 
 def _printer() -> Callable[[dict], None]:
