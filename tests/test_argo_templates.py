@@ -157,3 +157,12 @@ def test_cli_errors_are_one_line_and_tokenless(cli_env, capsys, monkeypatch):
     assert main(["list"]) == 0  # listing an unknown namespace is empty, as Kubernetes answers
     assert main(["submit", cli_env]) == 1
     assert "namespace 'nope' does not exist" in capsys.readouterr().err
+
+
+def test_workflow_methods_reach_the_server(wf, argo, argo_server):
+    run = wf.hello.submit(argo=argo, word="via", times=1)
+    assert run.wait(timeout=60, progress=False, interval=0.1).result() == "VIA"
+    assert wf.hello.lint(argo=argo)["kind"] == "Workflow"
+    assert wf.hello.register(argo=argo)["metadata"]["name"] == "hello"
+    assert wf.hello.schedule("*/5 * * * *", argo=argo, name="often")["metadata"]["name"] == "often"
+    assert {k[0] for k in argo_server.objects} == {"workflows", "workflow-templates", "cron-workflows"}
