@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="a workflow parameter")
     p.add_argument("--run-dir", default=".flowpack/runs", help="where runs are kept (default .flowpack/runs)")
     p.add_argument("--workers", type=int, default=None, help="steps at once (default: number of cores)")
-    p.add_argument("--engine", default="local", help="local (default) or docker")
+    p.add_argument("--engine", choices=["local", "docker"], default="local", help="where steps run (default local)")
     p.add_argument("--resume", metavar="RUN_ID", help="reuse the steps that succeeded in this earlier run")
     p.set_defaults(func=cmd_run)
 
@@ -158,12 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("target", help="FILE.py:OP")
     p.set_defaults(func=cmd_script)
 
-    try:
-        from . import _cli_argo
-    except ImportError:
-        pass
-    else:
-        _cli_argo.add_commands(sub)
+    from . import _cli_argo, _cli_images
+
+    _cli_images.add_commands(sub)
+    _cli_argo.add_commands(sub)
     return parser
 
 

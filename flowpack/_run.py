@@ -42,6 +42,9 @@ def execute(built, *, engine="local", run_dir=".flowpack/runs", store=None, work
             progress(event)
 
     eng = engine_for(engine, run_dir=run_dir, store=store, workers=workers, python=python, progress=follow)
+    prepare = getattr(eng, "prepare", None)  # e.g. the Docker engine builds each op's image first
+    if prepare is not None:
+        built.manifest = prepare(built)
     uploads = {}
     for key, path in built.uploads.items():
         uploads[key] = _upload(eng.store, key, Path(path))

@@ -20,7 +20,9 @@ RUN_OPTIONS = ("engine", "run_dir", "store", "workers", "python", "progress", "r
 class Built:
     """The result of running a workflow body once: its graph, its manifest, and the files to upload."""
 
-    def __init__(self, manifest: dict, uploads: dict[str, Path], shape: dict, result_type: type | None = None):
+    def __init__(self, manifest: dict, uploads: dict[str, Path], shape: dict, result_type: type | None = None,
+                 steps: dict | None = None):
+        self.steps = steps or {}  # template name -> op (for image building)
         self.manifest = manifest
         self.uploads = uploads
         self.shape = shape
@@ -109,7 +111,7 @@ class Workflow:
         result_type = None
         if shape["shape"] == "fields" and isinstance(returned, Handle) and returned.task is not None:
             result_type = _return_annotation(returned.task.step)
-        return Built(manifest, dict(graph.uploads), shape, result_type)
+        return Built(manifest, dict(graph.uploads), shape, result_type, dict(graph.steps))
 
     def render(self, **params) -> dict:
         """The Argo Workflow manifest (a dict) for these parameter values."""
