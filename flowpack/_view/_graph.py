@@ -1,0 +1,184 @@
+"""The picture's model: a manifest's DAG as nodes and edges, layered (longest path) and ordered for drawing.
+
+Nodes are named as the engines name steps ("train", "inner/train"), so a run's {node: phase} colours them; a map
+task is one node whose phase sums up its items ("square/0", "square/1", ...). Every pass is O(nodes + edges).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+_DEP_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_]*)(?:\.[A-Za-z]+)?")
+_ITEM = re.compile(r"^(.*)/\d+$")
+FAILED = ("Failed", "Error")
+
+
+@dataclass
+class Node:
+    id: str
+    label: str
+    template: str = ""
+    loop: str = ""  # "withItems" / "withParam" / "" for a single step
+    layer: int = 0
+    order: int = 0
+    phase: str | None = None
+    detail: str = ""  # e.g. "3/5" items done for a map
+
+
+@dataclass
+class Dag:
+    nodes: dict[str, Node] = field(default_factory=dict)
+    edges: list[tuple[str, str]] = field(default_factory=list)
+    total: int = 0  # nodes before any cap
+    hidden: int = 0  # nodes left out of the drawing
+
+
+def _deps(task: dict) -> list[str]:
+    if task.get("depends"):
+        return sorted({m.group(1) for m in _DEP_NAME.finditer(task["depends"])} - {"Succeeded", "Failed"})
+    return list(task.get("dependencies") or [])
+
+
+def build(manifest: dict, phases: dict | None = None, *, max_nodes: int | None = None) -> Dag:
+    """The manifest's entrypoint DAG (nested DAG templates expanded with `outer/inner` names), laid out."""
+    spec = manifest.get("spec") or {}
+    templates = {t.get("name"): t for t in spec.get("templates") or []}
+    dag = Dag()
+    entry = templates.get(spec.get("entrypoint"))
+    if entry is None:
+        return dag
+    if "dag" not in entry:  # a single-template workflow: one node
+        dag.nodes[entry["name"]] = Node(entry["name"], entry["name"], entry["name"])
+    else:
+        _expand(entry, "", templates, dag, set())
+    if spec.get("onExit") in templates:
+        name = spec["onExit"]
+        dag.nodes["onexit"] = Node("onexit", f"on exit: {name}", name)
+    dag.total = len(dag.nodes)
+    _layer(dag)
+    if phases:
+        colour(dag, phases)
+    if max_nodes is not None and len(dag.nodes) > max_nodes:
+        keep = sorted(dag.nodes.values(), key=lambda n: (n.layer, n.order))[:max_nodes]
+        ids = {n.id for n in keep}
+        dag.nodes = {n.id: n for n in keep}
+        dag.edges = [(a, b) for a, b in dag.edges if a in ids and b in ids]
+        dag.hidden = dag.total - len(ids)
+    return dag
+
+
+def _expand(tpl: dict, prefix: str, templates: dict, dag: Dag, stack: set) -> tuple[list[str], list[str]]:
+    """Add a DAG template's tasks; returns its (entry node ids, exit node ids) for wiring the parent's edges."""
+    tasks = (tpl.get("dag") or {}).get("tasks") or []
+    names = {t.get("name") for t in tasks}
+    heads: dict[str, tuple[list[str], list[str]]] = {}
+    has_child: set[str] = set()
+    for t in tasks:
+        node = prefix + t["name"]
+        sub = templates.get(t.get("template"))
+        loop = "withItems" if "withItems" in t else "withParam" if "withParam" in t else ""
+        if sub is not None and "dag" in sub and not loop and sub["name"] not in stack:
+            heads[t["name"]] = _expand(sub, node + "/", templates, dag, stack | {sub["name"]})
+        else:
+            dag.nodes[node] = Node(node, t["name"], t.get("template", ""), loop)
+            heads[t["name"]] = ([node], [node])
+    for t in tasks:
+        for d in _deps(t):
+            if d in names:
+                has_child.add(d)
+                for a in heads[d][1]:
+                    for b in heads[t["name"]][0]:
+                        dag.edges.append((a, b))
+    starts = [n for t in tasks if not [d for d in _deps(t) if d in names] for n in heads[t["name"]][0]]
+    ends = [n for t in tasks if t["name"] not in has_child for n in heads[t["name"]][1]]
+    return starts, ends
+
+
+def _layer(dag: Dag) -> None:
+    """Longest-path layers (Kahn's order), then one barycentre pass so children sit near their parents."""
+    children: dict[str, list[str]] = {n: [] for n in dag.nodes}
+    parents: dict[str, list[str]] = {n: [] for n in dag.nodes}
+    for a, b in dag.edges:
+        children[a].append(b)
+        parents[b].append(a)
+    waiting = {n: len(p) for n, p in parents.items()}
+    ready = [n for n, c in waiting.items() if c == 0]
+    seen = 0
+    while ready:
+        nxt = []
+        for n in ready:
+            seen += 1
+            for c in children[n]:
+                dag.nodes[c].layer = max(dag.nodes[c].layer, dag.nodes[n].layer + 1)
+                waiting[c] -= 1
+                if waiting[c] == 0:
+                    nxt.append(c)
+        ready = nxt
+    if "onexit" in dag.nodes:
+        dag.nodes["onexit"].layer = max((n.layer for n in dag.nodes.values()), default=0) + 1
+    layers: dict[int, list[Node]] = {}
+    for node in dag.nodes.values():  # a cycle (invalid manifest) leaves nodes in layer 0: drawn, not looped on
+        layers.setdefault(node.layer, []).append(node)
+    for depth in sorted(layers):
+        row = layers[depth]
+        if depth:
+            def centre(n: Node) -> float:
+                ps = [dag.nodes[p].order for p in parents[n.id] if dag.nodes[p].layer < depth]
+                return sum(ps) / len(ps) if ps else float("inf")
+            row.sort(key=centre)
+        for i, n in enumerate(row):
+            n.order = i
+
+
+def colour(dag: Dag, phases: dict) -> None:
+    """Give each node its phase: its own step's, or for a map the sum of its items' ("3/5" done)."""
+    items: dict[str, list[str]] = {}
+    for key, phase in phases.items():
+        m = _ITEM.match(key)
+        if m:
+            items.setdefault(m.group(1), []).append(phase)
+    for node in dag.nodes.values():
+        if node.id in phases:
+            node.phase = phases[node.id]
+        elif node.id in items:
+            got = items[node.id]
+            node.phase = summarise(got)
+            node.detail = f"{sum(p == 'Succeeded' for p in got)}/{len(got)}"
+
+
+def summarise(phases: list[str]) -> str:
+    """One phase for a group of steps: any failure wins, then running, pending, then done."""
+    s = set(phases)
+    for p in ("Failed", "Error", "Stopped", "Running", "Pending"):
+        if p in s:
+            return "Failed" if p == "Error" else p
+    if s and s <= {"Skipped", "Omitted"}:
+        return "Skipped"
+    return "Succeeded"
+
+
+def expected_steps(manifest: dict) -> int | None:
+    """How many leaf steps a run of this manifest has, when it is known before running (None with withParam)."""
+    spec = manifest.get("spec") or {}
+    templates = {t.get("name"): t for t in spec.get("templates") or []}
+
+    def count(tpl: dict, stack: frozenset) -> int | None:
+        if "dag" not in tpl:
+            return 1
+        total = 0
+        for t in (tpl.get("dag") or {}).get("tasks") or []:
+            sub = templates.get(t.get("template")) or {}
+            if "withParam" in t:
+                return None
+            n = 1 if sub.get("name") in stack else count(sub, stack | {sub.get("name")})
+            if n is None:
+                return None
+            total += n * (len(t["withItems"]) if "withItems" in t else 1)
+        return total
+
+    entry = templates.get(spec.get("entrypoint"))
+    if entry is None:
+        return None
+    n = count(entry, frozenset({entry.get("name")}))
+    return None if n is None else n + (1 if spec.get("onExit") in templates else 0)
