@@ -11,7 +11,7 @@ import yaml
 
 import flowpack as fp
 from flowpack._validate import ManifestSizeWarning, check_manifest, manifest_size
-from helpers import argo_validator, assert_argo_valid, dag_tasks, render_checked, template
+from helpers import argo_validator, assert_argo_valid, dag_tasks, render_checked, run_checked, template
 
 K8S_NAME = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 
@@ -81,18 +81,23 @@ def test_templates_follow_the_type_table(user_module):
     m = user_module(OPS)
     manifest = render_checked(m.many)
     add = template(manifest, "add")
-    assert add["inputs"] == {"parameters": [{"name": "a"}, {"name": "b", "default": "1"}]}
+    # parameter values reach the script as files: one raw artifact per parameter, filled in by Argo
+    assert add["inputs"] == {
+        "parameters": [{"name": "a"}, {"name": "b", "default": "1"}],
+        "artifacts": [
+            {"name": "param-a", "path": "/tmp/flowpack/params/a", "raw": {"data": "{{inputs.parameters.a}}"}},
+            {"name": "param-b", "path": "/tmp/flowpack/params/b", "raw": {"data": "{{inputs.parameters.b}}"}},
+        ]}
     assert add["outputs"] == {"parameters": [{"name": "return", "valueFrom": {"path": "/tmp/flowpack/outputs/parameters/return"}}]}
     assert add["script"]["command"] == ["python"]
-    assert {e["name"]: e["value"] for e in add["script"]["env"]} == {
-        "FP_IN_a": "{{inputs.parameters.a}}", "FP_IN_b": "{{inputs.parameters.b}}"}
+    assert not any("{{" in e.get("value", "") for e in add["script"].get("env", []))  # no values in env vars
     split = template(manifest, "split")
     assert [p["name"] for p in split["outputs"]["parameters"]] == ["left", "right"]
     to_file = template(manifest, "to-file")
     assert "parameters" not in to_file["outputs"]
     assert [a["name"] for a in to_file["outputs"]["artifacts"]] == ["return"]
     obj = template(manifest, "obj")
-    assert [a["name"] for a in obj["inputs"]["artifacts"]] == ["v", "p"]
+    assert [a["name"] for a in obj["inputs"]["artifacts"]] == ["param-q", "v", "p"]
     assert obj["inputs"]["parameters"] == [{"name": "q", "default": "null"}]
     assert obj["outputs"]["artifacts"][0]["archive"] == {"none": {}}
     assert "outputs" not in template(manifest, "nothing")
@@ -172,10 +177,6 @@ BRACES = ["{{inputs.parameters.a}}", "{{x}}", "{{tasks.echo.outputs.result}}"]  
 NASTY += BRACES
 
 
-def _has_braces(value: str) -> bool:
-    return value in BRACES
-
-
 @pytest.mark.parametrize("value", NASTY, ids=range(len(NASTY)))
 def test_every_value_is_escaped_in_yaml_and_json(user_module, value):
     m = user_module(_default_module(value))
@@ -183,47 +184,55 @@ def test_every_value_is_escaped_in_yaml_and_json(user_module, value):
     assert manifest["spec"]["arguments"]["parameters"] == [{"name": "s", "value": value}]
     manifest = render_checked(m.via_param, s=value + "\n" + value)
     assert manifest["spec"]["arguments"]["parameters"] == [{"name": "s", "value": value + "\n" + value}]
-    if _has_braces(value):
-        return  # covered by the xfail tests below
-    manifest = render_checked(m.via_default)
-    assert template(manifest, "echo-default")["inputs"]["parameters"] == [{"name": "s", "default": value}]
-    manifest = render_checked(m.via_literal)
-    assert dag_tasks(manifest)["echo"]["arguments"]["parameters"] == [{"name": "s", "value": value}]
-    if "{{" in value or "}}" in value:
-        return  # JSON text of such values can form '{{...}}' across items: see the xfail test below
-    manifest = render_checked(m.via_json_literal)
-    [param] = dag_tasks(manifest)["echo-any"]["arguments"]["parameters"]
+    [default] = template(render_checked(m.via_default), "echo-default")["inputs"]["parameters"]
+    [literal] = dag_tasks(render_checked(m.via_literal))["echo"]["arguments"]["parameters"]
+    json_literal = dag_tasks(render_checked(m.via_json_literal))["echo-any"]["arguments"]
+    if "{{" in value:
+        # Argo would substitute '{{...}}': such literals travel encoded, so none of these texts reaches the manifest
+        # (the value the op receives is checked by test_literals_with_argo_braces_reach_the_op_exactly)
+        assert "{{" not in json.dumps([default, literal, json_literal])
+        return
+    assert default == {"name": "s", "default": value}
+    assert literal == {"name": "s", "value": value}
+    [param] = json_literal["parameters"]
     assert json.loads(param["value"]) == {"k": value, value: [value]}
 
 
-@pytest.mark.xfail(reason="BUG: an op's str default containing '{{...}}' fails render with ManifestError "
-                          "('{{x}} does not resolve') instead of being carried as data", strict=True)
-@pytest.mark.parametrize("value", BRACES, ids=range(len(BRACES)))
-def test_str_default_with_argo_braces_renders(user_module, value):
+BRACED = BRACES + ["{{ workflow.name }}", "}} {{", "{{workflow.name}}", "{{=sprig.upper('x')}}", "{{", "a{{b}}c\n"]
+
+
+@pytest.mark.parametrize("value", BRACED, ids=range(len(BRACED)))
+def test_literals_with_argo_braces_reach_the_op_exactly(user_module, tmp_path, value):
     m = user_module(_default_module(value))
-    manifest = render_checked(m.via_default)
-    assert template(manifest, "echo-default")["inputs"]["parameters"] == [{"name": "s", "default": value}]
+    assert run_checked(m.via_default, tmp_path).result() == value
+    assert run_checked(m.via_literal, tmp_path).result() == value
+    assert run_checked(m.via_json_literal, tmp_path).result() == {"k": value, value: [value]}
 
 
-@pytest.mark.xfail(reason="BUG: a str literal containing '{{...}}' passed to an op in a workflow body fails render "
-                          "with ManifestError, or (for a real name like workflow.name) is substituted at run time",
-                   strict=True)
-@pytest.mark.parametrize("value", BRACES, ids=range(len(BRACES)))
-def test_str_literal_with_argo_braces_renders(user_module, value):
-    m = user_module(_default_module(value))
-    manifest = render_checked(m.via_literal)
-    assert dag_tasks(manifest)["echo"]["arguments"]["parameters"] == [{"name": "s", "value": value}]
-
-
-@pytest.mark.xfail(reason="BUG: a dict literal whose strings contain '}}' and '{{' is JSON-encoded into one task "
-                          "argument where '{{\",\"}}' looks like an Argo reference: render fails with ManifestError",
-                   strict=True)
-def test_json_literal_with_braces_renders(user_module):
-    value = "}} {{"
+def test_json_literal_with_braces_across_items_renders_and_round_trips(user_module, tmp_path):
+    value = "}} {{"  # JSON text of the dict holds '{{","}}', which looks like an Argo reference
     m = user_module(_default_module(value))
     manifest = render_checked(m.via_json_literal)
-    [param] = dag_tasks(manifest)["echo-any"]["arguments"]["parameters"]
-    assert json.loads(param["value"]) == {"k": value, value: [value]}
+    assert "{{" not in json.dumps(dag_tasks(manifest)["echo-any"]["arguments"])
+    assert run_checked(m.via_json_literal, tmp_path).result() == {"k": value, value: [value]}
+
+
+def test_shell_steps_refuse_literals_with_argo_braces():
+    sh = fp.shell("printf '%s' \"$v\" > /tmp/out", name="sh", inputs={"v": str},
+                  outputs={"out": fp.Parameter("/tmp/out")})
+
+    @fp.workflow
+    def braced():
+        return sh(v="name={{workflow.name}}")
+
+    with pytest.raises(fp.WorkflowBuildError, match=r"'sh'.*'v'.*\{\{"):
+        braced.render()
+
+    @fp.workflow
+    def plain():
+        return sh(v="name=plain")
+
+    render_checked(plain)
 
 
 NAMES = '''
@@ -300,10 +309,7 @@ def test_names_are_sanitised_valid_and_unique(user_module):
     assert {t["name"] for t in manifest["spec"]["templates"]} == {"camelcase9", manifest["spec"]["entrypoint"]}
 
 
-@pytest.mark.xfail(reason="BUG: two different ops whose Python names differ (foo_bar, foo__bar) sanitise to the same "
-                          "template name 'foo-bar' and the workflow is refused instead of the names being kept unique",
-                   strict=True)
-def test_names_that_sanitise_alike_are_kept_unique(user_module):
+def test_names_that_sanitise_alike_are_kept_unique(user_module, tmp_path):
     m = user_module('''
 import flowpack as fp
 
@@ -324,6 +330,7 @@ def both():
 ''')
     manifest = render_checked(m.both)
     assert len({t["name"] for t in manifest["spec"]["templates"]}) == 3
+    assert run_checked(m.both, tmp_path).result() == (1, 2)  # each call reaches its own op
 
 
 def test_flowpack_checks_catch_dangling_references(user_module):
@@ -348,7 +355,7 @@ def test_flowpack_checks_catch_dangling_references(user_module):
         value="{{tasks.add.outputs.parameters.nope}}"))
     broken(lambda b: entry(b)["dag"]["tasks"][0]["arguments"]["parameters"][0].update(
         value="{{workflow.parameters.undeclared}}"))
-    broken(lambda b: template(b, "add")["script"]["env"][0].update(value="{{inputs.parameters.zzz}}"))
+    broken(lambda b: template(b, "add")["inputs"]["artifacts"][0]["raw"].update(data="{{inputs.parameters.zzz}}"))
     broken(lambda b: template(b, "add")["inputs"]["parameters"].pop(0))  # task passes an undeclared parameter
     broken(lambda b: entry(b)["dag"]["tasks"][0].update(name="Bad_Name"))
     broken(lambda b: entry(b)["dag"]["tasks"][1].update(depends="missing-task"))

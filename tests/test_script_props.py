@@ -92,11 +92,7 @@ def examples(values):
     return decorate
 
 
-# The issue's property: arbitrary strings round-trip exactly. Known failures are listed as explicit examples.
-@pytest.mark.xfail(reason="BUG: str values don't round-trip through a step: trailing newlines are stripped from "
-                          "output parameters (local engine rstrips all; Argo trims one), '\\r' becomes '\\n' "
-                          "(read_text newline translation), and a NUL byte fails the step with 'internal error: "
-                          "ValueError: embedded null byte' (values go through an env var)", strict=True)
+# The issue's property: arbitrary strings round-trip exactly. Former failures are kept as explicit examples.
 @settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck))
 @example("ends with a newline\n")
 @example("a\rb")
@@ -106,31 +102,22 @@ def test_any_string_round_trips_exactly(s):
     _check_round_trip(s)
 
 
-def _free_of_known_bugs(s: str) -> bool:
-    return "\x00" not in s and "\r" not in s and not s.endswith("\n")
-
-
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 @examples(PAYLOADS + NASTY + [BIG, BIG[:-1] + "'", "\n".join(PAYLOADS)])
-@given(st.text(max_size=300).filter(_free_of_known_bugs))
+@given(st.text(max_size=300))
 def test_strings_round_trip_and_execute_nothing(s):
     _check_round_trip(s)
 
 
 @pytest.mark.parametrize("s", ["trailing\n", "two\n\n", "crlf\r\n", "a\rb", "\n"])
-@pytest.mark.xfail(reason="BUG: trailing '\\n' stripped from str outputs and '\\r' translated to '\\n'", strict=True)
 def test_newlines_and_carriage_returns_round_trip(s):
     assert run_echo(s) == s
 
 
-@pytest.mark.xfail(reason="BUG: a str containing NUL fails the step with 'internal error: ValueError: embedded null "
-                          "byte' instead of round-tripping (or a clear build-time error)", strict=True)
 def test_nul_byte_round_trips():
     assert run_echo("a\x00b") == "a\x00b"
 
 
-@pytest.mark.xfail(reason="BUG: parameter values travel in one env var, so a str over 128 KiB (Linux MAX_ARG_STRLEN) "
-                          "fails the step with 'OSError: Argument list too long'", strict=True)
 def test_large_string_over_128_kib_round_trips():
     s = "z" * (200 * 1024)
     assert run_echo(s) == s
@@ -164,8 +151,6 @@ def test_a_workflow_name_literal_is_not_substituted(user_module, tmp_path):
     assert lit.run(run_dir=tmp_path / "runs").result() == "plain literal"
 
 
-@pytest.mark.xfail(reason="BUG: a str literal in a workflow body that contains a valid Argo reference "
-                          "('{{workflow.name}}') is substituted when the step runs", strict=True)
 def test_literal_with_a_real_argo_reference_is_not_substituted(user_module, tmp_path):
     m = user_module(ECHO)
 
