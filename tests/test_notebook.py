@@ -1,0 +1,100 @@
+"""examples/quickstart.ipynb executed by a real Jupyter kernel (nbclient + ipykernel), and its outputs checked."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat", reason="needs the [test] extra: pip install nbclient nbformat ipykernel")
+nbclient = pytest.importorskip("nbclient", reason="needs the [test] extra: pip install nbclient nbformat ipykernel")
+pytest.importorskip("ipykernel", reason="needs the [test] extra: pip install nbclient nbformat ipykernel")
+
+import flowpack as fp  # noqa: E402
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "examples" / "quickstart.ipynb"
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+HOOKS = {
+    "workflow": hasattr(fp.Workflow, "_repr_html_") or hasattr(fp.Workflow, "_repr_svg_"),
+    "run": hasattr(__import__("flowpack._run", fromlist=["Run"]).Run, "_repr_html_"),
+    "traceback": hasattr(fp.StepFailed, "_render_traceback_"),
+}
+
+
+def _pending(hook: str):
+    return pytest.mark.xfail(not HOOKS[hook], strict=True,
+                             reason=f"the lead's {hook} display hook (see flowpack._view) is not wired in yet")
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory):
+    """The notebook run top to bottom in a fresh kernel, in an empty folder (its runs go there)."""
+    work = tmp_path_factory.mktemp("notebook")
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    client = nbclient.NotebookClient(nb, timeout=180, kernel_name="python3", allow_errors=True,
+                                     resources={"metadata": {"path": str(work)}})
+    client.execute()
+    return nb, work
+
+
+def _cell(nb, source_start: str):
+    for cell in nb.cells:
+        if cell.cell_type == "code" and cell.source.startswith(source_start):
+            return cell
+    raise AssertionError(f"no cell starting with {source_start!r}")
+
+
+def _data(cell, mime: str) -> str:
+    return "".join(o.get("data", {}).get(mime, "") for o in cell.outputs if o.output_type in
+                   ("execute_result", "display_data"))
+
+
+def test_cells_before_the_failing_one_run_cleanly(executed):
+    nb, work = executed
+    for cell in nb.cells:
+        if cell.cell_type != "code" or "raises-exception" in cell.metadata.get("tags", []):
+            continue
+        errors = [o for o in cell.outputs if o.output_type == "error"]
+        assert not errors, f"cell {cell.source[:40]!r} failed: {errors[0].get('evalue')}"
+    assert list((work / ".flowpack" / "runs").iterdir()), "the runs go to the notebook's folder"
+
+
+def test_result_value(executed):
+    nb, _ = executed
+    assert _data(_cell(nb, "run.result()"), "text/plain") == "20"  # (5 + 1) + (1 + 4 + 9)
+
+
+def test_mermaid_printed(executed):
+    nb, _ = executed
+    text = "".join(o.get("text", "") for o in _cell(nb, "from flowpack._view import dag_mermaid").outputs)
+    assert text.startswith("flowchart TD") and '[["square #91;map#93;"]]' in text
+
+
+@_pending("workflow")
+def test_workflow_display_is_the_dag_svg(executed):
+    nb, _ = executed
+    cell = _cell(nb, "pipeline")
+    shown = _data(cell, "image/svg+xml") + _data(cell, "text/html")
+    assert "<svg" in shown and 'data-node="square"' in shown and 'data-node="add-2"' in shown
+
+
+@_pending("run")
+def test_run_display_is_a_step_table_with_coloured_dag(executed):
+    nb, _ = executed
+    html = _data(_cell(nb, "run = pipeline.run"), "text/html")
+    assert "<table>" in html and "square/2" in html and 'data-phase="Succeeded"' in html
+    assert "Succeeded" in html and "return=20" in html
+
+
+@_pending("traceback")
+def test_failure_shows_step_and_stderr_not_internals(executed):
+    nb, _ = executed
+    cell = _cell(nb, "@fp.op\ndef divide")
+    errors = [o for o in cell.outputs if o.output_type == "error"]
+    assert len(errors) == 1 and errors[0]["ename"] == "StepFailed"
+    shown = _ANSI.sub("", "\n".join(errors[0]["traceback"]))
+    assert "step divide" in shown and "ZeroDivisionError: division by zero" in shown
+    assert "Traceback (most recent call last)" not in shown
+    assert "flowpack/_run.py" not in shown and "_fp_main" not in shown and "site-packages" not in shown
