@@ -255,6 +255,8 @@ class DockerEngine(LocalEngine):
         """The manifest of a built workflow with each op's image replaced by one that has its packages."""
         from .._images_build import apply_images, build_images
 
+        if not self.build:
+            return built.manifest
         mapping = build_images(built, client=self.client, progress=self.build_progress, managed=self._managed)
         return apply_images(built.manifest, mapping)
 
