@@ -26,6 +26,7 @@ from ._errors import (
 )
 from ._op import Op, op
 from ._shell import Artifact, Parameter, ShellOp, shell
+from ._store import LocalStore, S3
 from ._workflow import Workflow, workflow
 
 __version__ = "0.1.0"
@@ -39,6 +40,8 @@ __all__ = [
     "ShellOp",
     "Parameter",
     "Artifact",
+    "LocalStore",
+    "S3",
     "FlowpackError",
     "OpDefinitionError",
     "WorkflowBuildError",
