@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ._errors import RunError, StepFailed
-from ._manifest import OUTPUTS_ANNOTATION
-from ._types import PARAM, PATH, Kind, decode
+from ._results import output_kind, rebuild, shape_of
+from ._types import PARAM, PATH, decode
 
 
 def engine_for(engine, *, run_dir, store, workers, python, progress):
@@ -89,8 +88,7 @@ class Run:
         self.path = path
         self.store = store
         self.manifest = manifest
-        ann = (manifest.get("metadata") or {}).get("annotations") or {}
-        self.shape = json.loads(ann.get(OUTPUTS_ANNOTATION, '{"shape":"none","kinds":{}}'))
+        self.shape = shape_of(manifest)
         self._cache: dict[str, object] = {}
         self._thread = None
         self._error: BaseException | None = None
@@ -155,10 +153,7 @@ class Run:
     def output(self, name: str):
         if name in self._cache:
             return self._cache[name]
-        kinds = self.shape.get("kinds", {})
-        if name not in kinds:
-            raise KeyError(f"run {self.id} has no output {name!r}; outputs: {sorted(kinds)}")
-        kind = Kind(kinds[name]["how"], kinds[name]["codec"])
+        kind = output_kind(self.shape, name, f"run {self.id}")
         outs = self.record.get("outputs") or {}
         if kind.how == PARAM:
             value = decode(outs["parameters"][name], kind)
@@ -180,17 +175,4 @@ class Run:
     def result(self):
         """The workflow's return value, rebuilt in the shape the body returned it (waits for a running run)."""
         self.wait()
-        shape = self.shape.get("shape")
-        names = list(self.shape.get("kinds", {}))
-        if shape == "none":
-            return None
-        if shape == "single":
-            return self.output("return")
-        if shape == "tuple":
-            return tuple(self.output(n) for n in names)
-        if shape == "dict":
-            return {n: self.output(n) for n in names}
-        if shape == "fields":
-            values = {n: self.output(n) for n in self.shape.get("fields", names)}
-            return self.result_type(**values) if self.result_type is not None else values
-        raise ValueError(f"unknown output shape {shape!r}")
+        return rebuild(self.shape, self.output, self.result_type)

@@ -13,7 +13,7 @@ from . import _status
 from ._client import ArgoClient
 from ._errors import ArgoArtifactError, ArgoNotFoundError, ArgoTimeoutError
 
-OUTPUTS_ANNOTATION = "flowpack.io/outputs"
+from .._results import output_kind, rebuild, shape_of
 
 
 class LogLine(NamedTuple):
@@ -138,8 +138,7 @@ class ArgoRun:
 
     @property
     def shape(self) -> dict:
-        ann = (self.workflow.get("metadata") or {}).get("annotations") or {}
-        return json.loads(ann.get(OUTPUTS_ANNOTATION, '{"shape":"none","kinds":{}}'))
+        return shape_of(self.workflow)
 
     @property
     def outputs(self) -> dict:
@@ -150,12 +149,9 @@ class ArgoRun:
         """One named workflow output; artifacts come from the artifact repository through `store`."""
         if name in self._cache:
             return self._cache[name]
-        from .._types import PARAM, PATH, Kind, decode
+        from .._types import PARAM, PATH, decode
 
-        kinds = self.shape.get("kinds", {})
-        if name not in kinds:
-            raise KeyError(f"workflow {self.name} has no output {name!r}; outputs: {sorted(kinds)}")
-        kind = Kind(kinds[name]["how"], kinds[name]["codec"])
+        kind = output_kind(self.shape, name, f"workflow {self.name}")
         wf = self.workflow if self._wf is not None and _status.is_done(self._wf) else self.refresh()
         outs = _status.root_outputs(wf)
         if kind.how == PARAM:
@@ -185,17 +181,7 @@ class ArgoRun:
     def result(self):
         """The workflow's return value, in the shape the body returned it (waits for nothing: call wait() first)."""
         self.check()
-        shape = self.shape.get("shape")
-        names = list(self.shape.get("kinds", {}))
-        if shape == "none":
-            return None
-        if shape == "single":
-            return self.output("return")
-        if shape == "tuple":
-            return tuple(self.output(n) for n in names)
-        if shape in ("dict", "fields"):
-            return {n: self.output(n) for n in self.shape.get("fields", names)}
-        raise ValueError(f"unknown output shape {shape!r}")
+        return rebuild(self.shape, self.output)
 
     # -- actions ---------------------------------------------------------------------------------
     def stop(self, message: str | None = None) -> "ArgoRun":

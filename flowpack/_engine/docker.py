@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .._errors import ManifestError
-from ._record import new_run_id, write_json
 from ._step import Launch, StepRunner
-from .local import LocalEngine, _Execution
+from .local import LocalEngine
 
 SCRIPT_DIR = "/flowpack/script"  # the step script, mounted read-only
 WORK_DIR = "/flowpack/work"  # the step's working directory
@@ -271,32 +270,9 @@ class DockerEngine(LocalEngine):
 
     def execute(self, manifest: dict, **options) -> dict:
         """Run a manifest to the end in containers and return its run record (also written to run.json)."""
-        if self.build:
+        if self.build:  # a bare manifest: each op's image gets what its script imports (and cloudpickle)
             manifest = self.prepare(_ManifestOnly(manifest))
-        if getattr(LocalEngine, "make_runner", None) is not None:  # the local engine asks us for the runner
-            return super().execute(manifest, **options)
-        return self._execute(manifest, **options)
-
-    def _execute(self, manifest: dict, *, uploads: dict | None = None, run_id: str | None = None,
-                 resume: str | None = None) -> dict:
-        """LocalEngine.execute with this engine's runner (until the local engine has a make_runner hook)."""
-        from ._resources import check_resources
-
-        name = (manifest.get("metadata") or {}).get("generateName", "workflow-").rstrip("-") or "workflow"
-        check_resources(manifest)
-        run_id = run_id or new_run_id(name)
-        run_dir = self.run_dir / run_id
-        (run_dir / "steps").mkdir(parents=True, exist_ok=False)
-        write_json(run_dir / "manifest.json", manifest)
-        execution = _Execution(self, manifest, run_id, run_dir)
-        execution.runner = self.make_runner(run_dir, run_id)
-        if resume:
-            old = self.run_dir / resume
-            if not (old / "run.json").is_file():
-                raise ManifestError(f"can't resume {resume!r}: no such run in {self.run_dir}")
-            execution.runner.load_resume(old)
-            execution.resumed_from = resume
-        return execution.run(uploads or {})
+        return super().execute(manifest, **options)
 
     def make_runner(self, run_dir: Path, run_id: str) -> DockerStepRunner:
         return DockerStepRunner(run_dir, run_id, self.store, self.python, self.client, self.network)
