@@ -20,6 +20,7 @@ import pytest
 
 websocket = pytest.importorskip("websocket", reason="needs websocket-client (the [test] extra) to drive Chromium")
 
+import flowpack as fp  # noqa: E402
 from flowpack._ui import make_server, url  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -164,10 +165,9 @@ def site(tmp_path_factory):
     spec.loader.exec_module(mod)
     run_dir = tmp / "runs"
     good = mod.good.run(run_dir=run_dir)
-    try:
+    with pytest.raises(fp.StepFailed) as failed:
         mod.bad.run(run_dir=run_dir)
-    except Exception as exc:
-        bad = exc.run
+    bad = failed.value.run
     server = make_server(run_dir, 0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     browser = Browser(tmp / "profile")

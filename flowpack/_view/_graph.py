@@ -123,7 +123,7 @@ def _layer(dag: Dag) -> None:
     for depth in sorted(layers):
         row = layers[depth]
         if depth:
-            def centre(n: Node) -> float:
+            def centre(n: Node, depth: int = depth) -> float:
                 ps = [dag.nodes[p].order for p in parents[n.id] if dag.nodes[p].layer < depth]
                 return sum(ps) / len(ps) if ps else float("inf")
             row.sort(key=centre)

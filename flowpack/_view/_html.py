@@ -11,6 +11,7 @@ import time
 from html import escape
 from pathlib import Path
 
+from .._errors import FlowpackError
 from ._svg import dag_svg
 
 MAX_ROWS = 200  # steps listed in the table; a note counts the rest
@@ -98,7 +99,7 @@ def _from_argo(run) -> dict:
         steps[node] = {**s, "outputs": {p["name"]: p.get("value") for p in outs.get("parameters") or []}}
     try:
         link = f"{run.client.config.base_url}/workflows/{run.namespace}/{run.name}"
-    except Exception:  # no server configured: no link
+    except FlowpackError:  # no server configured: no link
         link = None
     status = wf.get("status") or {}
     return {"id": run.name, "phase": _status.phase(wf), "engine": "argo", "message": status.get("message") or "",
@@ -158,7 +159,7 @@ def workflow_html(workflow, **params) -> str:
     """A workflow as HTML: its name, parameters and DAG (built with its defaults, or with `params`)."""
     try:
         manifest = workflow.render(**params)
-    except Exception as exc:  # a workflow whose parameters have no defaults can't be drawn without values
+    except FlowpackError as exc:  # a workflow whose parameters have no defaults can't be drawn without values
         return (f"<div class='fp-wf'><b>flowpack workflow {escape(workflow.name)}</b>: "
                 f"{escape(type(exc).__name__)}: {escape(str(exc))}</div>")
     sig = escape(f"{workflow.name}{getattr(workflow, 'signature', '')}")
@@ -169,5 +170,5 @@ def workflow_svg(workflow, **params) -> str | None:
     """The workflow's DAG as SVG (for `_repr_svg_`), None when it can't be built without parameter values."""
     try:
         return dag_svg(workflow.render(**params))
-    except Exception:
+    except FlowpackError:
         return None

@@ -25,7 +25,7 @@ def in_kernel() -> bool:
         from IPython import get_ipython
 
         shell = get_ipython()
-    except Exception:
+    except ImportError:
         return False
     return shell is not None and getattr(shell, "kernel", None) is not None
 
@@ -150,7 +150,7 @@ class ProgressBar:
 def _isatty(stream) -> bool:
     try:
         return bool(stream.isatty())
-    except Exception:
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
         return False
 
 
