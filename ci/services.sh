@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Start the services flowpack's container tests need on a fresh Debian machine, and reuse any that already run.
 #
-#   * docker.io, mmdebstrap, docker-registry (apt; `apt-get update` only when the install needs it)
+#   * docker.io, mmdebstrap, docker-registry, chromium (apt; `apt-get update` only when the install needs it)
 #   * dockerd in the background (log: $FLOWPACK_SERVICES_DIR/dockerd.log); never a second one
 #   * a Docker Distribution registry on 127.0.0.1:5000 with its own config (filesystem storage, no auth)
 #   * the base image flowpack/python:3.11 built from Debian packages (mmdebstrap | docker import), also tagged
@@ -39,6 +39,7 @@ missing=()
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 command -v mmdebstrap >/dev/null 2>&1 || missing+=(mmdebstrap)
 command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)  # the run viewer's browser test
 if [ "${#missing[@]}" -gt 0 ]; then
     log "installing: ${missing[*]}"
     # Try the package lists already on the machine first; refresh them only when that fails.

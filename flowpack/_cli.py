@@ -114,7 +114,12 @@ def cmd_run(args) -> int:
 def cmd_render(args) -> int:
     wf = load_target(args.target)
     params = parse_params(args.param, wf)
-    text = wf.to_json(**params) if args.format == "json" else wf.to_yaml(**params)
+    if args.format in ("svg", "mermaid"):
+        from ._view import render_dag
+
+        text = render_dag(wf.render(**params), args.format)
+    else:
+        text = wf.to_json(**params) if args.format == "json" else wf.to_yaml(**params)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
         from ._validate import manifest_size
@@ -151,17 +156,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("target", help="FILE.py:WORKFLOW")
     p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE")
     p.add_argument("-o", "--output", help="write to this file instead of stdout")
-    p.add_argument("--format", choices=["yaml", "json"], default="yaml")
+    p.add_argument("--format", choices=["yaml", "json", "svg", "mermaid"], default="yaml",
+                   help="the manifest (yaml, json) or a picture of its DAG (svg, mermaid)")
     p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("script", help="print an op's self-contained step script")
     p.add_argument("target", help="FILE.py:OP")
     p.set_defaults(func=cmd_script)
 
-    from . import _cli_argo, _cli_images
+    from . import _cli_argo, _cli_images, _cli_view
 
     _cli_images.add_commands(sub)
     _cli_argo.add_commands(sub)
+    _cli_view.add_commands(sub)
     return parser
 
 

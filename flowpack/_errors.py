@@ -35,6 +35,12 @@ class RunError(FlowpackError):
 class StepFailed(RunError):
     """One step failed: carries its name, exit code and stderr tail."""
 
+    def _render_traceback_(self) -> list[str]:
+        """IPython's hook: a notebook shows the failed step and its stderr, not flowpack's internal frames."""
+        from ._view import render_traceback
+
+        return render_traceback(self)
+
 
 class StoreError(FlowpackError):
     """An artifact store can't read or write (credentials, bucket, endpoint, disk)."""

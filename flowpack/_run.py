@@ -97,8 +97,17 @@ class Run:
     def done(self) -> bool:
         return self._thread is None or not self._thread.is_alive()
 
-    def wait(self, timeout: float | None = None) -> "Run":
-        """Block until the run ends (or `timeout` seconds pass); raise StepFailed if it did not succeed."""
+    def wait(self, timeout: float | None = None, progress: bool = True) -> "Run":
+        """Block until the run ends (or `timeout` seconds pass), showing a progress bar (terminal or notebook);
+        raise StepFailed if it did not succeed."""
+        if self._thread is not None and self._thread.is_alive() and progress:
+            from ._view import expected_steps
+            from ._view import progress as show_progress
+
+            total = expected_steps(self.manifest)
+            show_progress(lambda: {"phase": "Running" if not self.done else self.phase,
+                                   "steps": {n: s.get("phase") for n, s in list(self.steps.items())},
+                                   "total": total}, timeout=timeout)
         if self._thread is not None:
             self._thread.join(timeout)
             if self._thread.is_alive():
@@ -123,6 +132,12 @@ class Run:
 
     def __repr__(self) -> str:
         return f"<flowpack run {self.id} {self.phase}, {len(self.steps)} steps>"
+
+    def _repr_html_(self) -> str:
+        """In a notebook: the run's phase, its DAG coloured by phase and a table of its steps."""
+        from ._view import run_html
+
+        return run_html(self)
 
     def failures(self) -> list[dict]:
         return [dict(node=n, **s) for n, s in self.steps.items() if s.get("phase") in ("Failed", "Error")]

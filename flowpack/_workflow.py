@@ -66,6 +66,12 @@ class Workflow:
     def __repr__(self) -> str:
         return f"<flowpack workflow {self.name!r}>"
 
+    def _repr_html_(self) -> str | None:
+        """In a notebook: the signature and a picture of the DAG (built with the default parameter values)."""
+        from ._view import workflow_html
+
+        return workflow_html(self)
+
     # -- building --------------------------------------------------------------------------------
     def build(self, **params) -> Built:
         """Run the body with handles for its parameters and assemble the manifest (validated)."""

@@ -44,6 +44,12 @@ class ArgoRun:
         ph = _status.phase(self._wf) if self._wf else "?"
         return f"<flowpack argo run {self.namespace}/{self.name} {ph}>"
 
+    def _repr_html_(self) -> str:
+        """In a notebook: phase, a link to the Argo UI, the DAG coloured by phase and a table of steps."""
+        from .._view import run_html
+
+        return run_html(self)
+
     # -- state -----------------------------------------------------------------------------------
     def refresh(self) -> dict:
         """GET the workflow object (and remember it)."""
