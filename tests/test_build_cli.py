@@ -7,7 +7,6 @@ import textwrap
 import urllib.request
 from pathlib import Path
 
-import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fixtures_docker import docker_client, local_registry  # noqa: E402,F401  (pytest fixtures)

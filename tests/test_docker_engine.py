@@ -6,7 +6,6 @@ import inspect
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 import urllib.request
 from pathlib import Path
