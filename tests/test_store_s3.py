@@ -205,8 +205,9 @@ def test_failed_upload_leaves_no_object_and_retry_works(s3_server, s3_store: S3,
     data = os.urandom(20 << 20)
     src = write(tmp_path / "big.bin", data)
     relay = Relay(s3_server.endpoint, 8 << 20, "cut")
-    flaky = s3_server.store(s3_store.bucket, )
-    flaky.endpoint = relay.endpoint  # same bucket, reached through the relay that cuts the connection
+    # the same bucket, reached through the relay that cuts the connection mid-upload
+    flaky = S3(relay.endpoint, s3_store.bucket, secure=False, access_key=s3_server.access_key,
+               secret_key=s3_server.secret_key)
     if stream_hash:
         flaky.STREAM_HASH_MIN = 1 << 20
     try:

