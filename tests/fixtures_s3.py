@@ -16,9 +16,9 @@ import sys
 import sysconfig
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -171,5 +171,5 @@ def s3_store(s3_server: S3Server) -> Iterator[S3]:
         for obj in client.list_objects(bucket, recursive=True):
             client.remove_object(bucket, obj.object_name)
         client.remove_bucket(bucket)
-    except Exception:  # noqa: BLE001 - cleanup of a test bucket is best effort
+    except Exception:  # noqa: BLE001, S110 - cleanup of a test bucket is best effort
         pass

@@ -12,6 +12,12 @@ from ._local import LocalStore
 from ._s3 import S3
 
 __all__ = [
-    "Store", "ArtifactRef", "LocalStore", "S3",
-    "ArtifactNotFoundError", "StoreAuthError", "BucketNotFoundError", "StoreUnreachableError",
+    "S3",
+    "ArtifactNotFoundError",
+    "ArtifactRef",
+    "BucketNotFoundError",
+    "LocalStore",
+    "Store",
+    "StoreAuthError",
+    "StoreUnreachableError",
 ]

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Iterator
+from typing import TYPE_CHECKING, BinaryIO
 
 from flowpack._errors import StoreError
 
@@ -48,7 +49,7 @@ class HashingWriter:
         return self._h.hexdigest()
 
 
-def _normalize(info: "tarfile.TarInfo") -> "tarfile.TarInfo":
+def _normalize(info: tarfile.TarInfo) -> tarfile.TarInfo:
     """Drop owners and mtimes so the archive depends only on names, modes and contents."""
     info.uid = info.gid = 0
     info.uname = info.gname = ""
@@ -56,7 +57,7 @@ def _normalize(info: "tarfile.TarInfo") -> "tarfile.TarInfo":
     return info
 
 
-def _drop_owner(info: "tarfile.TarInfo") -> "tarfile.TarInfo":
+def _drop_owner(info: tarfile.TarInfo) -> tarfile.TarInfo:
     info.uid = info.gid = 0
     info.uname = info.gname = ""
     return info
@@ -68,9 +69,11 @@ def pack(src: Path, out: BinaryIO, *, deterministic: bool = False) -> tuple[str,
     import tarfile
 
     writer = HashingWriter(out)
-    with gzip.GzipFile(fileobj=writer, mode="wb", compresslevel=COMPRESSLEVEL, mtime=0) as gz:  # type: ignore[arg-type]
-        with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[arg-type]
-            tar.add(str(src), arcname=TOP, recursive=True, filter=_normalize if deterministic else _drop_owner)
+    with (
+        gzip.GzipFile(fileobj=writer, mode="wb", compresslevel=COMPRESSLEVEL, mtime=0) as gz,  # type: ignore[arg-type]
+        tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,  # type: ignore[arg-type]
+    ):
+        tar.add(str(src), arcname=TOP, recursive=True, filter=_normalize if deterministic else _drop_owner)
     writer.flush()
     return writer.hexdigest(), writer.size
 
@@ -114,7 +117,7 @@ def extract(archive: Path, staging: Path) -> Path:
     return entries[0] if len(entries) == 1 else staging
 
 
-def _check_member(m: "tarfile.TarInfo") -> None:
+def _check_member(m: tarfile.TarInfo) -> None:
     """Reject absolute names, '..' and links leaving the archive (fallback for old Pythons)."""
     for name in (m.name, m.linkname if (m.issym() or m.islnk()) else ""):
         if name and (name.startswith("/") or ".." in Path(name).parts):

@@ -59,7 +59,7 @@ class ArtifactRef:
         return {"key": self.key, "sha256": self.sha256, "size": self.size, "kind": self.kind}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ArtifactRef":
+    def from_dict(cls, d: dict) -> ArtifactRef:
         """Inverse of to_dict; raises StoreError naming the missing field."""
         missing = [f for f in ("key", "sha256", "size", "kind") if f not in d]
         if missing:

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 from flowpack._errors import ArtifactIntegrityError, StoreError
 
@@ -289,7 +290,7 @@ class S3(Store):
     def _remove_quietly(self, name: str) -> None:
         try:
             self._client.remove_object(self.bucket, name)
-        except Exception:  # noqa: BLE001 - best effort cleanup after a failure already being raised
+        except Exception:  # noqa: BLE001, S110 - best effort cleanup; the original failure is being raised
             pass
 
     @contextmanager
