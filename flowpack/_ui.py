@@ -3,6 +3,10 @@
 Routes: `/` the page; `/api/runs` the run list; `/api/runs/<id>` one run (record with live step phases, its DAG as
 SVG); `/api/runs/<id>/steps/<node>` one step (step.json, stdout and stderr tails). The page polls these while a run
 is going. Requests whose Host header isn't this server's loopback address are refused (DNS rebinding).
+
+Argo workflows submitted with this run folder (records in <run_dir>/../argo) are listed too, as runs with ids
+"argo:<namespace>:<name>" and engine "argo"; their state, step details and logs come live from the Argo Server, with
+the CLI's connection settings (ARGO_* variables, the config file) unless make_server(argo=...) gives others.
 """
 
 from __future__ import annotations
@@ -14,7 +18,18 @@ from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
 from ._view import _assets
-from ._view._runs import NotFound, list_runs, load_run, step_detail
+from ._view._runs import (
+    NotFound,
+    argo_connector,
+    argo_step_detail,
+    dag_key,
+    is_argo_id,
+    list_argo_runs,
+    list_runs,
+    load_argo_run,
+    load_run,
+    step_detail,
+)
 from ._view._svg import dag_svg
 
 HOST = "127.0.0.1"
@@ -27,13 +42,17 @@ SECURITY_HEADERS = {
 }
 
 
-def run_payload(run_dir: Path, run_id: str) -> dict:
+def run_payload(run_dir: Path, run_id: str, connect=None) -> dict:
     """What the page shows of one run: its record (live step phases), expected step count and DAG picture."""
-    data = load_run(run_dir, run_id)
+    if is_argo_id(run_id):
+        data = load_argo_run(run_dir, run_id, connect or argo_connector())
+    else:
+        data = load_run(run_dir, run_id)
     steps = data["record"]["steps"]
+    by_dag_key = {dag_key(k): k for k in steps}  # Argo names map items 'square(0:1)'; the picture 'square/0'
 
     def href(node: str) -> str | None:
-        target = node if node in steps else f"{node}/0" if f"{node}/0" in steps else None
+        target = by_dag_key.get(node) or by_dag_key.get(f"{node}/0")
         return None if target is None else f"#/run/{quote(run_id, safe='')}/step/{quote(target, safe='/')}"
 
     record = dict(data["record"])
@@ -85,15 +104,18 @@ class Handler(BaseHTTPRequestHandler):
                 text, ctype = static[path]
                 self._send(200, text.encode("utf-8"), ctype)
             elif path == "/api/runs":
-                self._json(200, {"run_dir": str(run_dir), "runs": list_runs(run_dir)})
+                self._json(200, {"run_dir": str(run_dir), "runs": all_runs(run_dir, self.server.argo_connect)})
             elif path.startswith("/api/runs/"):
                 rest = path[len("/api/runs/"):]
                 run_id, _, tail = rest.partition("/")
                 run_id = unquote(run_id)
+                node = unquote(tail[len("steps/"):]) if tail.startswith("steps/") else None
                 if not tail:
-                    self._json(200, run_payload(run_dir, run_id))
-                elif tail.startswith("steps/"):
-                    self._json(200, step_detail(run_dir, run_id, unquote(tail[len("steps/"):])))
+                    self._json(200, run_payload(run_dir, run_id, self.server.argo_connect))
+                elif node is not None and is_argo_id(run_id):
+                    self._json(200, argo_step_detail(run_dir, run_id, node, self.server.argo_connect))
+                elif node is not None:
+                    self._json(200, step_detail(run_dir, run_id, node))
                 else:
                     raise NotFound(path)
             else:
@@ -102,17 +124,29 @@ class Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": str(exc)})
 
 
-def make_server(run_dir: str | Path = ".flowpack/runs", port: int = 8765) -> ThreadingHTTPServer:
-    """A server bound to 127.0.0.1:port (0 picks a free port), not yet serving."""
+def all_runs(run_dir: Path, connect) -> list[dict]:
+    """Local runs and recorded Argo workflows together, newest first."""
+    runs = list_runs(run_dir) + list_argo_runs(run_dir, connect)
+    runs.sort(key=lambda r: r.get("startedAt") or 0, reverse=True)
+    return runs
+
+
+def make_server(run_dir: str | Path = ".flowpack/runs", port: int = 8765, *, argo=None) -> ThreadingHTTPServer:
+    """A server bound to 127.0.0.1:port (0 picks a free port), not yet serving.
+
+    `argo` (an ArgoClient, ArgoConfig, dict of settings or 'host:port') says how to reach the Argo Server for the
+    recorded Argo workflows; None reads the settings as the CLI does, on every request.
+    """
     server = ThreadingHTTPServer((HOST, port), Handler)
     server.daemon_threads = True
     server.run_dir = Path(run_dir).absolute()
+    server.argo_connect = argo_connector(argo)
     return server
 
 
-def serve(run_dir: str | Path = ".flowpack/runs", port: int = 8765, *, background: bool = False):
+def serve(run_dir: str | Path = ".flowpack/runs", port: int = 8765, *, background: bool = False, argo=None):
     """Serve the run folder's page; with background=True return the server running on a daemon thread."""
-    server = make_server(run_dir, port)
+    server = make_server(run_dir, port, argo=argo)
     if background:
         threading.Thread(target=server.serve_forever, daemon=True, name="flowpack-ui").start()
         return server

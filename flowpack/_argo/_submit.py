@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import warnings
 from pathlib import Path
 
 from . import _prepare, _status
@@ -13,7 +17,9 @@ from ._handle import ArgoRun
 # Keywords of submit()/register() that are not workflow parameters (a parameter with one of these names goes
 # through params={...}).
 SUBMIT_OPTIONS = ("argo", "store", "namespace", "artifact_repository", "labels", "service_account",
-                  "generate_name", "params", "download_dir")
+                  "generate_name", "params", "download_dir", "run_dir")
+DEFAULT_RUN_DIR = ".flowpack/runs"  # as Workflow.run() and `flowpack ui`: submit records go next to it, in ../argo
+_K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 
 
 def client_for(argo=None, *, namespace: str | None = None) -> ArgoClient:
@@ -64,15 +70,93 @@ def render_for_argo(workflow, *, store=None, artifact_repository=None, kind: str
 
 def submit(workflow, *, argo=None, store=None, namespace: str | None = None, artifact_repository=None,
            labels: dict | None = None, service_account: str | None = None, generate_name: str | None = None,
-           params: dict | None = None, download_dir: str | Path | None = None, **kwparams) -> ArgoRun:
-    """Build, upload local input files, create the Workflow on the Argo Server; returns its ArgoRun handle."""
+           params: dict | None = None, download_dir: str | Path | None = None,
+           run_dir: str | Path | None = DEFAULT_RUN_DIR, **kwparams) -> ArgoRun:
+    """Build, upload local input files, create the Workflow on the Argo Server; returns its ArgoRun handle.
+
+    The submission is noted in <run_dir>/../argo/<namespace>/<name>/submitted.json (no credentials) so that
+    `flowpack ui --run-dir <run_dir>` lists it; run_dir=None writes no note.
+    """
     client = client_for(argo, namespace=namespace)
     manifest = render_for_argo(workflow, store=store, artifact_repository=artifact_repository, labels=labels,
                                service_account=service_account, generate_name=generate_name,
                                token_guard=_token(client), params=params, **kwparams)
     created = client.create(manifest)
+    record_submitted(client, created, run_dir=run_dir)
     return ArgoRun(client, created["metadata"]["name"], namespace=client.namespace, store=store, workflow=created,
                    download_dir=download_dir)
+
+
+def record_path(run_dir: str | Path, namespace: str, name: str) -> Path:
+    """Where the submit record of namespace/name lives: <run_dir>/../argo/<namespace>/<name>/submitted.json."""
+    return Path(run_dir).parent / "argo" / namespace / name / "submitted.json"
+
+
+def record_submitted(client: ArgoClient, workflow: dict, *,
+                     run_dir: str | Path | None = DEFAULT_RUN_DIR) -> Path | None:
+    """Note a workflow just created (by submit or resubmit) for `flowpack ui`: where it is, never how to log in.
+
+    Holds name, namespace, server URL, base href, submittedAt, the flowpack workflow name and the outputs
+    annotation. A note that can't be written only warns: the workflow already runs. Returns the file written.
+    """
+    if run_dir is None:
+        return None
+    meta = workflow.get("metadata") or {}
+    name, namespace = meta.get("name") or "", meta.get("namespace") or client.namespace
+    if not (_K8S_NAME.match(name) and _K8S_NAME.match(namespace)):  # names become folders: only Kubernetes names
+        warnings.warn(f"submit: not recording workflow {name!r} in namespace {namespace!r} for `flowpack ui`: "
+                      f"not Kubernetes names", RuntimeWarning, stacklevel=3)
+        return None
+    from datetime import datetime, timezone
+
+    from .._manifest import OUTPUTS_ANNOTATION
+
+    annotation = (meta.get("annotations") or {}).get(OUTPUTS_ANNOTATION)
+    try:
+        outputs = json.loads(annotation) if annotation else None
+    except ValueError:
+        outputs = None
+    record = {
+        "kind": "flowpack/argo-submitted", "version": 1, "name": name, "namespace": namespace,
+        "server": server_url(client), "baseHref": client.config.base_href or "",
+        "submittedAt": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "workflow": (meta.get("labels") or {}).get("flowpack.io/workflow"), "uid": meta.get("uid"),
+        "outputsAnnotation": outputs,
+    }
+    try:
+        _prepare.assert_no_secret(record, _token(client), "the submit record")
+    except ArgoConfigError:
+        warnings.warn(f"submit: not recording workflow {namespace}/{name} for `flowpack ui`: the record would "
+                      f"contain the Argo token", RuntimeWarning, stacklevel=3)
+        return None
+    path = record_path(run_dir, namespace, name)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+        tmp.write_text(json.dumps(record, indent=1, ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        warnings.warn(f"submit: workflow {namespace}/{name} was created, but its record for `flowpack ui` could not "
+                      f"be written to {path} ({exc.strerror or exc}); pass run_dir= a writable folder",
+                      RuntimeWarning, stacklevel=3)
+        return None
+    return path
+
+
+def server_url(client: ArgoClient) -> str:
+    """The client's scheme://host:port/base-href with any user:password@ part removed (for records and displays)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(client.config.base_url)
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def resubmit(run: ArgoRun, *, run_dir: str | Path | None = DEFAULT_RUN_DIR, memoized: bool = False,
+             parameters: dict | None = None) -> ArgoRun:
+    """ArgoRun.resubmit, plus the submit record of the new workflow (see record_submitted)."""
+    new = run.resubmit(memoized=memoized, parameters=parameters)
+    record_submitted(new.client, new.workflow, run_dir=run_dir)
+    return new
 
 
 def register(workflow, *, name: str | None = None, schedule=None, timezone: str | None = None, argo=None,

@@ -2,13 +2,18 @@
 
 run.json is written when a run starts and when it ends; while it runs, a step folder with no step.json yet is a
 step that is running, and a step.json is a step that ended. Names from URLs are checked to stay inside run_dir.
+
+Argo workflows submitted from here have a record in <run_dir>/../argo/<namespace>/<name>/submitted.json (written
+by flowpack._argo.submit); their state comes live from the Argo Server, read into the same shapes as local runs.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections import deque
 from pathlib import Path
+from typing import Callable
 
 from ._graph import expected_steps
 
@@ -135,3 +140,283 @@ def step_outputs(path: Path, node: str) -> dict:
     """A step's output parameters (text) from its step.json, {} when it has none yet."""
     rec = _read(path / "steps" / node / "step.json") or {}
     return dict((rec.get("outputs") or {}).get("parameters") or {})
+
+
+# -- Argo workflows submitted from here ----------------------------------------------------------------------------
+ARGO_PREFIX = "argo:"  # run ids "argo:<namespace>:<name>" (Kubernetes names have no colon)
+ARGO_TIMEOUT = 5.0  # seconds per request to the Argo Server: a slow server must not hang the page
+_K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+_ITEM_KEY = re.compile(r"^([^()]*)\((\d+):")
+_NO_LOGS = ("Pending", "Skipped", "Omitted")
+
+
+def argo_root(run_dir: str | Path) -> Path:
+    """Where submit records live for a run folder: next to it, <run_dir>/../argo."""
+    return Path(run_dir).parent / "argo"
+
+
+def argo_id(namespace: str, name: str) -> str:
+    return f"{ARGO_PREFIX}{namespace}:{name}"
+
+
+def is_argo_id(run_id: str) -> bool:
+    return (run_id or "").startswith(ARGO_PREFIX)
+
+
+def argo_records(run_dir: str | Path) -> list[dict]:
+    """The submit records under <run_dir>/../argo, newest first (files that don't match their folder are skipped)."""
+    root = argo_root(run_dir)
+    if not root.is_dir():
+        return []
+    out = []
+    for path in root.glob("*/*/submitted.json"):
+        rec = _read(path)
+        if rec and rec.get("name") == path.parent.name and rec.get("namespace") == path.parent.parent.name:
+            out.append(rec)
+    out.sort(key=lambda r: str(r.get("submittedAt") or ""), reverse=True)
+    return out
+
+
+def argo_record(run_dir: str | Path, run_id: str) -> dict:
+    """The submit record behind an "argo:<namespace>:<name>" id (NotFound for other names)."""
+    ns, _, name = run_id[len(ARGO_PREFIX):].partition(":")
+    if not (_K8S_NAME.match(ns) and _K8S_NAME.match(name)):
+        raise NotFound(f"no run {run_id!r}")
+    rec = _read(argo_root(run_dir) / ns / name / "submitted.json")
+    if rec is None:
+        raise NotFound(f"no Argo workflow {ns}/{name} recorded in {argo_root(run_dir)}")
+    return rec
+
+
+def argo_connector(argo=None, *, timeout: float = ARGO_TIMEOUT) -> Callable[[str], object]:
+    """namespace -> a fresh ArgoClient with the CLI's settings (ARGO_* variables, config file), or with `argo`'s."""
+
+    def connect(namespace: str):
+        from .._argo import ArgoClient, client_for
+
+        return ArgoClient(client_for(argo, namespace=namespace).config, timeout=timeout)
+
+    return connect
+
+
+def _problem(exc: Exception, rec: dict) -> str:
+    """What the page says when a workflow's state can't be read."""
+    from .._argo import ArgoConfigError, ArgoNotFoundError, ArgoUnreachableError
+
+    if isinstance(exc, ArgoUnreachableError):
+        return f"Argo server unreachable: {exc}"
+    if getattr(exc, "other_server", False):
+        return f"Argo server not the one submitted to: {exc}"
+    if isinstance(exc, ArgoConfigError):
+        return f"Argo server not configured: {exc}"
+    if isinstance(exc, ArgoNotFoundError):
+        return (f"workflow {rec.get('namespace')}/{rec.get('name')} is not on the Argo Server at {rec.get('server')} "
+                f"(deleted or garbage-collected?): {exc}")
+    return f"Argo server error: {exc}"
+
+
+def _other_server(rec: dict, client) -> Exception | None:
+    """An error when the record's workflow went to another server than the configured one (whose token must not be
+    sent elsewhere: the record's URL is never dialled, only the configured server's, when it is the same)."""
+    from .._argo import ArgoConfigError
+    from .._argo._submit import server_url
+
+    here = server_url(client)
+    if rec.get("server") and rec["server"] != here:
+        wrong = ArgoConfigError(f"workflow {rec['namespace']}/{rec['name']} was submitted to {rec['server']}, but the "
+                                f"configured Argo Server is {here}: point ARGO_SERVER / ARGO_BASE_HREF (or the config "
+                                f"file) at that server to see it")
+        wrong.other_server = True
+        return wrong
+    return None
+
+
+def _client_for(rec: dict, connect: Callable[[str], object]):
+    """A client for the record's namespace, from the configured settings, if they name the record's server."""
+    client = connect(rec["namespace"])
+    wrong = _other_server(rec, client)
+    if wrong is not None:
+        raise wrong
+    return client
+
+
+def _workflow(rec: dict, connect: Callable[[str], object]) -> tuple[dict | None, str, object]:
+    """(workflow object, "", client) from the Argo Server, or (None, the problem in words, None)."""
+    from .._errors import FlowpackError
+
+    try:
+        client = _client_for(rec, connect)
+        return client.get(rec["name"], namespace=rec["namespace"]), "", client
+    except FlowpackError as exc:
+        return None, _problem(exc, rec), None
+
+
+def _epoch(value) -> float | None:
+    from ._html import _ts
+
+    return _ts(value)
+
+
+def _argo_step(step: dict) -> dict:
+    """A step from flowpack._argo._status.steps in the local runs' shape (times as epoch seconds)."""
+    out = {k: v for k, v in step.items() if k not in ("startedAt", "finishedAt")}
+    out["startedAt"], out["finishedAt"] = _epoch(step.get("startedAt")), _epoch(step.get("finishedAt"))
+    return out
+
+
+def dag_key(step_key: str) -> str:
+    """Argo's map item 'square(1:2)' (or 'inner/square(1:2)') as the DAG names items: 'square/1'."""
+    depth, cut = 0, -1
+    for i, ch in enumerate(step_key):
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == "/" and depth == 0:
+            cut = i
+    head, last = step_key[:cut + 1], step_key[cut + 1:]
+    m = _ITEM_KEY.match(last)
+    return f"{head}{m.group(1)}/{m.group(2)}" if m else step_key
+
+
+def _where(artifact: dict) -> str:
+    """An output artifact as its location (s3://bucket/key, or the key), never its secret references."""
+    for kind in ("s3", "gcs", "oss", "azure", "artifactory", "http", "hdfs", "git", "raw"):
+        loc = artifact.get(kind)
+        if isinstance(loc, dict):
+            key = loc.get("key") or loc.get("blob") or loc.get("url") or loc.get("path") or loc.get("repo") or ""
+            bucket = loc.get("bucket") or loc.get("container") or ""
+            return f"{kind}://{bucket}/{key}" if bucket else f"{kind}:{key}"
+    return artifact.get("path") or ""
+
+
+def _io(section: dict | None) -> dict:
+    section = section or {}
+    return {"parameters": {p.get("name"): p.get("value") for p in section.get("parameters") or []},
+            "artifacts": {a.get("name"): _where(a) for a in section.get("artifacts") or []}}
+
+
+def _spec_of(wf: dict) -> dict:
+    """The workflow as a manifest to draw: its own spec, or the template spec Argo stored for a templateRef run."""
+    spec = wf.get("spec") or {}
+    if spec.get("templates"):
+        return wf
+    stored = (wf.get("status") or {}).get("storedWorkflowTemplateSpec")
+    return {"metadata": wf.get("metadata") or {}, "spec": stored} if stored else wf
+
+
+def _argo_summary(rec: dict, wf: dict | None, problem: str) -> dict:
+    """The record of an Argo workflow in the local runs' shape: phase, times, message, steps, parameters, outputs."""
+    from .._argo import _status
+
+    submitted = _epoch(rec.get("submittedAt"))
+    base = {"id": argo_id(rec["namespace"], rec["name"]), "workflow": rec.get("workflow") or rec["name"],
+            "engine": "argo", "submittedAt": submitted,
+            "argo": {"namespace": rec["namespace"], "name": rec["name"], "server": rec.get("server"),
+                     "link": f"{rec.get('server')}/workflows/{rec['namespace']}/{rec['name']}"
+                     if rec.get("server") else None}}
+    if wf is None:
+        return {**base, "phase": "Unknown", "startedAt": submitted, "finishedAt": None, "message": problem,
+                "steps": {}, "parameters": {}, "outputs": {"parameters": {}, "artifacts": {}}}
+    status = wf.get("status") or {}
+    outs = _status.root_outputs(wf)
+    return {**base, "phase": _status.phase(wf), "startedAt": _epoch(status.get("startedAt")) or submitted,
+            "finishedAt": _epoch(status.get("finishedAt")), "message": status.get("message") or "",
+            "progress": status.get("progress"),
+            "steps": {k: _argo_step(s) for k, s in _status.steps(wf).items()},
+            "parameters": _io((wf.get("spec") or {}).get("arguments"))["parameters"],
+            "outputs": {"parameters": outs["parameters"],
+                        "artifacts": {n: _where(a) for n, a in outs["artifacts"].items()}}}
+
+
+def list_argo_runs(run_dir: str | Path, connect: Callable[[str], object], limit: int = 200) -> list[dict]:
+    """The recorded Argo workflows, newest first, with live phases: one list request per namespace."""
+    from .._argo import ArgoNotFoundError
+    from .._errors import FlowpackError
+
+    records = argo_records(run_dir)[:limit]
+    found: dict[str, dict] = {}
+    failed: dict[str, Exception] = {}  # namespace -> why its workflows couldn't be read
+    clients: dict[str, object] = {}
+    for ns in sorted({r["namespace"] for r in records}):
+        try:
+            clients[ns] = client = connect(ns)
+            if any(_other_server(r, client) is None for r in records if r["namespace"] == ns):
+                for w in client.list(namespace=ns, labels="flowpack.io/workflow"):
+                    found[f"{ns}/{(w.get('metadata') or {}).get('name')}"] = w
+        except FlowpackError as exc:
+            failed[ns] = exc
+    out = []
+    for rec in records:
+        ns = rec["namespace"]
+        exc = failed.get(ns) or (_other_server(rec, clients[ns]) if ns in clients else None)
+        wf = None if exc is not None else found.get(f"{ns}/{rec['name']}")
+        if wf is None and exc is None:
+            exc = ArgoNotFoundError("not in the namespace's list of workflows")
+        full = _argo_summary(rec, wf, _problem(exc, rec) if wf is None else "")
+        counts: dict[str, int] = {}
+        for s in full["steps"].values():
+            counts[s.get("phase", "?")] = counts.get(s.get("phase", "?"), 0) + 1
+        out.append({k: full.get(k) for k in ("id", "workflow", "engine", "phase", "startedAt", "finishedAt",
+                                             "message", "argo")} | {"counts": counts})
+    return out
+
+
+def load_argo_run(run_dir: str | Path, run_id: str, connect: Callable[[str], object]) -> dict:
+    """One Argo workflow for display, as load_run gives a local one; "Argo server unreachable: ..." when it is."""
+    from ._graph import expected_steps
+
+    rec = argo_record(run_dir, run_id)
+    wf, problem, _ = _workflow(rec, connect)
+    record = _argo_summary(rec, wf, problem)
+    manifest = _spec_of(wf) if wf is not None else {}
+    return {"id": run_id, "path": None, "record": record, "manifest": manifest,
+            "phases": {dag_key(k): s.get("phase") for k, s in record["steps"].items()},
+            "expected": expected_steps(manifest) if manifest else None}
+
+
+def argo_step_detail(run_dir: str | Path, run_id: str, node: str, connect: Callable[[str], object]) -> dict:
+    """One Argo step: phase, timings, inputs, outputs, command, and the tail of its log from Argo's log stream."""
+    from .._argo import _status
+    from .._errors import FlowpackError
+
+    rec = argo_record(run_dir, run_id)
+    wf, problem, client = _workflow(rec, connect)
+    if wf is None:
+        return {"node": node, "step": {"node": node, "phase": "Unknown", "message": problem},
+                "stdout": _text(""), "stderr": _text("")}
+    steps = _status.steps(wf)
+    if node not in steps:
+        raise NotFound(f"workflow {rec['namespace']}/{rec['name']} has no step {node!r}")
+    s = _argo_step(steps[node])
+    raw = ((wf.get("status") or {}).get("nodes") or {}).get(s.get("id")) or {}
+    templates = {t.get("name"): t for t in (_spec_of(wf).get("spec") or {}).get("templates") or []}
+    body = templates.get(s.get("template")) or {}
+    run = body.get("script") or body.get("container") or {}
+    step = {**s, "node": node, "inputs": _io(raw.get("inputs")), "outputs": _io(raw.get("outputs")),
+            "command": list(run.get("command") or []) + list(run.get("args") or [])}
+    log = _text("")
+    if s.get("pod") and s.get("phase") not in _NO_LOGS:
+        try:
+            log = _log_tail(client.log_stream(rec["name"], namespace=rec["namespace"], pod=s["pod"]))
+        except FlowpackError as exc:
+            log = _text(f"(logs unavailable: {_problem(exc, rec)})")
+    return {"node": node, "step": step, "stdout": log,
+            "stderr": _text("(the Argo Server streams stdout and stderr together: both are in the log above)")}
+
+
+def _text(text: str) -> dict:
+    return {"text": text, "size": len(text.encode("utf-8")), "truncated": False}
+
+
+def _log_tail(entries, limit: int = LOG_LIMIT) -> dict:
+    """The last `limit` bytes of a log stream's lines (Argo LogEntry dicts)."""
+    lines: deque[str] = deque()
+    kept = size = 0
+    for entry in entries:
+        line = (entry.get("content") or "") + "\n"
+        n = len(line.encode("utf-8"))
+        lines.append(line)
+        kept += n
+        size += n
+        while kept > limit and lines:
+            kept -= len(lines.popleft().encode("utf-8"))
+    return {"text": "".join(lines), "size": size, "truncated": size > kept}
