@@ -37,7 +37,7 @@ def execute(built, *, engine="local", run_dir=".flowpack/runs", store=None, work
 
     def follow(event: dict) -> None:
         live[event["node"]] = event
-        if progress is not None:
+        if callable(progress):
             progress(event)
 
     eng = engine_for(engine, run_dir=run_dir, store=store, workers=workers, python=python, progress=follow)

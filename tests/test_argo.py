@@ -94,6 +94,12 @@ def failing(n: int = 1) -> int:
 '''
 
 
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path, monkeypatch):
+    """Submits record themselves under ./.flowpack/argo: keep those records in the test's own folder."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture
 def wf(user_module):
     return user_module(WORKFLOWS)

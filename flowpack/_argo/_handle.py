@@ -213,6 +213,9 @@ class ArgoRun:
         """Submit the same workflow again as a new workflow; returns the new handle."""
         wf = self.client.action(self.name, "resubmit", namespace=self.namespace, memoized=memoized or None,
                                 parameters=_param_list(parameters))
+        from ._submit import record_submitted  # here: _submit imports this module
+
+        record_submitted(self.client, wf)
         return ArgoRun(self.client, wf["metadata"]["name"], namespace=self.namespace, store=self.store, workflow=wf)
 
     def delete(self) -> None:
