@@ -20,6 +20,14 @@ SHAPE_DOC = ("a chain of hub tasks, each hub feeding the next hub and 4 leaf tas
              "one decorated function `inc(x: int) -> int` called N times, each call taking its hub's output")
 
 
+IMPORTS = {  # what a user imports to write a workflow with each tool
+    "flowpack": "import flowpack",
+    "hera": "import hera.workflows",
+    "dflow": "import dflow, dflow.python",
+    "kfp": "import kfp.dsl, kfp.compiler",
+}
+
+
 def shape_parents(n: int) -> list[int]:
     """Parent index of each of the n tasks (-1 for the first): hub k feeds hub k+1 and four leaves."""
     parents = [-1]

@@ -178,7 +178,6 @@ def step_times(run_dir: Path) -> dict:
          if s.get("startedAt") and s.get("finishedAt")]
     d.sort()
     q = lambda f: d[min(len(d) - 1, int(f * len(d)))]  # noqa: E731
-    first, last = d[: len(d) // 10] or d, d[-(len(d) // 10):] or d
     return {"count": len(d), "median": statistics.median(d), "p10": q(0.1), "p90": q(0.9), "max": d[-1]}
 
 

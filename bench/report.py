@@ -1,0 +1,255 @@
+"""Describe the machine and turn bench/run_all.py's results into BENCHMARKS.md (markdown tables, spread shown)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+from _common import IMPORTS, SHAPE_DOC
+
+REPO = Path(__file__).resolve().parents[1]
+TOOLS = ("flowpack", "hera", "dflow", "kfp")
+
+
+def machine() -> dict:
+    """Cores, CPU model, RAM, OS, Python and the flowpack commit the figures were taken on."""
+    model = "?"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+        mem_kb = next(int(ln.split()[1]) for ln in open("/proc/meminfo") if ln.startswith("MemTotal"))
+    except (OSError, StopIteration):
+        mem_kb = 0
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    return {"cores": os.cpu_count(), "cpu": model, "ram_gib": round(mem_kb / 1024 ** 2, 1),
+            "os": platform.platform(), "python": platform.python_version(), "commit": commit.stdout.strip(),
+            "date": time.strftime("%Y-%m-%d %H:%M %Z")}
+
+
+def _err(r) -> str | None:
+    if not isinstance(r, dict) or not r:
+        return "not run (yet)"
+    if "skipped" in r:
+        return f"skipped ({r['skipped']})"
+    if "error" in r:
+        return "ERROR: " + " ".join(str(r["error"]).split())[:400].replace("|", "\\|")
+    return None
+
+
+def _t(r: dict, scale: float = 1.0, unit: str = "s", digits: int = 3) -> str:
+    """'median (min-max, n runs)' of a summary, scaled (e.g. per step)."""
+    return (f"{r['median'] * scale:.{digits}f} {unit} ({r['min'] * scale:.{digits}f}-{r['max'] * scale:.{digits}f}, "
+            f"n={r['n']})")
+
+
+def _load(r: dict) -> str:
+    b, a = r.get("load_before"), r.get("load_after")
+    return f"{b[0]:.1f}->{a[0]:.1f}" if b and a else "?"
+
+
+def _verdict(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("met" if ok else "**missed**")
+
+
+def render(res: dict) -> str:
+    m = res["meta"]
+    out = ["# flowpack benchmarks", "",
+           "Written by `make bench` (`python bench/run_all.py`); raw runs in `bench/results.json`. Every time is the "
+           "median of the measured runs with (min-max, n=runs) beside it; `load` is the 1-minute load average "
+           "(`os.getloadavg`) before->after the figure. Figures from a busy machine are slower than a quiet one's: "
+           "read the load column before comparing across runs; ratios within one row were measured side by side.", "",
+           "## Machine and versions", "",
+           f"- {m['cores']} cores, {m['cpu']}, {m['ram_gib']} GiB RAM, {m['os']}",
+           f"- Python {m['python']}; flowpack {m.get('commit', '?')} in `{m.get('flowpack_python')}` (the main "
+           f"interpreter, `pip install -e .`); peers in `{m.get('peer_python')}` (bench/.venv, same CPython build)",
+           "- peers: " + ", ".join(f"{k}=={v}" for k, v in m.get("peer_versions", {}).items()),
+           f"- taken {m['date']}; measured runs per figure: {res['runs']}"
+           + (f"; skipped: {', '.join(res['skip'])}" if res.get("skip") else ""),
+           "- command: `make bench` (= `python bench/run_all.py`); env `BENCH_RUNS`, `BENCH_SKIP`, `BENCH_TIMEOUT` "
+           "(see bench/run_all.py)", ""]
+    out += _targets(res) + _builds(res) + _fanout(res) + _local(res) + _imports(res) + _scripts(res) + _notes()
+    return "\n".join(out) + "\n"
+
+
+def _get(res, *keys):
+    r = res
+    for k in keys:
+        r = r.get(k, {}) if isinstance(r, dict) else {}
+    return r
+
+
+def _targets(res: dict) -> list[str]:
+    rows = []
+    b10 = _get(res, "build", "flowpack", "10000")
+    if _err(b10) is None:
+        rows.append(("Issue 2: 10,000-task DAG built and rendered to YAML", "<= 0.7 s", _t(b10) + f", load {_load(b10)}",
+                     _verdict(b10["median"] <= 0.7)))
+        per = b10["json_bytes"] / b10["tasks"]
+        rows.append(("Issue 2: compact JSON bytes per task (names `inc-N`)", "<= 150", f"{per:.0f}", _verdict(per <= 150)))
+    else:
+        rows.append(("Issue 2: 10,000-task build", "<= 0.7 s", _err(b10), "n/a"))
+    ov = res.get("fp_overhead", {})
+    if _err(ov) is None:
+        n = ov["steps"]
+        ratio = ov["engine"]["median"] / ov["bare_sequential"]["median"]
+        rows.append(("Issue 2: per-step cost, 200-step chain vs bare `python -c pass` (same run)", "<= 1.5x",
+                     f"{_t(ov['engine'], 1000 / n, 'ms', 1)} vs {_t(ov['bare_sequential'], 1000 / n, 'ms', 1)}: "
+                     f"**{ratio:.2f}x**, load {_load(ov)}", _verdict(ratio <= 1.5)))
+    else:
+        rows.append(("Issue 2: 200-step chain overhead", "<= 1.5x", _err(ov), "n/a"))
+    c50, c2k = _get(res, "local", "flowpack", "chain"), res.get("fp_chain_2000", {})
+    if _err(c50) is None and _err(c2k) is None:
+        p50 = c50["engine"]["median"] / c50["steps"]
+        rows.append(("Issue 2: per step, 2,000-step chain vs 50-step chain", "no more",
+                     f"{c2k['per_step'] * 1000:.1f} ms (1 run) vs {p50 * 1000:.1f} ms (median), load {_load(c2k)}",
+                     _verdict(c2k["per_step"] <= p50 * 1.05)))
+    else:
+        rows.append(("Issue 2: 2,000 vs 50-step chain", "no more", _err(c2k) or _err(c50), "n/a"))
+    imp = _get(res, "imports", "flowpack")
+    if _err(imp) is None:
+        rows.append(("Issue 2: `import flowpack`, fresh interpreter, bytecode cached", "<= 150 ms",
+                     _t(imp, 1000, "ms", 0) + f", load {_load(imp)}", _verdict(imp["median"] <= 0.150)))
+    fan, big = _get(res, "local", "flowpack", "fan"), res.get("fp_map_10000", {})
+    if _err(fan) is None and _err(big) is None:
+        pf = fan["engine"]["median"] / fan["steps"]
+        rows.append(("Issue 3: 10,000-item map, wall per item vs 50-way fan-out", "no growth",
+                     f"{big['per_step'] * 1000:.1f} ms (1 run, {big['wall']:.0f} s) vs {pf * 1000:.1f} ms, "
+                     f"load {_load(big)}", _verdict(big["per_step"] <= pf * 1.05)))
+    else:
+        rows.append(("Issue 3: 10,000-item map", "no growth", _err(big) or _err(fan), "n/a"))
+    w = res.get("fp_workers", {})
+    if _err(w) is None:
+        rows.append((f"Issue 3: {w['steps']}-way fan-out of ~0.2 s CPU steps, workers=1 vs workers=2", "close to 2x",
+                     f"{_t(w['workers_1'])} vs {_t(w['workers_2'])}: **{w['speedup']:.2f}x**, load {_load(w)}",
+                     _verdict(w["speedup"] >= 1.7)))
+    fo = _get(res, "fanout", "flowpack", "cases")
+    for label, r in fo.items() if isinstance(fo, dict) else ():
+        if "literal" in label:
+            continue
+        rows.append((f"Issue 3: 100,000 items, {label}: DAG template bytes", "< 5 kB",
+                     _err(r) or f"{r['dag_json_bytes']} B (whole manifest {r['yaml_bytes']} B YAML)",
+                     _verdict(None if _err(r) else r["dag_json_bytes"] < 5000)))
+    lines = ["## flowpack's targets (issues 2 and 3)", "", "| target | goal | measured | verdict |", "|---|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    return lines + [""]
+
+
+def _builds(res: dict) -> list[str]:
+    lines = ["## Build and render (issue 8)", "", f"Shape: {SHAPE_DOC}. Timed: building the graph and rendering it "
+             "to a YAML string, in one process after an unmeasured warm-up build of 50 tasks. Bytes: the YAML string, "
+             "and the same document as compact JSON. Ratio: tool time / flowpack time at the same N. "
+             "kfp's output is its own pipeline spec, not an Argo manifest; Hera's values travel as stdout results.", "",
+             "| N | tool | time | x flowpack | YAML B/task | compact JSON B/task | load | notes |",
+             "|---|---|---|---|---|---|---|---|"]
+    builds = res.get("build", {})
+    for n in ("500", "2000", "10000"):
+        fp = _get(builds, "flowpack", n)
+        for tool in TOOLS:
+            r = _get(builds, tool, n)
+            if not r:
+                continue
+            e = _err(r)
+            if e:
+                lines.append(f"| {n} | {tool} | {e} | | | | | |")
+                continue
+            ratio = f"{r['median'] / fp['median']:.1f}x" if _err(fp) is None else "?"
+            notes = "; ".join(r.get("warnings", [])).replace("|", "\\|")[:160]
+            lines.append(f"| {n} | {tool} | {_t(r)} | {ratio} | {r['yaml_bytes'] / r['tasks']:.0f} | "
+                         f"{r['json_bytes'] / r['tasks']:.0f} | {_load(r)} | {notes} |")
+    return lines + [""]
+
+
+def _fanout(res: dict) -> list[str]:
+    lines = ["## A fan-out of 100,000 items: manifest bytes (issue 8)", "",
+             "Each tool's fan-out construct over a list computed by a step (nothing in the manifest), over a workflow "
+             "parameter holding the list (the list sits in the arguments), and over a literal list. DAG bytes: the "
+             "DAG template(s) alone, compact JSON (kfp: its whole spec only).", "",
+             "| tool | construct | whole manifest (YAML bytes) | DAG template (JSON bytes) |", "|---|---|---|---|"]
+    for tool in TOOLS:
+        r = _get(res, "fanout", tool)
+        if _err(r):
+            lines.append(f"| {tool} | | {_err(r)} | |")
+            continue
+        for label, c in r.get("cases", {}).items():
+            e = _err(c)
+            lines.append(f"| {tool} | {label} | {e or c['yaml_bytes']} | {'' if e else c.get('dag_json_bytes', 'n/a')} |")
+    return lines + [""]
+
+
+def _local(res: dict) -> list[str]:
+    lines = ["## Local execution of trivial steps (issue 8)", "",
+             "50-step chain, and a 50-step fan-out (one step feeding 49). flowpack: the embedded local engine "
+             "(workers = cores). dflow: debug mode (`config['mode'] = 'debug'`). kfp: `kfp.local.init(runner="
+             "SubprocessRunner(use_venv=False))` with `install_kfp_package=False`. Floor: 50 bare `python -c pass` "
+             "subprocesses one after another (and 2 at a time for the fan-out), measured in the flowpack worker "
+             "interleaved with its runs. Hera has no local runner.", "",
+             "| shape | tool | total | per step | x floor | load |", "|---|---|---|---|---|---|"]
+    floor = {k: _get(res, "local", "flowpack", k).get("bare_sequential") for k in ("chain", "fan")}
+    for kind in ("chain", "fan"):
+        f = floor[kind]
+        if f:
+            lines.append(f"| {kind} | floor: bare `python -c pass` x50, sequential | {_t(f)} | "
+                         f"{f['median'] * 20:.1f} ms | 1.00 | |")
+        par = _get(res, "local", "flowpack", kind).get("bare_2_wide")
+        if par:
+            lines.append(f"| {kind} | floor: bare x50, 2 at a time | {_t(par)} | {par['median'] * 20:.1f} ms | "
+                         f"{par['median'] / f['median']:.2f} | |")
+        for tool in ("flowpack", "dflow", "kfp"):
+            r = _get(res, "local", tool, kind)
+            e = _err(r)
+            if e:
+                lines.append(f"| {kind} | {tool} | {e} | | | |")
+                continue
+            s = r["engine"] if tool == "flowpack" else r
+            x = f"{s['median'] / f['median']:.2f}" if f else "?"
+            lines.append(f"| {kind} | {tool} | {_t(s)} | {s['median'] * 1000 / 50:.1f} ms | {x} | {_load(r)} |")
+    return lines + [""]
+
+
+def _imports(res: dict) -> list[str]:
+    lines = ["## Import time (issue 8)", "",
+             "`time.perf_counter()` around the import statement in a fresh interpreter started in /tmp; one unmeasured "
+             "run first with `PYTHONDONTWRITEBYTECODE` removed from the environment so bytecode is compiled and cached, "
+             "then the measured runs (same environment).", "",
+             "| tool | statement | time | x flowpack | load |", "|---|---|---|---|---|"]
+    fp = _get(res, "imports", "flowpack")
+    for tool in TOOLS:
+        r = _get(res, "imports", tool)
+        e = _err(r)
+        ratio = f"{r['median'] / fp['median']:.1f}x" if not e and _err(fp) is None else ""
+        lines.append(f"| {tool} | `{IMPORTS[tool]}` | {e or _t(r, 1000, 'ms', 0)} | {ratio} | "
+                     f"{'' if e else _load(r)} |")
+    return lines + [""]
+
+
+def _scripts(res: dict) -> list[str]:
+    lines = []
+    for key, title in (("store", "S3 store (bench/bench_store.py)"), ("docker", "Docker engine (bench/bench_docker.py)")):
+        r = res.get(key)
+        if r is None:
+            continue
+        lines += [f"## {title}", ""]
+        e = _err(r)
+        if e:
+            lines += [e, ""]
+        else:
+            lines += [f"Command: `{r['command']}`, load {_load(r)}.", "", r["output"], ""]
+    return lines
+
+
+def _notes() -> list[str]:
+    return ["## How to run", "",
+            "```sh",
+            "make bench                                   # everything, slow parts last (about 40-60 min on 2 cores)",
+            "BENCH_SKIP=store,docker,kfp-2000 make bench  # skip the slow parts; they are reported as skipped",
+            "BENCH_SKIP=store,docker,kfp-2000,peers-local,scale BENCH_RUNS=5 make bench   # the quick set",
+            "```", "",
+            "`make bench` creates bench/.venv (gitignored) with the pinned peers of bench/requirements-peers.txt "
+            "(constrained by bench/peers-lock.txt) the first time; the store part needs `pip install -e .[test]` "
+            "(SeaweedFS) and the docker part a running dockerd (`make services`). A figure a tool can't produce is "
+            "shown with its error, never dropped. Benchmarks measure; nothing here runs in pytest or CI.", ""]
