@@ -18,6 +18,7 @@ from ._errors import (
     FlowpackError,
     ManifestError,
     OpDefinitionError,
+    ResourceError,
     RunError,
     ScriptError,
     StepFailed,
@@ -48,6 +49,7 @@ __all__ = [
     "ScriptError",
     "ManifestError",
     "RunError",
+    "ResourceError",
     "StepFailed",
     "StoreError",
 ]

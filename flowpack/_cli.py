@@ -172,22 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _stop_on_sigterm() -> None:
-    """A stop request (SIGTERM) stops a run the way Ctrl-C does: every step killed, the run marked stopped."""
-    import signal
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
-    try:
-        signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread
-        pass
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _stop_on_sigterm()
     try:
         return args.func(args)
     except FlowpackError as exc:

@@ -59,7 +59,9 @@ def _bounded_map(row: dict, parallelism: int) -> tuple[dict, dict]:
         elif "raw" in a:
             a["raw"] = {"data": lift(a["raw"]["data"])}
         inner_arts.append(a)
-    extra = {k: (lift(v) if isinstance(v, str) else v) for k, v in row["extra"].items()}
+    # The loop runs inside the wrapper; a condition or a failure policy applies to the map as a whole (outside).
+    outer_extra = {k: v for k, v in row["extra"].items() if k in ("when", "continueOn")}
+    extra = {k: (lift(v) if isinstance(v, str) else v) for k, v in row["extra"].items() if k not in outer_extra}
     loop_name = row["name"] + "-loop"
     wrapper = {"name": loop_name, "parallelism": parallelism, "dag": {"tasks": [{
         "name": row["name"], "template": row["template"], **_arguments(inner_params, inner_arts), **extra}]}}
@@ -72,7 +74,7 @@ def _bounded_map(row: dict, parallelism: int) -> tuple[dict, dict]:
             wrapper["inputs"]["artifacts"] = [{"name": a["name"]} for a in art_inputs]
     wrapper["_outputs_of"] = row["name"]  # filled in by build() once the op's outputs are known
     outer = {"name": row["name"], "template": loop_name, "depends": row["depends"], "parameters": outer_params,
-             "artifacts": art_inputs, "extra": {k: v for k, v in extra.items() if k == "continueOn"}}
+             "artifacts": art_inputs, "extra": outer_extra}
     return outer, wrapper
 
 

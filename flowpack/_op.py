@@ -7,7 +7,7 @@ import inspect
 import sys
 from typing import Callable, Sequence
 
-from ._errors import WorkflowBuildError
+from ._errors import OpDefinitionError, WorkflowBuildError
 from ._names import k8s_name
 from ._options import Options
 from ._signature import Interface, check_callable, describe
@@ -91,6 +91,7 @@ class Op(Step):
         self.packages = tuple(packages)
         self.options = Options.make(f"op {self.name!r}", **options)
         self.interface = describe(func, self.name)
+        check_cacheable(self)
         self._rendered: tuple[str, object] | None = None
         self._template: dict | None = None
 
@@ -167,7 +168,7 @@ class Op(Step):
                 env=self.options.env_entries(),
             )
             if self.options.cache:
-                self._template["memoize"] = memoize_spec(self._template)
+                self._template["memoize"] = memoize_spec(self._template, self.options.cache)
         return self._template
 
 
@@ -182,7 +183,7 @@ def _refuse_handles(name: str, args: tuple, kwargs: dict) -> None:
             )
 
 
-def memoize_spec(template: dict) -> dict:
+def memoize_spec(template: dict, cache: bool | str = True) -> dict:
     """Argo memoization for a cached op: the key covers the template (script, image) and every input value."""
     import hashlib
     import json
@@ -190,7 +191,20 @@ def memoize_spec(template: dict) -> dict:
     digest = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:16]
     params = [p["name"] for p in (template.get("inputs") or {}).get("parameters") or []]
     key = "fp-" + digest + "".join("-{{inputs.parameters.%s}}" % p for p in params)
-    return {"key": key, "cache": {"configMap": {"name": "flowpack-memo"}}}
+    max_age = cache if isinstance(cache, str) else "8760h"
+    return {"key": key, "maxAge": max_age, "cache": {"configMap": {"name": "flowpack-memo"}}}
+
+
+def check_cacheable(step) -> None:
+    """Argo's memoization keys see input parameters only: an op with file or pickled inputs can't be cached."""
+    if not step.options.cache:
+        return
+    arts = [n for n, i in step.interface.inputs.items() if i.kind.how != PARAM]
+    if arts:
+        raise OpDefinitionError(
+            f"op {step.name!r}: cache=True, but inputs {arts} are files or pickled values, which Argo's memoization "
+            f"key can't see (a changed value would return a stale result). Annotate them with JSON types or drop cache."
+        )
 
 
 def op(func: Callable | None = None, *, name: str | None = None, image: str | None = None,

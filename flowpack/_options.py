@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -19,6 +20,14 @@ def quantity(value: object, what: str, where: str) -> str:
     if isinstance(value, bool) or not _QUANTITY.match(text):
         raise OpDefinitionError(f"{where}: {what}={value!r} is not a Kubernetes quantity; use e.g. 2, '500m' or '4Gi'.")
     return text
+
+
+def _cache(value: object, where: str) -> bool | str:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and re.match(r"^[0-9]+(s|m|h)$", value):
+        return value
+    raise OpDefinitionError(f"{where}: cache={value!r}: give True, or how long results stay valid, e.g. '24h'.")
 
 
 def quantity_value(text: str) -> float:
@@ -40,7 +49,7 @@ class Options:
     secret_env: dict = field(default_factory=dict)  # VAR -> (secret name, key)
     node_selector: dict = field(default_factory=dict)
     tolerations: tuple = ()
-    cache: bool = False
+    cache: bool | str = False  # True, or how long a cached result stays valid ("24h"); True means a year
 
     @classmethod
     def make(cls, where: str, *, retries=0, backoff=None, timeout=None, cpu=None, memory=None, gpu=0, env=None,
@@ -64,7 +73,7 @@ class Options:
             secrets[k] = v
         return cls(retries, backoff, timeout, quantity(cpu, "cpu", where) if cpu is not None else None,
                    quantity(memory, "memory", where) if memory is not None else None, gpu, env, secrets,
-                   dict(node_selector or {}), tuple(dict(t) for t in tolerations), bool(cache))
+                   dict(node_selector or {}), tuple(dict(t) for t in tolerations), _cache(cache, where))
 
     def template_fields(self) -> dict:
         """Top-level Argo template fields."""
@@ -75,7 +84,7 @@ class Options:
                 strategy["backoff"] = {"duration": f"{self.backoff:g}s", "factor": "2"}
             out["retryStrategy"] = strategy
         if self.timeout:
-            out["activeDeadlineSeconds"] = str(int(self.timeout) if float(self.timeout).is_integer() else self.timeout)
+            out["activeDeadlineSeconds"] = str(math.ceil(self.timeout))  # Argo takes whole seconds
         if self.node_selector:
             out["nodeSelector"] = {str(k): str(v) for k, v in self.node_selector.items()}
         if self.tolerations:

@@ -100,16 +100,22 @@ class Run:
     def wait(self, timeout: float | None = None, progress: bool = True) -> "Run":
         """Block until the run ends (or `timeout` seconds pass), showing a progress bar (terminal or notebook);
         raise StepFailed if it did not succeed."""
+        import time
+
+        deadline = None if timeout is None else time.monotonic() + timeout
         if self._thread is not None and self._thread.is_alive() and progress:
             from ._view import expected_steps
             from ._view import progress as show_progress
 
             total = expected_steps(self.manifest)
-            show_progress(lambda: {"phase": "Running" if not self.done else self.phase,
-                                   "steps": {n: s.get("phase") for n, s in list(self.steps.items())},
-                                   "total": total}, timeout=timeout)
+            try:
+                show_progress(lambda: {"phase": "Running" if not self.done else self.phase,
+                                       "steps": {n: s.get("phase") for n, s in list(self.steps.items())},
+                                       "total": total}, timeout=timeout)
+            except RunError:
+                pass  # the display gave up at the deadline; the check below says so, the same way every time
         if self._thread is not None:
-            self._thread.join(timeout)
+            self._thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
             if self._thread.is_alive():
                 raise TimeoutError(f"run {self.id} still running after {timeout} s")
         if self._error is not None:

@@ -13,7 +13,7 @@ from pathlib import PurePath
 
 from ._errors import OpDefinitionError
 from ._names import k8s_name
-from ._op import Step, default_image, memoize_spec
+from ._op import Step, check_cacheable, default_image, memoize_spec
 from ._options import Options
 from ._signature import Input, Interface
 from ._types import ARTIFACT_PATH, PARAM, kind_of
@@ -85,6 +85,7 @@ class ShellOp(Step):
             else:
                 raise OpDefinitionError(f"{where}: output {n!r} must be fp.Parameter(path) or fp.Artifact(path).")
         self.interface = Interface(ins, outs, tuple(outs) if len(outs) != 1 else None)
+        check_cacheable(self)
         self._template: dict | None = None
 
     def __call__(self, **kwargs):
@@ -131,7 +132,7 @@ class ShellOp(Step):
                 env=env + self.options.env_entries(),
             )
             if self.options.cache:
-                self._template["memoize"] = memoize_spec(self._template)
+                self._template["memoize"] = memoize_spec(self._template, self.options.cache)
         return self._template
 
 

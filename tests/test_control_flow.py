@@ -367,9 +367,6 @@ def test_a_condition_on_a_map_skips_the_map(user_module, tmp_path):
         run_checked(maybe, tmp_path, n=0)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a map with parallelism= keeps its `when` on the task inside the wrapper "
-                                       "DAG, so the wrapper succeeds when the condition is false and the map's "
-                                       "dependents run on an empty list instead of being Omitted")
 def test_a_condition_on_a_bounded_map_skips_its_dependents(user_module, tmp_path):
     m = user_module(MAPS)
 
@@ -544,8 +541,6 @@ def test_a_step_past_its_timeout_is_killed_and_reported_as_timed_out(user_module
         assert _wait_dead(int((tmp_path / name).read_text())), name
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: timeout=1.5 renders activeDeadlineSeconds '1.5'; Argo needs a whole "
-                                       "number of seconds (it rejects the workflow)")
 def test_a_fractional_timeout_renders_as_whole_seconds():
     @fp.op(timeout=1.5)
     def quick(x: int) -> int:
@@ -576,9 +571,6 @@ def test_allow_failure_continues_past_failed_steps_and_maps(user_module, tmp_pat
     assert [phases[f"{failing_map['name']}({i})"] for i in (0, 1)] == ["Failed", "Failed"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a map with parallelism= and .allow_failure() puts continueOn on the task "
-                                       "inside the wrapper DAG too, so the wrapper succeeds with a failed item and the "
-                                       "map's dependents run on the partial list instead of being Omitted")
 def test_allow_failure_on_a_bounded_map_skips_its_dependents(user_module, tmp_path):
     m = user_module(FAILURES)
 
@@ -743,7 +735,5 @@ def test_steps_asking_more_than_the_machine_has_are_refused_before_running(user_
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())  # nothing ran
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: ResourceError is not exported as fp.ResourceError (users can't catch "
-                                       "it by its public name)")
 def test_resource_error_is_public():
     assert fp.ResourceError is ResourceError

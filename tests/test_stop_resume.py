@@ -173,10 +173,7 @@ def _stop_and_check(proc: subprocess.Popen, sig: int, folder: Path, run_dir: Pat
     ("cli", signal.SIGINT),
     ("cli", signal.SIGTERM),
     ("api", signal.SIGINT),
-    pytest.param("api", signal.SIGTERM, marks=pytest.mark.xfail(strict=True, reason=(
-        "BUG: SIGTERM to a Python program running wf.run() kills only that program: the steps run in their own "
-        "sessions and survive as orphans, and run.json stays 'Running' (only `flowpack run` turns SIGTERM into a "
-        "stop)"))),
+    ("api", signal.SIGTERM),
 ])
 def test_a_signal_stops_every_step_and_marks_the_run_stopped(tmp_path, how, sig):
     folder, run_dir = tmp_path / "side", tmp_path / "runs"
@@ -384,36 +381,23 @@ def test_cache_renders_as_argo_memoize_keyed_by_code_and_inputs(user_module):
     assert template(other.cached.render(x=3, folder="/data"), "square")["memoize"]["key"] != memo["key"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: memoize lacks maxAge, which Argo's schema requires (Memoize: key, cache, "
-                                       "maxAge), so every manifest with a cache=True op fails validation")
 def test_a_cached_op_renders_a_schema_valid_manifest(user_module):
     m = user_module(CACHED)
     render_checked(m.cached, x=3, folder="/data")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the memoize key names only input parameters; a cache=True op with a "
-                                       "pickled or file input gets the same Argo key for any value of that input, "
-                                       "so Argo would return a stale result")
-def test_a_cached_op_with_artifact_inputs_is_keyed_by_them_or_refused(user_module):
-    m = user_module('''
-    import flowpack as fp
+def test_a_cached_op_with_artifact_inputs_is_refused_at_decoration(user_module):
+    """Argo's memoization key sees parameters only: caching an op with a pickled input would return stale results."""
+    with pytest.raises(fp.OpDefinitionError, match=r"weigh.*'v'"):
+        user_module('''
+        import flowpack as fp
 
 
-    @fp.op(cache=True)
-    def weigh(v, k: int) -> int:
-        return len(v) * k
+        @fp.op(cache=True)
+        def weigh(v, k: int) -> int:
+            return len(v) * k
+        ''')
 
-
-    @fp.workflow
-    def w(k: int = 1):
-        return weigh({"a": 1}, k)
-    ''')
-    try:
-        manifest = m.w.render()
-    except fp.FlowpackError:
-        return  # refusing cache=True for inputs a key can't cover is a fine answer too
-    key = template(manifest, "weigh")["memoize"]["key"]
-    assert "inputs.parameters.v" in key or "inputs.artifacts.v" in key
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -487,8 +471,6 @@ def test_wait_raises_the_failure_of_a_run_started_without_waiting(user_module, t
     assert run.phase == "Failed"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: Run.wait(timeout=...) raises RunError when it shows progress (the "
-                                       "default) but TimeoutError with progress=False: one condition, two types")
 def test_wait_with_a_timeout_raises_the_same_error_with_or_without_progress(user_module, tmp_path):
     m = user_module(GATED)
     folder = tmp_path / "side"

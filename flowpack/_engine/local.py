@@ -128,6 +128,7 @@ class _Execution:
                 self.values["workflow.status"] = phase
                 self.start(handler, "onexit", "onexit", {}, {}, exit_done)
 
+        restore = _stop_on_sigterm()
         try:
             self.start(entry, "", "", params, artifacts, done)
             while self.pending:
@@ -140,8 +141,10 @@ class _Execution:
         except KeyboardInterrupt:
             self.runner.stop_all()
             self.pool.shutdown(wait=True, cancel_futures=True)
-            self._finish("Stopped", {}, "stopped by the user (Ctrl-C)")
+            self._finish("Stopped", {}, "stopped by the user (Ctrl-C or a stop request)")
             raise
+        finally:
+            restore()
         self.pool.shutdown(wait=True)
         return self._finish(result.get("phase", "Error"), result.get("outputs", {}), result.get("message", ""))
 
@@ -214,6 +217,21 @@ class _Execution:
                 return uploads[key]
             raise ManifestError(f"artifact {spec['name']!r}: key {key!r} was not uploaded to this run's store")
         raise ManifestError(f"artifact {spec['name']!r}: the local engine reads `from`, `raw` and s3 `key` sources")
+
+
+def _stop_on_sigterm() -> Callable[[], None]:
+    """While a run executes on the main thread, a stop request (SIGTERM) stops it as Ctrl-C does."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    return lambda: signal.signal(signal.SIGTERM, previous)
 
 
 class _Dag:
