@@ -82,3 +82,18 @@ def dag_tasks(manifest: dict) -> dict:
     """The entrypoint DAG's tasks by name."""
     entry = template(manifest, manifest["spec"]["entrypoint"])
     return {t["name"]: t for t in entry["dag"]["tasks"]}
+
+
+def alive(pid: int) -> bool:
+    """True while the process exists and is not a zombie (an exited child nobody reaped yet)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")

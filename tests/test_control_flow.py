@@ -4,7 +4,6 @@ parallelism bounds, conditions, retries, timeouts, allow_failure, exit handlers,
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 
 import flowpack as fp
 from flowpack._errors import ResourceError
-from helpers import dag_tasks, render_checked, run_checked, template
+from helpers import dag_tasks, render_checked, run_checked, template, alive
 
 
 def steps_by_name(run) -> dict:
@@ -477,26 +476,13 @@ def tolerant(n: int):
 '''
 
 
-def _alive(pid: int) -> bool:
-    """True while the process exists and is not a zombie (an exited child not yet reaped)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 
 
 def _wait_dead(pid: int, deadline: float = 15.0) -> bool:
     end = time.monotonic() + deadline
-    while _alive(pid) and time.monotonic() < end:
+    while alive(pid) and time.monotonic() < end:
         time.sleep(0.05)
-    return not _alive(pid)
+    return not alive(pid)
 
 
 def test_retries_and_backoff_render_as_retry_strategy(user_module):

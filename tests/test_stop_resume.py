@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import flowpack as fp
-from helpers import assert_argo_valid, render_checked, run_checked, template
+from helpers import assert_argo_valid, render_checked, run_checked, template, alive
 
 DEADLINE = 60.0  # how long a test waits for something that should happen (a failure guard, not a measurement)
 
@@ -38,19 +38,6 @@ def wait_for(predicate, what: str, proc: subprocess.Popen | None = None) -> None
         time.sleep(0.02)
 
 
-def alive(pid: int) -> bool:
-    """True while the process exists and is not a zombie (an exited process nobody reaped yet)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 
 
 def still_alive(pids: list[int]) -> list[int]:

@@ -13,6 +13,7 @@ import os
 import re
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,7 +81,8 @@ class StepRunner:
         self.python = python
         self.scripts = run_dir / "scripts"
         self.scripts.mkdir(parents=True, exist_ok=True)
-        self._written: set[str] = set()
+        self._written: dict[str, str] = {}  # template -> the source written to scripts/<template>
+        self._scripts_lock = threading.Lock()
         self.procs: set[subprocess.Popen] = set()
         self.stopping = False
         self.reuse: dict[str, dict] = {}  # cache key -> step record of a resumed run
@@ -351,14 +353,18 @@ class StepRunner:
         res.phase = "Succeeded"
 
     def _script_file(self, template: str, node: str, source: str, is_python: bool) -> Path:
+        """Each template's script is written once per run; a step whose substituted source differs gets its own."""
         ext = ".py" if is_python else ".sh"
-        path = self.scripts / f"{template}{ext}"
-        if template in self._written:
-            if path.read_text(encoding="utf-8") == source:
+        with self._scripts_lock:  # parallel steps of one template must not read a half-written script
+            written = self._written.get(template)
+            if written is None:
+                path = self.scripts / f"{template}{ext}"
+                path.write_text(source, encoding="utf-8")
+                self._written[template] = source
                 return path
-            path = self.run_dir / "steps" / node / f"script{ext}"
-        else:
-            self._written.add(template)
+        if written == source:
+            return self.scripts / f"{template}{ext}"
+        path = self.run_dir / "steps" / node / f"script{ext}"
         path.write_text(source, encoding="utf-8")
         return path
 
