@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -209,7 +208,7 @@ class Graph:
         self._templates = UniqueNames()
         self.uploads: dict[str, Path] = {}  # store key -> local file given as an input artifact
         self._names = UniqueNames()
-        self._signatures: dict[int, inspect.Signature] = {}
+        self._signatures: dict[int, tuple] = {}  # id(step) -> (signature, positional names, required, all)
 
     def register(self, step) -> str:
         """The step's template name in this workflow: its own name, made unique when two names sanitise alike."""
@@ -294,10 +293,21 @@ class Graph:
         return result_handle(task)
 
     def _bind(self, step, args: tuple, kwargs: dict) -> dict:
-        sig = self._signatures.get(id(step))
-        if sig is None:
-            sig = self._signatures[id(step)] = step.signature()
-        try:
+        entry = self._signatures.get(id(step))
+        if entry is None:
+            sig = step.signature()
+            positional = [p.name for p in sig.parameters.values() if p.kind is p.POSITIONAL_OR_KEYWORD]
+            required = {p.name for p in sig.parameters.values() if p.default is p.empty}
+            entry = self._signatures[id(step)] = (sig, positional, required, set(sig.parameters))
+        sig, positional, required, known = entry
+        # The common case, checked directly (inspect's bind costs more than the rest of a call).
+        if len(args) <= len(positional):
+            bound = dict(zip(positional, args))
+            if not (kwargs.keys() - known) and not (kwargs.keys() & bound.keys()):
+                bound.update(kwargs)
+                if required <= bound.keys():
+                    return {n: bound[n] for n in sig.parameters if n in bound}
+        try:  # something is wrong: let inspect say what, in its words
             return sig.bind(*args, **kwargs).arguments
         except TypeError as exc:
             raise WorkflowBuildError(

@@ -28,9 +28,12 @@ class UniqueNames:
     def __init__(self, reserved: set[str] | None = None):
         self._used: set[str] = set(reserved or ())
         self._next: dict[str, int] = {}
+        self._bases: dict[str, str] = {}
 
     def take(self, raw: str) -> str:
-        base = k8s_name(raw)
+        base = self._bases.get(raw)
+        if base is None:
+            base = self._bases[raw] = k8s_name(raw)
         if base not in self._used:
             self._used.add(base)
             return base

@@ -80,6 +80,17 @@ def _strings(value, out: list[str]) -> list[str]:
     return out
 
 
+def _task_strings(task: dict, args: dict) -> list[str]:
+    """The strings of a DAG task that Argo resolves: argument values and sources, `when`, `withParam`."""
+    texts = [p.get("value", "") for p in args.get("parameters") or []]
+    for a in args.get("artifacts") or []:
+        texts.append(a.get("from", ""))
+        if "raw" in a:
+            texts.append(a["raw"].get("data", ""))
+    texts += [task.get("when") or "", task.get("withParam") or ""]
+    return [t for t in texts if isinstance(t, str) and "{{" in t]
+
+
 def _check_leaf(tpl: dict, scope: set[str]) -> None:
     known = scope | _inputs(tpl)
     for text in _strings({k: v for k, v in tpl.items() if k != "outputs"}, []):
@@ -161,7 +172,7 @@ def _check_dag(tpl: dict, templates: dict, scope: set[str]) -> None:
             if p not in given and "default" not in decl and "value" not in decl:
                 raise ManifestError(f"{where} does not pass required parameter {p!r} of template {target['name']!r}")
         loop = "withItems" in task or "withParam" in task
-        for text in _strings(task, []):
+        for text in _task_strings(task, args):
             for ref in references(text):
                 if loop and (ref == "item" or ref.startswith("item.")):
                     continue
