@@ -20,5 +20,5 @@ demo: install
 test: install-test services
 	$(PYTHON) -m pytest -q -p no:cacheprovider
 
-bench: install
+bench: install-test
 	$(PYTHON) bench/run_all.py
