@@ -221,3 +221,42 @@ def test_pinned_packages_maps_modules_to_installed_distributions():
     pins = pinned_packages(["yaml", "os", "json", "flowpack", "yaml.constructor", "no_such_module_zz9"])
     assert pins == (f"PyYAML=={yaml_version}",)
     assert pinned_packages(["six", "yaml"]) == (f"PyYAML=={yaml_version}", f"six=={importlib.metadata.version('six')}")
+
+
+def _make_compiled_project(root: Path) -> Path:
+    """A local project with a C extension, as a scientist's package under development often has."""
+    project = root / "fp_compiled_demo"
+    (project / "src").mkdir(parents=True)
+    (project / "pyproject.toml").write_text(textwrap.dedent("""
+        [build-system]
+        requires = ["setuptools>=61"]
+        build-backend = "setuptools.build_meta"
+
+        [project]
+        name = "fp-compiled-demo"
+        version = "0.1"
+    """))
+    (project / "setup.py").write_text(textwrap.dedent("""
+        from setuptools import Extension, setup
+        setup(ext_modules=[Extension("fp_compiled_demo", ["src/demo.c"])])
+    """))
+    (project / "src" / "demo.c").write_text(textwrap.dedent("""
+        #include <Python.h>
+        static PyObject *twice(PyObject *self, PyObject *arg) {
+            long v = PyLong_AsLong(arg);
+            if (v == -1 && PyErr_Occurred()) return NULL;
+            return PyLong_FromLong(2 * v);
+        }
+        static PyMethodDef methods[] = {{"twice", twice, METH_O, "2 * v"}, {NULL, NULL, 0, NULL}};
+        static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "fp_compiled_demo", NULL, -1, methods};
+        PyMODINIT_FUNC PyInit_fp_compiled_demo(void) { return PyModule_Create(&module); }
+    """))
+    return project
+
+
+def test_local_package_with_a_compiled_extension_runs_in_the_image(docker_client, made, wheel_cache, tmp_path):
+    project = _make_compiled_project(tmp_path)
+    tag = build(ImageSpec(BASE, (), (str(project),)), client=docker_client)
+    made.append(tag)
+    code = "import fp_compiled_demo; print(fp_compiled_demo.twice(21), fp_compiled_demo.__file__.endswith('.so'))"
+    assert _run(docker_client, tag, code) == "42 True"
