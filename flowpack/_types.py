@@ -28,10 +28,6 @@ class Kind:
     codec: str = JSON
     is_list: bool = False  # a list value: map() fans out over it
 
-    @property
-    def is_artifact(self) -> bool:
-        return self.how != PARAM
-
 
 PARAM_TEXT = Kind(PARAM, TEXT)
 PARAM_JSON = Kind(PARAM, JSON)

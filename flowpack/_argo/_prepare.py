@@ -18,7 +18,6 @@ from ._errors import ArgoArtifactError, ArgoConfigError
 
 OUTPUT_PREFIX = "flowpack/runs"  # where outputs go in "store" mode: <prefix>/<workflow>/<pod>/<name>[.tgz]
 KEY_FORMAT = "{{workflow.name}}/{{pod.name}}"  # Argo's default keyFormat, used for outputs in "store" mode
-REPOSITORY_MODES = ("cluster", "store")
 
 
 def upload_inputs(built, store) -> dict:

@@ -173,7 +173,8 @@ class _Execution:
         def finished(res: StepResult) -> None:
             self.steps[job.node].update(
                 phase=res.phase, startedAt=res.started, finishedAt=res.finished, exitCode=res.exit_code,
-                message=res.message, stderrTail=res.stderr_tail if res.phase in FAILED else "")
+                message=res.message, stderrTail=res.stderr_tail if res.phase in FAILED else "",
+                attempts=res.attempts)
             self._notify(job.node)
             on_done(res)
 
