@@ -167,6 +167,7 @@ class Task:
     extra: dict = field(default_factory=dict)  # withItems / withParam / continueOn
     is_map: bool = False
     parallelism: int | None = None
+    fallbacks: dict = field(default_factory=dict)  # input -> (task, output, default text): used if the task is skipped
 
     def handle(self, output: str | None) -> Handle:
         if output is None:
@@ -361,6 +362,9 @@ class Graph:
             task.deps.add(value.task)
         if src == PARAM and dst == PARAM:
             task.parameters.append((inp.name, value.ref))
+            if inp.has_default and value.task is not None and value.output is not None:
+                # May fall back to the default if that step is skipped (decided when the manifest is assembled).
+                task.fallbacks[inp.name] = (value.task, value.output, inp.default_text)
         elif src == PARAM and dst == PICKLE:
             prefix = RAW_TEXT if value.kind.codec == TEXT else RAW_JSON
             task.artifacts.append({"name": inp.name, "raw": {"data": prefix + value.ref}})

@@ -16,20 +16,57 @@ def task_rows(graph: Graph) -> tuple[list[dict], list[dict]]:
     skippable: set = set()  # tasks that may not produce outputs: conditional, allowed to fail, or below one
     for t in graph.tasks:
         deps = sorted(t.deps, key=lambda d: d.order)
-        if t.when is not None or "continueOn" in t.extra or any(d in skippable for d in deps):
+        # An input with a default takes the default when the step it reads from did not produce a value.
+        fallback = {src for src, _, _ in t.fallbacks.values() if src in skippable and _only_fallbacks(t, src)}
+        if t.when is not None or "continueOn" in t.extra or any(d in skippable and d not in fallback for d in deps):
             skippable.add(t)
         # A bare name also accepts a skipped task; data from a task that may not have run needs it to succeed.
-        depends = " && ".join(d.name + (".Succeeded" if d in skippable else "") for d in deps)
+        depends = " && ".join(_depends_clause(d, d in skippable, d in fallback) for d in deps)
+        parameters = t.parameters
+        if fallback:
+            parameters = [(n, _fallback_value(*t.fallbacks[n]) if n in t.fallbacks and t.fallbacks[n][0] in fallback
+                           else v) for n, v in parameters]
         extra = dict(t.extra)
         if t.when is not None:
             extra["when"] = t.when
-        row = {"name": t.name, "template": graph.template_of[id(t.step)], "depends": depends, "parameters": t.parameters,
+        row = {"name": t.name, "template": graph.template_of[id(t.step)], "depends": depends, "parameters": parameters,
                "artifacts": t.artifacts, "extra": extra}
         if t.parallelism is not None:
             row, wrapper = _bounded_map(row, t.parallelism)
             wrappers.append(wrapper)
         rows.append(row)
     return rows, wrappers
+
+
+def _only_fallbacks(task, src) -> bool:
+    """Every use `task` makes of `src` is a parameter input with a default (so it can do without `src`)."""
+    used = [n for n, v in task.parameters if ("{{tasks.%s." % src.name) in v]
+    used += [a["name"] for a in task.artifacts if ("{{tasks.%s." % src.name) in str(a)]
+    return bool(used) and all(n in task.fallbacks and task.fallbacks[n][0] is src for n in used)
+
+
+def _depends_clause(dep, skippable: bool, fallback: bool) -> str:
+    if fallback:  # any end will do: the value falls back to the input's default
+        return "(%s.Succeeded || %s.Skipped || %s.Omitted || %s.Failed)" % ((dep.name,) * 4)
+    return dep.name + (".Succeeded" if skippable else "")
+
+
+def _fallback_value(src, output: str, default: str) -> str:
+    """An Argo expression: the step's output if it succeeded, else the default (as an expr string literal)."""
+    import json
+
+    text = _protect_braces(default) if ("{{" in default or "}}" in default) else default
+    return "{{=tasks['%s'].status == 'Succeeded' ? tasks['%s'].outputs.parameters['%s'] : %s}}" % (
+        src.name, src.name, output, json.dumps(text))
+
+
+def _protect_braces(text: str) -> str:
+    """Braces can't appear inside an Argo expression: such a default travels base64-encoded (see _op.protect)."""
+    import base64
+
+    from ._op import PROTECTED
+
+    return PROTECTED + base64.b64encode(text.encode("utf-8")).decode("ascii")
 
 
 def _bounded_map(row: dict, parallelism: int) -> tuple[dict, dict]:

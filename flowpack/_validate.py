@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import warnings
 
-from ._engine._expr import parse_depends, references
+from ._engine._expr import parse_depends, parse_fallback, references
 from ._errors import ManifestError
 from ._names import VALID
 
@@ -137,6 +137,11 @@ def _check_dag(tpl: dict, templates: dict, scope: set[str]) -> None:
     def check_ref(ref: str, where: str, task: str | None) -> None:
         if ref in known_inputs:
             return
+        if ref.startswith("="):
+            fallback = parse_fallback(ref)
+            if fallback is None:
+                raise ManifestError(f"{where}: {{{{{ref}}}}} is not an expression flowpack can check")
+            ref = f"tasks.{fallback[0]}.outputs.parameters.{fallback[1]}"
         if ref.startswith("tasks."):
             rest = ref[len("tasks."):]
             tname, _, field = rest.partition(".")

@@ -723,3 +723,66 @@ def test_steps_asking_more_than_the_machine_has_are_refused_before_running(user_
 
 def test_resource_error_is_public():
     assert fp.ResourceError is ResourceError
+
+
+OPTIONAL = '''
+import flowpack as fp
+
+
+@fp.op
+def maybe(n: int) -> int:
+    if n == 2:
+        raise RuntimeError("no value today")
+    return n * 10
+
+
+@fp.op
+def use(x: int = -1, label: str = "} {{ odd default }}") -> str:
+    return f"{label}:{x}"
+
+
+@fp.op
+def strict(x: int) -> int:
+    return x
+
+
+@fp.workflow
+def optional(n: int = 0):
+    m = maybe(n).when(n > 0)
+    strict(m)  # no default: skipped with its input (its output can't be a workflow output then)
+    return {"with_default": use(m), "literal_label": use(m, "plain")}
+
+
+@fp.workflow
+def failing(n: int = 2):
+    m = maybe(n).allow_failure()
+    return use(m)
+'''
+
+
+def test_an_input_with_a_default_takes_it_when_its_step_was_skipped(user_module, tmp_path):
+    m = user_module(OPTIONAL)
+    manifest = render_checked(m.optional, n=0)
+    tasks = dag_tasks(manifest)
+    assert tasks["use"]["depends"] == "(maybe.Succeeded || maybe.Skipped || maybe.Omitted || maybe.Failed)"
+    value = tasks["use"]["arguments"]["parameters"][0]["value"]
+    assert value.startswith("{{=tasks['maybe'].status == 'Succeeded' ? ") and '"-1"' in value
+    assert tasks["strict"]["depends"] == "maybe.Succeeded"  # no default: it is skipped with its input
+
+    skipped = m.optional.run(run_dir=tmp_path / "runs", n=0)
+    assert skipped.phase == "Succeeded"
+    assert skipped.output("with_default") == "} {{ odd default }}:-1"
+    assert skipped.output("literal_label") == "plain:-1"
+    assert skipped.steps["maybe"]["phase"] == "Skipped" and skipped.steps["strict"]["phase"] == "Omitted"
+
+    ran = m.optional.run(run_dir=tmp_path / "runs", n=3)
+    assert ran.result() == {"with_default": "} {{ odd default }}:30", "literal_label": "plain:30"}
+    assert ran.steps["strict"]["phase"] == "Succeeded"
+
+
+def test_an_input_with_a_default_takes_it_when_its_step_failed_and_was_allowed_to(user_module, tmp_path):
+    m = user_module(OPTIONAL)
+    render_checked(m.failing)
+    run = m.failing.run(run_dir=tmp_path / "runs")
+    assert run.steps["maybe"]["phase"] == "Failed"
+    assert run.result() == "} {{ odd default }}:-1"

@@ -14,6 +14,19 @@ _DEPENDS_TOKEN = re.compile(
 DONE_OK = ("Succeeded", "Skipped", "Daemoned")
 
 
+# The one Argo expression flowpack writes: a step's output if it succeeded, else an input's default.
+FALLBACK = re.compile(r"^=tasks\['([^']+)'\]\.status == 'Succeeded' \? tasks\['\1'\]\.outputs\.parameters"
+                      r"\['([^']+)'\] : (\"(?:[^\"\\]|\\.)*\")$", re.S)
+
+
+def parse_fallback(key: str) -> tuple[str, str, str] | None:
+    """(task, output parameter, default text) of a fallback expression, or None for anything else."""
+    import json
+
+    m = FALLBACK.match(key)
+    return (m.group(1), m.group(2), json.loads(m.group(3))) if m else None
+
+
 def substitute(text: str, values: dict[str, str], where: str) -> str:
     """Replace every `{{name}}` with its value, as Argo does; an unknown name is an error, as on Argo."""
     if "{{" not in text:
@@ -24,7 +37,17 @@ def substitute(text: str, values: dict[str, str], where: str) -> str:
         try:
             return values[key]
         except KeyError:
-            raise ManifestError(f"{where}: failed to resolve {{{{{key}}}}}") from None
+            pass
+        fallback = parse_fallback(key) if key.startswith("=") else None
+        if fallback is not None:
+            task, output, default = fallback
+            if values.get(f"tasks.{task}.status") == "Succeeded":
+                return values.get(f"tasks.{task}.outputs.parameters.{output}", default)
+            return default
+        if key.startswith("="):
+            raise ManifestError(f"{where}: the local engine evaluates only flowpack's own Argo expressions, "
+                                f"not {{{{{key}}}}}")
+        raise ManifestError(f"{where}: failed to resolve {{{{{key}}}}}")
 
     return _VAR.sub(repl, text)
 
