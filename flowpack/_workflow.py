@@ -50,6 +50,7 @@ class Workflow:
                     f"workflow {self.name!r}: the exit op {on_exit.name!r} can receive only `status` (the workflow's "
                     f"phase); give {required} defaults.")
         self.on_exit = on_exit
+        self._images: dict[str, str] = {}  # template -> image built for it (set by build_images)
         self.interface = describe(func, self.name)
         self.signature = inspect.signature(func)
         clash = [n for n in self.interface.inputs if n in RUN_OPTIONS]
@@ -117,6 +118,10 @@ class Workflow:
         manifest = _manifest.build(graph, name=self.name, entrypoint=entry, parameters=parameters,
                                    artifacts=artifacts, outputs=outputs, shape=shape, spec_extra=spec_extra,
                                    extra_templates=extra_templates)
+        if self._images:
+            from ._images_build import apply_images
+
+            manifest = apply_images(manifest, self._images)
         check_manifest(manifest)
         result_type = None
         if shape["shape"] == "fields" and isinstance(returned, Handle) and returned.task is not None:
@@ -155,6 +160,14 @@ class Workflow:
         return execute(built, engine=engine, run_dir=run_dir, store=store, workers=workers, python=python,
                        progress=progress, run_id=run_id, resume=resume, wait=wait)
 
+
+    def build_images(self, *, registry: str | None = None, push: bool = False, progress=None) -> dict[str, str]:
+        """Build (and with push=True, push to `registry`) one image per distinct set of base image and packages of
+        this workflow's ops; from then on render/submit/run name those images. Returns template -> image."""
+        from ._images_build import build_images
+
+        self._images = build_images(self, registry=registry, push=push, progress=progress)
+        return dict(self._images)
 
     # -- Argo ------------------------------------------------------------------------------------
     def submit(self, **kwargs):

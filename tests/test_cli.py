@@ -183,3 +183,41 @@ def test_run_on_the_docker_engine_from_the_command_line(tmp_path, engine, docker
     out = json.loads(done.stdout)
     assert out["out_param"] == 7 and Path(out["out_art"]).read_text() == "from a container\n"
     assert only_run(tmp_path / "runs")["engine"] == "docker"
+
+
+PACKAGED = """
+import flowpack as fp
+
+
+@fp.op(packages=["six"])
+def version() -> str:
+    import six
+    return six.__version__
+
+
+@fp.op
+def plain(x: str) -> str:
+    return x + "!"
+
+
+@fp.workflow
+def packaged():
+    return plain(version())
+"""
+
+
+def test_built_images_are_named_in_rendered_manifests(tmp_path, docker_client, user_module):
+    m = user_module(PACKAGED)
+    before = m.packaged.render()
+    mapping = m.packaged.build_images()
+    assert mapping["version"].startswith("flowpack/step:") and mapping["plain"] == "python:3.11-slim"
+    after = m.packaged.render()
+    images = {t["name"]: t["script"]["image"] for t in after["spec"]["templates"] if "script" in t}
+    assert images == {"version": mapping["version"], "plain": "python:3.11-slim"}
+    assert {t["name"]: t["script"]["image"] for t in before["spec"]["templates"] if "script" in t}["version"] == \
+        "python:3.11-slim"
+    assert_argo_valid(after)
+    import six
+
+    run = m.packaged.run(engine="docker", run_dir=tmp_path / "runs")
+    assert run.result() == six.__version__ + "!"
