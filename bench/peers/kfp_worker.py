@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _common import emit, error_result, load, shape_parents, summary  # noqa: E402
+from _common import emit, error_result, load, shape_parents, summary, timed_runs  # noqa: E402
 
 
 def _components():
@@ -137,13 +137,7 @@ def main(argv):
         if what == "build":
             n, runs = int(argv[1]), int(argv[2])
             build(50)  # warm-up, not counted
-            before = load()
-            times = []
-            for _ in range(runs):
-                t = time.perf_counter()
-                build(n)
-                times.append(time.perf_counter() - t)
-            result.update(summary(times, load_before=before, load_after=load()), **build_sizes(n), tasks=n)
+            result.update(timed_runs(lambda: build(n), runs, warmup=0), **build_sizes(n), tasks=n)
         elif what == "fanout":
             result.update(cases=fanout(int(argv[1])))
         elif what == "local":
