@@ -67,9 +67,11 @@ async function getJSON(url) {
 }
 function live(on) { document.getElementById("live").textContent = on ? "live: refreshing" : ""; }
 function where(text) { document.getElementById("where").textContent = text; }
-function again(fn, running) {
+function again(fn, running, idle) {
+  // Poll every second while something runs; a page that also waits for new things (the run list) polls slower.
   live(running);
-  if (running) timer = setTimeout(() => fn().catch(e => app.replaceChildren(el("p", "Error: " + e.message, "err"))), 1000);
+  const delay = running ? 1000 : idle;
+  if (delay) timer = setTimeout(() => fn().catch(e => app.replaceChildren(el("p", "Error: " + e.message, "err"))), delay);
 }
 
 async function showRuns(g) {
@@ -83,7 +85,7 @@ async function showRuns(g) {
     data.runs.map(r => [link("#/run/" + encodeURIComponent(r.id), r.id), r.workflow, r.engine, phase(r.phase),
       when(r.startedAt), secs(r), Object.entries(r.counts).map(([k, v]) => v + " " + k.toLowerCase()).join(", ")])));
   app.replaceChildren(box);
-  again(() => showRuns(g), data.runs.some(r => r.phase === "Running"));
+  again(() => showRuns(g), data.runs.some(r => r.phase === "Running" || r.phase === "Pending"), 3000);
 }
 
 async function showRun(g, id) {
