@@ -38,3 +38,14 @@ def new_run_id(name: str) -> str:
     import secrets
 
     return f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+
+
+def tail_text(path: Path, limit: int) -> str:
+    """The last `limit` bytes of a log file as text ("" when it can't be read); never the whole file."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - limit))
+            return f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""

@@ -21,7 +21,7 @@ from pathlib import Path
 from .._errors import ManifestError
 from ._expr import substitute
 from .._store import ArtifactRef
-from ._record import now, read_json, write_json
+from ._record import now, read_json, tail_text, write_json
 
 STDERR_TAIL = 2000
 RESULT_LIMIT = 256 * 1024
@@ -407,14 +407,7 @@ def _point_paths_at(text: str, paths: list[str], root: Path) -> str:
 
 
 def _tail(path: Path) -> str:
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - STDERR_TAIL))
-            return f.read().decode("utf-8", errors="replace")
-    except OSError:
-        return ""
+    return tail_text(path, STDERR_TAIL)
 
 
 def _seconds(text) -> float:

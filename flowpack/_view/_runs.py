@@ -112,15 +112,13 @@ def load_run(run_dir: str | Path, run_id: str) -> dict:
 
 
 def _tail(path: Path, limit: int = LOG_LIMIT) -> dict:
+    from .._engine._record import tail_text
+
     try:
         size = path.stat().st_size
-        with open(path, "rb") as f:
-            if size > limit:
-                f.seek(size - limit)
-            data = f.read()
     except OSError:
         return {"text": "", "size": 0, "truncated": False}
-    return {"text": data.decode("utf-8", errors="replace"), "size": size, "truncated": size > limit}
+    return {"text": tail_text(path, limit), "size": size, "truncated": size > limit}
 
 
 def step_detail(run_dir: str | Path, run_id: str, node: str) -> dict:
