@@ -176,6 +176,8 @@ class Task:
         section = "parameters" if kind.how == PARAM else "artifacts"
         ref = "{{tasks.%s.outputs.%s.%s}}" % (self.name, section, output)
         if not self.is_map:
+            if output == self.step.interface.result:  # the same value, by Argo's shorter name (a map gathers parameters)
+                ref = "{{tasks.%s.outputs.result}}" % self.name
             return Handle(self, output, kind, ref)
         if kind.how != PARAM:
             return Handle(self, output, kind, ref, problem=(

@@ -14,6 +14,7 @@ def spec_of(interface: Interface, is_async: bool) -> dict:
         "inputs": {n: {"how": i.kind.how, "codec": i.kind.codec} for n, i in interface.inputs.items()},
         "outputs": {n: {"how": k.how, "codec": k.codec} for n, k in interface.outputs.items()},
         "fields": list(interface.fields) if interface.fields else None,
+        "result": interface.result,
         "is_async": is_async,
     }
 

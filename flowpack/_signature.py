@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from ._errors import OpDefinitionError
 from ._names import PARAM_NAME
-from ._types import ARTIFACT_PICKLE, PARAM, Kind, encode, is_json_value, is_namedtuple, kind_of
+from ._types import ARTIFACT_PICKLE, PARAM, Kind, encode, is_json_value, is_namedtuple, is_short_json, kind_of
 
 _EMPTY = inspect.Parameter.empty
 
@@ -36,6 +36,8 @@ class Interface:
     inputs: dict[str, Input]
     outputs: dict[str, Kind]
     fields: tuple[str, ...] | None  # NamedTuple fields when the return gives several named outputs
+    # The output also printed to stdout, so consumers read Argo's short `outputs.result` (a number, bool or None).
+    result: str | None = None
 
 
 def _hints(func) -> dict:
@@ -84,7 +86,8 @@ def describe(func, op_name: str) -> Interface:
         outputs = {f: kind_of(field_hints.get(f, object)) for f in fields}
     else:
         outputs = {"return": kind_of(ret)}
-    return Interface(inputs, outputs, fields)
+    result = "return" if fields is None and outputs and is_short_json(ret) else None
+    return Interface(inputs, outputs, fields, result)
 
 
 def check_callable(func: object, what: str = "@fp.op") -> None:

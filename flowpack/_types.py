@@ -71,6 +71,16 @@ def _is_json(annotation: object) -> bool:
     return False
 
 
+def is_short_json(annotation: object) -> bool:
+    """Numbers, booleans, None and literals: JSON whose text stays short, so it fits in Argo's stdout `result`."""
+    if annotation is None or annotation in (int, float, bool, type(None)):
+        return True
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return all(is_short_json(a) for a in typing.get_args(annotation))
+    return origin is typing.Literal and _is_json(annotation)
+
+
 def is_namedtuple(annotation: object) -> bool:
     """A typing.NamedTuple class: its fields become several named outputs."""
     return isinstance(annotation, type) and issubclass(annotation, tuple) and hasattr(annotation, "_fields") and hasattr(

@@ -334,7 +334,7 @@ def test_conditions_skip_steps_and_their_dependents(user_module, tmp_path, n, mo
         "big": "{{workflow.parameters.n}} > 3",
         "small": "!({{workflow.parameters.n}} > 3)",
         "fast": "'{{workflow.parameters.mode}}' == 'fast'",
-        "both": "({{tasks.count.outputs.parameters.return}} >= 2) && ('{{workflow.parameters.mode}}' != 'slow')",
+        "both": "({{tasks.count.outputs.result}} >= 2) && ('{{workflow.parameters.mode}}' != 'slow')",
         "either": "({{workflow.parameters.n}} == 0) || ('{{tasks.coin.outputs.parameters.return}}' == 'tails')",
         "heads": "'{{tasks.coin.outputs.parameters.return}}' == 'heads'",
     }

@@ -150,9 +150,10 @@ def test_submitted_workflow_is_listed_with_steps_dag_and_logs(wf, cli_env, argo_
     assert set(step["step"]["inputs"]) == {"parameters", "artifacts"}  # the double leaves node inputs empty
     assert step["step"]["outputs"]["parameters"]["return"] == "6"
     assert step["step"]["command"] == ["python"] and isinstance(step["step"]["startedAt"], float)
-    assert step["stdout"]["text"] == "adding 5 1\n"
+    # the log holds the step's result (stdout; the double sends it first) and its print (stderr)
+    assert step["stdout"]["text"] == "6\nadding 5 1\n"
     item = get_json(base + f"api/runs/{quote(rid, safe='')}/steps/" + quote("square(2:6)"))
-    assert item["stdout"]["text"] == "square of 6\n"
+    assert item["stdout"]["text"] == "36\nsquare of 6\n"
     with pytest.raises(urllib.error.HTTPError) as info:
         get_json(base + f"api/runs/{quote(rid, safe='')}/steps/nope")
     assert info.value.code == 404

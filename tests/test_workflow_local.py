@@ -695,8 +695,9 @@ def test_run_dir_keeps_scripts_inputs_outputs_logs_and_timings(user_module, tmp_
     for node, expected in (("talk", (2, 1, 3)), ("talk-2", (3, 5, 8))):
         a, b, out = expected
         step_dir = run.path / "steps" / node
-        assert (step_dir / "stdout").read_text() == f"out: {a}\n"
-        assert (step_dir / "stderr").read_text() == f"err: {b}\n"
+        # stdout carries only the step's result (Argo's outputs.result); prints go to stderr, in the order made
+        assert (step_dir / "stdout").read_text() == f"{out}\n"
+        assert (step_dir / "stderr").read_text() == f"out: {a}\nerr: {b}\n"
         info = json.loads((step_dir / "step.json").read_text())
         assert info["phase"] == "Succeeded"
         assert info["inputs"]["parameters"] == {"a": str(a), "b": str(b)}

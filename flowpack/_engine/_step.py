@@ -349,7 +349,8 @@ class StepRunner:
         if kind == "script":
             stdout = step_dir / "stdout"
             if stdout.stat().st_size <= RESULT_LIMIT:
-                res.result = stdout.read_text(encoding="utf-8", errors="replace").rstrip("\n")
+                text = stdout.read_text(encoding="utf-8", errors="replace")
+                res.result = text[:-1] if text.endswith("\n") else text  # as Argo: one trailing newline
         res.phase = "Succeeded"
 
     def _script_file(self, template: str, node: str, source: str, is_python: bool) -> Path:
