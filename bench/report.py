@@ -143,7 +143,8 @@ def _builds(res: dict) -> list[str]:
     lines = ["## Build and render (issue 8)", "", f"Shape: {SHAPE_DOC}. Timed: building the graph and rendering it "
              "to a YAML string, in one process after an unmeasured warm-up build of 50 tasks. Bytes: the YAML string, "
              "and the same document as compact JSON. Ratio: tool time / flowpack time at the same N. "
-             "kfp's output is its own pipeline spec, not an Argo manifest; Hera's values travel as stdout results.", "",
+             "kfp's output is its own pipeline spec, not an Argo manifest. In Hera's and flowpack's manifests alike "
+             "the int values travel as stdout results (`outputs.result`).", "",
              "| N | tool | time | x flowpack | YAML B/task | compact JSON B/task | load | notes |",
              "|---|---|---|---|---|---|---|---|"]
     builds = res.get("build", {})
