@@ -59,6 +59,7 @@ class Captured:
     is_async: bool
     modules: tuple[str, ...]
     needs_cloudpickle: bool
+    embedded: tuple[tuple[str, bool, str], ...] = ()  # the user's project modules it imports: (name, is_package, source)
 
 
 class _ByValue(Exception):
@@ -325,8 +326,17 @@ def capture(func: Callable, op_name: str) -> Captured:
     module = getattr(func, "__module__", None)
     b64, modules = _pickle_b64(func, {module} if isinstance(module, str) and not module.startswith("flowpack") else set())
     name = getattr(func, "__name__", op_name)
+    embedded, modules = _with_project_modules(op_name, modules)
     return Captured(name if isinstance(name, str) and name.isidentifier() else op_name, (), (), (), "", b64, python,  # type: ignore[arg-type]
-                    is_async, tuple(sorted(modules)), True)
+                    is_async, tuple(sorted(modules)), True, embedded)
+
+
+def _with_project_modules(op_name: str, modules: set[str]) -> tuple[tuple, set[str]]:
+    """The project modules to carry in the script, and the modules left for the image to provide."""
+    from ._capture_project import embedded_modules, is_project_module
+
+    embedded, more = embedded_modules(op_name, modules)
+    return embedded, {m for m in modules | more if not is_project_module(m)}
 
 
 def _capture_source(func: Callable, op_name: str, is_async: bool, python: tuple[int, int]) -> Captured:
@@ -353,8 +363,9 @@ def _capture_source(func: Callable, op_name: str, is_async: bool, python: tuple[
     closure = dict(zip(func.__code__.co_freevars, (c.cell_contents for c in func.__closure__ or ())))
     _resolve_block(state, source, block, start, func.__globals__, func.__module__, closure)
     needs_pickle = any(c.pickled_b64 is not None for c in state.constants)
+    embedded, modules = _with_project_modules(op_name, state.modules)
     return Captured(name, tuple(state.imports), tuple(state.constants), tuple(state.helpers), source, None, python,
-                    is_async, tuple(sorted(state.modules)), needs_pickle)
+                    is_async, tuple(sorted(modules)), needs_pickle, embedded)
 
 
 def _resolve_block(state: _State, source: str, block: _Block, start: int, module_globals: dict[str, Any], home: str,
@@ -391,7 +402,15 @@ def _resolve_value(state: _State, name: str, value: Any, module_globals: dict[st
         return
     is_op = _is_op(value)
     option = None if is_op else _import_option(name, value, module_globals, filename, home, state.homes, state.import_tables)
-    if option is not None:
+    # From a project module that imports flowpack: its code is copied (or its value re-created), never imported.
+    copied = _copied_module(value.__name__ if isinstance(value, types.ModuleType) else getattr(value, "__module__", None))
+    copied = copied or (option is not None and _copied_module(option.top_module()))
+    if copied and isinstance(value, types.ModuleType):
+        raise ScriptError(
+            f"op {state.op_name!r}: module {name!r} of your project imports flowpack, so a step can't import it. "
+            f"Import the functions you need from it by name (from {value.__name__} import ...), or move them into "
+            f"a module that does not import flowpack.")
+    if option is not None and not copied:
         if state.bind(name, value):
             statement = option.statement()
             if statement not in state.imports:
@@ -399,7 +418,8 @@ def _resolve_value(state: _State, name: str, value: Any, module_globals: dict[st
             state.modules.add(option.top_module())
         return
     target = value.func if is_op else inspect.unwrap(value) if callable(value) and not inspect.isclass(value) else value
-    if (inspect.isfunction(target) or inspect.isclass(target)) and (is_op or getattr(target, "__module__", None) == home):
+    if (inspect.isfunction(target) or inspect.isclass(target)) and (
+            is_op or copied or getattr(target, "__module__", None) == home):
         if _add_helper(state, name, value, target, is_op):
             return
     literal = _literal(value)
@@ -413,6 +433,15 @@ def _resolve_value(state: _State, name: str, value: Any, module_globals: dict[st
             b64, modules = _pickle_b64(payload, {m for m in state.homes | {home} if not m.startswith("flowpack")})
             state.modules |= modules
             state.constants.append(Constant(name, None, b64))
+
+
+def _copied_module(module: object) -> bool:
+    """Whether `module` is a project module that imports flowpack (a script copies code from it, never imports it)."""
+    from ._capture_project import imports_flowpack, is_project_module
+
+    if not isinstance(module, str) or module == "__main__" or not is_project_module(module):
+        return False
+    return imports_flowpack(module.split(".")[0])
 
 
 def _add_helper(state: _State, name: str, value: Any, target: Any, is_op: bool) -> bool:

@@ -148,7 +148,10 @@ def _script_text(source: str) -> str:
 
 def _source_facts(text: str) -> tuple[set[str], bool]:
     """Modules a step script imports at module level and whether it needs cloudpickle (pickled values)."""
+    from ._capture_project import imported_tops
+
     modules: set[str] = set()
+    carried: set[str] = set()
     pickled = _UNPICKLE in text
     try:
         tree = ast.parse(text)
@@ -160,6 +163,12 @@ def _source_facts(text: str) -> tuple[set[str], bool]:
         elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
             modules.add(node.module.split(".")[0])
         elif (isinstance(node, ast.Assign) and len(node.targets) == 1
+              and getattr(node.targets[0], "id", "") == "_FP_EMBEDDED"):
+            embedded = _literal(node.value) or {}  # project modules carried as source: what they import counts
+            for _, source in embedded.values():
+                modules |= imported_tops(source)
+            carried |= {name.split(".")[0] for name in embedded}
+        elif (isinstance(node, ast.Assign) and len(node.targets) == 1
               and getattr(node.targets[0], "id", "") == "_FP_SPEC"):
             try:
                 spec = ast.literal_eval(node.value)
@@ -167,7 +176,15 @@ def _source_facts(text: str) -> tuple[set[str], bool]:
                 pickled = pickled or any(k.get("how") == _PICKLE for k in kinds)
             except (ValueError, AttributeError):
                 pass
-    return modules, pickled
+    return modules - carried, pickled
+
+
+def _literal(node: ast.expr) -> dict | None:
+    try:
+        value = ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError):
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def spec_for_template(template: dict):

@@ -36,6 +36,7 @@ def render_script(func, op_name: str, interface: Interface) -> tuple[str, "objec
         pickled_function=cap.pickled_b64,
         func_name=cap.name,
         spec=spec_of(interface, cap.is_async),
+        embedded={name: (is_package, source) for name, is_package, source in cap.embedded},
     )
     check_script(text, op_name)
     return text, cap
