@@ -184,13 +184,19 @@ def _refuse_handles(name: str, args: tuple, kwargs: dict) -> None:
 
 
 def memoize_spec(template: dict, cache: bool | str = True) -> dict:
-    """Argo memoization for a cached op: the key covers the template (script, image) and every input value."""
+    """Argo memoization for a cached op: the key covers the template (script, image) and every input value.
+
+    Input values are hashed in an Argo expression (see `memo_expression`): raw values could break a ConfigMap key
+    (only `[-._a-zA-Z0-9]`, at most 253 characters) and, joined by dashes, two calls could share one key.
+    """
     import hashlib
     import json
 
+    from ._engine._expr import memo_expression
+
     digest = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:16]
     params = [p["name"] for p in (template.get("inputs") or {}).get("parameters") or []]
-    key = "fp-" + digest + "".join("-{{inputs.parameters.%s}}" % p for p in params)
+    key = "fp-" + digest + ("-{{%s}}" % memo_expression(params) if params else "")
     max_age = cache if isinstance(cache, str) else "8760h"
     return {"key": key, "maxAge": max_age, "cache": {"configMap": {"name": "flowpack-memo"}}}
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import warnings
 
-from ._engine._expr import parse_depends, parse_fallback, references
+from ._engine._expr import parse_depends, parse_fallback, parse_memo, references
 from ._errors import ManifestError
 from ._names import VALID
 
@@ -95,6 +95,9 @@ def _check_leaf(tpl: dict, scope: set[str]) -> None:
     known = scope | _inputs(tpl)
     for text in _strings({k: v for k, v in tpl.items() if k != "outputs"}, []):
         for ref in references(text):
+            memo = parse_memo(ref) if ref.startswith("=") else None
+            if memo is not None and all(f"inputs.parameters.{p}" in known for p in memo):
+                continue
             if ref not in known:
                 raise ManifestError(f"template {tpl['name']!r}: {{{{{ref}}}}} does not resolve")
 

@@ -361,11 +361,48 @@ def test_cache_renders_as_argo_memoize_keyed_by_code_and_inputs(user_module):
     m = user_module(CACHED)
     manifest = m.cached.render(x=3, folder="/data")
     memo = template(manifest, "square")["memoize"]
-    assert "{{inputs.parameters.x}}" in memo["key"] and "{{inputs.parameters.folder}}" in memo["key"]
+    # input values are hashed in an Argo expression: sprig.sha256sum of each value's sha256, in argument order
+    hashed = "sprig.sha256sum(inputs.parameters.x) + sprig.sha256sum(inputs.parameters.folder)"
+    assert memo["key"].endswith("-{{=sprig.sha256sum(%s)}}" % hashed)
     assert memo["cache"]["configMap"]["name"]
     assert "memoize" not in template(manifest, "plain")
     other = user_module(CACHED.replace("return x * x", "return x * x * 2"))
     assert template(other.cached.render(x=3, folder="/data"), "square")["memoize"]["key"] != memo["key"]
+
+
+def _argo_memo_key(key: str, values: dict[str, str]) -> str:
+    """The key Argo computes: sprig.sha256sum is the hex sha256 of its string argument."""
+    import hashlib
+    import re
+
+    def sha(text: str) -> str:
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    def expr(m: re.Match) -> str:
+        names = re.findall(r"sprig\.sha256sum\(inputs\.parameters\.(\w+)\)", m.group(1))
+        return sha("".join(sha(values[n]) for n in names))
+
+    return re.sub(r"\{\{=sprig\.sha256sum\((.*)\)\}\}", expr, key)
+
+
+def test_memo_keys_are_valid_configmap_keys_and_differ_when_inputs_differ(user_module):
+    import re
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    key = template(user_module(CACHED).cached.render(x=3, folder="/data"), "square")["memoize"]["key"]
+    # values joined by dashes made these two calls share one key
+    assert _argo_memo_key(key, {"x": "a-b", "folder": "c"}) != _argo_memo_key(key, {"x": "a", "folder": "b-c"})
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.text(), st.text(), st.text(), st.text())
+    def check(a, b, c, d):
+        one = _argo_memo_key(key, {"x": a, "folder": b})
+        assert re.fullmatch(r"[-._a-zA-Z0-9]{1,253}", one)  # Kubernetes' rule for a ConfigMap key
+        assert (one == _argo_memo_key(key, {"x": c, "folder": d})) == ((a, b) == (c, d))
+
+    check()
 
 
 def test_a_cached_op_renders_a_schema_valid_manifest(user_module):

@@ -27,6 +27,25 @@ def parse_fallback(key: str) -> tuple[str, str, str] | None:
     return (m.group(1), m.group(2), json.loads(m.group(3))) if m else None
 
 
+# The other one: a memoization key's hash of a template's input values, "=sprig.sha256sum(sprig.sha256sum(
+# inputs.parameters.a) + ...)". Each value's digest has a fixed length, so no two calls share a key.
+_MEMO_PART = re.compile(r"sprig\.sha256sum\(inputs\.parameters\.([A-Za-z_][A-Za-z0-9_]*)\)")
+
+
+def memo_expression(params: list[str]) -> str:
+    """The Argo expression (without braces) hashing the named input parameters into 64 hex characters."""
+    return "=sprig.sha256sum(" + " + ".join("sprig.sha256sum(inputs.parameters.%s)" % p for p in params) + ")"
+
+
+def parse_memo(key: str) -> list[str] | None:
+    """The input parameters a memo expression hashes, or None for anything else."""
+    if not (key.startswith("=sprig.sha256sum(") and key.endswith(")")):
+        return None
+    parts = key[len("=sprig.sha256sum("):-1].split(" + ")
+    names = [m.group(1) for m in map(_MEMO_PART.fullmatch, parts) if m]
+    return names if len(names) == len(parts) else None
+
+
 def substitute(text: str, values: dict[str, str], where: str) -> str:
     """Replace every `{{name}}` with its value, as Argo does; an unknown name is an error, as on Argo."""
     if "{{" not in text:
