@@ -476,6 +476,10 @@ def _add_helper(state: _State, name: str, value: Any, target: Any, is_op: bool) 
         state.bind(name, value)
     _resolve_block(state, source, block, start, globals_, home)
     state.helpers.append(source)
+    if inspect.isclass(target) and home != "__main__":
+        # Values of this class leave the step pickled by value, naming the user's module: the caller gets them back
+        # as instances of the real class (see _results.load_pickled).
+        state.helpers.append(f"{block.node.name}.__module__ = {home!r}\n")
     if name != block.node.name:
         state.helpers.append(f"{name} = {block.node.name}\n")
     return True

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ._errors import RunError, StepFailed
-from ._results import output_kind, rebuild, shape_of
+from ._results import load_pickled, output_kind, rebuild, shape_of
 from ._types import PARAM, PATH, decode
 
 
@@ -185,11 +185,7 @@ class Run:
             if kind.how == PATH:
                 value = self.store.get(ref, self.path / "outputs" / name)
             else:
-                import pickle
-
-                import cloudpickle  # noqa: F401 - values pickled by value need it loaded
-
-                value = pickle.loads(self.store.load_bytes(ref))
+                value = load_pickled(self.store.load_bytes(ref))
         self._cache[name] = value
         return value
 

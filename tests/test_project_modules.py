@@ -80,6 +80,11 @@ def project(tmp_path, user_module):
 
 
         @fp.op
+        def keep(p):  # imports nothing of the project: the Point reaches it by value
+            return p
+
+
+        @fp.op
         def shift(x: int) -> int:
             return helper(x) + OFFSET
 
@@ -87,7 +92,7 @@ def project(tmp_path, user_module):
         @fp.workflow
         def proj(n: int = 2):
             g = grow(n)
-            return {{"g": g, "p": make(g), "s": shift(g)}}
+            return {{"g": g, "p": keep(make(g)), "s": shift(g)}}
         '''
     return user_module(source), names
 

@@ -97,9 +97,7 @@ def fetch_path(store, art: dict, dest: Path) -> Path:
 
 def fetch_pickle(store, art: dict):
     """Download and unpickle a pickled value (archive none; a tar.gz holding one file is accepted too)."""
-    import pickle
-
-    import cloudpickle  # noqa: F401 - values pickled by value need it loaded
+    from .._results import load_pickled
 
     key = artifact_key(art)
     with tempfile.TemporaryDirectory(prefix="fp-fetch-") as tmp:
@@ -112,4 +110,4 @@ def fetch_pickle(store, art: dict):
             if content.is_dir():
                 raise ArgoArtifactError(f"output {art.get('name')!r}: expected one pickled file in {key}")
             raw = content
-        return pickle.loads(raw.read_bytes())
+        return load_pickled(raw.read_bytes())
