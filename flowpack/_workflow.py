@@ -11,6 +11,7 @@ from ._context import building
 from ._errors import OpDefinitionError, WorkflowBuildError
 from ._graph import Graph, Handle, workflow_param
 from ._names import UniqueNames, k8s_name
+from ._op import protect
 from ._signature import check_callable, describe
 from ._types import PARAM, encode, is_json_value
 
@@ -90,6 +91,7 @@ class Workflow:
         bound.apply_defaults()
         graph = Graph(self.name)
         handles, parameters, artifacts = {}, [], []
+        protected: set[str] = set()
         for name, inp in self.interface.inputs.items():
             if name not in bound.arguments:
                 raise WorkflowBuildError(f"workflow {self.name!r}: parameter {name!r} needs a value (no default).")
@@ -97,12 +99,17 @@ class Workflow:
             kind = inp.kind if inp.kind.how != "pickle" else _param_kind(value, self.name, name)
             handles[name] = workflow_param(name, kind)
             if kind.how == PARAM:
-                parameters.append((name, encode(value, kind)))
+                text = encode(value, kind)
+                if "{{" in text:  # Argo would substitute it again where it is used: it travels base64-encoded
+                    protected.add(name)
+                parameters.append((name, protect(text)))
             else:
                 key = _upload_key(graph, Path(value), self.name, name)
                 artifacts.append({"name": name, "s3": {"key": key}})
         with building(graph):
             returned = self.func(**handles)
+        if protected:
+            _check_protected_uses(graph, protected, self.name)
         outputs, shape = _outputs(returned, self.name)
         spec_extra: dict = {}
         extra_templates: list[dict] = []
@@ -246,6 +253,22 @@ def _upload_key(graph: Graph, path: Path, wf: str, name: str) -> str:
     key = _content_key(path)
     graph.uploads[key] = path
     return key
+
+
+def _check_protected_uses(graph: Graph, names: set[str], wf: str) -> None:
+    """A parameter value holding '{{' reaches steps base64-encoded: only Python steps' inputs can decode it."""
+    import json
+
+    for task in graph.tasks:
+        for name in sorted(names):
+            ref = "{{workflow.parameters.%s}}" % name
+            where = f"workflow {wf!r}: parameter {name!r} holds '{{{{', which Argo would read as a template expression"
+            if ref in (task.when or "") or ref in json.dumps(task.extra):
+                raise WorkflowBuildError(f"{where}, so task {task.name!r} can't test it in a condition or map over "
+                                         f"it. Pass such text to a Python op as an argument instead.")
+            if not getattr(task.step, "decodes_protected", False) and any(ref in v for _, v in task.parameters):
+                raise WorkflowBuildError(f"{where}, and the shell step {task.name!r} can't decode it. "
+                                         f"Pass it through a file (a Path parameter) instead.")
 
 
 def _outputs(returned, wf: str) -> tuple[dict[str, Handle], dict]:

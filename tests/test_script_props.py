@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
@@ -158,6 +159,59 @@ def test_literal_with_a_real_argo_reference_is_not_substituted(user_module, tmp_
         return m.echo("name={{workflow.name}}")
 
     assert lit.run(run_dir=tmp_path / "runs").result() == "name={{workflow.name}}"
+
+
+BRACES = '''
+import flowpack as fp
+
+
+@fp.op
+def echo(s: str) -> str:
+    return s
+
+
+@fp.op
+def unpickled(v):                      # no annotation: the value reaches it as a raw pickled-input artifact
+    return "got " + v
+
+
+hello = fp.shell('echo "$s" > /tmp/o', name="hello", inputs={"s": str}, outputs={"o": fp.Parameter("/tmp/o")})
+
+
+@fp.workflow
+def both(s: str = ""):
+    return {"echo": echo(s), "raw": unpickled(s)}
+
+
+@fp.workflow
+def to_shell(s: str = ""):
+    return hello(s=s).o
+
+
+@fp.workflow
+def in_condition(s: str = ""):
+    return echo("x").when(s == "a")
+'''
+
+
+@pytest.mark.parametrize("s", ["{{workflow.name}}", "a {{=sprig.trim(' x ')}} b", "}}{{"])
+def test_a_workflow_parameter_holding_braces_reaches_python_steps_exactly(user_module, tmp_path, s):
+    """Argo substitutes again where a parameter is used, so such a value travels base64-encoded: no '{{' is left
+    in the manifest's arguments, and the steps get the exact text."""
+    m = user_module(BRACES)
+    manifest = m.both.render(s=s)
+    assert_argo_valid(manifest)
+    assert "{{" not in json.dumps(manifest["spec"]["arguments"])
+    assert m.both.run(run_dir=tmp_path / "runs", s=s).result() == {"echo": s, "raw": "got " + s}
+
+
+def test_a_workflow_parameter_holding_braces_is_refused_where_it_cannot_be_decoded(user_module):
+    m = user_module(BRACES)
+    with pytest.raises(fp.WorkflowBuildError, match=r"parameter 's' holds '\{\{'.*shell step 'hello'"):
+        m.to_shell.render(s="{{x}}")
+    with pytest.raises(fp.WorkflowBuildError, match=r"parameter 's' holds '\{\{'.*condition"):
+        m.in_condition.render(s="{{x}}")
+    assert m.to_shell.render(s="no braces")  # plain values pass as before
 
 
 def teardown_module():
