@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, NamedTuple
 
 from ._capture_imports import _import_option, _ImportOption, _pickle_modules
+from ._capture_project import copied_module, with_project_modules
 from ._errors import ScriptError
 
 _FUTURE = "from __future__ import annotations\n"
@@ -326,17 +327,9 @@ def capture(func: Callable, op_name: str) -> Captured:
     module = getattr(func, "__module__", None)
     b64, modules = _pickle_b64(func, {module} if isinstance(module, str) and not module.startswith("flowpack") else set())
     name = getattr(func, "__name__", op_name)
-    embedded, modules = _with_project_modules(op_name, modules)
+    embedded, modules = with_project_modules(op_name, modules)
     return Captured(name if isinstance(name, str) and name.isidentifier() else op_name, (), (), (), "", b64, python,  # type: ignore[arg-type]
                     is_async, tuple(sorted(modules)), True, embedded)
-
-
-def _with_project_modules(op_name: str, modules: set[str]) -> tuple[tuple, set[str]]:
-    """The project modules to carry in the script, and the modules left for the image to provide."""
-    from ._capture_project import embedded_modules, is_project_module
-
-    embedded, more = embedded_modules(op_name, modules)
-    return embedded, {m for m in modules | more if not is_project_module(m)}
 
 
 def _capture_source(func: Callable, op_name: str, is_async: bool, python: tuple[int, int]) -> Captured:
@@ -363,7 +356,7 @@ def _capture_source(func: Callable, op_name: str, is_async: bool, python: tuple[
     closure = dict(zip(func.__code__.co_freevars, (c.cell_contents for c in func.__closure__ or ())))
     _resolve_block(state, source, block, start, func.__globals__, func.__module__, closure)
     needs_pickle = any(c.pickled_b64 is not None for c in state.constants)
-    embedded, modules = _with_project_modules(op_name, state.modules)
+    embedded, modules = with_project_modules(op_name, state.modules)
     return Captured(name, tuple(state.imports), tuple(state.constants), tuple(state.helpers), source, None, python,
                     is_async, tuple(sorted(modules)), needs_pickle, embedded)
 
@@ -403,8 +396,8 @@ def _resolve_value(state: _State, name: str, value: Any, module_globals: dict[st
     is_op = _is_op(value)
     option = None if is_op else _import_option(name, value, module_globals, filename, home, state.homes, state.import_tables)
     # From a project module that imports flowpack: its code is copied (or its value re-created), never imported.
-    copied = _copied_module(value.__name__ if isinstance(value, types.ModuleType) else getattr(value, "__module__", None))
-    copied = copied or (option is not None and _copied_module(option.top_module()))
+    copied = copied_module(value.__name__ if isinstance(value, types.ModuleType) else getattr(value, "__module__", None))
+    copied = copied or (option is not None and copied_module(option.top_module()))
     if copied and isinstance(value, types.ModuleType):
         raise ScriptError(
             f"op {state.op_name!r}: module {name!r} of your project imports flowpack, so a step can't import it. "
@@ -433,15 +426,6 @@ def _resolve_value(state: _State, name: str, value: Any, module_globals: dict[st
             b64, modules = _pickle_b64(payload, {m for m in state.homes | {home} if not m.startswith("flowpack")})
             state.modules |= modules
             state.constants.append(Constant(name, None, b64))
-
-
-def _copied_module(module: object) -> bool:
-    """Whether `module` is a project module that imports flowpack (a script copies code from it, never imports it)."""
-    from ._capture_project import imports_flowpack, is_project_module
-
-    if not isinstance(module, str) or module == "__main__" or not is_project_module(module):
-        return False
-    return imports_flowpack(module.split(".")[0])
 
 
 def _add_helper(state: _State, name: str, value: Any, target: Any, is_op: bool) -> bool:

@@ -131,3 +131,16 @@ def embedded_modules(op_name: str, modules: set[str]) -> tuple[tuple[tuple[str, 
             f"(a pyproject.toml, then `pip install -e .`): flowpack then ships it in the image as a wheel.")
     others -= {"flowpack"} | set(sys.builtin_module_names)
     return tuple((n, p, s) for n, (p, s) in sorted(seen.items())), others
+
+
+def with_project_modules(op_name: str, modules: set[str]) -> tuple[tuple, set[str]]:
+    """The project modules to carry in the script, and the modules left for the image to provide."""
+    embedded, more = embedded_modules(op_name, modules)
+    return embedded, {m for m in modules | more if not is_project_module(m)}
+
+
+def copied_module(module: object) -> bool:
+    """Whether `module` is a project module that imports flowpack (a script copies code from it, never imports it)."""
+    if not isinstance(module, str) or module == "__main__" or not is_project_module(module):
+        return False
+    return imports_flowpack(module.split(".")[0])
