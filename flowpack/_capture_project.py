@@ -93,7 +93,16 @@ def imported_tops(source: str) -> set[str]:
 @lru_cache(maxsize=256)
 def imports_flowpack(top: str) -> bool:
     """Whether the project module (or package) `top` imports flowpack anywhere."""
-    return any("flowpack" in imported_tops(src) for _, src in _sources(top).values())
+    return _uses_flowpack(_imports_of(_sources(top)))
+
+
+def _imports_of(sources: dict[str, tuple[bool, str]]) -> dict[str, set[str]]:
+    """Each module's imported top-level names."""
+    return {name: imported_tops(source) for name, (_, source) in sources.items()}
+
+
+def _uses_flowpack(imports: dict[str, set[str]]) -> bool:
+    return any("flowpack" in tops for tops in imports.values())
 
 
 def embedded_modules(op_name: str, modules: set[str]) -> tuple[tuple[tuple[str, bool, str], ...], set[str]]:
@@ -109,15 +118,17 @@ def embedded_modules(op_name: str, modules: set[str]) -> tuple[tuple[tuple[str, 
         if top in done:
             continue
         done.add(top)
-        if imports_flowpack(top):
+        sources = _sources(top)
+        imports = _imports_of(sources)  # read and parsed once, for the flowpack check and the walk below
+        if _uses_flowpack(imports):
             chain = f"module {top!r}" + (f" (imported by {via[top]!r})" if top in via else "")
             raise ScriptError(
                 f"op {op_name!r}: the step needs {chain} of your project, which imports flowpack; a step never "
                 f"imports flowpack. Import the functions you need from it by name in the op's own module, or move "
                 f"them into a module that does not import flowpack.")
-        for name, (is_package, source) in _sources(top).items():
-            seen[name] = (is_package, source)
-            for other in imported_tops(source):
+        seen.update(sources)
+        for name in sources:
+            for other in imports[name]:
                 if is_project_module(other):
                     via.setdefault(other, top)
                     todo.append(other)

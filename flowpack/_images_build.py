@@ -162,29 +162,30 @@ def _source_facts(text: str) -> tuple[set[str], bool]:
             modules |= {a.name.split(".")[0] for a in node.names}
         elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
             modules.add(node.module.split(".")[0])
-        elif (isinstance(node, ast.Assign) and len(node.targets) == 1
-              and getattr(node.targets[0], "id", "") == "_FP_EMBEDDED"):
-            embedded = _literal(node.value) or {}  # project modules carried as source: what they import counts
-            for _, source in embedded.values():
-                modules |= imported_tops(source)
-            carried |= {name.split(".")[0] for name in embedded}
-        elif (isinstance(node, ast.Assign) and len(node.targets) == 1
-              and getattr(node.targets[0], "id", "") == "_FP_SPEC"):
-            try:
-                spec = ast.literal_eval(node.value)
-                kinds = list(spec.get("inputs", {}).values()) + list(spec.get("outputs", {}).values())
-                pickled = pickled or any(k.get("how") == _PICKLE for k in kinds)
-            except (ValueError, AttributeError):
-                pass
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = getattr(node.targets[0], "id", "")
+            if target == "_FP_EMBEDDED":  # project modules carried as source: what they import counts
+                embedded = _literal_dict(node.value)
+                for _, source in embedded.values():
+                    modules |= imported_tops(source)
+                carried |= {name.split(".")[0] for name in embedded}
+            elif target == "_FP_SPEC":
+                spec = _literal_dict(node.value)
+                try:
+                    kinds = list(spec.get("inputs", {}).values()) + list(spec.get("outputs", {}).values())
+                    pickled = pickled or any(k.get("how") == _PICKLE for k in kinds)
+                except AttributeError:
+                    pass
     return modules - carried, pickled
 
 
-def _literal(node: ast.expr) -> dict | None:
+def _literal_dict(node: ast.expr) -> dict:
+    """A dict literal of the script, or {} for anything else."""
     try:
         value = ast.literal_eval(node)
     except (ValueError, TypeError, SyntaxError):
-        return None
-    return value if isinstance(value, dict) else None
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def spec_for_template(template: dict):

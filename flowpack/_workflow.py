@@ -260,10 +260,11 @@ def _check_protected_uses(graph: Graph, names: set[str], wf: str) -> None:
     import json
 
     for task in graph.tasks:
+        control = (task.when or "") + json.dumps(task.extra)  # the condition and the map's items
         for name in sorted(names):
             ref = "{{workflow.parameters.%s}}" % name
             where = f"workflow {wf!r}: parameter {name!r} holds '{{{{', which Argo would read as a template expression"
-            if ref in (task.when or "") or ref in json.dumps(task.extra):
+            if ref in control:
                 raise WorkflowBuildError(f"{where}, so task {task.name!r} can't test it in a condition or map over "
                                          f"it. Pass such text to a Python op as an argument instead.")
             if not getattr(task.step, "decodes_protected", False) and any(ref in v for _, v in task.parameters):

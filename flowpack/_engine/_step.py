@@ -327,7 +327,7 @@ class StepRunner:
             path = _under(root, vf["path"])
             try:
                 text = path.read_bytes().decode("utf-8", errors="replace")
-                res.parameters[p["name"]] = text[:-1] if text.endswith("\n") else text  # as Argo: one newline
+                res.parameters[p["name"]] = _argo_trimmed(text)
             except FileNotFoundError:
                 if "default" in vf:
                     res.parameters[p["name"]] = vf["default"]
@@ -349,8 +349,7 @@ class StepRunner:
         if kind == "script":
             stdout = step_dir / "stdout"
             if stdout.stat().st_size <= RESULT_LIMIT:
-                text = stdout.read_text(encoding="utf-8", errors="replace")
-                res.result = text[:-1] if text.endswith("\n") else text  # as Argo: one trailing newline
+                res.result = _argo_trimmed(stdout.read_text(encoding="utf-8", errors="replace"))
         res.phase = "Succeeded"
 
     def _script_file(self, template: str, node: str, source: str, is_python: bool) -> Path:
@@ -381,6 +380,11 @@ def kill_group(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def _argo_trimmed(text: str) -> str:
+    """An output parameter or result as Argo keeps it: one trailing newline removed."""
+    return text[:-1] if text.endswith("\n") else text
 
 
 def _under(root: Path, path: str) -> Path:
