@@ -9,6 +9,8 @@ from ._errors import WorkflowBuildError
 from ._names import UniqueNames
 from ._op import protect
 from ._types import JSON, PARAM, PATH, PICKLE, TEXT, Kind, encode, is_json_value
+from ._values import check as check_value
+from ._values import check_env_text
 
 # Raw artifacts carry a codec prefix so the step script knows how to read them.
 RAW_JSON = "fp-json:"
@@ -92,6 +94,14 @@ class Handle:
             )
         return task.handle(name)
 
+    def _arithmetic(self, *other):
+        raise WorkflowBuildError(
+            f"{self!r} has no value while the workflow is being built, so arithmetic on it can't be done here. "
+            f"Do the computation inside an op and pass the handle to it.")
+
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __rtruediv__ = _arithmetic
+    __floordiv__ = __rfloordiv__ = __mod__ = __rmod__ = __pow__ = __rpow__ = __neg__ = __pos__ = __abs__ = _arithmetic
+
     def __bool__(self):
         raise WorkflowBuildError(
             f"{self!r} has no value while the workflow is being built, so it can't be tested with if/while/and/or. "
@@ -167,6 +177,7 @@ class Task:
     extra: dict = field(default_factory=dict)  # withItems / withParam / continueOn
     is_map: bool = False
     parallelism: int | None = None
+    loop_template: str | None = None  # a bounded map's wrapper DAG template (a unique template name)
     fallbacks: dict = field(default_factory=dict)  # input -> (task, output, default text): used if the task is skipped
 
     def handle(self, output: str | None) -> Handle:
@@ -259,6 +270,8 @@ class Graph:
         if parallelism is not None and (not isinstance(parallelism, int) or parallelism < 1):
             raise WorkflowBuildError(f"{where}: parallelism={parallelism!r} must be a whole number >= 1.")
         task = Task(self._names.take(step.name), step, order=len(self.tasks), is_map=True, parallelism=parallelism)
+        if parallelism is not None:
+            task.loop_template = self._templates.take(task.name + "-loop")
         mapped = list(literal or dynamic)
         for name, value in bound.items():
             inp = step.interface.inputs[name]
@@ -333,7 +346,10 @@ class Graph:
                     f"{where} is a parameter, but {value!r} is not JSON-representable. Pass JSON data, or annotate "
                     f"the argument with a non-JSON type so it travels as a pickled artifact."
                 )
+            check_value(value, inp.annotation, where)
             text = encode(value, inp.kind)
+            if not getattr(task.step, "decodes_protected", False):
+                check_env_text(text, where)
             if "{{" in text and not getattr(task.step, "decodes_protected", False):
                 raise WorkflowBuildError(
                     f"{where}: the value contains '{{{{', which Argo would read as a template expression, and a "

@@ -32,7 +32,7 @@ def task_rows(graph: Graph) -> tuple[list[dict], list[dict]]:
         row = {"name": t.name, "template": graph.template_of[id(t.step)], "depends": depends, "parameters": parameters,
                "artifacts": t.artifacts, "extra": extra}
         if t.parallelism is not None:
-            row, wrapper = _bounded_map(row, t.parallelism)
+            row, wrapper = _bounded_map(row, t.parallelism, t.loop_template)
             wrappers.append(wrapper)
         rows.append(row)
     return rows, wrappers
@@ -69,7 +69,7 @@ def _protect_braces(text: str) -> str:
     return PROTECTED + base64.b64encode(text.encode("utf-8")).decode("ascii")
 
 
-def _bounded_map(row: dict, parallelism: int) -> tuple[dict, dict]:
+def _bounded_map(row: dict, parallelism: int, loop_name: str) -> tuple[dict, dict]:
     """Argo bounds parallelism per template, so a bounded map runs inside a one-task DAG of its own."""
     import re
 
@@ -99,7 +99,6 @@ def _bounded_map(row: dict, parallelism: int) -> tuple[dict, dict]:
     # The loop runs inside the wrapper; a condition or a failure policy applies to the map as a whole (outside).
     outer_extra = {k: v for k, v in row["extra"].items() if k in ("when", "continueOn")}
     extra = {k: (lift(v) if isinstance(v, str) else v) for k, v in row["extra"].items() if k not in outer_extra}
-    loop_name = row["name"] + "-loop"
     wrapper = {"name": loop_name, "parallelism": parallelism, "dag": {"tasks": [{
         "name": row["name"], "template": row["template"], **_arguments(inner_params, inner_arts), **extra}]}}
     outer_params = [(name, expr) for expr, name in inputs.items()]

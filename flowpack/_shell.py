@@ -18,7 +18,7 @@ from ._options import Options
 from ._signature import Input, Interface
 from ._types import ARTIFACT_PATH, PARAM, kind_of
 
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")  # input names (environment variables) and output names
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class ShellOp(Step):
         self._outputs: dict[str, object] = dict(outputs or {})
         ins: dict[str, Input] = {}
         for n, spec in self._inputs.items():
-            if not _ENV_NAME.match(n):
+            if not isinstance(n, str) or not _NAME.match(n):
                 raise OpDefinitionError(f"{where}: input name {n!r} must be a valid environment variable name.")
             if isinstance(spec, Artifact):
                 _check_path(spec.path, where, n)
@@ -70,9 +70,13 @@ class ShellOp(Step):
                 if kind.how != PARAM:
                     raise OpDefinitionError(f"{where}: input {n!r} of type {spec!r} can't reach a shell script; use "
                                             f"str, int, float, bool, list or dict, or fp.Artifact(path).")
-                ins[n] = Input(n, kind)
+                ins[n] = Input(n, kind, annotation=spec)
         outs = {}
         for n, spec in self._outputs.items():
+            if not isinstance(n, str) or not _NAME.match(n):
+                raise OpDefinitionError(
+                    f"{where}: output name {n!r} must be a Python identifier (letters, digits, '_'; not starting with "
+                    f"a digit), e.g. 'out_file': it becomes an Argo output name and an attribute of the step's handle.")
             if isinstance(spec, Parameter):
                 _check_path(spec.path, where, n)
                 kind = kind_of(spec.type)

@@ -21,6 +21,7 @@ class Input:
     kind: Kind
     has_default: bool = False
     default: object = None
+    annotation: object = inspect.Parameter.empty  # what values are checked against at build time
 
     @property
     def default_text(self) -> str | None:
@@ -72,7 +73,8 @@ def describe(func, op_name: str) -> Interface:
                 f"op {op_name!r}: the default of argument {p.name!r} ({p.default!r}) is not JSON, but the annotation "
                 f"makes it an Argo parameter. Use a JSON default (for example None) or annotate it with a non-JSON type."
             )
-        inputs[p.name] = Input(p.name, kind, has_default, p.default if has_default else None)
+        inputs[p.name] = Input(p.name, kind, has_default, p.default if has_default else None,
+                               hints.get(p.name, inspect.Parameter.empty))
 
     ret = hints.get("return", sig.return_annotation)
     fields = None

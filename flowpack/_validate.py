@@ -32,6 +32,9 @@ def check_manifest(manifest: dict) -> int:
     """Raise ManifestError on a dangling reference or bad name; warn near the size budget; return the size."""
     spec = manifest.get("spec") or {}
     templates = {t.get("name"): t for t in spec.get("templates") or []}
+    if len(templates) != len(spec.get("templates") or []):
+        names = [t.get("name") for t in spec.get("templates") or []]
+        raise ManifestError(f"two templates share the name(s) {sorted({n for n in names if names.count(n) > 1})}")
     for name in templates:
         _check_name(name, "template")
     if spec.get("entrypoint") not in templates:

@@ -14,6 +14,8 @@ from ._names import UniqueNames, k8s_name
 from ._op import protect
 from ._signature import check_callable, describe
 from ._types import PARAM, encode, is_json_value
+from ._values import check as check_value
+from ._values import check_env_text
 
 RUN_OPTIONS = ("engine", "run_dir", "store", "workers", "python", "progress", "run_id", "resume", "wait")
 
@@ -91,6 +93,7 @@ class Workflow:
         bound.apply_defaults()
         graph = Graph(self.name)
         handles, parameters, artifacts = {}, [], []
+        texts: dict[str, str] = {}  # parameter -> its value as Argo text
         protected: set[str] = set()
         for name, inp in self.interface.inputs.items():
             if name not in bound.arguments:
@@ -99,7 +102,9 @@ class Workflow:
             kind = inp.kind if inp.kind.how != "pickle" else _param_kind(value, self.name, name)
             handles[name] = workflow_param(name, kind)
             if kind.how == PARAM:
+                check_value(value, inp.annotation, f"workflow {self.name!r}: parameter {name!r}")
                 text = encode(value, kind)
+                texts[name] = text
                 if "{{" in text:  # Argo would substitute it again where it is used: it travels base64-encoded
                     protected.add(name)
                 parameters.append((name, protect(text)))
@@ -110,17 +115,18 @@ class Workflow:
             returned = self.func(**handles)
         if protected:
             _check_protected_uses(graph, protected, self.name)
+        _check_shell_uses(graph, texts, self.name)
         outputs, shape = _outputs(returned, self.name)
         spec_extra: dict = {}
         extra_templates: list[dict] = []
         if self.parallelism:
             spec_extra["parallelism"] = self.parallelism
-        names = UniqueNames(set(graph.steps) | {t.name + "-loop" for t in graph.tasks})
+        exit_template = graph.register(self.on_exit) if self.on_exit is not None else None  # before naming the rest
+        names = UniqueNames(set(graph.steps) | {t.loop_template for t in graph.tasks if t.loop_template})
         entry = names.take(self.name)
-        if self.on_exit is not None:
-            template = graph.register(self.on_exit)
+        if exit_template is not None:
             exit_name = names.take(self.name + "-exit")
-            extra_templates.append(_manifest.exit_handler(self.on_exit, template, exit_name))
+            extra_templates.append(_manifest.exit_handler(self.on_exit, exit_template, exit_name))
             spec_extra["onExit"] = exit_name
         manifest = _manifest.build(graph, name=self.name, entrypoint=entry, parameters=parameters,
                                    artifacts=artifacts, outputs=outputs, shape=shape, spec_extra=spec_extra,
@@ -270,6 +276,16 @@ def _check_protected_uses(graph: Graph, names: set[str], wf: str) -> None:
             if not getattr(task.step, "decodes_protected", False) and any(ref in v for _, v in task.parameters):
                 raise WorkflowBuildError(f"{where}, and the shell step {task.name!r} can't decode it. "
                                          f"Pass it through a file (a Path parameter) instead.")
+
+
+def _check_shell_uses(graph: Graph, texts: dict[str, str], wf: str) -> None:
+    """A parameter reaching a shell step becomes an environment variable: it must be one an environment can hold."""
+    for task in graph.tasks:
+        if getattr(task.step, "decodes_protected", False):
+            continue
+        for name, text in texts.items():
+            if any("{{workflow.parameters.%s}}" % name in v for _, v in task.parameters):
+                check_env_text(text, f"workflow {wf!r}: parameter {name!r} (an input of the shell step {task.name!r})")
 
 
 def _outputs(returned, wf: str) -> tuple[dict[str, Handle], dict]:
