@@ -15,6 +15,7 @@ services:
 	bash ci/services.sh
 
 demo: install
+	$(PYTHON) -m pip install -q -e '.[examples]'
 	$(PYTHON) examples/run_examples.py
 
 test: install-test services

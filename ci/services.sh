@@ -104,18 +104,23 @@ fi
 elapsed "registry"
 
 # ---------------------------------------------------------------- base image
-if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
-    log "building $BASE_IMAGE with mmdebstrap (Debian bookworm: python3, python3-venv, python-is-python3, ca-certificates)"
+# libstdc++6 is in the official python:3.11-slim (apt needs it) and binary wheels such as numpy's load it. The label
+# records the package list, so a base image built from an older list is rebuilt.
+BASE_PACKAGES="python3,python3-venv,python-is-python3,ca-certificates,libstdc++6"
+base_packages() { docker image inspect --format '{{ index .Config.Labels "org.flowpack.base-packages" }}' "$1" 2>/dev/null; }
+if [ "$(base_packages "$BASE_IMAGE")" != "$BASE_PACKAGES" ]; then
+    log "building $BASE_IMAGE with mmdebstrap (Debian bookworm: $BASE_PACKAGES)"
     mmdebstrap --quiet --variant=essential --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
         --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
         --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/info/*' \
-        --include=python3,python3-venv,python-is-python3,ca-certificates bookworm - 2>"$STATE_DIR/mmdebstrap.log" \
-    | docker import \
+        --include="$BASE_PACKAGES" bookworm - 2>"$STATE_DIR/mmdebstrap.log" \
+    | docker import -c "LABEL org.flowpack.base-packages=$BASE_PACKAGES" \
         -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
         -c 'ENV LANG=C.UTF-8' -c 'CMD ["python3"]' - "$BASE_IMAGE" >/dev/null \
     || { tail -n 30 "$STATE_DIR/mmdebstrap.log" >&2; echo "ci/services.sh: building $BASE_IMAGE failed" >&2; exit 1; }
 fi
-if ! docker image inspect "$SLIM_ALIAS" >/dev/null 2>&1; then
+if [ "$(docker image inspect --format '{{.Id}}' "$SLIM_ALIAS" 2>/dev/null)" != \
+     "$(docker image inspect --format '{{.Id}}' "$BASE_IMAGE")" ]; then
     docker tag "$BASE_IMAGE" "$SLIM_ALIAS"
 fi
 elapsed "base image"

@@ -11,6 +11,7 @@ JOBS = [
     ("quickstart.py:pipeline", ["-p", "n=5"]),
     ("hello_shell.py:hello_world", ["-p", "msg=Hello, world", "-p", "number=42"]),
     ("hello_shell.py:two_at_once", []),
+    ("model_sweep.py:sweep", []),  # needs scikit-learn here: `make demo` installs the [examples] extra
 ]
 
 
