@@ -40,6 +40,7 @@ command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 command -v mmdebstrap >/dev/null 2>&1 || missing+=(mmdebstrap)
 command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)  # the run viewer's browser test
+command -v tmux >/dev/null 2>&1 || missing+=(tmux)  # the progress display's terminal test
 if [ "${#missing[@]}" -gt 0 ]; then
     log "installing: ${missing[*]}"
     # Try the package lists already on the machine first; refresh them only when that fails.

@@ -34,6 +34,11 @@ def execute(built, *, engine="local", run_dir=".flowpack/runs", store=None, work
     from ._engine._record import new_run_id
 
     live: dict[str, dict] = {}
+    shown = None
+    if progress is True:  # the display of flowpack._view: a terminal line, log lines or a notebook block
+        from ._view import ProgressBar
+
+        progress = shown = ProgressBar(run_dir=getattr(engine, "run_dir", run_dir))
 
     def follow(event: dict) -> None:
         live[event["node"]] = event
@@ -57,6 +62,9 @@ def execute(built, *, engine="local", run_dir=".flowpack/runs", store=None, work
         except BaseException as exc:  # noqa: BLE001 - handed to the caller of wait()
             run.record = {**run.record, "phase": "Error", "message": f"{type(exc).__name__}: {exc}"}
             run._error = exc
+        finally:
+            if shown is not None:
+                shown.close(run.record.get("phase"), run.record.get("steps"))
 
     if wait:
         work()
@@ -104,14 +112,14 @@ class Run:
 
         deadline = None if timeout is None else time.monotonic() + timeout
         if self._thread is not None and self._thread.is_alive() and progress:
-            from ._view import expected_steps
+            from ._view import ProgressBar
             from ._view import progress as show_progress
 
-            total = expected_steps(self.manifest)
+            bar = ProgressBar(manifest=self.manifest, run_path=self.path)
             try:
                 show_progress(lambda: {"phase": "Running" if not self.done else self.phase,
-                                       "steps": {n: s.get("phase") for n, s in list(self.steps.items())},
-                                       "total": total}, timeout=timeout)
+                                       "steps": {n: dict(s) for n, s in list(self.steps.items())}},
+                              timeout=timeout, bar=bar)
             except RunError:
                 pass  # the display gave up at the deadline; the check below says so, the same way every time
         if self._thread is not None:

@@ -199,29 +199,51 @@ def test_progress_bar_on_a_terminal_redraws_one_line():
     assert final["phase"] == "Succeeded"
     text = out.getvalue()
     assert text.count("\r\x1b[K") >= 3 and text.endswith("\n") and text.count("\n") == 1
-    assert "[" + "-" * 30 + "] 0/3 steps  running 1" in text
-    assert "run succeeded [" + "#" * 30 + "] 3/3 steps  skipped 1" in text
+    assert "run [" + "-" * 20 + "] 0/3 steps · running: a" in text
+    assert "run [" + "#" * 7 + "-" * 13 + "] 1/3 steps · running: b" in text
+    assert text.rsplit("\r\x1b[K", 1)[1].endswith("run Succeeded: 3/3 steps (2 succeeded, 1 skipped) · skipped: c\n")
 
 
-def test_progress_bar_in_logs_writes_lines_and_grows_unknown_totals():
+def test_progress_bar_without_a_plan_grows_unknown_totals():
     out = io.StringIO()
-    bar = _view.ProgressBar(stream=out, every=0)
+    bar = _view.ProgressBar(stream=out, heartbeat=3600)
     assert bar.mode == "lines"
     for node, phase in [("a", "Running"), ("a", "Succeeded"), ("b", "Failed")]:
         bar({"node": node, "phase": phase})  # the local engine's progress events
+    assert bar.numbers() == (2, 2) and bar.tally().open
     bar.close("Failed")
     lines = out.getvalue().splitlines()
-    assert lines[0].startswith("run [") and "0/1 steps" in lines[0]
-    assert lines[-1].startswith("run failed [") and "2/2 steps  failed 1" in lines[-1]
+    assert lines[0].endswith("] a Succeeded") and lines[1].endswith("] b Failed")
+    assert lines[-1].endswith("run Failed: 2/2 steps (1 succeeded, 1 failed) · failed: b")
 
 
 def test_progress_bar_html_and_engine_callback(runs):
-    bar = _view.ProgressBar(stream=io.StringIO(), mode="lines", every=0)
+    bar = _view.ProgressBar(stream=io.StringIO(), mode="lines", run_dir=runs["dir"], heartbeat=3600)
     run = runs["mod"].good.run(run_dir=runs["dir"], progress=bar)
-    bar.close(run.phase)
+    assert bar.label == "good" and bar.plan is not None  # the plan came from the run folder's manifest.json
+    bar.close(run.phase, run.steps)
     assert bar.numbers() == (4, 4)
     html = bar.html()
-    assert "width:100.0%" in html and "4/4 steps" in html
+    assert "width:100.0%" in html and "good Succeeded: 4/4 steps (4 succeeded)" in html
+
+
+def test_map_totals_come_from_the_plan_before_items_start():
+    manifest = _wf([{"name": "make", "template": "make"},
+                    {"name": "sq", "template": "sq", "depends": "make",
+                     "withParam": "{{tasks.make.outputs.parameters.return}}"},
+                    {"name": "fixed", "template": "sq", "withItems": [1, 2, 3]},
+                    {"name": "end", "template": "sq", "depends": "sq && fixed"}])
+    outputs = {"make": {"outputs": {"parameters": {"return": json.dumps(list(range(12)))}}}}
+    plan = _view.Plan(manifest)
+    before = plan.tally({})
+    assert (before.done, before.total, before.open) == (0, 6, True)  # make, sq (1 while unknown), fixed 3, end
+    t = plan.tally({"make": "Succeeded", "fixed/0": "Running"}, outputs.get)
+    assert (t.done, t.total, t.open) == (1, 17, False)  # sq's 12 items known from make's output
+    rows = {r.node: r for r in plan.rows({"make": "Succeeded", "fixed/0": "Running"}, outputs.get)}
+    assert [r.node for r in plan.rows({})] == ["make", "fixed", "sq", "end"]
+    assert (rows["sq"].phase, rows["sq"].detail) == ("Pending", "0/12")
+    assert (rows["fixed"].phase, rows["fixed"].detail) == ("Running", "0/3")
+    assert rows["end"].phase == "Pending"
 
 
 # -- run folders and the ui server ----------------------------------------------------------------

@@ -3,6 +3,7 @@
     dag_svg(manifest, phases=None) -> str        dag_mermaid(manifest, phases=None) -> str
     run_html(run_like) -> str                    workflow_html(workflow) -> str
     ProgressBar / progress(status_fn)            render_traceback(exc) -> list[str]
+    Plan(manifest).rows(steps) / .tally(steps)   every planned step in DAG order; done/total for progress
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from ._html import run_html, snapshot, workflow_html, workflow_svg
 from ._progress import ProgressBar, in_kernel, progress
 from ._runs import NotFound, list_runs, load_run, step_detail
 from ._svg import dag_mermaid, dag_svg
+from ._tally import Plan, Row, Tally
 from ._traceback import render_traceback
 
 
@@ -32,5 +34,5 @@ def run_phases(run_dir, run_id: str) -> dict:
 __all__ = [
     "dag_svg", "dag_mermaid", "render_dag", "run_html", "workflow_html", "workflow_svg", "snapshot",
     "ProgressBar", "progress", "in_kernel", "render_traceback", "list_runs", "load_run", "step_detail",
-    "run_phases", "expected_steps", "NotFound",
+    "run_phases", "expected_steps", "NotFound", "Plan", "Row", "Tally",
 ]

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 _DEP_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_]*)(?:\.[A-Za-z]+)?")
 _ITEM = re.compile(r"^(.*)/\d+$")
+_FAILURE_OK = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_]*)\.(?:Failed|Errored|AnyFailed|AllFailed)\b")
 FAILED = ("Failed", "Error")
 
 
@@ -24,6 +25,11 @@ class Node:
     order: int = 0
     phase: str | None = None
     detail: str = ""  # e.g. "3/5" items done for a map
+    items: int | None = None  # a withItems map's item count (known from the manifest)
+    source: str = ""  # a withParam map's list expression, e.g. "{{tasks.make.outputs.parameters.return}}"
+    when: str = ""  # the task's condition
+    allowed: bool = False  # continueOn failed/error: the workflow goes on past its failure
+    scope: str = ""  # the node prefix where `source`'s `tasks.X` names resolve
 
 
 @dataclass
@@ -68,8 +74,15 @@ def build(manifest: dict, phases: dict | None = None, *, max_nodes: int | None =
     return dag
 
 
-def _expand(tpl: dict, prefix: str, templates: dict, dag: Dag, stack: set) -> tuple[list[str], list[str]]:
-    """Add a DAG template's tasks; returns its (entry node ids, exit node ids) for wiring the parent's edges."""
+_INPUT = re.compile(r"^\{\{inputs\.parameters\.([A-Za-z0-9_-]+)\}\}$")
+
+
+def _expand(tpl: dict, prefix: str, templates: dict, dag: Dag, stack: set,
+            inputs: dict[str, tuple[str, str]] | None = None) -> tuple[list[str], list[str]]:
+    """Add a DAG template's tasks; returns its (entry node ids, exit node ids) for wiring the parent's edges.
+
+    `inputs` maps the template's input parameters to (the caller's expression, the prefix it resolves in), so a
+    map inside a nested DAG (a bounded map's loop) still knows which step produces its list."""
     tasks = (tpl.get("dag") or {}).get("tasks") or []
     names = {t.get("name") for t in tasks}
     heads: dict[str, tuple[list[str], list[str]]] = {}
@@ -79,11 +92,21 @@ def _expand(tpl: dict, prefix: str, templates: dict, dag: Dag, stack: set) -> tu
         sub = templates.get(t.get("template"))
         loop = "withItems" if "withItems" in t else "withParam" if "withParam" in t else ""
         if sub is not None and "dag" in sub and not loop and sub["name"] not in stack:
-            heads[t["name"]] = _expand(sub, node + "/", templates, dag, stack | {sub["name"]})
+            args = {p.get("name"): _scoped(str(p.get("value", "")), prefix, inputs)
+                    for p in (t.get("arguments") or {}).get("parameters") or []}
+            heads[t["name"]] = _expand(sub, node + "/", templates, dag, stack | {sub["name"]}, args)
         else:
-            dag.nodes[node] = Node(node, t["name"], t.get("template", ""), loop)
+            on = t.get("continueOn") or {}
+            source, scope = _scoped(str(t.get("withParam") or ""), prefix, inputs)
+            dag.nodes[node] = Node(node, t["name"], t.get("template", ""), loop,
+                                   items=len(t["withItems"]) if isinstance(t.get("withItems"), list) else None,
+                                   source=source, scope=scope, when=str(t.get("when") or ""),
+                                   allowed=bool(on.get("failed") or on.get("error")))
             heads[t["name"]] = ([node], [node])
     for t in tasks:
+        for d in _FAILURE_OK.findall(t.get("depends") or ""):  # another task runs on its failure: allowed to fail
+            if prefix + d in dag.nodes:
+                dag.nodes[prefix + d].allowed = True
         for d in _deps(t):
             if d in names:
                 has_child.add(d)
@@ -93,6 +116,14 @@ def _expand(tpl: dict, prefix: str, templates: dict, dag: Dag, stack: set) -> tu
     starts = [n for t in tasks if not [d for d in _deps(t) if d in names] for n in heads[t["name"]][0]]
     ends = [n for t in tasks if t["name"] not in has_child for n in heads[t["name"]][1]]
     return starts, ends
+
+
+def _scoped(expr: str, prefix: str, inputs: dict[str, tuple[str, str]] | None) -> tuple[str, str]:
+    """(expression, prefix it resolves in), following `{{inputs.parameters.X}}` up to the caller's argument."""
+    m = _INPUT.match(expr)
+    if m and inputs and m.group(1) in inputs:
+        return inputs[m.group(1)]
+    return expr, prefix
 
 
 def _layer(dag: Dag) -> None:

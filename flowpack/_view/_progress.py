@@ -1,20 +1,31 @@
-"""A progress bar of our own for runs: a redrawn text line on a terminal, an updated HTML display in Jupyter.
+"""The one progress display of a run, for `flowpack run`, `run.wait()` and Jupyter.
 
-    progress(lambda: {"phase": ..., "steps": {node: phase}, "total": 12})   # poll until the run ends
-    pipeline.run(progress=ProgressBar())                                    # fed by the local engine's events
+    bar = ProgressBar(manifest=m, run_path=p)   # or ProgressBar(run_dir=...): the manifest is read at the first event
+    pipeline.run(progress=bar)                  # fed by the engine's events: bar({"run", "node", "phase", ...})
+    progress(status_fn, bar=bar)                # or fed by polling: status_fn() -> {"phase", "steps", "total"}
+    bar.close(run.phase, run.steps)             # the final line, from the run's own record
 
-No tqdm: one line of text or one small HTML block is all a run needs.
+On a terminal one line is redrawn (a timer thread keeps the clock moving during a long step); in a log (not a
+terminal) a line is written per ended step and a heartbeat line every `heartbeat` seconds; in Jupyter one HTML block
+is updated in place. Counts come from the manifest's plan (_tally): done/total with a map counted as its items once
+its total is known, the running steps by name, skipped steps and allowed failures by name.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import sys
+import threading
 import time
 from html import escape
+from pathlib import Path
 from typing import Callable, TextIO
 
+from ._tally import ENDED, FAILED, Plan, Tally
+
 DONE = ("Succeeded", "Failed", "Error", "Stopped")
-ENDED_STEP = ("Succeeded", "Failed", "Error", "Skipped", "Omitted", "Stopped")
+SHOWN_RUNNING = 3  # running steps named on the line; the rest are counted
 
 
 def in_kernel() -> bool:
@@ -30,123 +41,6 @@ def in_kernel() -> bool:
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
-class ProgressBar:
-    """Draws run progress; `update(state)` with {phase, steps: {node: phase}, total}, or `__call__(event)` from an engine.
-
-    mode: "html" (a Jupyter display updated in place), "tty" (one line redrawn with \\r), "lines" (a line when
-    counts change, at most every `every` seconds, for logs), or None to pick from the surroundings.
-    """
-
-    def __init__(self, *, total: int | None = None, stream: TextIO | None = None, mode: str | None = None,
-                 label: str = "run", width: int = 30, every: float = 5.0):
-        self.stream = stream if stream is not None else sys.stderr
-        if mode is None:
-            mode = "html" if in_kernel() else "tty" if _isatty(self.stream) else "lines"
-        self.mode = mode
-        self.total = total
-        self.label = label
-        self.width = width
-        self.every = every
-        self.t0 = time.monotonic()
-        self.steps: dict[str, str] = {}
-        self.phase = "Running"
-        self._handle = None
-        self._last_line = ""
-        self._last_time = 0.0
-        self._closed = False
-
-    # -- inputs ----------------------------------------------------------------------------------
-    def __call__(self, event: dict) -> None:
-        """An engine progress event ({node, phase, ...}): one step changed."""
-        self.steps[event["node"]] = event["phase"]
-        self.draw()
-
-    def update(self, state: dict) -> None:
-        """A whole status: {"phase", "steps": {node: phase or {phase: ...}}, "total"} or a bare {node: phase}."""
-        if isinstance(state.get("steps"), dict):
-            steps, phase, total = state["steps"], state.get("phase"), state.get("total")
-        else:
-            steps, phase, total = state, None, None
-        self.steps = {k: (v.get("phase") if isinstance(v, dict) else v) for k, v in steps.items()}
-        if total is not None:
-            self.total = total
-        if phase:
-            self.phase = phase
-        self.draw()
-
-    # -- numbers ---------------------------------------------------------------------------------
-    def counts(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for p in self.steps.values():
-            out[p] = out.get(p, 0) + 1
-        return out
-
-    def numbers(self) -> tuple[int, int]:
-        """(steps ended, steps expected): expected grows with what is seen when the total isn't known."""
-        done = sum(1 for p in self.steps.values() if p in ENDED_STEP)
-        total = max(self.total or 0, len(self.steps))
-        return done, total
-
-    def text(self) -> str:
-        done, total = self.numbers()
-        frac = done / total if total else 0.0
-        filled = int(round(frac * self.width))
-        bar = "#" * filled + "-" * (self.width - filled)
-        counts = self.counts()
-        extra = "  ".join(f"{k.lower()} {counts[k]}" for k in ("Running", "Failed", "Error", "Skipped", "Omitted")
-                          if counts.get(k))
-        elapsed = time.monotonic() - self.t0
-        head = f"{self.label} {self.phase.lower()}" if self.phase in DONE else self.label
-        return f"{head} [{bar}] {done}/{total or '?'} steps  {extra}{'  ' if extra else ''}{elapsed:6.1f}s".rstrip()
-
-    def html(self) -> str:
-        done, total = self.numbers()
-        pct = 100.0 * done / total if total else 0.0
-        counts = self.counts()
-        colour = "#dc2626" if counts.get("Failed") or counts.get("Error") or self.phase in ("Failed", "Error") \
-            else "#16a34a" if self.phase == "Succeeded" else "#2563eb"
-        detail = ", ".join(f"{v} {k.lower()}" for k, v in sorted(counts.items()))
-        return (f'<div class="fp-progress" style="font:12px sans-serif">'
-                f'<div style="width:320px;height:10px;background:#e5e7eb;border-radius:5px;display:inline-block;'
-                f'vertical-align:middle"><div style="width:{pct:.1f}%;height:10px;background:{colour};'
-                f'border-radius:5px"></div></div> <span>{escape(self.label)} {escape(self.phase.lower())}: '
-                f'{done}/{total or "?"} steps ({escape(detail)}) {time.monotonic() - self.t0:.1f}s</span></div>')
-
-    # -- output ----------------------------------------------------------------------------------
-    def draw(self, force: bool = False) -> None:
-        if self._closed:
-            return
-        if self.mode == "html":
-            from IPython.display import HTML, display
-
-            if self._handle is None:
-                self._handle = display(HTML(self.html()), display_id=True)
-            else:
-                self._handle.update(HTML(self.html()))
-            return
-        line = self.text()
-        if self.mode == "tty":
-            self.stream.write("\r\x1b[K" + line)
-            self.stream.flush()
-            return
-        key = line.rsplit(" ", 1)[0]  # without the clock: a line per change, not per tick
-        now = time.monotonic()
-        if force or (key != self._last_line and now - self._last_time >= self.every):
-            self._last_line, self._last_time = key, now
-            self.stream.write(line + "\n")
-            self.stream.flush()
-
-    def close(self, phase: str | None = None) -> None:
-        """Draw the final state (and end the terminal line)."""
-        if phase:
-            self.phase = phase
-        self.draw(force=True)
-        if self.mode == "tty":
-            self.stream.write("\n")
-            self.stream.flush()
-        self._closed = True
-
-
 def _isatty(stream) -> bool:
     try:
         return bool(stream.isatty())
@@ -154,11 +48,292 @@ def _isatty(stream) -> bool:
         return False
 
 
+def _read_json(path: Path) -> dict | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def _clock(secs: float) -> str:
+    """'4.2s', '3m04s', '1h02m'."""
+    if secs < 60:
+        return f"{secs:.1f}s"
+    m, s = divmod(int(secs), 60)
+    return f"{m}m{s:02d}s" if m < 60 else f"{m // 60}h{m % 60:02d}m"
+
+
+def _names(names: list[str], limit: int = 5) -> str:
+    return ", ".join(names[:limit]) + (f" +{len(names) - limit} more" if len(names) > limit else "")
+
+
+class ProgressBar:
+    """Draws one run's progress from engine events (`bar(event)`) or polled states (`bar.update(state)`).
+
+    manifest / run_path: the run's plan and folder (for map totals from the step that produced the list); with
+    run_dir instead, both are found from the first event's run id. mode: "tty" (one redrawn line), "lines" (a log),
+    "html" (Jupyter), or None to pick from the surroundings. tick: seconds between redraws on a terminal or in
+    Jupyter; heartbeat: seconds between progress lines in a log.
+    """
+
+    def __init__(self, *, manifest: dict | None = None, run_path: str | Path | None = None,
+                 run_dir: str | Path | None = None, total: int | None = None, stream: TextIO | None = None,
+                 mode: str | None = None, label: str | None = None, width: int = 20, tick: float = 0.5,
+                 heartbeat: float = 15.0):
+        self.stream = stream if stream is not None else sys.stderr
+        if mode is None:
+            mode = "html" if in_kernel() else "tty" if _isatty(self.stream) else "lines"
+        if mode not in ("tty", "lines", "html"):
+            raise ValueError(f"ProgressBar(mode={mode!r}): expected 'tty', 'lines', 'html' or None")
+        self.mode = mode
+        self.total = total
+        self.label = label
+        self.width = width
+        self.tick = tick
+        self.heartbeat = heartbeat
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.run_path = Path(run_path) if run_path is not None else None
+        self.plan: Plan | None = None
+        if manifest is not None:
+            self._set_manifest(manifest)
+        self.t0 = time.monotonic()
+        self.steps: dict[str, dict] = {}
+        self.phase = "Running"
+        self._final = False
+        self._lock = threading.RLock()
+        self._handle = None
+        self._last_line = 0.0
+        self._closed = threading.Event()
+        self._ticker: threading.Thread | None = None
+
+    # -- inputs ----------------------------------------------------------------------------------
+    def __call__(self, event: dict) -> None:
+        """An engine progress event ({run, node, phase, startedAt, message, ...}): one step changed."""
+        with self._lock:
+            if self._closed.is_set():
+                return
+            if self.plan is None and event.get("run") and self.run_dir is not None:
+                self.run_path = self.run_dir / str(event["run"])
+                manifest = _read_json(self.run_path / "manifest.json")
+                if manifest:
+                    self._set_manifest(manifest)
+            self.steps[event["node"]] = dict(event)
+            self._start_ticker()
+            if self.mode == "lines":
+                self._event_line(event)
+            else:
+                self._render()
+
+    def update(self, state: dict) -> None:
+        """A whole status: {"phase", "steps": {node: phase or {phase, startedAt, ...}}, "total"} or {node: phase}."""
+        with self._lock:
+            if isinstance(state.get("steps"), dict):
+                steps, phase, total = state["steps"], state.get("phase"), state.get("total")
+            else:
+                steps, phase, total = state, None, None
+            before = self.steps
+            self.steps = {k: (dict(v) if isinstance(v, dict) else {"phase": v}) for k, v in steps.items()}
+            if self.mode == "lines":
+                for node, s in self.steps.items():
+                    if s.get("phase") != (before.get(node) or {}).get("phase"):
+                        self._event_line({"node": node, **s})
+            if total is not None:
+                self.total = total
+            if phase:
+                self.phase = phase
+            self._start_ticker()
+            if self.mode != "lines":
+                self._render()
+            elif time.monotonic() - self._last_line >= self.heartbeat:
+                self._write_line(self.text())
+
+    def _set_manifest(self, manifest: dict) -> None:
+        self.plan = Plan(manifest)
+        if self.label is None:
+            self.label = ((manifest.get("metadata") or {}).get("generateName") or "").rstrip("-") or None
+
+    def _read_step(self, node: str) -> dict | None:
+        if self.run_path is None or ".." in node.split("/"):
+            return None
+        return _read_json(self.run_path / "steps" / node / "step.json")
+
+    # -- numbers ---------------------------------------------------------------------------------
+    def tally(self) -> Tally:
+        """done/total and names, from the plan when there is one (else from the steps seen and `total`)."""
+        final = self.phase if self._final else None
+        if self.plan is not None:
+            return self.plan.tally(self.steps, self._read_step, final_phase=final)
+        t = Tally()
+        for node, s in self.steps.items():
+            phase = s.get("phase") or ""
+            if final and phase in ("Running", "Pending"):
+                phase = "Stopped"
+            t.counts[phase] = t.counts.get(phase, 0) + 1
+            t.done += phase in ENDED
+            if phase == "Running":
+                t.running.append((node, s.get("startedAt")))
+            elif phase == "Skipped":
+                t.skipped.append(node)
+            elif phase == "Omitted":
+                t.omitted.append(node)
+            elif phase in FAILED:
+                t.failed.append(node)
+        t.total = max(self.total or 0, len(self.steps))
+        t.open = self.total is None and not final
+        return t
+
+    def numbers(self) -> tuple[int, int]:
+        t = self.tally()
+        return t.done, t.total
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.t0
+
+    def _running(self, t: Tally) -> str:
+        now = time.time()
+        shown = sorted(t.running, key=lambda r: r[1] or now)
+        parts = [name + (f" {_clock(max(0.0, now - started))}" if isinstance(started, (int, float)) else "")
+                 for name, started in shown[:SHOWN_RUNNING]]
+        more = len(shown) - SHOWN_RUNNING
+        return ", ".join(parts) + (f" +{more} more" if more > 0 else "")
+
+    def _summary(self, t: Tally) -> tuple[str, list[str]]:
+        """('9/12 steps' or 'Succeeded: 12/12 steps (...)', [running..., skipped..., failed...])."""
+        count = f"{t.done}/{t.total}{'+' if t.open else ''} steps"
+        extras = []
+        if self._final:
+            counts = t.counts
+            order = ("Succeeded", "Failed", "Error", "failed (allowed)", "Skipped", "Omitted", "Stopped")
+            detail = ", ".join(f"{counts[k]} {k.lower()}" for k in order if counts.get(k, 0) > 0)
+            count = f"{self.phase}: {count}" + (f" ({detail})" if detail else "")
+        elif t.running:
+            extras.append("running: " + self._running(t))
+        if t.skipped:
+            extras.append("skipped: " + _names(t.skipped))
+        if t.omitted:
+            extras.append("not run: " + _names(t.omitted))
+        if t.failed:
+            extras.append("failed: " + _names(t.failed))
+        if t.allowed:
+            extras.append("failed (allowed): " + _names(t.allowed))
+        return count, extras
+
+    def text(self) -> str:
+        """The progress line: clock, name, bar, done/total, then running (by name), skipped and failed steps."""
+        t = self.tally()
+        count, extras = self._summary(t)
+        head = f"[{_clock(self.elapsed()):>7}] {self.label or 'run'}"
+        if not self._final:
+            filled = int(round(t.fraction * self.width))
+            head += f" [{'#' * filled}{'-' * (self.width - filled)}]"
+        return " · ".join([f"{head} {count}"] + extras)
+
+    def html(self) -> str:
+        t = self.tally()
+        count, extras = self._summary(t)
+        pct = 100.0 if self._final and self.phase == "Succeeded" else 100.0 * t.fraction
+        colour = ("#dc2626" if t.failed or self.phase in ("Failed", "Error") else
+                  "#16a34a" if self.phase == "Succeeded" else "#d97706" if self.phase == "Stopped" else "#2563eb")
+        text = " · ".join([f"{_clock(self.elapsed())} {self.label or 'run'} {count}"] + extras)
+        return (f'<div class="fp-progress" style="font:12px sans-serif">'
+                f'<div style="width:320px;height:10px;background:#e5e7eb;border-radius:5px;display:inline-block;'
+                f'vertical-align:middle"><div style="width:{pct:.1f}%;height:10px;background:{colour};'
+                f'border-radius:5px"></div></div> <span>{escape(text)}</span></div>')
+
+    # -- output ----------------------------------------------------------------------------------
+    def _columns(self) -> int:
+        try:
+            return os.get_terminal_size(self.stream.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            return 120
+
+    def draw(self) -> None:
+        """Redraw now (a terminal line or the notebook block; a log line only on a heartbeat); nothing once closed."""
+        with self._lock:
+            if not self._closed.is_set():
+                self._render()
+
+    def _render(self) -> None:
+        with self._lock:
+            if self.mode == "html":
+                from IPython.display import HTML, display
+
+                if self._handle is None:
+                    self._handle = display(HTML(self.html()), display_id=True)
+                else:
+                    self._handle.update(HTML(self.html()))
+            elif self.mode == "tty":
+                line = self.text()
+                width = self._columns() - 1
+                if len(line) > width and not self._final:  # a wrapped line can't be redrawn in place
+                    line = line[: max(0, width - 1)] + "\u2026"
+                self.stream.write("\r\x1b[K" + line)
+                self.stream.flush()
+            elif time.monotonic() - self._last_line >= self.heartbeat:
+                self._write_line(self.text())
+
+    def _write_line(self, text: str) -> None:
+        self._last_line = time.monotonic()
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def _event_line(self, event: dict) -> None:
+        """In a log: a line for each ended step (a map's items only when they fail)."""
+        phase = event.get("phase")
+        node = event["node"]
+        is_item = self.plan is not None and node not in self.plan.by_id and self.plan.owner(node) is not None
+        if phase not in ENDED or (is_item and phase not in FAILED):
+            return
+        took = ""
+        if isinstance(event.get("startedAt"), (int, float)) and isinstance(event.get("finishedAt"), (int, float)):
+            took = f" in {_clock(max(0.0, event['finishedAt'] - event['startedAt']))}"
+        message = (event.get("message") or "").strip().splitlines()
+        allowed = " (allowed to fail)" if phase in FAILED and self.plan is not None and self.plan.allowed(node) else ""
+        self._write_line(f"[{_clock(self.elapsed()):>7}] {node} {phase}{took}{allowed}"
+                         + (f": {message[-1]}" if message and phase != "Succeeded" else ""))
+
+    def _start_ticker(self) -> None:
+        if self._ticker is not None or self._closed.is_set():
+            return
+        every = self.heartbeat if self.mode == "lines" else self.tick
+        if self.mode == "lines":
+            self._last_line = self._last_line or time.monotonic()
+
+        def tick() -> None:
+            while not self._closed.wait(min(every, 1.0)):
+                self.draw()
+
+        self._ticker = threading.Thread(target=tick, name="flowpack-progress", daemon=True)
+        self._ticker.start()
+
+    def close(self, phase: str | None = None, steps: dict | None = None) -> None:
+        """Stop the clock and draw the final state once: the run's phase, and its recorded steps when given."""
+        with self._lock:
+            if self._closed.is_set():
+                return
+            self._closed.set()
+            if steps is not None:
+                self.steps = {k: (dict(v) if isinstance(v, dict) else {"phase": v}) for k, v in steps.items()}
+            if phase:
+                self.phase = phase
+            self._final = self.phase in DONE
+            if self.mode == "lines":
+                self._write_line(self.text())
+            else:
+                self._render()
+            if self.mode == "tty":
+                self.stream.write("\n")
+                self.stream.flush()
+        if self._ticker is not None and self._ticker is not threading.current_thread():
+            self._ticker.join(timeout=5)
+
+
 def progress(status: Callable[[], dict], *, interval: float = 0.5, timeout: float | None = None,
              bar: ProgressBar | None = None, **options) -> dict:
     """Poll `status()` until its phase ends, drawing a progress bar; returns the last status.
 
-    status() returns {"phase": "Running", "steps": {node: phase}, "total": n or None}. Raises RunError after
+    status() returns {"phase": "Running", "steps": {node: phase or {...}}, "total": n or None}. Raises RunError after
     `timeout` seconds (the run goes on).
     """
     bar = bar or ProgressBar(**options)
