@@ -3,56 +3,27 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
 
-from ._errors import FlowpackError
+from ._errors import FlowpackError, UsageError
 
 
-def load_target(target: str):
-    """`FILE.py:NAME` -> the object NAME defined in FILE.py (the file's folder goes on sys.path, as with python FILE)."""
-    if ":" not in target:
-        raise SystemExit(f"flowpack: expected FILE.py:NAME, got {target!r}")
-    file, _, name = target.rpartition(":")
-    path = Path(file).resolve()
-    if not path.is_file():
-        raise SystemExit(f"flowpack: no such file {file!r}")
-    sys.path.insert(0, str(path.parent))
-    module_name = path.stem
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    try:
-        return getattr(module, name)
-    except AttributeError:
-        raise SystemExit(f"flowpack: {file} defines no {name!r}") from None
+def load_target(target: str, want: str | None = None):
+    """`FILE.py:NAME` -> the object NAME of FILE.py (see flowpack._cli_target); `want` is "workflow" or "op"."""
+    from ._cli_target import load_target as load
+
+    return load(target, want)
 
 
-def parse_params(pairs: list[str], wf) -> dict:
-    """-p key=value: JSON where the parameter takes JSON (numbers, lists...), the raw text for str parameters."""
-    from ._types import TEXT
+def parse_params(pairs: list[str] | None, wf) -> dict:
+    """-p KEY=VALUE pairs checked against the workflow's annotations (see flowpack._cli_target)."""
+    from ._cli_target import parse_params as parse
 
-    params = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise SystemExit(f"flowpack: -p expects key=value, got {pair!r}")
-        inp = wf.interface.inputs.get(key)
-        if inp is None:
-            raise SystemExit(f"flowpack: workflow {wf.name!r} has no parameter {key!r}; "
-                             f"it has {sorted(wf.interface.inputs) or 'none'}")
-        if inp.kind.codec == TEXT or inp.kind.how == "path":
-            params[key] = value
-        else:
-            try:
-                params[key] = json.loads(value)
-            except json.JSONDecodeError:
-                params[key] = value
-    return params
+    return parse(pairs, wf)
 
 
 class Progress:
@@ -95,73 +66,120 @@ def _show(value) -> str:
 
 
 def cmd_run(args) -> int:
-    wf = load_target(args.target)
+    from ._cli_store import store_from
+    from ._engine._record import new_run_id
+
+    wf = load_target(args.target, "workflow")
     params = parse_params(args.param, wf)
+    store = store_from(args.store)
+    built = wf.build(**params)  # checked before anything runs or shows
+    from ._run import execute
+
+    run_id = new_run_id(wf.name)
     progress = Progress()
     try:
-        run = wf.run(engine=args.engine, run_dir=args.run_dir, workers=args.workers, progress=progress,
-                     resume=args.resume, **params)
+        run = execute(built, engine=args.engine, run_dir=args.run_dir, workers=args.workers, progress=progress,
+                      resume=args.resume, run_id=run_id, store=store)
     except FlowpackError as exc:
         progress.close()
         print(f"flowpack: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        progress.close()
+        again = sys.argv[1:] if args.argv is None else list(args.argv)
+        print(f"flowpack: stopped run {run_id} (its folder: {Path(args.run_dir) / run_id}); to go on from where it "
+              f"stopped: flowpack {_resume_command(again, run_id)}", file=sys.stderr)
+        return 130
     progress.close()
     print(f"run {run.id} {run.phase} ({len(run.steps)} steps) in {run.path}", file=sys.stderr)
     print(_show(run.result()))
     return 0
 
 
+def _resume_command(argv: list[str], run_id: str) -> str:
+    """The command line that was run, with --resume RUN_ID in place of any earlier --resume."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        if a == "--resume":
+            skip = True
+            continue
+        if not a.startswith("--resume="):
+            out.append(a)
+    return shlex.join(out + ["--resume", run_id])
+
+
 def cmd_render(args) -> int:
-    wf = load_target(args.target)
+    wf = load_target(args.target, "workflow")
     params = parse_params(args.param, wf)
+    manifest = wf.render(**params)
     if args.format in ("svg", "mermaid"):
         from ._view import render_dag
 
-        text = render_dag(wf.render(**params), args.format)
+        text = render_dag(manifest, args.format)
     else:
         text = wf.to_json(**params) if args.format == "json" else wf.to_yaml(**params)
-    if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
-        from ._validate import manifest_size
-
-        print(f"wrote {args.output} ({manifest_size(wf.render(**params))} bytes as compact JSON)", file=sys.stderr)
-    else:
+    if not args.output:
         sys.stdout.write(text)
+        return 0
+    path = Path(args.output)
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"can't write {args.output}: {exc.strerror or exc}") from None
+    what = {"svg": "an SVG picture of the DAG", "mermaid": "a Mermaid diagram of the DAG"}.get(
+        args.format, f"the Argo Workflow manifest as {args.format.upper()}")
+    from ._validate import manifest_size
+
+    print(f"wrote {path} ({len(text.encode('utf-8'))} bytes): {what} of workflow {wf.name!r} "
+          f"({len((manifest.get('spec') or {}).get('templates') or [])} templates, "
+          f"{manifest_size(manifest)} bytes as compact JSON)", file=sys.stderr)
     return 0
 
 
 def cmd_script(args) -> int:
-    op = load_target(args.target)
-    if not hasattr(op, "script"):
-        raise SystemExit(f"flowpack: {args.target} is not an op")
+    op = load_target(args.target, "op")
     script = op.script
     sys.stdout.write(script() if callable(script) else script)
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="flowpack", description="Run plain Python functions as Argo workflow steps.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    from . import __version__, _cli_store
 
-    p = sub.add_parser("run", help="run a workflow on the embedded local engine")
-    p.add_argument("target", help="FILE.py:WORKFLOW")
-    p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="a workflow parameter")
+    parser = argparse.ArgumentParser(prog="flowpack", description="Run plain Python functions as Argo workflow steps: "
+                                     "on this machine, in Docker, or on Argo Workflows.")
+    parser.add_argument("--version", action="version", version=f"flowpack {__version__}",
+                        help="print flowpack's version and exit")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("run", help="run a workflow on this machine (the embedded local engine, or Docker)",
+                       description="Run a workflow and print its result as JSON; exits non-zero when it fails.")
+    p.add_argument("target", help="FILE.py:WORKFLOW, a workflow (@fp.workflow) defined in FILE.py")
+    p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE",
+                   help="a workflow parameter: JSON for numbers, lists, dicts...; plain text for str (repeatable)")
     p.add_argument("--run-dir", default=".flowpack/runs", help="where runs are kept (default .flowpack/runs)")
-    p.add_argument("--workers", type=int, default=None, help="steps at once (default: number of cores)")
+    p.add_argument("--workers", type=_positive, default=None, help="steps at once (default: number of cores)")
     p.add_argument("--engine", choices=["local", "docker"], default="local", help="where steps run (default local)")
     p.add_argument("--resume", metavar="RUN_ID", help="reuse the steps that succeeded in this earlier run")
+    _cli_store.add_option(p)
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("render", help="print the Argo Workflow manifest")
-    p.add_argument("target", help="FILE.py:WORKFLOW")
-    p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE")
-    p.add_argument("-o", "--output", help="write to this file instead of stdout")
+    p = sub.add_parser("render", help="print the Argo Workflow manifest (or a picture of its DAG)",
+                       description="Render a workflow as Argo reads it, or draw its DAG.")
+    p.add_argument("target", help="FILE.py:WORKFLOW, a workflow (@fp.workflow) defined in FILE.py")
+    p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE",
+                   help="a workflow parameter: JSON for numbers, lists, dicts...; plain text for str (repeatable)")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to this file instead of stdout")
     p.add_argument("--format", choices=["yaml", "json", "svg", "mermaid"], default="yaml",
                    help="the manifest (yaml, json) or a picture of its DAG (svg, mermaid)")
     p.set_defaults(func=cmd_render)
 
-    p = sub.add_parser("script", help="print an op's self-contained step script")
-    p.add_argument("target", help="FILE.py:OP")
+    p = sub.add_parser("script", help="print an op's self-contained step script",
+                       description="Print the Python script one step runs (what the op's template holds).")
+    p.add_argument("target", help="FILE.py:OP, an op (@fp.op) defined in FILE.py")
     p.set_defaults(func=cmd_script)
 
     from . import _cli_argo, _cli_images, _cli_view
@@ -172,10 +190,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         return args.func(args)
+    except UsageError as exc:
+        print(f"flowpack {args.command}: {exc}", file=sys.stderr)
+        return 2
     except FlowpackError as exc:
         print(f"flowpack: {exc}", file=sys.stderr)
         return 1

@@ -11,25 +11,32 @@ import argparse
 import json
 import sys
 
+from . import _cli_store
+from ._cli_store import store_from
+from ._errors import UsageError
+
 
 def add_commands(sub) -> None:
     """Register the Argo subcommands on the `flowpack` parser's subparsers."""
     conn = argparse.ArgumentParser(add_help=False)
     g = conn.add_argument_group("Argo Server (defaults: ARGO_* environment variables, then the config file)")
-    g.add_argument("-s", "--argo-server", dest="server", metavar="HOST:PORT")
-    g.add_argument("-n", "--namespace")
+    g.add_argument("-s", "--argo-server", dest="server", metavar="HOST:PORT", help="the Argo Server's address")
+    g.add_argument("-n", "--namespace", help="the Kubernetes namespace of the workflows")
     g.add_argument("-e", "--secure", dest="secure", action="store_const", const=True, default=None,
                    help="HTTPS (the default)")
     g.add_argument("--plaintext", dest="secure", action="store_const", const=False, help="plain HTTP")
     g.add_argument("-k", "--insecure-skip-verify", action="store_const", const=True, default=None,
                    help="do not verify the server's TLS certificate (self-signed development servers only)")
-    g.add_argument("--argo-base-href", dest="base_href", metavar="PATH")
+    g.add_argument("--argo-base-href", dest="base_href", metavar="PATH",
+                   help="the path the Argo Server is served under, behind a proxy")
 
     build = argparse.ArgumentParser(add_help=False)
-    build.add_argument("target", help="FILE.py:WORKFLOW")
-    build.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="a workflow parameter")
+    build.add_argument("target", help="FILE.py:WORKFLOW, a workflow (@fp.workflow) defined in FILE.py")
+    build.add_argument("-p", "--param", action="append", metavar="KEY=VALUE",
+                       help="a workflow parameter: JSON for numbers, lists, dicts...; plain text for str (repeatable)")
     build.add_argument("--artifact-repository", metavar="cluster|store|CONFIGMAP:KEY", default=None,
                        help="where artifacts live (default: the cluster's configured repository)")
+    _cli_store.add_option(build)
 
     p = sub.add_parser("submit", parents=[conn, build], help="submit a workflow to Argo")
     p.add_argument("--wait", action="store_true", help="wait until it ends and print its result")
@@ -38,6 +45,13 @@ def add_commands(sub) -> None:
     p.add_argument("--service-account", help="the service account the workflow's pods run as")
     p.set_defaults(func=cmd_submit)
 
+    p = sub.add_parser("results", parents=[conn], help="print a finished run's result (a local run or an Argo "
+                       "workflow)")
+    p.add_argument("name", help="a run id in --run-dir, or the name of an Argo workflow")
+    p.add_argument("--run-dir", default=".flowpack/runs", help="where local runs are kept (default .flowpack/runs)")
+    _cli_store.add_option(p)
+    p.set_defaults(func=cmd_results)
+
     p = sub.add_parser("lint", parents=[conn, build], help="validate a workflow with the Argo Server")
     p.set_defaults(func=cmd_lint)
 
@@ -45,29 +59,29 @@ def add_commands(sub) -> None:
                        help="publish a workflow as a WorkflowTemplate (or a CronWorkflow with --schedule)")
     p.add_argument("--name", help="the template's name (default: the workflow's)")
     p.add_argument("--schedule", action="append", metavar="CRON", help="cron schedule, e.g. '0 * * * *'")
-    p.add_argument("--timezone")
+    p.add_argument("--timezone", help="the schedule's time zone, e.g. Europe/Paris (default: the controller's)")
     p.set_defaults(func=cmd_register)
 
     p = sub.add_parser("status", parents=[conn], help="a workflow's phase and per-step phases")
-    p.add_argument("name")
-    p.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    p.add_argument("name", help="the workflow's name")
+    p.add_argument("-o", "--output", choices=["text", "json"], default="text", help="text (default) or json")
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("logs", parents=[conn], help="a workflow's step logs")
-    p.add_argument("name")
+    p.add_argument("name", help="the workflow's name")
     p.add_argument("--step", help="only this step (its path, e.g. add or inner/add)")
-    p.add_argument("-f", "--follow", action="store_true")
-    p.add_argument("--grep")
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing lines as they come")
+    p.add_argument("--grep", metavar="TEXT", help="only lines holding this text")
     p.set_defaults(func=cmd_logs)
 
     p = sub.add_parser("list", parents=[conn], help="workflows in the namespace")
     p.add_argument("-l", "--selector", help="label selector, e.g. flowpack.io/workflow=pipeline")
-    p.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    p.add_argument("-o", "--output", choices=["text", "json"], default="text", help="text (default) or json")
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("wait", parents=[conn], help="wait for a workflow to end")
-    p.add_argument("name")
-    p.add_argument("--timeout", type=float, default=None)
+    p.add_argument("name", help="the workflow's name")
+    p.add_argument("--timeout", type=float, default=None, help="seconds to wait at most (default: no limit)")
     p.set_defaults(func=cmd_wait)
 
     for verb, text in (("stop", "stop a workflow (exit handlers still run)"),
@@ -76,7 +90,7 @@ def add_commands(sub) -> None:
                        ("resubmit", "submit a finished workflow again"),
                        ("delete", "delete a workflow")):
         p = sub.add_parser(verb, parents=[conn], help=text)
-        p.add_argument("name")
+        p.add_argument("name", help="the workflow's name")
         p.set_defaults(func=cmd_action, verb=verb)
 
 
@@ -95,28 +109,13 @@ def _repository(text: str | None):
     if ":" in text:
         cm, _, key = text.partition(":")
         return {"configMap": cm, "key": key}
-    raise SystemExit(f"flowpack: --artifact-repository {text!r}: use cluster, store or CONFIGMAP:KEY")
-
-
-def _store_from_env():
-    """The S3 store described by the environment, when the store offers that (None otherwise)."""
-    try:
-        from ._store import S3
-    except ImportError:
-        return None
-    make = getattr(S3, "from_env", None)
-    if make is None:
-        return None
-    try:
-        return make()
-    except Exception:  # noqa: BLE001 - no store configured: submission works unless files must be uploaded
-        return None
+    raise UsageError(f"--artifact-repository {text!r}: use cluster, store or CONFIGMAP:KEY")
 
 
 def _load(args):
-    from ._cli import load_target, parse_params
+    from ._cli_target import load_target, parse_params
 
-    wf = load_target(args.target)
+    wf = load_target(args.target, "workflow")
     return wf, parse_params(args.param, wf)
 
 
@@ -125,7 +124,7 @@ def _pairs(items: list[str] | None, flag: str) -> dict:
     for item in items or []:
         k, sep, v = item.partition("=")
         if not sep:
-            raise SystemExit(f"flowpack: {flag} expects KEY=VALUE, got {item!r}")
+            raise UsageError(f"{flag} expects KEY=VALUE, got {item!r}")
         out[k] = v
     return out
 
@@ -140,13 +139,73 @@ def cmd_submit(args) -> int:
 
     wf, params = _load(args)
     client = _client(args)
-    run = submit(wf, argo=client, store=_store_from_env(), artifact_repository=_repository(args.artifact_repository),
-                 labels=_pairs(args.label, "-l"), service_account=args.service_account, params=params)
-    print(run.name)
+    run = submit(wf, argo=client, store=store_from(args.store, remote=True),
+                 artifact_repository=_repository(args.artifact_repository), labels=_pairs(args.label, "-l"),
+                 service_account=args.service_account, params=params)
+    print(run.name, flush=True)
     if not args.wait:
         return 0
     run.wait(timeout=args.timeout)
-    print(f"workflow {run.name} {run.status()['phase']}", file=sys.stderr)
+    return _print_result(run)
+
+
+def _print_result(run) -> int:
+    """An ended Argo workflow's phase (stderr) and result (stdout, as JSON); artifacts need a store to download:
+    without one they are shown as their locations. Non-zero only when the workflow did not succeed."""
+    from ._argo import _status
+    from ._results import rebuild
+    from ._view._runs import _where
+
+    phase = run.status()["phase"]
+    print(f"workflow {run.name} {phase}", file=sys.stderr)
+    run.check()  # a failed workflow raises StepFailed, naming the step
+    if run.store is not None:
+        print(_show(run.result()))
+        return 0
+    kinds = run.shape.get("kinds", {})
+    artifacts = _status.root_outputs(run.workflow)["artifacts"]
+    pending = [n for n, k in kinds.items() if k.get("how") != "param"]
+
+    def output(name: str):
+        if name in pending:
+            return _where(artifacts[name]) if name in artifacts else None
+        return run.output(name)
+
+    print(_show(rebuild(run.shape, output)))
+    if pending:
+        print(f"flowpack: output(s) {', '.join(pending)} are artifacts in the artifact repository, shown by location; "
+              f"give --store s3://BUCKET/PREFIX (that repository's bucket) to download them", file=sys.stderr)
+    return 0
+
+
+def cmd_results(args) -> int:
+    """A local run's result from its folder, or an Argo workflow's."""
+    from pathlib import Path
+
+    from ._argo import get
+
+    folder = Path(args.run_dir) / args.name
+    if args.name and "/" not in args.name and (folder / "run.json").is_file():
+        return _local_result(folder, store_from(args.store))
+    run = get(args.name, argo=_client(args), store=store_from(args.store, remote=True))
+    if not run.done():
+        print(f"flowpack: workflow {run.name} is still {run.phase}; `flowpack wait {run.name}` waits for it",
+              file=sys.stderr)
+        return 1
+    return _print_result(run)
+
+
+def _local_result(folder, store) -> int:
+    from ._engine._record import read_json
+    from ._run import Run
+
+    record = read_json(folder / "run.json")
+    if store is None:
+        from ._store import LocalStore
+
+        store = LocalStore(folder.absolute().parent.parent / "store")  # the local engine's default store
+    run = Run(record, folder, store, read_json(folder / "manifest.json"))
+    print(f"run {run.id} {run.phase}", file=sys.stderr)
     print(_show(run.result()))
     return 0
 
@@ -155,7 +214,8 @@ def cmd_lint(args) -> int:
     from ._argo import lint
 
     wf, params = _load(args)
-    lint(wf, argo=_client(args), artifact_repository=_repository(args.artifact_repository), params=params)
+    lint(wf, argo=_client(args), store=store_from(args.store, remote=True),
+         artifact_repository=_repository(args.artifact_repository), params=params)
     print(f"{args.target}: no errors found", file=sys.stderr)
     return 0
 
@@ -164,8 +224,9 @@ def cmd_register(args) -> int:
     from ._argo import register
 
     wf, params = _load(args)
-    obj = register(wf, argo=_client(args), store=_store_from_env(), name=args.name, schedule=args.schedule,
-                   timezone=args.timezone, artifact_repository=_repository(args.artifact_repository), params=params)
+    obj = register(wf, argo=_client(args), store=store_from(args.store, remote=True), name=args.name,
+                   schedule=args.schedule, timezone=args.timezone,
+                   artifact_repository=_repository(args.artifact_repository), params=params)
     print(f"{obj.get('kind', 'WorkflowTemplate' if not args.schedule else 'CronWorkflow')} "
           f"{obj['metadata']['namespace']}/{obj['metadata']['name']}")
     return 0
@@ -228,16 +289,3 @@ def cmd_action(args) -> int:
         print(f"{args.name} {done}")
     return 0
 
-
-def main(argv: list[str] | None = None) -> int:
-    """Run only the Argo commands (the full CLI is flowpack._cli.main)."""
-    from ._errors import FlowpackError
-
-    parser = argparse.ArgumentParser(prog="flowpack")
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except FlowpackError as exc:
-        print(f"flowpack: {exc}", file=sys.stderr)
-        return 1

@@ -6,24 +6,20 @@ import argparse
 import sys
 import time
 
-from ._errors import FlowpackError
+from ._errors import FlowpackError, UsageError
 
 
 def _workflows(target: str) -> list:
     """The workflow FILE.py:NAME, or every workflow FILE.py defines (in definition order)."""
-    from ._cli import load_target
+    from ._cli_target import WORKFLOW, load_module, load_target
     from ._workflow import Workflow
 
     file, sep, name = target.rpartition(":")
     if sep and name and not name.startswith(("/", "\\")) and file:  # FILE.py:NAME (a bare path has no ':NAME')
-        wf = load_target(target)
-        if not isinstance(wf, Workflow):
-            raise SystemExit(f"flowpack build: {target} is not a workflow (decorate it with @fp.workflow)")
-        return [wf]
-    namespace = load_target(f"{target}:__dict__")  # the loaded module's globals, through the run command's loader
-    found = [v for v in namespace.values() if isinstance(v, Workflow)]
+        return [load_target(target, WORKFLOW)]
+    found = [v for v in vars(load_module(target)).values() if isinstance(v, Workflow)]
     if not found:
-        raise SystemExit(f"flowpack build: {target} defines no workflow (@fp.workflow)")
+        raise UsageError(f"{target} defines no workflow (@fp.workflow)")
     unique: list = []
     for wf in found:
         if all(wf is not w for w in unique):
@@ -77,7 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="flowpack")
     add_commands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except FlowpackError as exc:
+        print(f"flowpack build: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, UsageError) else 1
 
 
 if __name__ == "__main__":

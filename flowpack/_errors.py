@@ -60,3 +60,7 @@ class ArgoError(FlowpackError):
 
 class ResourceError(FlowpackError):
     """A step asks for more CPUs, memory or GPUs than the machine that should run it has."""
+
+
+class UsageError(FlowpackError, ValueError):
+    """A command-line argument is wrong (a target that isn't a workflow, a bad -p value, a bad option)."""

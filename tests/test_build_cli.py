@@ -117,8 +117,8 @@ def test_failed_build_names_the_failing_step(tmp_path, capsys, docker_client):
 
 
 def test_target_that_is_not_a_workflow(tmp_path, capsys):
-    code, _, _ = _cli(capsys, f"{_write(tmp_path, FILE)}:not_a_workflow")
-    assert code and "not a workflow" in str(code)
+    code, _, err = _cli(capsys, f"{_write(tmp_path, FILE)}:not_a_workflow")
+    assert code == 2 and "not a workflow" in err and "Traceback" not in err
 
 
 def test_push_to_an_unreachable_registry_fails_cleanly(tmp_path, capsys, docker_client):
