@@ -6,7 +6,6 @@ import argparse
 import json
 import shlex
 import sys
-import time
 from pathlib import Path
 
 from ._errors import FlowpackError, UsageError
@@ -26,41 +25,6 @@ def parse_params(pairs: list[str] | None, wf) -> dict:
     return parse(pairs, wf)
 
 
-class Progress:
-    """Live per-step status: a redrawn summary line on a terminal, one line per finished step otherwise."""
-
-    def __init__(self, stream=sys.stderr):
-        self.stream = stream
-        self.tty = stream.isatty()
-        self.t0 = time.monotonic()
-        self.phases: dict[str, str] = {}
-        self.last_draw = 0.0
-
-    def __call__(self, event: dict) -> None:
-        node, phase = event["node"], event["phase"]
-        self.phases[node] = phase
-        elapsed = time.monotonic() - self.t0
-        if phase in ("Failed", "Error") or (not self.tty and phase in ("Succeeded", "Omitted")):
-            extra = f" ({event.get('message')})" if event.get("message") else ""
-            self._line(f"[{elapsed:7.2f}s] {node:<30} {phase}{extra.splitlines()[0] if extra else ''}")
-        if self.tty and time.monotonic() - self.last_draw > 0.1:
-            self.last_draw = time.monotonic()
-            counts: dict[str, int] = {}
-            for p in self.phases.values():
-                counts[p] = counts.get(p, 0) + 1
-            summary = "  ".join(f"{k.lower()} {v}" for k, v in sorted(counts.items()))
-            self.stream.write(f"\r\x1b[K[{elapsed:7.2f}s] {summary}")
-            self.stream.flush()
-
-    def _line(self, text: str) -> None:
-        self.stream.write(("\r\x1b[K" if self.tty else "") + text + "\n")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.tty:
-            self.stream.write("\n")
-
-
 def _show(value) -> str:
     return json.dumps(value, indent=1, default=str, ensure_ascii=False)
 
@@ -74,23 +38,25 @@ def cmd_run(args) -> int:
     store = store_from(args.store)
     built = wf.build(**params)  # checked before anything runs or shows
     from ._run import execute
+    from ._view import ProgressBar
 
     run_id = new_run_id(wf.name)
-    progress = Progress()
+    progress = ProgressBar(run_dir=args.run_dir, label=wf.name)  # the one display of runs (flowpack._view)
     try:
         run = execute(built, engine=args.engine, run_dir=args.run_dir, workers=args.workers, progress=progress,
                       resume=args.resume, run_id=run_id, store=store)
     except FlowpackError as exc:
-        progress.close()
+        failed = getattr(exc, "run", None)
+        progress.close(getattr(failed, "phase", "Failed"), getattr(failed, "steps", None))
         print(f"flowpack: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        progress.close()
+        progress.close("Stopped")
         again = sys.argv[1:] if args.argv is None else list(args.argv)
         print(f"flowpack: stopped run {run_id} (its folder: {Path(args.run_dir) / run_id}); to go on from where it "
               f"stopped: flowpack {_resume_command(again, run_id)}", file=sys.stderr)
         return 130
-    progress.close()
+    progress.close(run.phase, run.steps)
     print(f"run {run.id} {run.phase} ({len(run.steps)} steps) in {run.path}", file=sys.stderr)
     print(_show(run.result()))
     return 0
