@@ -15,7 +15,10 @@
 """
 
 from ._errors import (
+    ArgoError,
+    ArtifactIntegrityError,
     FlowpackError,
+    ImageBuildError,
     ManifestError,
     OpDefinitionError,
     ResourceError,
@@ -23,33 +26,100 @@ from ._errors import (
     ScriptError,
     StepFailed,
     StoreError,
+    UsageError,
     WorkflowBuildError,
 )
 from ._op import Op, op
 from ._shell import Artifact, Parameter, ShellOp, shell
-from ._store import LocalStore, S3
+from ._store import (
+    ArtifactNotFoundError,
+    BucketNotFoundError,
+    LocalStore,
+    S3,
+    StoreAuthError,
+    StoreUnreachableError,
+)
 from ._workflow import Workflow, workflow
 
 __version__ = "0.1.0"
 
+# What users hold and catch that lives in modules with heavier imports (HTTP, schema checks): loaded on first use,
+# so `import flowpack` stays light. name -> module.
+_LAZY = {
+    "Run": "flowpack._run",
+    "ArgoRun": "flowpack._argo",
+    "ArgoClient": "flowpack._argo",
+    "ArgoConfig": "flowpack._argo",
+    "ArgoArtifactError": "flowpack._argo",
+    "ArgoAuthError": "flowpack._argo",
+    "ArgoConfigError": "flowpack._argo",
+    "ArgoConflictError": "flowpack._argo",
+    "ArgoForbiddenError": "flowpack._argo",
+    "ArgoManifestRejected": "flowpack._argo",
+    "ArgoNamespaceError": "flowpack._argo",
+    "ArgoNotFoundError": "flowpack._argo",
+    "ArgoTimeoutError": "flowpack._argo",
+    "ArgoUnreachableError": "flowpack._argo",
+    "ManifestSizeWarning": "flowpack._validate",
+}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'flowpack' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __all__ = [
-    "op",
-    "workflow",
+    "ArgoArtifactError",
+    "ArgoAuthError",
+    "ArgoClient",
+    "ArgoConfig",
+    "ArgoConfigError",
+    "ArgoConflictError",
+    "ArgoError",
+    "ArgoForbiddenError",
+    "ArgoManifestRejected",
+    "ArgoNamespaceError",
+    "ArgoNotFoundError",
+    "ArgoRun",
+    "ArgoTimeoutError",
+    "ArgoUnreachableError",
+    "Artifact",
+    "ArtifactIntegrityError",
+    "ArtifactNotFoundError",
+    "BucketNotFoundError",
+    "FlowpackError",
+    "ImageBuildError",
+    "LocalStore",
+    "ManifestError",
+    "ManifestSizeWarning",
     "Op",
-    "Workflow",
+    "op",
+    "OpDefinitionError",
+    "Parameter",
+    "ResourceError",
+    "Run",
+    "RunError",
+    "S3",
+    "ScriptError",
     "shell",
     "ShellOp",
-    "Parameter",
-    "Artifact",
-    "LocalStore",
-    "S3",
-    "FlowpackError",
-    "OpDefinitionError",
-    "WorkflowBuildError",
-    "ScriptError",
-    "ManifestError",
-    "RunError",
-    "ResourceError",
     "StepFailed",
+    "StoreAuthError",
     "StoreError",
+    "StoreUnreachableError",
+    "UsageError",
+    "workflow",
+    "Workflow",
+    "WorkflowBuildError",
 ]
