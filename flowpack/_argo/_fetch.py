@@ -49,7 +49,7 @@ def open_object(store, key: str):
     if isinstance(store, S3):
         return _s3_stream(store, key)
     raise ArgoArtifactError(f"can't read artifact {key!r} from {type(store).__name__}: flowpack reads Argo's "
-                            f"artifacts from an S3 store (flowpack._store.S3) on the repository's bucket")
+                            f"artifacts from an S3 store (fp.S3(endpoint, bucket)) on the repository's bucket")
 
 
 @contextmanager

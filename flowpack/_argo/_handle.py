@@ -175,7 +175,8 @@ class ArgoRun:
             if self.store is None:
                 raise ArgoArtifactError(
                     f"workflow {self.name}: output {name!r} is an artifact in the artifact repository; pass "
-                    f"store=flowpack._store.S3(...) for that bucket to submit()/ArgoRun to read it"
+                    f"store=fp.S3(endpoint, bucket) for that bucket to submit() or get() to read it "
+                    f"(on the command line: --store s3://BUCKET/PREFIX)"
                 )
             if kind.how == PATH:
                 value = fetch_path(self.store, art, self.download_dir / "outputs" / name)

@@ -28,7 +28,8 @@ def upload_inputs(built, store) -> dict:
         names = sorted(str(p) for p in built.uploads.values())
         raise ArgoArtifactError(
             f"the workflow has local input files ({', '.join(names)}), which must be uploaded before Argo can read "
-            f"them: pass store=flowpack._store.S3(...) pointing at the cluster's artifact bucket."
+            f"them: pass store=fp.S3(endpoint, bucket, secret_name=...) for the cluster's artifact bucket "
+            f"(on the command line: --store s3://BUCKET/PREFIX)."
         )
     refs = {}
     for key, path in built.uploads.items():
@@ -73,7 +74,8 @@ def locate(manifest: dict, *, store=None, repository: str | dict | None = None) 
         if store is None or not hasattr(store, "to_argo"):
             raise ArgoConfigError(
                 "artifact_repository='store' needs an S3 store that can describe itself to Argo (store.to_argo): "
-                "pass store=flowpack._store.S3(..., access_key_secret=..., secret_key_secret=...)"
+                "pass store=fp.S3(endpoint, bucket, secret_name=...), secret_name naming the Kubernetes secret that "
+                "holds its accesskey and secretkey (on the command line: --store s3://BUCKET/PREFIX)"
             )
         _fill_locations(spec, store)
     return manifest
