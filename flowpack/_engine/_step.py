@@ -20,6 +20,7 @@ from pathlib import Path
 
 from .._errors import ManifestError
 from ._expr import substitute
+from ._forkserver import start_step_process
 from .._store import ArtifactRef
 from ._record import now, read_json, tail_text, write_json
 
@@ -292,8 +293,9 @@ class StepRunner:
         env["FLOWPACK_ROOT"] = str(launch.root)
         argv = command + args
         with open(launch.step_dir / "stdout", "wb") as out, open(launch.step_dir / "stderr", "wb") as err:
-            proc = subprocess.Popen(argv, cwd=launch.work, env=env, stdout=out, stderr=err,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
+            proc = start_step_process(argv, cwd=launch.work, env=env, stdout=out, stderr=err,
+                                      python_script=launch.is_python and launch.source is not None
+                                      and len(launch.command) == 1)
             self.procs.add(proc)
             try:
                 try:

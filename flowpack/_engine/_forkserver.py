@@ -1,0 +1,386 @@
+"""The fork server: local Python steps start by forking a warm interpreter instead of spawning a fresh one.
+
+Engine side: `start_step_process` is the one place a local step's process starts. It hands a Python step script
+to the fork server when it can (same interpreter as the engine, no PYTHON*/locale variable of the step differing
+from the server's, `FLOWPACK_FORKSERVER` not "0", Linux) and spawns it with subprocess otherwise.
+
+Server side (this file run as a script, `python _forkserver.py FD`): a single-threaded interpreter that imported
+only what step scripts import (the stdlib modules of templates/step.py.j2, cloudpickle). For each request on its
+socket it forks one child, which becomes the step as `python SCRIPT ARGS` would: a session and process group of
+its own, the step's working folder, environment, argv and sys.path[0], a fresh `__main__` running the script,
+stdin on /dev/null, stdout/stderr on the step's files (received as file descriptors), the interpreter's default
+signal handlers and no other open file of the server. The server reports each child's pid, then its exit status
+(Popen's returncode convention: negative for a signal). It exits when the engine's end of the socket closes.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+if __name__ == "__main__":  # the server: its own folder must not shadow the stdlib modules it imports next
+    del sys.path[0]
+
+import json
+import socket
+import threading
+
+MAX_MESSAGE = 1 << 20  # bytes of one request (the step's environment dominates); larger requests spawn instead
+_SERVER = os.path.abspath(__file__)
+_PRELOAD = ("base64", "hashlib", "json", "pathlib", "pickle", "re", "shutil", "unicodedata", "importlib.util",
+            "cloudpickle")
+# Variables read once by an interpreter at startup: a step whose value differs from the server's must spawn.
+_STARTUP_VARS = ("PYTHON", "LANG", "LC_", "LANGUAGE")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# engine side
+# ---------------------------------------------------------------------------------------------------------------
+class ForkServerError(OSError):
+    """The fork server could not start a step, or ended while a step ran (the step ends as an Error)."""
+
+
+class ForkedProcess:
+    """A step forked by the server: the part of subprocess.Popen the engine uses (pid, wait, poll, returncode)."""
+
+    def __init__(self, argv: list[str]) -> None:
+        self.args = argv
+        self.pid: int = 0
+        self.returncode: int | None = None
+        self.error: str | None = None
+        self._started = threading.Event()
+        self._ended = threading.Event()
+
+    def poll(self) -> int | None:
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        """The exit code (negative: killed by that signal); subprocess.TimeoutExpired after `timeout` seconds."""
+        import subprocess
+
+        if not self._ended.wait(timeout):
+            raise subprocess.TimeoutExpired(self.args, timeout)
+        if self.returncode is None:
+            raise ForkServerError(f"the fork server ended while step process {self.pid} ran: {self.error}")
+        return self.returncode
+
+
+class ForkServer:
+    """One server process of one interpreter, shared by the engine's worker threads."""
+
+    def __init__(self, python: str) -> None:
+        import subprocess
+
+        self.python = python
+        self.environ = {k: v for k, v in os.environ.items() if k.startswith(_STARTUP_VARS)}
+        self.owner = os.getpid()
+        self._sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, MAX_MESSAGE)
+        with theirs:
+            self.proc = subprocess.Popen([python, _SERVER, str(theirs.fileno())], pass_fds=[theirs.fileno()],
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL, start_new_session=True)
+        self._lock = threading.Lock()
+        self._next = 0
+        self._procs: dict[int, ForkedProcess] = {}
+        self.alive = True
+        threading.Thread(target=self._read, name="flowpack-forkserver", daemon=True).start()
+
+    def start(self, argv: list[str], cwd: str, env: dict, stdout: int, stderr: int) -> ForkedProcess:
+        """Fork a step; returns once the child exists (its pid known). ForkServerError when it can't."""
+        proc = ForkedProcess(argv)
+        with self._lock:
+            if not self.alive:
+                raise ForkServerError("the fork server has ended")
+            self._next += 1
+            ident = self._next
+            self._procs[ident] = proc
+            data = json.dumps({"id": ident, "argv": argv, "cwd": cwd, "env": env}).encode()
+            try:
+                socket.send_fds(self._sock, [data], [stdout, stderr])
+            except OSError:
+                del self._procs[ident]
+                raise
+        proc._started.wait()
+        if proc.error is not None and not proc.pid:
+            raise ForkServerError(f"the fork server could not start the step: {proc.error}")
+        return proc
+
+    def _read(self) -> None:
+        while True:
+            try:
+                data = self._sock.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                break
+            msg = json.loads(data)
+            proc = self._procs.get(msg["id"])
+            if proc is None:
+                continue
+            if "pid" in msg:
+                proc.pid = msg["pid"]
+                proc._started.set()
+            elif "status" in msg:
+                proc.returncode = msg["status"]
+                del self._procs[msg["id"]]
+                proc._ended.set()
+            else:
+                proc.error = msg.get("error", "?")
+                del self._procs[msg["id"]]
+                proc._started.set()
+                proc._ended.set()
+        with self._lock:
+            self.alive = False
+            code = self.proc.poll()
+            for proc in self._procs.values():  # its steps' outcome is lost: stop them, as a stopped run does
+                if proc.pid:
+                    _kill_group(proc.pid)
+                proc.error = f"the fork server exited (status {code})"
+                proc._started.set()
+                proc._ended.set()
+            self._procs.clear()
+
+    def close(self) -> None:
+        """End the server (it sees the socket close); running steps go on."""
+        self._sock.close()
+        self.proc.wait()
+
+
+def _kill_group(pid: int) -> None:
+    import signal
+
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+_servers: dict[str, ForkServer] = {}
+_servers_lock = threading.Lock()
+
+
+def fork_server(python: str) -> ForkServer:
+    """This process's fork server of `python`, started on first use (and again if it ended)."""
+    with _servers_lock:
+        server = _servers.get(python)
+        if server is None or not server.alive or server.owner != os.getpid():
+            server = _servers[python] = ForkServer(python)
+        return server
+
+
+def forkable(argv: list[str], env: dict) -> bool:
+    """True when the fork server can start `python SCRIPT ARGS` exactly as spawning it would."""
+    if os.environ.get("FLOWPACK_FORKSERVER", "1") == "0":
+        return False
+    if not (hasattr(os, "fork") and hasattr(os, "pidfd_open") and hasattr(socket, "send_fds")):
+        return False
+    if len(argv) < 2 or argv[1].startswith("-") or os.path.realpath(argv[0]) != os.path.realpath(sys.executable):
+        return False
+    ours = {k: v for k, v in env.items() if k.startswith(_STARTUP_VARS)}
+    if any(not os.path.isabs(p) for p in ours.get("PYTHONPATH", "").split(os.pathsep) if p):
+        return False  # relative entries are resolved against the folder the interpreter starts in
+    server = _servers.get(argv[0])
+    baseline = server.environ if server is not None and server.owner == os.getpid() else {
+        k: v for k, v in os.environ.items() if k.startswith(_STARTUP_VARS)}
+    return ours == baseline
+
+
+def start_step_process(argv: list[str], *, cwd, env: dict, stdout, stderr, python_script: bool):
+    """Start a local step's process: forked by the fork server when it can be, else spawned (subprocess.Popen).
+
+    `python_script` says argv is `python SCRIPT [ARGS]` running a step script; stdout/stderr are open files.
+    Either way the process leads a session (and process group) of its own, with stdin on /dev/null.
+    """
+    import subprocess
+
+    if python_script and forkable(argv, env):
+        try:
+            return fork_server(argv[0]).start(argv, str(cwd), env, stdout.fileno(), stderr.fileno())
+        except OSError:
+            pass  # e.g. a request too large for one message, or a server that ended: spawn this step
+    return subprocess.Popen(argv, cwd=cwd, env=env, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# server side
+# ---------------------------------------------------------------------------------------------------------------
+class _Job:
+    """What a forked child runs: the request, the script's compiled code."""
+
+    def __init__(self, request: dict, code) -> None:
+        self.request = request
+        self.code = code
+
+
+def _serve(fd: int) -> _Job | None:
+    """Fork a child per request until the engine closes the socket; returns only in a child (its job)."""
+    import gc
+    import selectors
+
+    for name in _PRELOAD:
+        try:
+            __import__(name)
+        except ImportError:
+            pass
+    sock = socket.socket(fileno=fd)
+    sel = selectors.DefaultSelector()
+    sel.register(sock, selectors.EVENT_READ, None)
+    compiled: dict[str, tuple] = {}
+    gc.freeze()  # objects of the server stay out of the children's collections: fewer pages copied on write
+
+    def reply(msg: dict) -> None:
+        try:
+            sock.send(json.dumps(msg).encode())
+        except OSError:
+            pass  # the engine is gone; the next recv sees it
+
+    while True:
+        for key, _ in sel.select():
+            if key.data is not None:  # a child ended
+                ident, pid = key.data
+                sel.unregister(key.fd)
+                os.close(key.fd)
+                _, status = os.waitpid(pid, 0)
+                reply({"id": ident, "status": os.waitstatus_to_exitcode(status)})
+                continue
+            try:
+                data, fds, _, _ = socket.recv_fds(sock, MAX_MESSAGE, 2)
+            except OSError:
+                data, fds = b"", []
+            if not data:
+                return None
+            request = json.loads(data)
+            try:
+                if len(fds) != 2:
+                    raise OSError(f"expected 2 file descriptors (stdout, stderr), got {len(fds)}")
+                code = _compiled(compiled, request["argv"][1])
+                pid = os.fork()
+            except (OSError, SyntaxError, ValueError) as exc:
+                for f in fds:
+                    os.close(f)
+                reply({"id": request["id"], "error": f"{type(exc).__name__}: {exc}"})
+                continue
+            if pid == 0:
+                for k in list(sel.get_map().values()):
+                    if k.data is not None:
+                        os.close(k.fd)
+                sel.close()
+                sock.close()
+                _become_step(request, fds)
+                return _Job(request, code)
+            for f in fds:
+                os.close(f)
+            sel.register(os.pidfd_open(pid), selectors.EVENT_READ, (request["id"], pid))
+            reply({"id": request["id"], "pid": pid})
+
+
+def _compiled(cache: dict, path: str):
+    """The script's code object, compiled once per version of the file."""
+    st = os.stat(path)
+    stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+    hit = cache.get(path)
+    if hit is None or hit[0] != stamp:
+        with open(path, "rb") as f:
+            hit = cache[path] = (stamp, compile(f.read(), path, "exec", dont_inherit=True))
+    return hit[1]
+
+
+def _become_step(request: dict, fds: list[int]) -> None:
+    """In the child: the session, files, folder, environment and argv of `python SCRIPT ARGS`."""
+    os.setsid()
+    out, err = fds
+    os.dup2(out, 1)
+    os.dup2(err, 2)
+    os.closerange(3, os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 65536)  # out, err and the rest
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    argv = request["argv"]
+    sys.argv = list(argv[1:])
+    sys.orig_argv = list(argv)
+    sys.path.insert(0, os.path.dirname(os.path.realpath(argv[1])))
+
+
+def _run(job: _Job) -> None:
+    """Run the step script as `__main__`, then exit as the interpreter would (see _exit)."""
+    import builtins
+    import importlib.machinery
+    import types
+
+    script = job.request["argv"][1]
+    main = types.ModuleType("__main__")
+    main.__file__ = script
+    main.__cached__ = None
+    main.__loader__ = importlib.machinery.SourceFileLoader("__main__", script)
+    main.__builtins__ = builtins
+    main.__annotations__ = {}
+    server_modules = set(sys.modules)
+    sys.modules["__main__"] = main
+    interrupted = False
+    try:
+        exec(job.code, main.__dict__)
+        code = 0
+    except SystemExit as exc:  # as the interpreter: None is 0, an int its low byte, anything else printed and 1
+        code = _exit_code(exc.code)
+    except BaseException as exc:  # printed by sys.excepthook (the step's, if it set one), without this frame
+        exc.__traceback__ = exc.__traceback__.tb_next if exc.__traceback__ else None  # what excepthook prints
+        sys.excepthook(type(exc), exc, exc.__traceback__)
+        code, interrupted = 1, isinstance(exc, KeyboardInterrupt)
+    _exit(code, interrupted, [m for name, m in sys.modules.items() if name not in server_modules] + [main])
+
+
+def _exit_code(code) -> int:
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    try:
+        print(code, file=sys.stderr)
+    except Exception:  # noqa: BLE001 - an unprintable exit value still exits 1
+        pass
+    return 1
+
+
+def _exit(code: int, interrupted: bool, modules: list) -> None:
+    """The interpreter's shutdown, minus tearing down the server's modules (which would copy every page it touches).
+
+    As Py_FinalizeEx: wait for non-daemon threads, run atexit callbacks, flush stdio; then the step's own modules
+    and __main__ are cleared and garbage collected, so their objects' finalizers run (an unclosed file is flushed).
+    An unhandled KeyboardInterrupt ends the process by SIGINT, as the interpreter does.
+    """
+    import atexit
+    import gc
+    import signal
+
+    try:
+        threading._shutdown()
+        atexit._run_exitfuncs()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError, AttributeError):
+                code = code or 120
+        for module in reversed(modules):
+            namespace = getattr(module, "__dict__", None)
+            if isinstance(namespace, dict):
+                namespace.clear()
+        modules.clear()
+        gc.collect()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError, AttributeError):
+                pass
+    finally:
+        if interrupted:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGINT)
+        os._exit(code)
+
+
+if __name__ == "__main__":
+    _job = _serve(int(sys.argv[1]))
+    if _job is not None:
+        _run(_job)
