@@ -77,6 +77,7 @@ def pick_best(params: list, train_accuracy: list, test_accuracy: list) -> Best:
         lines.append(f"| {rank} | {p['C']:g} | {p['gamma']:g} | {tr:.4f} | {te:.4f} |")
     report = Path("report.md")
     report.write_text("\n".join(lines) + "\n")
+    print(f"best of {len(rows)} models: {best[0]} (test accuracy {best[2]:.4f})")  # the step's log
     return Best(best[0], best[2], report)
 
 
