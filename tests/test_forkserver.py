@@ -29,12 +29,14 @@ import flowpack as fp
 
 
 def _view(flowpack_dir: str) -> dict:
-    """What a step's process sees, with the run's own folder written as <run> so two runs compare equal."""
+    """What a step's process sees, with the run's folder and id written as <run>, <run-id>: two runs compare equal."""
     root = Path(os.environ["FLOWPACK_ROOT"])
     run = str(root.parents[2])
 
     def rel(text):
-        return text.replace(run, "<run>") if isinstance(text, str) else text
+        if not isinstance(text, str):
+            return text
+        return text.replace(run, "<run>").replace(os.path.basename(run), "<run-id>")
 
     fds = {}
     for fd in os.listdir("/proc/self/fd"):

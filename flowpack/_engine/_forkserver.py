@@ -21,9 +21,17 @@ import sys
 if __name__ == "__main__":  # the server: its own folder must not shadow the stdlib modules it imports next
     del sys.path[0]
 
+import atexit
+import builtins
+import gc
+import importlib.machinery
 import json
+import selectors
+import signal
 import socket
+import subprocess
 import threading
+import types
 
 MAX_MESSAGE = 1 << 20  # bytes of one request (the step's environment dominates); larger requests spawn instead
 _SERVER = os.path.abspath(__file__)
@@ -56,8 +64,6 @@ class ForkedProcess:
 
     def wait(self, timeout: float | None = None) -> int:
         """The exit code (negative: killed by that signal); subprocess.TimeoutExpired after `timeout` seconds."""
-        import subprocess
-
         if not self._ended.wait(timeout):
             raise subprocess.TimeoutExpired(self.args, timeout)
         if self.returncode is None:
@@ -69,7 +75,6 @@ class ForkServer:
     """One server process of one interpreter, shared by the engine's worker threads."""
 
     def __init__(self, python: str) -> None:
-        import subprocess
 
         self.python = python
         self.environ = {k: v for k, v in os.environ.items() if k.startswith(_STARTUP_VARS)}
@@ -148,8 +153,6 @@ class ForkServer:
 
 
 def _kill_group(pid: int) -> None:
-    import signal
-
     try:
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
@@ -192,8 +195,6 @@ def start_step_process(argv: list[str], *, cwd, env: dict, stdout, stderr, pytho
     `python_script` says argv is `python SCRIPT [ARGS]` running a step script; stdout/stderr are open files.
     Either way the process leads a session (and process group) of its own, with stdin on /dev/null.
     """
-    import subprocess
-
     if python_script and forkable(argv, env):
         try:
             return fork_server(argv[0]).start(argv, str(cwd), env, stdout.fileno(), stderr.fileno())
@@ -216,9 +217,6 @@ class _Job:
 
 def _serve(fd: int) -> _Job | None:
     """Fork a child per request until the engine closes the socket; returns only in a child (its job)."""
-    import gc
-    import selectors
-
     for name in _PRELOAD:
         try:
             __import__(name)
@@ -295,8 +293,12 @@ def _become_step(request: dict, fds: list[int]) -> None:
     os.dup2(err, 2)
     os.closerange(3, os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 65536)  # out, err and the rest
     os.chdir(request["cwd"])
-    os.environ.clear()
-    os.environ.update(request["env"])
+    env = request["env"]
+    for name in [n for n in os.environ if n not in env]:
+        del os.environ[name]
+    for name, value in env.items():
+        if os.environ.get(name) != value:
+            os.environ[name] = value
     argv = request["argv"]
     sys.argv = list(argv[1:])
     sys.orig_argv = list(argv)
@@ -305,10 +307,6 @@ def _become_step(request: dict, fds: list[int]) -> None:
 
 def _run(job: _Job) -> None:
     """Run the step script as `__main__`, then exit as the interpreter would (see _exit)."""
-    import builtins
-    import importlib.machinery
-    import types
-
     script = job.request["argv"][1]
     main = types.ModuleType("__main__")
     main.__file__ = script
@@ -350,10 +348,6 @@ def _exit(code: int, interrupted: bool, modules: list) -> None:
     and __main__ are cleared and garbage collected, so their objects' finalizers run (an unclosed file is flushed).
     An unhandled KeyboardInterrupt ends the process by SIGINT, as the interpreter does.
     """
-    import atexit
-    import gc
-    import signal
-
     try:
         threading._shutdown()
         atexit._run_exitfuncs()
