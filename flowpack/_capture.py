@@ -26,14 +26,11 @@ from typing import Any, Callable, Iterator, NamedTuple
 
 from ._capture_imports import _import_option, _ImportOption, _pickle_modules
 from ._capture_project import copied_module, with_project_modules
+from ._code_names import MODULE_DUNDERS as _MODULE_DUNDERS
+from ._code_names import check_by_value, is_reserved, reserved_problem
 from ._errors import ScriptError
 
 _FUTURE = "from __future__ import annotations\n"
-# Names every module defines for itself: a script has its own, so they are never captured.
-_MODULE_DUNDERS = frozenset(
-    {"__name__", "__file__", "__doc__", "__spec__", "__loader__", "__package__", "__builtins__", "__annotations__",
-     "__path__", "__cached__", "__dict__"}
-)
 _BUILTINS = frozenset(dir(builtins))
 
 
@@ -310,6 +307,8 @@ class _State:
             if self.bound[name] is value:
                 return False
             raise _ByValue(f"name {name!r} means different objects in different pieces")
+        if is_reserved(name):
+            raise ScriptError(reserved_problem(self.op_name, name, "the name"))
         self.bound[name] = value
         return True
 
@@ -324,6 +323,8 @@ def capture(func: Callable, op_name: str) -> Captured:
         return _capture_source(func, op_name, is_async, python)  # type: ignore[arg-type]
     except _ByValue:
         pass
+    if inspect.isfunction(func):
+        check_by_value(func, op_name)
     module = getattr(func, "__module__", None)
     b64, modules = _pickle_b64(func, {module} if isinstance(module, str) and not module.startswith("flowpack") else set())
     name = getattr(func, "__name__", op_name)

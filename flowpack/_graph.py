@@ -8,13 +8,12 @@ from pathlib import Path
 from ._errors import WorkflowBuildError
 from ._names import UniqueNames
 from ._op import protect
-from ._types import JSON, PARAM, PATH, PICKLE, TEXT, Kind, encode, is_json_value
+from ._types import JSON, PARAM, PATH, PICKLE, TEXT, Kind, encode, is_json_value, wire_tag
 from ._values import check as check_value
 from ._values import check_env_text
 
 # Raw artifacts carry a codec prefix so the step script knows how to read them.
 RAW_JSON = "fp-json:"
-RAW_TEXT = "fp-text:"
 RAW_PICKLE = "fp-pickle-b64:"
 
 
@@ -378,14 +377,16 @@ class Graph:
         src, dst = value.kind.how, inp.kind.how
         if value.task is not None:
             task.deps.add(value.task)
+        gathered = value.task is not None and value.task.is_map  # Argo's list of the items' texts or values
+        codec = value.task.step.interface.outputs[value.output].codec if gathered else getattr(value.kind, "codec", None)
+        decodes = getattr(task.step, "decodes_protected", False)
         if src == PARAM and dst == PARAM:
-            task.parameters.append((inp.name, value.ref))
+            task.parameters.append((inp.name, (wire_tag(codec, gathered, inp.kind.codec) if decodes else "") + value.ref))
             if inp.has_default and value.task is not None and value.output is not None:
                 # May fall back to the default if that step is skipped (decided when the manifest is assembled).
                 task.fallbacks[inp.name] = (value.task, value.output, inp.default_text)
         elif src == PARAM and dst == PICKLE:
-            prefix = RAW_TEXT if value.kind.codec == TEXT else RAW_JSON
-            task.artifacts.append({"name": inp.name, "raw": {"data": prefix + value.ref}})
+            task.artifacts.append({"name": inp.name, "raw": {"data": wire_tag(codec, gathered) + value.ref}})
         elif src == dst:
             task.artifacts.append({"name": inp.name, "from": value.ref})
         else:

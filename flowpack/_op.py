@@ -7,24 +7,16 @@ import inspect
 import sys
 from typing import Callable, Sequence
 
+from ._code_names import check_function_names
 from ._errors import OpDefinitionError, WorkflowBuildError
 from ._names import k8s_name
 from ._options import Options
 from ._signature import Interface, check_callable, describe
-from ._types import PARAM, PICKLE
+from ._types import MARKER, PARAM, PICKLE, protect
 
 IO_ROOT = "/tmp/flowpack"
-PROTECTED = "\x00fp-b64:"  # marks a literal that contained Argo's '{{' and so travels base64-encoded
-
-
-def protect(text: str | None) -> str | None:
-    """Argo substitutes every '{{...}}' in a manifest, so a literal containing '{{' is base64-encoded behind a
-    marker that the step script decodes (base64 has no braces)."""
-    if text is None or "{{" not in text:
-        return text
-    import base64
-
-    return PROTECTED + base64.b64encode(text.encode("utf-8")).decode("ascii")
+PROTECTED = MARKER  # marks a value that travels base64-encoded (see _types.protect)
+DIGEST_PREFIX = "sha256-"  # output parameter `sha256-<name>`: the sha256 a step reports for its pickled output <name>
 
 
 def default_image() -> str:
@@ -87,6 +79,7 @@ class Op(Step):
         self.func = func
         self.raw_name = name or func.__name__
         self.name = k8s_name(self.raw_name)
+        check_function_names(func, self.name)
         self.image = image or default_image()
         self.packages = tuple(packages)
         self.options = Options.make(f"op {self.name!r}", **options)
@@ -153,6 +146,9 @@ class Op(Step):
                     "parameters": [
                         {"name": n, "path": f"{IO_ROOT}/outputs/parameters/{n}"}
                         for n, k in self.interface.outputs.items() if k.how == PARAM
+                    ] + [
+                        {"name": DIGEST_PREFIX + n, "path": f"{IO_ROOT}/outputs/digests/{n}"}
+                        for n, k in self.interface.outputs.items() if k.how == PICKLE
                     ],
                     "artifacts": [
                         {"name": n, "path": f"{IO_ROOT}/outputs/artifacts/{n}", "raw": k.how == PICKLE}

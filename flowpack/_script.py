@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 from ._errors import ScriptError
-from ._signature import Interface
+from ._signature import Interface, _hints
+from ._types import ANY_SHAPE, MARKER, TAGS, UNSAFE, value_shape
 
 SCRIPT_TEMPLATE = "step.py.j2"
 
 
-def spec_of(interface: Interface, is_async: bool) -> dict:
-    """The literal data the script's runner reads: how each input and output travels."""
+def spec_of(func, op_name: str, interface: Interface, is_async: bool, embedded: tuple[str, ...] = ()) -> dict:
+    """The literal data the script's runner reads: how each input and output travels, and the wire format."""
+    hints = _hints(func)
     return {
-        "inputs": {n: {"how": i.kind.how, "codec": i.kind.codec} for n, i in interface.inputs.items()},
+        "op": op_name,
+        "inputs": {n: {"how": i.kind.how, "codec": i.kind.codec,
+                       "shape": value_shape(hints[n]) if n in hints else ANY_SHAPE}
+                   for n, i in interface.inputs.items()},
         "outputs": {n: {"how": k.how, "codec": k.codec} for n, k in interface.outputs.items()},
         "fields": list(interface.fields) if interface.fields else None,
         "result": interface.result,
         "is_async": is_async,
+        "embedded": list(embedded),
+        "marker": MARKER,
+        "tags": TAGS,
+        "unsafe": UNSAFE,
     }
 
 
@@ -35,7 +44,7 @@ def render_script(func, op_name: str, interface: Interface) -> tuple[str, "objec
         function_source=cap.function_source,
         pickled_function=cap.pickled_b64,
         func_name=cap.name,
-        spec=spec_of(interface, cap.is_async),
+        spec=spec_of(func, op_name, interface, cap.is_async, tuple(name for name, _, _ in cap.embedded)),
         embedded={name: (is_package, source) for name, is_package, source in cap.embedded},
     )
     check_script(text, op_name)
@@ -50,6 +59,7 @@ def check_script(text: str, op_name: str) -> None:
         compile(text, f"<step script of op {op_name}>", "exec")
     except SyntaxError as exc:
         raise ScriptError(f"op {op_name!r}: the rendered step script does not compile: {exc}") from None
+    _check_runner_names(text, op_name)
     missing = undefined_names(text)
     if missing:
         name, line = missing[0]
@@ -57,3 +67,31 @@ def check_script(text: str, op_name: str) -> None:
             f"op {op_name!r}: name {name!r} is used at line {line} of the step script but neither defined nor "
             f"imported there. Define or import it at module level of the op's file."
         )
+
+
+_RUNNER_NAMES = frozenset({"_fp_runner", "_FP_SPEC", "_fp_main", "_FP_EMBEDDED", "_fp_Embedded", "_fp_unpickle"})
+
+
+def _check_runner_names(text: str, op_name: str) -> None:
+    """The runner's module-level names are bound once each, by the runner: no piece of the op's code rebinds one."""
+    import ast
+
+    from ._code_names import is_reserved
+
+    seen: set[str] = set()
+    for node in ast.parse(text).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names = [node.name]
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = [a.asname or a.name.split(".")[0] for a in node.names]
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names = [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+        else:
+            continue
+        for name in names:
+            if is_reserved(name) and (name in seen or name not in _RUNNER_NAMES):
+                raise ScriptError(
+                    f"op {op_name!r}: the step script binds {name!r} at line {node.lineno}, a name flowpack's "
+                    f"runner keeps for itself. Rename it in the op's code (names beginning with '_fp_' are reserved).")
+            seen.add(name)

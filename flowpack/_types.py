@@ -102,7 +102,7 @@ def is_json_value(value: object) -> bool:
 
 
 def encode(value: object, kind: Kind) -> str:
-    """A parameter value as Argo text."""
+    """A parameter value as Argo text (before `protect`, which the builder applies where a step decodes it)."""
     import json
 
     if kind.codec == TEXT and isinstance(value, str):
@@ -111,9 +111,116 @@ def encode(value: object, kind: Kind) -> str:
 
 
 def decode(text: str, kind: Kind) -> object:
-    """Argo text back to a Python value (the step script has its own copy of this rule, in templates/step.py.j2)."""
+    """Argo text back to a Python value, as the step script reads it (templates/step.py.j2 has the step's copy)."""
     import json
 
+    if text.startswith(MARKER):
+        text = _unprotected(text)  # exact: nothing inside is marked
+        return text if kind.codec == TEXT else json.loads(text)
     if kind.codec == TEXT:
         return text
-    return json.loads(text)
+    return _unmarked(json.loads(text))
+
+
+# ---------------------------------------------------------------------------------------------------------- wire
+# Argo substitutes a parameter through Go's strconv.Quote and then needs valid JSON: control bytes other than tab,
+# newline and carriage return, DEL and unprintable characters beyond the BMP break a node, and '{{' is read as an
+# expression. Such text travels base64-encoded behind MARKER (printable); so does any text beginning with MARKER or a
+# codec tag, so that a user's text never looks encoded. Inside JSON values the rule applies to each string.
+MARKER = "fp-b64:"
+# A value wired from a producer of the other codec, or gathered by Argo from a map's items, carries its codec.
+TAGS: dict[str, tuple[str, bool]] = {
+    "fp-text:": (TEXT, False), "fp-json:": (JSON, False), "fp-each-text:": (TEXT, True), "fp-each-json:": (JSON, True)}
+
+
+def wire_tag(codec: str, gathered: bool, consumer: str | None = None) -> str:
+    """The tag before a reference to a producer's output: Argo's list of a map's items (`gathered`), or a value of a
+    codec other than the `consumer`'s (None: a pickled input, always tagged). Empty when nothing needs saying."""
+    if gathered:
+        return f"fp-each-{codec}:"
+    return "" if codec == consumer else f"fp-{codec}:"
+
+
+UNSAFE = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\{\{"
+_PREFIXES = (MARKER, *TAGS)
+
+
+def _compiled():
+    import re
+
+    global _UNSAFE_RE, _ASTRAL_RE
+    if _UNSAFE_RE is None:
+        _UNSAFE_RE, _ASTRAL_RE = re.compile(UNSAFE), re.compile("[\U00010000-\U0010ffff]")
+    return _UNSAFE_RE, _ASTRAL_RE
+
+
+_UNSAFE_RE = _ASTRAL_RE = None
+
+
+def needs_marker(text: str) -> bool:
+    """Whether Argo could not carry `text` unchanged, or a step would mistake it for encoded text."""
+    import unicodedata
+
+    unsafe, astral = _compiled()
+    if text.startswith(_PREFIXES) or unsafe.search(text) is not None:
+        return True
+    return any(unicodedata.category(c)[0] not in "LMNPS" for c in astral.findall(text))
+
+
+def protect(text: str | None) -> str | None:
+    """`text` as Argo can carry it to a step script, which decodes it: base64 behind MARKER when it must be.
+
+    Text holding MARKER anywhere is encoded whole, so a JSON value's strings are never mistaken for marked ones."""
+    if text is None or not (needs_marker(text) or MARKER in text):
+        return text
+    import base64
+
+    return MARKER + base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+def _unprotected(text: str) -> str:
+    import base64
+
+    return base64.b64decode(text[len(MARKER):]).decode("utf-8")
+
+
+def _unmarked(value: object) -> object:
+    if isinstance(value, str):
+        return _unprotected(value) if value.startswith(MARKER) else value
+    if isinstance(value, list):
+        return [_unmarked(v) for v in value]
+    if isinstance(value, dict):
+        return {_unmarked(k): _unmarked(v) for k, v in value.items()}
+    return value
+
+
+# ---------------------------------------------------------------------------------------------------------- shapes
+ANY_SHAPE = {"str": True, "other": True, "items": None}
+
+
+def value_shape(annotation: object) -> dict:
+    """What a step script needs to type a decoded value: may it be text, something else, a list (of what)."""
+    if annotation is str:
+        return {"str": True, "other": False, "items": None}
+    if annotation in (int, float, bool, dict, None, type(None), typing.Dict):  # noqa: UP006
+        return {"str": False, "other": True, "items": None}
+    if annotation in (list, tuple, typing.List, typing.Tuple):  # noqa: UP006
+        return {"str": False, "other": True, "items": ANY_SHAPE}
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return _merged([value_shape(a) for a in args])
+    if origin is typing.Literal:
+        return {"str": any(isinstance(a, str) for a in args), "other": any(not isinstance(a, str) for a in args),
+                "items": None}
+    if origin in (list, tuple):
+        items = _merged([value_shape(a) for a in args if a is not Ellipsis]) if args else ANY_SHAPE
+        return {"str": False, "other": True, "items": items}
+    if origin is dict:
+        return {"str": False, "other": True, "items": None}
+    return ANY_SHAPE
+
+
+def _merged(shapes: list[dict]) -> dict:
+    lists = [s["items"] for s in shapes if s["items"] is not None]
+    return {"str": any(s["str"] for s in shapes), "other": any(s["other"] for s in shapes),
+            "items": _merged(lists) if lists else None}

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 import flowpack as fp
+from flowpack._types import needs_marker
 from flowpack._validate import ManifestSizeWarning, check_manifest, manifest_size
 from helpers import argo_validator, assert_argo_valid, dag_tasks, render_checked, run_checked, template
 
@@ -188,10 +189,11 @@ def test_every_value_is_escaped_in_yaml_and_json(user_module, value):
     [default] = template(render_checked(m.via_default), "echo-default")["inputs"]["parameters"]
     [literal] = dag_tasks(render_checked(m.via_literal))["echo"]["arguments"]["parameters"]
     json_literal = dag_tasks(render_checked(m.via_json_literal))["echo-any"]["arguments"]
-    if "{{" in value:
-        # Argo would substitute '{{...}}': such literals travel encoded, so none of these texts reaches the manifest
-        # (the value the op receives is checked by test_literals_with_argo_braces_reach_the_op_exactly)
+    if "{{" in value or needs_marker(value):
+        # Argo would substitute '{{...}}' and can't carry control bytes: such literals travel encoded, so none of
+        # these texts reaches the manifest (test_literals_with_argo_braces_reach_the_op_exactly checks the values)
         assert "{{" not in json.dumps([default, literal, json_literal])
+        assert _decoded(default["default"]) == value and _decoded(literal["value"]) == value
         return
     assert default == {"name": "s", "default": value}
     assert literal == {"name": "s", "value": value}
@@ -200,11 +202,10 @@ def test_every_value_is_escaped_in_yaml_and_json(user_module, value):
 
 
 def _decoded(text: str) -> str:
-    """A parameter value as the step gets it: base64 behind flowpack's marker when it held '{{'."""
-    import base64
+    """A parameter value as the step gets it: base64 behind flowpack's marker when it held '{{' or control bytes."""
+    from flowpack._types import PARAM_TEXT, decode
 
-    marker = "\x00fp-b64:"
-    return base64.b64decode(text[len(marker):]).decode("utf-8") if text.startswith(marker) else text
+    return decode(text, PARAM_TEXT)
 
 
 BRACED = BRACES + ["{{ workflow.name }}", "}} {{", "{{workflow.name}}", "{{=sprig.upper('x')}}", "{{", "a{{b}}c\n"]

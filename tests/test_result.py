@@ -86,7 +86,8 @@ def test_short_returns_are_read_through_outputs_result_and_others_through_parame
     assert value["flag"]["x"] == "{{tasks.maybe.outputs.result}}"       # Optional[float]
     assert value["pick"]["ok"] == "{{tasks.flag.outputs.result}}"       # bool
     assert value["noisy-2"]["n"] == "{{item}}"
-    assert value["total"]["xs"] == "{{tasks.noisy-2.outputs.parameters.return}}"  # a map gathers parameters
+    # a map gathers parameters; the tag tells the step it gets Argo's list of the items' JSON texts
+    assert value["total"]["xs"] == "fp-each-json:{{tasks.noisy-2.outputs.parameters.return}}"
     outs = {p["name"]: p["valueFrom"]["parameter"] for p in template(manifest, "chain")["outputs"]["parameters"]}
     assert outs["w"] == "{{tasks.word.outputs.parameters.return}}"     # str: may be long, stays a parameter
     assert outs["answer"] == "{{tasks.pick.outputs.result}}"           # a Literal is short

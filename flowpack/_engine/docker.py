@@ -58,6 +58,52 @@ def mounts_for(launch: Launch) -> dict[str, str]:
     return {str(launch.root) + t: t for t in kept}
 
 
+def outside_links(template: dict, root: Path) -> str | None:
+    """Why reading the template's declared outputs under `root` could leave it, or None when it can't.
+
+    No component of an output path may be a symbolic link (its target means a path in the container, which the
+    host would read as its own), and a directory output may hold links only to its own files, by relative paths.
+    """
+    outputs = template.get("outputs") or {}
+    paths = [(f"output parameter {p['name']!r}", (p.get("valueFrom") or {}).get("path"))
+             for p in outputs.get("parameters") or []]
+    paths += [(f"output artifact {a['name']!r}", a.get("path")) for a in outputs.get("artifacts") or []]
+    for what, declared in paths:
+        if not declared or not declared.startswith("/"):
+            continue
+        current = Path(root)
+        for part in Path(os.path.normpath(declared)).parts[1:]:
+            current = current / part
+            if current.is_symlink():
+                shown = "/" + str(current.relative_to(root))
+                return (f"{what} ({declared}): {shown} is a symbolic link (to {os.readlink(current)!r}); the Docker "
+                        f"engine reads outputs from the step's own folder and never follows a link out of it. "
+                        f"Write the file itself there (copy it instead of linking).")
+            if not current.exists():
+                break
+        else:
+            if current.is_dir():
+                link = dir_link_outside(current)
+                if link:
+                    return f"{what} ({declared}): {link}"
+    return None
+
+
+def dir_link_outside(top: Path) -> str | None:
+    """The first link in directory `top` that is absolute or leads out of `top`, described; None when none does."""
+    real_top = os.path.realpath(top)
+    for folder, dirs, files in os.walk(top):
+        for entry in dirs + files:
+            path = os.path.join(folder, entry)
+            if not os.path.islink(path):
+                continue
+            target = os.readlink(path)
+            if os.path.isabs(target) or os.path.commonpath([real_top, os.path.realpath(path)]) != real_top:
+                return (f"the directory holds the link {os.path.relpath(path, top)!r} -> {target!r}, which leads "
+                        f"out of it; a directory artifact can hold links only to its own files, by relative paths")
+    return None
+
+
 def resource_limits(template: dict) -> dict:
     """Container create() options from the template's resources: cpu -> nano_cpus, memory -> mem_limit, gpu."""
     from .._options import quantity_value
@@ -91,6 +137,14 @@ class DockerStepRunner(StepRunner):
         self.lock = threading.Lock()
         self.pulls: dict[str, threading.Lock] = {}
         self.user = None if os.geteuid() == 0 else f"{os.geteuid()}:{os.getegid()}"  # files stay the engine's
+
+    def _collect(self, tpl: dict, root: Path, node: str, res, step_dir: Path, kind: str) -> None:
+        """Outputs are read on the host after the container ended: never through a link the step planted."""
+        problem = outside_links(tpl, root)
+        if problem:
+            res.phase, res.message = "Error", f"template {tpl.get('name', '?')!r}: {problem}"
+            return
+        super()._collect(tpl, root, node, res, step_dir, kind)
 
     def launch(self, launch: Launch) -> tuple[int, bool, list[str]]:
         """Run the step in a container of its template's image to the end: (exit code, timed out, argv)."""
@@ -285,4 +339,4 @@ class _ManifestOnly:
         self.manifest = manifest
 
 
-__all__ = ["DockerEngine", "DockerStepRunner", "mounts_for", "resource_limits"]
+__all__ = ["DockerEngine", "DockerStepRunner", "dir_link_outside", "mounts_for", "outside_links", "resource_limits"]
