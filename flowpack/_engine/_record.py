@@ -42,8 +42,8 @@ def new_run_id(name: str) -> str:
 
 def tail_text(path: Path, limit: int) -> str:
     """The last `limit` bytes of a log file as text ("" when it can't be read); never the whole file."""
-    try:
-        with open(path, "rb") as f:
+    try:  # never through a link: a step may have planted one where a log would be
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb") as f:
             f.seek(0, os.SEEK_END)
             f.seek(max(0, f.tell() - limit))
             return f.read().decode("utf-8", errors="replace")

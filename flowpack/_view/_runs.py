@@ -10,6 +10,7 @@ by flowpack._argo.submit); their state comes live from the Argo Server, read int
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections import deque
 from pathlib import Path
@@ -27,8 +28,8 @@ class NotFound(LookupError):
 
 
 def _read(path: Path) -> dict | None:
-    try:
-        with open(path, encoding="utf-8") as f:
+    try:  # never through a link: a step may have planted one
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), encoding="utf-8") as f:
             return json.load(f)
     except (OSError, ValueError):
         return None
@@ -115,7 +116,7 @@ def _tail(path: Path, limit: int = LOG_LIMIT) -> dict:
     from .._engine._record import tail_text
 
     try:
-        size = path.stat().st_size
+        size = path.lstat().st_size
     except OSError:
         return {"text": "", "size": 0, "truncated": False}
     return {"text": tail_text(path, limit), "size": size, "truncated": size > limit}
@@ -126,9 +127,11 @@ def step_detail(run_dir: str | Path, run_id: str, node: str) -> dict:
     path = run_folder(run_dir, run_id)
     if not _NODE.match(node or "") or ".." in node.split("/"):
         raise NotFound(f"no step {node!r}")
-    folder = (path / "steps" / node).resolve()
-    if not folder.is_relative_to((path / "steps").resolve()) or not folder.is_dir():
-        raise NotFound(f"run {run_id} has no step {node!r}")
+    folder = path / "steps"
+    for part in node.split("/"):  # every folder on the way is a real one: no link a step planted is followed
+        folder = folder / part
+        if folder.is_symlink() or not folder.is_dir():
+            raise NotFound(f"run {run_id} has no step {node!r}")
     rec = _read(folder / "step.json") or {"node": node, "phase": "Running"}
     rec.pop("cwd", None)
     return {"node": node, "step": rec, "stdout": _tail(folder / "stdout"), "stderr": _tail(folder / "stderr")}
