@@ -64,3 +64,7 @@ class ResourceError(FlowpackError):
 
 class UsageError(FlowpackError, ValueError):
     """A command-line argument is wrong (a target that isn't a workflow, a bad -p value, a bad option)."""
+
+
+class RecordError(FlowpackError):
+    """A run's record (run.json, step.json, a cache entry) can't be written: a full disk, a read-only folder."""

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 from pathlib import Path
+
+from .._errors import RecordError
 
 
 def now() -> float:
@@ -21,11 +24,47 @@ def now() -> float:
 
 
 def write_json(path: Path, data: dict) -> None:
-    """Atomic JSON write: a reader sees the old file or the new one, never half of one."""
-    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=1, ensure_ascii=False, default=str)
-    os.replace(tmp, path)
+    """Atomic JSON write: a reader sees the old file or the new one, never half of one.
+
+    The temporary file has a name of its own (two writers of one path, even threads of one process, never share
+    it) and is removed when the write fails; a failure is a RecordError saying why (a full disk, no permission)."""
+    text = json.dumps(data, indent=1, ensure_ascii=False, default=str)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _record_error(path, exc) from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise _record_error(path, exc) from None
+
+
+def overwrite_json(path: Path, data: dict) -> None:
+    """Write over an existing file in place: no new file, so it can work on a full disk when the new text is no
+    longer than the old (not atomic: for a last word when write_json failed). Raises RecordError."""
+    raw = json.dumps(data, ensure_ascii=False, default=str).encode("utf-8")
+    try:
+        with open(path, "r+b") as f:
+            f.write(raw)
+            f.truncate()
+    except OSError as exc:
+        raise _record_error(path, exc) from None
+
+
+def _record_error(path: Path, exc: OSError) -> RecordError:
+    import errno
+
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        why = "the disk is full (no space left on the device)"
+    else:
+        why = exc.strerror or str(exc)
+    return RecordError(f"can't write the run record {path}: {why}. Free space (or fix the folder) and resume the run.")
 
 
 def read_json(path: Path) -> dict:

@@ -22,6 +22,8 @@ from .._errors import ManifestError
 from ._expr import substitute
 from ._forkserver import start_step_process
 from .._store import ArtifactRef
+from ._cache import fresh as cache_fresh
+from ._procs import STEP_ID, kill_tagged, remember, step_id
 from ._record import now, read_json, tail_text, write_json
 
 STDERR_TAIL = 2000
@@ -112,7 +114,7 @@ class StepRunner:
         source = "run " + str(rec.get("reusedFrom")) if rec else None
         if rec is None and "memoize" in job.template:
             path = self.cache_dir / f"{key}.json"
-            if path.is_file():
+            if path.is_file() and cache_fresh(path, job.template):  # younger than memoize.maxAge
                 rec, source = read_json(path), "the cache"
         if rec is None:
             return None
@@ -291,6 +293,7 @@ class StepRunner:
         env = dict(os.environ)
         env.update(launch.env)
         env["FLOWPACK_ROOT"] = str(launch.root)
+        env[STEP_ID] = step_id(self.run_id, launch.node)  # inherited by its children: found and stopped at its end
         argv = command + args
         with open(launch.step_dir / "stdout", "wb") as out, open(launch.step_dir / "stderr", "wb") as err:
             proc = start_step_process(argv, cwd=launch.work, env=env, stdout=out, stderr=err,
@@ -298,6 +301,7 @@ class StepRunner:
                                       and len(launch.command) == 1)
             self.procs.add(proc)
             try:
+                remember(self.run_dir, proc.pid)
                 try:
                     return proc.wait(timeout=launch.timeout), False, argv
                 except subprocess.TimeoutExpired:
@@ -305,6 +309,8 @@ class StepRunner:
                     return proc.wait(), True, argv
             finally:
                 self.procs.discard(proc)
+                kill_group(proc)  # what the step left running in its process group ...
+                kill_tagged(env[STEP_ID])  # ... and anywhere else (setsid children)
 
     def secret_value(self, entry: dict, where: str) -> str:
         """Locally, an env var from a Kubernetes secret is read from this machine's environment variable of that name."""
@@ -373,6 +379,7 @@ class StepRunner:
     def stop_all(self) -> None:
         """Stop every running step and its children (used on Ctrl-C and on a stop request)."""
         self.stopping = True
+        kill_tagged(step_id(self.run_id, ""))
         for proc in list(self.procs):
             kill_group(proc)
 

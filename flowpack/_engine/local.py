@@ -16,9 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
-from .._errors import ManifestError
+from .._errors import ManifestError, RecordError
 from ._expr import DONE_OK, evaluate_depends, parse_depends, references, substitute
-from ._record import new_run_id, now, write_json
+from ._procs import owner, settle_abandoned
+from ._record import new_run_id, now, overwrite_json, read_json, write_json
 from ._resources import check_resources
 from ._step import StepJob, StepResult, StepRunner
 from ._when import evaluate_when
@@ -68,6 +69,7 @@ class LocalEngine:
             old = self.run_dir / resume
             if not (old / "run.json").is_file():
                 raise ManifestError(f"can't resume {resume!r}: no such run in {self.run_dir}")
+            settle_abandoned(old, read_json(old / "run.json"))  # a run whose engine was killed is marked so
             execution.runner.load_resume(old)
             execution.resumed_from = resume
         return execution.run(uploads or {})
@@ -103,7 +105,7 @@ class _Execution:
             "engine": self.engine.name, "phase": "Running", "startedAt": now(), "finishedAt": None,
             "parameters": {p["name"]: p.get("value") for p in args.get("parameters") or []},
             "store": self.store.describe(), "steps": self.steps, "outputs": {}, "message": "",
-            "resumedFrom": self.resumed_from,
+            "resumedFrom": self.resumed_from, "owner": owner(),
         }
         write_json(self.run_dir / "run.json", self.record)
         entry = self.templates.get(self.spec.get("entrypoint"))
@@ -155,7 +157,17 @@ class _Execution:
                 if step.get("phase") in ("Pending", "Running"):
                     step.update(phase="Stopped", finishedAt=t, message="stopped by the user")
         self.record.update(phase=phase, finishedAt=now(), message=message, outputs=_jsonable(outputs))
-        write_json(self.run_dir / "run.json", self.record)
+        try:
+            write_json(self.run_dir / "run.json", self.record)
+        except RecordError as exc:  # e.g. a full disk: a short last word in place, so run.json doesn't stay Running
+            self.record.update(phase="Error", message=f"{exc} (the run ended {phase})")
+            last = {k: self.record.get(k) for k in ("id", "workflow", "engine", "phase", "startedAt", "finishedAt",
+                                                       "message")}
+            try:
+                overwrite_json(self.run_dir / "run.json", last)
+            except RecordError:
+                pass
+            raise exc from None
         return self.record
 
     def submit(self, job: StepJob, display: str, on_done: Callable[[StepResult], None]) -> None:

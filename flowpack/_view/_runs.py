@@ -28,11 +28,13 @@ class NotFound(LookupError):
 
 
 def _read(path: Path) -> dict | None:
+    """A JSON object from a file; None when it is missing, malformed or not an object."""
     try:  # never through a link: a step may have planted one
         with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), encoding="utf-8") as f:
-            return json.load(f)
+            data = json.load(f)
     except (OSError, ValueError):
         return None
+    return data if isinstance(data, dict) else None
 
 
 def run_folder(run_dir: str | Path, run_id: str) -> Path:
@@ -46,22 +48,58 @@ def run_folder(run_dir: str | Path, run_id: str) -> Path:
 
 
 def list_runs(run_dir: str | Path, limit: int = 200) -> list[dict]:
-    """The newest runs first: {id, workflow, engine, phase, startedAt, finishedAt, steps, counts}."""
+    """The newest runs first: {id, workflow, engine, phase, startedAt, finishedAt, steps, counts}.
+
+    A run whose run.json can't be read is listed with phase "Unreadable" and why; a run left Running by an engine
+    that is gone is marked Error (see flowpack._engine._procs)."""
+    from .._engine._procs import settle_abandoned
+
     root = Path(run_dir)
     if not root.is_dir():
         return []
     out = []
     for path in root.iterdir():
-        rec = _read(path / "run.json") if path.is_dir() else None
-        if rec is None:
+        if not path.is_dir() or not _RUN_ID.match(path.name) or not (path / "run.json").exists():
+            continue
+        rec, problem = _record(path)
+        if rec is not None:
+            rec = settle_abandoned(path, rec)
+        else:
+            out.append({"id": path.name, "workflow": None, "engine": None, "phase": "Unreadable",
+                        "startedAt": _mtime(path / "run.json"), "finishedAt": None,
+                        "message": f"run.json can't be read: {problem}", "counts": {}})
             continue
         counts: dict[str, int] = {}
-        for s in (rec.get("steps") or {}).values():
-            counts[s.get("phase", "?")] = counts.get(s.get("phase", "?"), 0) + 1
-        out.append({k: rec.get(k) for k in ("id", "workflow", "engine", "phase", "startedAt", "finishedAt",
-                                            "message")} | {"id": path.name, "counts": counts})
+        for s in rec["steps"].values():
+            phase = str(s.get("phase", "?")) if isinstance(s, dict) else "?"
+            counts[phase] = counts.get(phase, 0) + 1
+        times = {k: rec.get(k) if isinstance(rec.get(k), (int, float)) else None for k in ("startedAt", "finishedAt")}
+        out.append({k: rec.get(k) for k in ("id", "workflow", "engine", "phase", "message")}
+                   | times | {"id": path.name, "counts": counts})
     out.sort(key=lambda r: r.get("startedAt") or 0, reverse=True)
     return out[:limit]
+
+
+def _record(path: Path) -> tuple[dict | None, str]:
+    """(run.json as a dict with a dict of steps, "") or (None, why it can't be used)."""
+    try:
+        with open(path / "run.json", encoding="utf-8") as f:
+            rec = json.load(f)
+    except (OSError, ValueError) as exc:
+        return None, str(exc)
+    if not isinstance(rec, dict):
+        return None, f"it holds a JSON {type(rec).__name__}, not an object"
+    if not isinstance(rec.get("steps") or {}, dict):
+        return None, "its steps are not an object"
+    rec["steps"] = rec.get("steps") or {}
+    return rec, ""
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
 
 
 def live_steps(path: Path, record: dict) -> dict[str, dict]:
@@ -104,10 +142,16 @@ def _step_folders(base: Path):
 
 def load_run(run_dir: str | Path, run_id: str) -> dict:
     """One run for display: its record with live step phases, its manifest, and how many steps it expects."""
+    from .._engine._procs import settle_abandoned
+
     path = run_folder(run_dir, run_id)
-    record = _read(path / "run.json") or {}
+    record, problem = _record(path)
+    if record is None:
+        record = {"id": run_id, "phase": "Unreadable", "message": f"run.json can't be read: {problem}", "steps": {}}
     manifest = _read(path / "manifest.json") or {}
     steps = live_steps(path, record)
+    record = settle_abandoned(path, {**record, "steps": steps})  # its steps as the folders show them
+    steps = record["steps"]
     return {"id": run_id, "path": str(path), "record": {**record, "steps": steps}, "manifest": manifest,
             "phases": {k: s.get("phase") for k, s in steps.items()}, "expected": expected_steps(manifest)}
 
@@ -122,16 +166,21 @@ def _tail(path: Path, limit: int = LOG_LIMIT) -> dict:
     return {"text": tail_text(path, limit), "size": size, "truncated": size > limit}
 
 
-def step_detail(run_dir: str | Path, run_id: str, node: str) -> dict:
-    """One step: its step.json (inputs, outputs, command, exit code, timings) and the tails of stdout and stderr."""
-    path = run_folder(run_dir, run_id)
+def step_folder(path: Path, node: str) -> Path:
+    """A step's folder in the run folder `path`, refusing names that leave it and links a step planted."""
     if not _NODE.match(node or "") or ".." in node.split("/"):
         raise NotFound(f"no step {node!r}")
     folder = path / "steps"
     for part in node.split("/"):  # every folder on the way is a real one: no link a step planted is followed
         folder = folder / part
         if folder.is_symlink() or not folder.is_dir():
-            raise NotFound(f"run {run_id} has no step {node!r}")
+            raise NotFound(f"run {path.name} has no step {node!r}")
+    return folder
+
+
+def step_detail(run_dir: str | Path, run_id: str, node: str) -> dict:
+    """One step: its step.json (inputs, outputs, command, exit code, timings) and the tails of stdout and stderr."""
+    folder = step_folder(run_folder(run_dir, run_id), node)
     rec = _read(folder / "step.json") or {"node": node, "phase": "Running"}
     rec.pop("cwd", None)
     return {"node": node, "step": rec, "stdout": _tail(folder / "stdout"), "stderr": _tail(folder / "stderr")}

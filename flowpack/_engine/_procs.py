@@ -1,0 +1,127 @@
+"""Processes a run leaves behind: step descendants that outlive their step, and runs whose engine was killed.
+
+Every local step starts with FLOWPACK_STEP_ID=<run id>:<node> in its environment; its children inherit it, so when
+the step ends (or the run is stopped) every process still carrying the id is killed, including children that left
+the step's process group with `setsid`. (A process that clears its environment, or a Python child forked without
+exec from a step started by the fork server, is not found this way; its process group still is.) Each step process
+is also noted in <run>/pids, so a run whose engine was killed can still have its steps stopped.
+
+run.json records which process runs it (`owner`: pid, start time in clock ticks since boot, host). A run still
+marked Running whose owner is gone was stopped by force (`kill -9`, a crash): `settle_abandoned` marks it Error,
+with its unfinished steps, and kills what its steps left running.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+from pathlib import Path
+
+STEP_ID = "FLOWPACK_STEP_ID"
+PIDS = "pids"
+UNFINISHED = ("Running", "Pending")
+
+
+def step_id(run_id: str, node: str) -> str:
+    return f"{run_id}:{node}"
+
+
+def kill_tagged(prefix: str) -> int:
+    """SIGKILL every process of this user whose environment holds FLOWPACK_STEP_ID=<prefix...>; returns how many."""
+    needle = f"\0{STEP_ID}={prefix}".encode()
+    me, killed = os.getpid(), 0
+    try:
+        pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:  # no /proc (not Linux): process groups are all that is stopped
+        return 0
+    for pid in pids:
+        if pid == me:
+            continue
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                env = b"\0" + f.read()
+        except OSError:  # gone already, or another user's
+            continue
+        if needle in env:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+            except (ProcessLookupError, PermissionError):
+                pass
+    return killed
+
+
+def remember(run_path: Path, pid: int) -> None:
+    """Note a started step process in <run>/pids ("pid start-ticks" lines), so its group can be stopped even when
+    the engine is gone (a forked step's /proc environment doesn't show its FLOWPACK_STEP_ID)."""
+    with open(run_path / PIDS, "a", encoding="ascii") as f:
+        f.write(f"{pid} {_start_ticks(pid)}\n")
+
+
+def kill_remembered(run_path: Path) -> int:
+    """Kill the process groups of the run's step processes that still run (checked by start time: a pid reused by
+    another process is left alone); returns how many."""
+    try:
+        lines = (run_path / PIDS).read_text(encoding="ascii").split("\n")
+    except OSError:
+        return 0
+    killed = 0
+    for line in lines:
+        pid, _, start = line.partition(" ")
+        if not pid.isdigit() or _start_ticks(int(pid)) is None or str(_start_ticks(int(pid))) != start:
+            continue
+        try:
+            os.killpg(int(pid), signal.SIGKILL)
+            killed += 1
+        except (ProcessLookupError, PermissionError):
+            pass
+    return killed
+
+
+def _start_ticks(pid: int) -> int | None:
+    """A process's start time (clock ticks after boot): with the pid, it names one process for good."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def owner() -> dict:
+    """This process, as run.json records the engine running it."""
+    return {"pid": os.getpid(), "start": _start_ticks(os.getpid()), "host": socket.gethostname()}
+
+
+def owner_alive(info: dict | None) -> bool:
+    """Whether the recorded engine process still runs (True when that can't be known: another host, no record)."""
+    if not isinstance(info, dict) or info.get("host") != socket.gethostname() or not info.get("pid"):
+        return True
+    start = _start_ticks(int(info["pid"]))
+    return start is not None and (info.get("start") is None or start == info["start"])
+
+
+def settle_abandoned(run_path: Path, record: dict) -> dict:
+    """A run marked Running whose engine is gone: mark it (and its unfinished steps) Error, kill its leftovers.
+
+    Returns the record as it now stands (unchanged when the run ended or its engine still runs)."""
+    from ._record import now, write_json
+
+    if record.get("phase") not in UNFINISHED or owner_alive(record.get("owner")):
+        return record
+    pid = (record.get("owner") or {}).get("pid")
+    message = (f"engine stopped: the process that ran this run (pid {pid}) ended without finishing it "
+               f"(killed or crashed); resume it with resume={record.get('id')!r}")
+    t = now()
+    steps = record.get("steps") if isinstance(record.get("steps"), dict) else {}
+    for step in steps.values():
+        if isinstance(step, dict) and step.get("phase") in UNFINISHED:
+            step.update(phase="Error", finishedAt=t, message="engine stopped")
+    record = {**record, "phase": "Error", "finishedAt": t, "message": message, "steps": steps}
+    kill_remembered(run_path)
+    kill_tagged(step_id(str(record.get("id") or run_path.name), ""))
+    try:
+        write_json(run_path / "run.json", record)
+    except OSError:
+        pass  # a read-only run folder: the caller still sees the settled record
+    return record
