@@ -5,6 +5,9 @@
     python bench/flowpack_worker.py local chain|fan N RUNS  # local engine; a bare `python -c pass` xN interleaved
     python bench/flowpack_worker.py scale chain|map N       # one big run: per-step cost from the wall time and record
     python bench/flowpack_worker.py workers STEPS RUNS      # fan-out of CPU-bound-ish steps, workers=1 vs workers=2
+    python bench/flowpack_worker.py forkchain N RUNS        # N-step chain: fork server, spawning, bare python, interleaved
+    python bench/flowpack_worker.py mapthroughput N RUNS    # an N-item map of trivial items: items per second
+    python bench/flowpack_worker.py handoff MIB RUNS        # a MIB file and folder handed from one step to the next
 
 Steps run as subprocesses of this interpreter (sys.executable), so the bare floor uses the same interpreter.
 """
@@ -12,6 +15,7 @@ Steps run as subprocesses of this interpreter (sys.executable), so the bare floo
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -186,11 +190,7 @@ def scale(kind: str, n: int) -> dict:
     if kind == "chain":
         wf, expected = chain_workflow("chain", n), n
     else:
-        @fp.workflow(name="bigmap")
-        def wf(count: int = n):
-            return total(inc.map(x=make_list(count)))
-
-        expected = n * (n + 1) // 2
+        wf, expected = map_workflow(n)
     work = Path(tempfile.mkdtemp(prefix="bench-fp-scale-"))
     try:
         before = load()
@@ -222,6 +222,115 @@ def workers_cmp(steps: int, runs: int) -> dict:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def forkchain(n: int, runs: int) -> dict:
+    """The n-step chain with the fork server, with FLOWPACK_FORKSERVER=0 (spawning), and n bare `python -c pass`,
+    interleaved run by run so the three see the same machine."""
+    wf = chain_workflow("chain", n)
+    work = Path(tempfile.mkdtemp(prefix="bench-fp-fork-"))
+    try:
+        run_local(wf, n, work)  # warm-up: script rendering, the fork server's start, page cache
+        bare(5)
+        before = load()
+        forked, spawned, seq = [], [], []
+        for _ in range(runs):
+            forked.append(run_local(wf, n, work))
+            os.environ["FLOWPACK_FORKSERVER"] = "0"
+            try:
+                spawned.append(run_local(wf, n, work))
+            finally:
+                del os.environ["FLOWPACK_FORKSERVER"]
+            seq.append(bare(n))
+        ratios = [f / b for f, b in zip(forked, seq)]
+        return {"forked": summary(forked), "spawned": summary(spawned), "bare_sequential": summary(seq),
+                "ratio_by_run": summary(ratios), "steps": n, "load_before": before, "load_after": load()}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def map_workflow(n: int):
+    @fp.workflow(name="bigmap")
+    def wf(count: int = n):
+        return total(inc.map(x=make_list(count)))
+
+    return wf, n * (n + 1) // 2
+
+
+def map_throughput(n: int, runs: int) -> dict:
+    """Wall time of whole runs of an n-item map (one list step, n items, one sum step), as items per second."""
+    wf, expected = map_workflow(n)
+    work = Path(tempfile.mkdtemp(prefix="bench-fp-map-"))
+    try:
+        run_local(wf, expected, work)  # warm-up
+        before = load()
+        walls = [run_local(wf, expected, work) for _ in range(runs)]
+        rates = [n / w for w in walls]
+        return {"wall": summary(walls), "items_per_second": summary(rates), "items": n, "cores": os.cpu_count(),
+                "load_before": before, "load_after": load()}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@fp.op
+def produce(mib: int, kind: str, stamp: str) -> Path:
+    """Write `mib` MiB (a file, or a folder of 4 files), then note the time the function returns."""
+    chunk = os.urandom(1 << 20)
+    out = Path("out")
+    if kind == "dir":
+        out.mkdir()
+        files = [out / f"part{i}" for i in range(4)]
+    else:
+        files = [out]
+    for i, path in enumerate(files):
+        with open(path, "wb") as f:
+            for _ in range(mib // len(files) + (i < mib % len(files))):
+                f.write(chunk)
+    Path(stamp, "returned").write_text(repr(time.time()))
+    return out
+
+
+@fp.op
+def consume(data: Path, stamp: str) -> int:
+    """Note the time the function starts, then the size of what arrived (stat only, no read)."""
+    Path(stamp, "started").write_text(repr(time.time()))
+    if data.is_dir():
+        return sum(p.stat().st_size for p in data.iterdir())
+    return data.stat().st_size
+
+
+@fp.workflow(name="handoff")
+def handoff_workflow(mib: int, kind: str, stamp: str):
+    return consume(produce(mib, kind, stamp), stamp)
+
+
+def handoff(mib: int, runs: int) -> dict:
+    """Time from the producer's function returning to the consumer's function starting, for `mib` MiB and for
+    1 MiB, interleaved; the hand-off cost of the big artifact is the difference of the two medians."""
+    work = Path(tempfile.mkdtemp(prefix="bench-fp-handoff-", dir=os.environ.get("BENCH_HANDOFF_DIR")))
+    out: dict = {"mib": mib, "filesystem_of": str(work)}
+    try:
+        before = load()
+        for kind in ("file", "dir"):
+            gaps: dict = {1: [], mib: []}
+            for size in [1, mib] * (runs + 1):
+                stamp = work / "stamp"
+                stamp.mkdir(exist_ok=True)
+                run_dir = work / "runs"
+                run = handoff_workflow.run(run_dir=run_dir, mib=size, kind=kind, stamp=str(stamp))
+                if run.result() != size << 20:
+                    raise RuntimeError(f"handoff: consumer saw {run.result()} bytes, expected {size << 20}")
+                gaps[size].append(float((stamp / "started").read_text()) - float((stamp / "returned").read_text()))
+                shutil.rmtree(run_dir)
+                shutil.rmtree(work / "store", ignore_errors=True)
+                shutil.rmtree(stamp)
+            small, big = gaps[1][1:], gaps[mib][1:]  # the first pair warms up
+            out[kind] = {"small": summary(small), "big": summary(big),
+                         "cost": statistics.median(big) - statistics.median(small)}
+        out.update(load_before=before, load_after=load())
+        return out
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main(argv: list[str]) -> None:
     what = argv[0]
     result: dict = {"tool": "flowpack", "version": fp.__version__}
@@ -246,6 +355,12 @@ def main(argv: list[str]) -> None:
             result.update(scale(argv[1], int(argv[2])))
         elif what == "workers":
             result.update(workers_cmp(int(argv[1]), int(argv[2])))
+        elif what == "forkchain":
+            result.update(forkchain(int(argv[1]), int(argv[2])))
+        elif what == "mapthroughput":
+            result.update(map_throughput(int(argv[1]), int(argv[2])))
+        elif what == "handoff":
+            result.update(handoff(int(argv[1]), int(argv[2])))
         else:
             raise SystemExit(f"unknown task {what!r}")
     except Exception as exc:

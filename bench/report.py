@@ -134,9 +134,62 @@ def _targets(res: dict) -> list[str]:
         rows.append((f"Issue 3: 100,000 items, {label}: DAG template bytes", "< 5 kB",
                      _err(r) or f"{r['dag_json_bytes']} B (whole manifest {r['yaml_bytes']} B YAML)",
                      _verdict(None if _err(r) else r["dag_json_bytes"] < 5000)))
-    lines = ["## flowpack's targets (issues 2 and 3)", "", "| target | goal | measured | verdict |", "|---|---|---|---|"]
+    rows += _issue18_rows(res)
+    lines = ["## flowpack's targets (issues 2, 3 and 18)", "",
+             "One table for every target, each measured in this run; ratios compare figures measured side by side "
+             "(interleaved run by run). The machine has 2 cores shared with other engineers running tests: each "
+             "figure is repeated (n runs) and shown as median (min-max).", "",
+             "| target | goal | measured | verdict |", "|---|---|---|---|"]
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
     return lines + [""]
+
+
+def _issue18_rows(res: dict) -> list[tuple]:
+    rows = []
+    fc = res.get("fp_forkchain", {})
+    if _err(fc) is None:
+        n = fc["steps"]
+        ratio = fc["forked"]["median"] / fc["bare_sequential"]["median"]
+        spawn = fc["spawned"]["median"] / fc["bare_sequential"]["median"]
+        by_run = fc["ratio_by_run"]
+        rows.append((f"Issue 18: per-step cost, {n}-step chain, fork server vs bare `python -c pass` (same run)",
+                     "<= 0.25x", f"{_t(fc['forked'], 1000 / n, 'ms', 1)} vs {_t(fc['bare_sequential'], 1000 / n, 'ms', 1)}"
+                     f": **{ratio:.2f}x** (run by run {by_run['min']:.2f}-{by_run['max']:.2f}); spawning "
+                     f"(`FLOWPACK_FORKSERVER=0`) {_t(fc['spawned'], 1000 / n, 'ms', 1)}: {spawn:.2f}x; load {_load(fc)}",
+                     _verdict(ratio <= 0.25)))
+    else:
+        rows.append(("Issue 18: 50-step chain with the fork server", "<= 0.25x", _err(fc), "n/a"))
+    mp = res.get("fp_map_2000", {})
+    if _err(mp) is None:
+        ips = mp["items_per_second"]
+        rows.append((f"Issue 18: {mp['items']:,}-item map of trivial items, {mp['cores']} cores, whole run",
+                     ">= 200 items/s", f"**{ips['median']:.0f} items/s** ({ips['min']:.0f}-{ips['max']:.0f}, "
+                     f"n={ips['n']}); wall {_t(mp['wall'])}, load {_load(mp)}", _verdict(ips["median"] >= 200)))
+    else:
+        rows.append(("Issue 18: 2,000-item map", ">= 200 items/s", _err(mp), "n/a"))
+    ho = res.get("fp_handoff", {})
+    for kind, label in (("file", "file"), ("dir", "folder")):
+        if _err(ho) is None and kind in ho:
+            r = ho[kind]
+            rows.append((f"Issue 18: a {ho['mib']} MiB {label} handed from one step to the next (producer's return "
+                         f"to consumer's start, minus the same for 1 MiB)", "<= 0.1 s",
+                         f"**{r['cost']:.2f} s**: {_t(r['big'])} vs {_t(r['small'])}, load {_load(ho)}",
+                         _verdict(r["cost"] <= 0.1)))
+        else:
+            rows.append((f"Issue 18: 1 GiB {label} hand-off", "<= 0.1 s", _err(ho) or "not measured", "n/a"))
+    dk = res.get("docker", {})
+    ratio = _docker_ratio(dk.get("output", "")) if _err(dk) is None else None
+    rows.append(("Issue 2: Docker step vs bare `docker run` (bench/bench_docker.py)", "<= 1.2x",
+                 _err(dk) or (f"**{ratio:.2f}x**, load {_load(dk)}" if ratio else "no ratio in its output"),
+                 _verdict(None if ratio is None else ratio <= 1.2)))
+    return rows
+
+
+def _docker_ratio(text: str) -> float | None:
+    for line in text.splitlines():
+        if line.startswith("ratio engine/bare:"):
+            return float(line.split(":")[1].split()[0])
+    return None
 
 
 def _builds(res: dict) -> list[str]:
@@ -248,7 +301,8 @@ def _notes() -> list[str]:
             "```sh",
             "make bench                                   # everything, slow parts last (about 40-60 min on 2 cores)",
             "BENCH_SKIP=store,docker,kfp-2000 make bench  # skip the slow parts; they are reported as skipped",
-            "BENCH_SKIP=store,docker,kfp-2000,peers-local,scale BENCH_RUNS=5 make bench   # the quick set",
+            "BENCH_SKIP=store,docker,kfp-2000,peers-local,scale,handoff BENCH_RUNS=5 make bench   # the quick set",
+            "BENCH_HANDOFF_MIB=64 make bench             # a smaller artifact for the hand-off rows",
             "```", "",
             "`make bench` creates bench/.venv (gitignored) with the pinned peers of bench/requirements-peers.txt "
             "(constrained by bench/peers-lock.txt) the first time; the store part needs `pip install -e .[test]` "

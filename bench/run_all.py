@@ -6,7 +6,8 @@ from a worker subprocess (bench/flowpack_worker.py, bench/peers/*_worker.py) tha
 
 Environment:
     BENCH_RUNS=5        measured runs per figure (at least 5 for the report; fewer only for a smoke run)
-    BENCH_SKIP=a,b      parts to skip, reported as skipped: store, docker, kfp-2000, peers-local, scale
+    BENCH_SKIP=a,b      parts to skip, reported as skipped: store, docker, kfp-2000, peers-local, scale, handoff
+    BENCH_HANDOFF_MIB=1024  size of the artifact handed from one step to the next (issue 18)
     BENCH_TIMEOUT=2400  seconds allowed to one worker call; past it the figure is reported as a timeout
 Results also go to bench/results.json (raw runs) and the report is rewritten after every part.
 """
@@ -32,6 +33,7 @@ import report  # noqa: E402
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 SKIP = {s.strip() for s in os.environ.get("BENCH_SKIP", "").split(",") if s.strip()}
 TIMEOUT = float(os.environ.get("BENCH_TIMEOUT", "2400"))
+HANDOFF_MIB = int(os.environ.get("BENCH_HANDOFF_MIB", "1024"))
 PEERS = {"hera": "hera_worker.py", "dflow": "dflow_worker.py", "kfp": "kfp_worker.py"}
 
 
@@ -158,6 +160,8 @@ def main() -> int:
     part("fanout", lambda: {t: work(t, "fanout", 100_000) for t in ("flowpack", "hera", "dflow", "kfp")})
     part("fp_overhead", lambda: work("flowpack", "local", "chain", 200, RUNS))
     part("fp_workers", lambda: work("flowpack", "workers", 20, RUNS))
+    part("fp_forkchain", lambda: work("flowpack", "forkchain", 50, RUNS))
+    part("fp_map_2000", lambda: work("flowpack", "mapthroughput", 2000, max(3, RUNS // 2)))
 
     local: dict = {}
     results["local"] = local
@@ -174,6 +178,7 @@ def main() -> int:
     else:
         builds["kfp"]["2000"] = work("kfp", "build", 2000, RUNS)
     save()
+    part("fp_handoff", lambda: work("flowpack", "handoff", HANDOFF_MIB, RUNS), "handoff")
     part("fp_chain_2000", lambda: work("flowpack", "scale", "chain", 2000), "scale")
     part("fp_map_10000", lambda: work("flowpack", "scale", "map", 10000), "scale")
     part("store", lambda: script_bench("bench_store.py", ["--runs", str(RUNS)]), "store")
