@@ -4,24 +4,27 @@ from __future__ import annotations
 
 import json
 
-from ._graph import Graph, Handle
+from ._graph import Graph, Handle, encode_protected
 from ._types import PARAM
 
 OUTPUTS_ANNOTATION = "flowpack.io/outputs"  # how each workflow output decodes, for every engine and client
 
 
-def task_rows(graph: Graph) -> tuple[list[dict], list[dict]]:
-    """DAG task rows, plus the extra DAG templates that bound a map's parallelism."""
+FINISH = "finish"  # the closing task of a DAG whose tasks may end in an allowed failure (see `_finish_row`)
+
+
+def task_rows(graph: Graph, finish: tuple[str, str] | None = None) -> tuple[list[dict], list[dict]]:
+    """DAG task rows, plus the extra DAG templates a map runs in when it is bounded, conditional or may be empty.
+
+    `finish` is (task name, template name) of the closing task, rendered when some task's `depends` accepts the
+    failure or absence of another (see `needs_finish`)."""
     rows, wrappers = [], []
-    skippable: set = set()  # tasks that may not produce outputs: conditional, allowed to fail, or below one
+    skippable, fallbacks = _skippable(graph)
     for t in graph.tasks:
         deps = sorted(t.deps, key=lambda d: d.order)
-        # An input with a default takes the default when the step it reads from did not produce a value.
-        fallback = {src for src, _, _ in t.fallbacks.values() if src in skippable and _only_fallbacks(t, src)}
-        if t.when is not None or "continueOn" in t.extra or any(d in skippable and d not in fallback for d in deps):
-            skippable.add(t)
-        # A bare name also accepts a skipped task; data from a task that may not have run needs it to succeed.
-        depends = " && ".join(_depends_clause(d, d in skippable, d in fallback) for d in deps)
+        fallback = fallbacks[t]
+        data = {d for d in deps if _uses(t, d)}
+        depends = " && ".join(_depends_clause(d, d in skippable, d in fallback, d in data) for d in deps)
         parameters = t.parameters
         if fallback:
             parameters = [(n, _fallback_value(*t.fallbacks[n]) if n in t.fallbacks and t.fallbacks[n][0] in fallback
@@ -31,11 +34,59 @@ def task_rows(graph: Graph) -> tuple[list[dict], list[dict]]:
             extra["when"] = t.when
         row = {"name": t.name, "template": graph.template_of[id(t.step)], "depends": depends, "parameters": parameters,
                "artifacts": t.artifacts, "extra": extra}
-        if t.parallelism is not None:
-            row, wrapper = _bounded_map(row, t.parallelism, t.loop_template)
+        if t.is_map and (t.parallelism is not None or "withParam" in t.extra or t.when is not None):
+            row, wrapper = _map_in_dag(row, t.parallelism, t.loop_template)
             wrappers.append(wrapper)
         rows.append(row)
+    if finish is not None:
+        rows.append(_finish_row(graph, finish))
     return rows, wrappers
+
+
+def _skippable(graph: Graph) -> tuple[set, dict]:
+    """The tasks that may end without outputs (conditional, allowed to fail, or below one), and for each task the
+    steps it can do without: those it reads only through inputs with a default, which falls back to the default."""
+    skippable: set = set()
+    fallbacks: dict = {}
+    for t in graph.tasks:
+        fallbacks[t] = {src for src, _, _ in t.fallbacks.values() if src in skippable and _only_fallbacks(t, src)}
+        if t.when is not None or t.allowed_failure or any(d in skippable and d not in fallbacks[t] for d in t.deps):
+            skippable.add(t)
+    return skippable, fallbacks
+
+
+def needs_finish(graph: Graph) -> bool:
+    """A closing task is needed when a failure could otherwise be hidden or could fail the workflow wrongly:
+    some task is allowed to fail, or some input falls back to its default when its step did not succeed."""
+    return any(t.allowed_failure for t in graph.tasks) or any(_skippable(graph)[1].values())
+
+
+def _finish_row(graph: Graph, finish: tuple[str, str]) -> dict:
+    """Argo decides a DAG's phase from the branches leading to its last tasks (dag.go `assessDAGPhase`): a failed
+    task fails the DAG unless every path from it reaches a task that completed. So the DAG ends with one task that
+    waits for every other and runs only when none failed, except those allowed to: it completes (the DAG
+    succeeds past allowed failures), or it is omitted and the failure decides the DAG's phase."""
+    name, template = finish
+    ok = " || ".join
+    clauses = []
+    for t in graph.tasks:
+        ends = ["Succeeded", "Skipped", "Omitted"] + (["Failed", "Errored"] if t.allowed_failure else [])
+        clauses.append("(" + ok(f"{t.name}.{e}" for e in ends) + ")")
+    return {"name": name, "template": template, "depends": " && ".join(clauses), "parameters": [], "artifacts": [],
+            "extra": {}}
+
+
+def finish_template(name: str) -> dict:
+    """The closing task's template: a suspend of no duration, which Argo completes at once without a pod."""
+    return {"name": name, "suspend": {"duration": "0"}}
+
+
+def _uses(task, dep) -> bool:
+    """`task` reads data of `dep` (an argument, its condition or its loop), rather than only running after it."""
+    needle = "{{tasks.%s." % dep.name
+    texts = [v for _, v in task.parameters] + [json.dumps(a) for a in task.artifacts]
+    texts += [task.when or "", str(task.extra.get("withParam", ""))]
+    return any(needle in text for text in texts)
 
 
 def _only_fallbacks(task, src) -> bool:
@@ -45,9 +96,13 @@ def _only_fallbacks(task, src) -> bool:
     return bool(used) and all(n in task.fallbacks and task.fallbacks[n][0] is src for n in used)
 
 
-def _depends_clause(dep, skippable: bool, fallback: bool) -> str:
+def _depends_clause(dep, skippable: bool, fallback: bool, data: bool) -> str:
+    """When `dep` lets the task run. A bare name means Succeeded, Skipped or Daemoned (Argo's rule)."""
+    failed = " || %s.Failed || %s.Errored" % (dep.name, dep.name) if dep.allowed_failure else ""
     if fallback:  # any end will do: the value falls back to the input's default
-        return "(%s.Succeeded || %s.Skipped || %s.Omitted || %s.Failed)" % ((dep.name,) * 4)
+        return "(%s.Succeeded || %s.Skipped || %s.Omitted%s)" % (dep.name, dep.name, dep.name, failed)
+    if dep.allowed_failure and not data:  # only ordered after it: runs whether it failed or not
+        return "(%s.Succeeded%s)" % (dep.name, failed)
     return dep.name + (".Succeeded" if skippable else "")
 
 
@@ -55,22 +110,15 @@ def _fallback_value(src, output: str, default: str) -> str:
     """An Argo expression: the step's output if it succeeded, else the default (as an expr string literal)."""
     import json
 
-    text = _protect_braces(default) if ("{{" in default or "}}" in default) else default
+    text = encode_protected(default) if ("{" in default or "}" in default) else default
     return "{{=tasks['%s'].status == 'Succeeded' ? tasks['%s'].outputs.parameters['%s'] : %s}}" % (
         src.name, src.name, output, json.dumps(text))
 
 
-def _protect_braces(text: str) -> str:
-    """Braces can't appear inside an Argo expression: such a default travels base64-encoded (see _op.protect)."""
-    import base64
-
-    from ._op import PROTECTED
-
-    return PROTECTED + base64.b64encode(text.encode("utf-8")).decode("ascii")
-
-
-def _bounded_map(row: dict, parallelism: int, loop_name: str) -> tuple[dict, dict]:
-    """Argo bounds parallelism per template, so a bounded map runs inside a one-task DAG of its own."""
+def _map_in_dag(row: dict, parallelism: int | None, loop_name: str) -> tuple[dict, dict]:
+    """A map that runs inside a one-task DAG of its own: Argo bounds parallelism per template; the map's
+    condition and failure policy apply to it as a whole (outside); and the DAG's outputs default to an empty
+    list, so a map that ran no item (an empty list at run time) gathers `[]` on every Argo version."""
     import re
 
     inputs: dict[str, str] = {}  # outer expression -> wrapper input parameter name
@@ -97,10 +145,12 @@ def _bounded_map(row: dict, parallelism: int, loop_name: str) -> tuple[dict, dic
             a["raw"] = {"data": lift(a["raw"]["data"])}
         inner_arts.append(a)
     # The loop runs inside the wrapper; a condition or a failure policy applies to the map as a whole (outside).
-    outer_extra = {k: v for k, v in row["extra"].items() if k in ("when", "continueOn")}
+    outer_extra = {k: v for k, v in row["extra"].items() if k == "when"}
     extra = {k: (lift(v) if isinstance(v, str) else v) for k, v in row["extra"].items() if k not in outer_extra}
-    wrapper = {"name": loop_name, "parallelism": parallelism, "dag": {"tasks": [{
+    wrapper = {"name": loop_name, "dag": {"tasks": [{
         "name": row["name"], "template": row["template"], **_arguments(inner_params, inner_arts), **extra}]}}
+    if parallelism is not None:
+        wrapper["parallelism"] = parallelism
     outer_params = [(name, expr) for expr, name in inputs.items()]
     if outer_params or art_inputs:
         wrapper["inputs"] = {}
@@ -148,18 +198,23 @@ def exit_handler(step, template: str, name: str) -> dict:
 
 def build(graph: Graph, *, name: str, entrypoint: str, parameters: list[tuple[str, str]],
           artifacts: list[dict], outputs: dict[str, Handle], shape: dict, kind: str = "Workflow",
-          spec_extra: dict | None = None, extra_templates: list[dict] = ()) -> dict:
-    """The manifest as a dict; the `shape` annotation records how run.result() rebuilds the return value."""
+          spec_extra: dict | None = None, extra_templates: list[dict] = (),
+          finish: tuple[str, str] | None = None) -> dict:
+    """The manifest as a dict; the `shape` annotation records how run.result() rebuilds the return value.
+    `finish` is (task, template) of the closing task when `needs_finish(graph)`."""
     from ._jinja import render_json
 
     templates = [step.template() if step.name == name else {**step.template(), "name": name}
                  for name, step in graph.steps.items()] + list(extra_templates)
-    rows, wrappers = task_rows(graph)
+    if finish is not None:
+        templates.append(finish_template(finish[1]))
+    rows, wrappers = task_rows(graph, finish)
     by_name = {t["name"]: t for t in templates}
     for w in wrappers:  # a bounded map's DAG passes on its task's (gathered) output parameters
         task = w.pop("_outputs_of")
         inner = by_name[w["dag"]["tasks"][0]["template"]]
-        params = [{"name": p["name"], "valueFrom": {"parameter": "{{tasks.%s.outputs.parameters.%s}}" % (task, p["name"])}}
+        params = [{"name": p["name"], "valueFrom": {
+            "parameter": "{{tasks.%s.outputs.parameters.%s}}" % (task, p["name"]), "default": "[]"}}
                   for p in (inner.get("outputs") or {}).get("parameters") or []]
         if params:
             w["outputs"] = {"parameters": params}

@@ -10,6 +10,7 @@ from ._errors import OpDefinitionError
 
 _QUANTITY = re.compile(r"^([0-9]+(\.[0-9]+)?)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
 _ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MAX_SECONDS = (2**63 - 1) / 1e9  # Go's time.Duration, which Argo parses backoff and deadlines into
 _UNITS = {None: 1, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
           "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 
@@ -28,6 +29,15 @@ def _cache(value: object, where: str) -> bool | str:
     if isinstance(value, str) and re.match(r"^[0-9]+(s|m|h)$", value):
         return value
     raise OpDefinitionError(f"{where}: cache={value!r}: give True, or how long results stay valid, e.g. '24h'.")
+
+
+def duration_text(seconds: float) -> str:
+    """A Go duration Argo's ParseStringToDuration reads: positional digits, never an exponent (`1e-05s`)."""
+    from ._engine._gojson import format_float
+
+    if seconds < 1e-6:
+        return f"{max(1, round(seconds * 1e9))}ns"
+    return format_float(float(seconds)) + "s"
 
 
 def quantity_value(text: str) -> float:
@@ -57,8 +67,10 @@ class Options:
         if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
             raise OpDefinitionError(f"{where}: retries={retries!r} must be a whole number >= 0.")
         for name, value in (("backoff", backoff), ("timeout", timeout)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
-                raise OpDefinitionError(f"{where}: {name}={value!r} must be a positive number of seconds.")
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not 0 < value <= MAX_SECONDS):
+                raise OpDefinitionError(f"{where}: {name}={value!r} must be a positive number of seconds "
+                                        f"(at most {MAX_SECONDS:.0f}, about 290 years: Go's longest duration).")
         if not isinstance(gpu, int) or isinstance(gpu, bool) or gpu < 0:
             raise OpDefinitionError(f"{where}: gpu={gpu!r} must be a whole number of GPUs.")
         env = dict(env or {})
@@ -81,7 +93,7 @@ class Options:
         if self.retries:
             strategy: dict = {"limit": str(self.retries), "retryPolicy": "Always"}
             if self.backoff:
-                strategy["backoff"] = {"duration": f"{self.backoff:g}s", "factor": "2"}
+                strategy["backoff"] = {"duration": duration_text(self.backoff), "factor": "2"}
             out["retryStrategy"] = strategy
         if self.timeout:
             out["activeDeadlineSeconds"] = str(math.ceil(self.timeout))  # Argo takes whole seconds

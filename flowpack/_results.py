@@ -24,6 +24,18 @@ def output_kind(shape: dict, name: str, owner: str) -> Kind:
     return Kind(kinds[name]["how"], kinds[name]["codec"])
 
 
+def decode_parameter(shape: dict, name: str, text: str, kind: Kind) -> object:
+    """A parameter output as a value. A map's gathered output (`each` in its record) is a list Argo built from the
+    items' texts unless every item was a JSON object or list: such items are decoded one by one."""
+    from ._types import PARAM, decode
+
+    value = decode(text, kind)
+    each = (shape.get("kinds", {}).get(name) or {}).get("each")
+    if each is not None and isinstance(value, list):
+        value = [decode(v, Kind(PARAM, each)) if isinstance(v, str) else v for v in value]
+    return value
+
+
 def rebuild(shape: dict, output: Callable[[str], object], result_type: type | None = None):
     """The body's return value from its named outputs: None, a value, a tuple, a dict or a NamedTuple."""
     kind = shape.get("shape")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ._errors import RunError, StepFailed
-from ._results import load_pickled, output_kind, rebuild, shape_of
-from ._types import PARAM, PATH, decode
+from ._results import decode_parameter, load_pickled, output_kind, rebuild, shape_of
+from ._types import PARAM, PATH
 
 
 def engine_for(engine, *, run_dir, store, workers, python, progress):
@@ -185,7 +185,7 @@ class Run:
         kind = output_kind(self.shape, name, f"run {self.id}")
         outs = self.record.get("outputs") or {}
         if kind.how == PARAM:
-            value = decode(outs["parameters"][name], kind)
+            value = decode_parameter(self.shape, name, outs["parameters"][name], kind)
         else:
             from ._store import ArtifactRef
 

@@ -10,18 +10,52 @@ from __future__ import annotations
 import json
 import warnings
 
+from ._engine._cond import parse as parse_condition
+from ._engine._cond import references as condition_references
 from ._engine._expr import parse_depends, parse_fallback, parse_memo, references
 from ._errors import ManifestError
 from ._names import VALID
 
 SIZE_BUDGET = 1024 * 1024  # Argo stores a workflow as one Kubernetes object (etcd's ~1 MiB limit)
 SIZE_WARN = int(SIZE_BUDGET * 0.75)
+MAX_ITEMS = 200  # v4's full CRDs: maxItems of spec.templates and of a template's dag.tasks
 GLOBALS = {"workflow.name", "workflow.namespace", "workflow.uid", "workflow.status", "workflow.duration",
            "workflow.failures", "workflow.creationTimestamp", "pod.name", "retries", "node.name"}
 
 
 class ManifestSizeWarning(UserWarning):
     """The manifest is close to Argo's object size budget."""
+
+
+class ArgoLimitWarning(UserWarning):
+    """The manifest has more templates or DAG tasks than Argo v4's CRDs allow."""
+
+
+def argo_limits(manifest: dict) -> list[str]:
+    """What in the manifest exceeds Argo v4's CRD limits (at most 200 templates, 200 tasks per DAG)."""
+    spec = manifest.get("spec") or {}
+    if "workflowSpec" in spec:  # a CronWorkflow
+        spec = spec["workflowSpec"]
+    templates = spec.get("templates") or []
+    problems = []
+    if len(templates) > MAX_ITEMS:
+        problems.append(f"the workflow has {len(templates)} templates; Argo v4's CRDs allow at most {MAX_ITEMS}. "
+                        f"Each distinct op is a template: call fewer distinct ops, or run one op over many values "
+                        f"with op.map(...).")
+    for tpl in templates:
+        count = len((tpl.get("dag") or {}).get("tasks") or [])
+        if count > MAX_ITEMS:
+            problems.append(f"template {tpl.get('name')!r} has {count} DAG tasks; Argo v4's CRDs allow at most "
+                            f"{MAX_ITEMS}. Each op call is a task: run one op over many values with op.map(...), "
+                            f"which renders to one task whatever the number of items.")
+    return problems
+
+
+def check_argo_limits(manifest: dict) -> None:
+    """Raise ManifestError when Argo would refuse the manifest for its number of templates or tasks."""
+    problems = argo_limits(manifest)
+    if problems:
+        raise ManifestError(" ".join(problems))
 
 
 def manifest_size(manifest: dict) -> int:
@@ -35,6 +69,9 @@ def check_manifest(manifest: dict) -> int:
     if len(templates) != len(spec.get("templates") or []):
         names = [t.get("name") for t in spec.get("templates") or []]
         raise ManifestError(f"two templates share the name(s) {sorted({n for n in names if names.count(n) > 1})}")
+    for problem in argo_limits(manifest):
+        warnings.warn(problem + " The local and Docker engines run it; Argo would refuse it.", ArgoLimitWarning,
+                      stacklevel=3)
     for name in templates:
         _check_name(name, "template")
     if spec.get("entrypoint") not in templates:
@@ -146,7 +183,14 @@ def _check_dag(tpl: dict, templates: dict, scope: set[str]) -> None:
         if ref.startswith("="):
             fallback = parse_fallback(ref)
             if fallback is None:
-                raise ManifestError(f"{where}: {{{{{ref}}}}} is not an expression flowpack can check")
+                try:
+                    names = condition_references(ref[1:])
+                    parse_condition(ref[1:])
+                except ManifestError:
+                    raise ManifestError(f"{where}: {{{{{ref}}}}} is not an expression flowpack can check") from None
+                for name in names:
+                    check_ref(name, where, task)
+                return
             ref = f"tasks.{fallback[0]}.outputs.parameters.{fallback[1]}"
         if ref.startswith("tasks."):
             rest = ref[len("tasks."):]

@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import re
 
-_PLAIN = re.compile(r"^[A-Za-z_/.][A-Za-z0-9_./-]*$")
+# Plain (unquoted) only when no YAML reader can take it for anything but text: it starts with a letter, '_' or '/'
+# (a leading '.' could be a float: .5, .inf, .nan) and is not a YAML 1.1 boolean or null.
+_PLAIN = re.compile(r"^[A-Za-z_/][A-Za-z0-9_./-]*$")
 _RESERVED = {"true", "false", "yes", "no", "on", "off", "null", "y", "n", "~"}
 _BLOCK_SAFE = re.compile(r"^[^\x00-\x08\x0b-\x1f\x7f\ufeff\u2028\u2029\r]*$")
 

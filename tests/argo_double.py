@@ -128,6 +128,7 @@ class ArgoDouble:
         self.forbidden = set(forbidden)  # namespaces where the token's service account has no permissions
         self.tls = tls  # (certfile, keyfile): serve HTTPS
         self.violations: list[str] = []
+        self.version = "v4.1.2"  # what GET /api/v1/version reports (a test may set another)
         self.requests: list[tuple[str, str]] = []
         self.objects: dict[tuple[str, str, str], dict] = {}  # (collection, namespace, name) -> object
         self.runs: dict[tuple[str, str], "_Run"] = {}
@@ -172,6 +173,10 @@ class ArgoDouble:
 
     # dispatch
     def handle(self, method: str, path: str, query: dict, body, params: dict, template: str):
+        if template == "/api/v1/version":  # the server's version, as Argo's reply reports it
+            return {"version": self.version, "buildDate": "2026-01-01T00:00:00Z", "gitCommit": "0" * 40,
+                    "gitTag": self.version, "gitTreeState": "clean", "goVersion": "go1.24", "compiler": "gc",
+                    "platform": "linux/amd64"}
         coll = path.split("/")[3]
         ns = params.get("namespace")
         name = params.get("name")

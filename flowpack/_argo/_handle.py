@@ -13,7 +13,7 @@ from . import _status
 from ._client import ArgoClient
 from ._errors import ArgoArtifactError, ArgoNotFoundError, ArgoTimeoutError
 
-from .._results import output_kind, rebuild, shape_of
+from .._results import decode_parameter, output_kind, rebuild, shape_of
 
 
 class LogLine(NamedTuple):
@@ -155,7 +155,7 @@ class ArgoRun:
         """One named workflow output; artifacts come from the artifact repository through `store`."""
         if name in self._cache:
             return self._cache[name]
-        from .._types import PARAM, PATH, decode
+        from .._types import PARAM, PATH
 
         kind = output_kind(self.shape, name, f"workflow {self.name}")
         wf = self.workflow if self._wf is not None and _status.is_done(self._wf) else self.refresh()
@@ -164,7 +164,7 @@ class ArgoRun:
             if name not in outs["parameters"]:
                 raise ArgoArtifactError(f"workflow {self.name}: output parameter {name!r} is not in the workflow "
                                         f"status (phase {_status.phase(wf)})")
-            value = decode(outs["parameters"][name], kind)
+            value = decode_parameter(self.shape, name, outs["parameters"][name], kind)
         else:
             from ._fetch import fetch_path, fetch_pickle
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 
 from ._errors import ArgoArtifactError, ArgoConfigError
@@ -110,8 +111,32 @@ def _to_argo(store, key: str) -> dict:
     return loc
 
 
+CRON_NAME_MAX = 52  # Argo appends "-<unix time>" to a CronWorkflow's name for each workflow it starts
+_CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,?-]+$")
+_CRON_DESCRIPTORS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
+
+
+def check_schedule(schedule: str) -> None:
+    """Argo parses schedules with robfig/cron's ParseStandard: five fields (minute hour day month weekday), a
+    descriptor such as @hourly, or `@every <duration>`; an optional `CRON_TZ=`/`TZ=` prefix. Six fields are refused."""
+    text = schedule.strip() if isinstance(schedule, str) else ""
+    if text.startswith(("CRON_TZ=", "TZ=")):
+        text = text.partition(" ")[2].strip()
+    fields = text.split()
+    ok = (len(fields) == 5 and all(_CRON_FIELD.match(f) for f in fields)) or text in _CRON_DESCRIPTORS or (
+        len(fields) == 2 and fields[0] == "@every")
+    if not ok:
+        extra = " Six fields (with seconds) are refused by Argo." if len(fields) == 6 else ""
+        raise ArgoConfigError(f"schedule={schedule!r}: expected a cron expression such as '0 * * * *' "
+                              f"(minute hour day month weekday), a descriptor such as '@hourly', or a list of them."
+                              + extra)
+
+
 def as_kind(manifest: dict, kind: str, *, name: str | None = None, schedule: str | list[str] | None = None,
-            timezone: str | None = None, concurrency_policy: str | None = None) -> dict:
+            timezone: str | None = None, concurrency_policy: str | None = None,
+            server_version: str | None = None) -> dict:
+    """`server_version` (the Argo Server's, e.g. "v3.5.8") picks a CronWorkflow's form: v3.6 and later read the
+    list `schedules` (v4 requires it); v3.5 reads one `schedule`."""
     """The Workflow manifest as a Workflow (unchanged), a WorkflowTemplate, or a CronWorkflow."""
     if kind == "Workflow":
         return manifest
@@ -133,11 +158,21 @@ def as_kind(manifest: dict, kind: str, *, name: str | None = None, schedule: str
                 "metadata": metadata, "spec": manifest["spec"]}
     if kind == "CronWorkflow":
         schedules = [schedule] if isinstance(schedule, str) else list(schedule or [])
-        if not schedules or not all(isinstance(s, str) and len(s.split()) in (5, 6) or s.startswith("@")
-                                    for s in schedules):
-            raise ArgoConfigError(f"schedule={schedule!r}: expected a cron expression such as '0 * * * *' "
-                                  f"(minute hour day month weekday) or a list of them")
-        spec: dict = {"schedules": schedules, "workflowSpec": manifest["spec"]}
+        if not schedules:
+            raise ArgoConfigError(f"schedule={schedule!r}: give a cron expression such as '0 * * * *'")
+        for one in schedules:
+            check_schedule(one)
+        if len(obj_name) > CRON_NAME_MAX:
+            raise ArgoConfigError(f"CronWorkflow name {obj_name!r} has {len(obj_name)} characters; Argo allows at "
+                                  f"most {CRON_NAME_MAX} (it appends a timestamp to each workflow's name): pass a "
+                                  f"shorter name=...")
+        if (server_version or "").lstrip("v").startswith("3.5."):
+            if len(schedules) > 1:
+                raise ArgoConfigError(f"the Argo Server is {server_version}, whose CronWorkflows take one schedule; "
+                                      f"got {len(schedules)}. Register one CronWorkflow per schedule.")
+            spec: dict = {"schedule": schedules[0], "workflowSpec": manifest["spec"]}
+        else:
+            spec = {"schedules": schedules, "workflowSpec": manifest["spec"]}
         wf_meta = {k: metadata[k] for k in ("labels", "annotations") if k in metadata}
         if wf_meta:
             spec["workflowMetadata"] = wf_meta

@@ -8,6 +8,7 @@ import re
 import warnings
 from pathlib import Path
 
+from .._validate import check_argo_limits
 from . import _prepare, _status
 from ._client import ArgoClient
 from ._config import ArgoConfig
@@ -54,7 +55,8 @@ def _params(params: dict | None, kwparams: dict) -> dict:
 def render_for_argo(workflow, *, store=None, artifact_repository=None, kind: str = "Workflow",
                     name: str | None = None, schedule=None, timezone: str | None = None, labels: dict | None = None,
                     service_account: str | None = None, generate_name: str | None = None, upload: bool = True,
-                    token_guard: list[str] | None = None, params: dict | None = None, **kwparams) -> dict:
+                    token_guard: list[str] | None = None, params: dict | None = None,
+                    server_version: str | None = None, **kwparams) -> dict:
     """The manifest exactly as it would be sent: built, inputs uploaded (unless upload=False), locations filled."""
     built = workflow.build(**_params(params, kwparams))
     if upload:
@@ -63,8 +65,9 @@ def render_for_argo(workflow, *, store=None, artifact_repository=None, kind: str
     manifest = _prepare.decorate(manifest, labels=labels, service_account=service_account,
                                  generate_name=generate_name)
     manifest = _prepare.as_kind(manifest, kind, name=name or (workflow.name if kind != "Workflow" else None),
-                                schedule=schedule, timezone=timezone)
+                                schedule=schedule, timezone=timezone, server_version=server_version)
     _prepare.assert_no_secret(manifest, (token_guard or []) + _store_secrets(store), f"the {kind} manifest")
+    check_argo_limits(manifest)
     return manifest
 
 
@@ -173,7 +176,7 @@ def register(workflow, *, name: str | None = None, schedule=None, timezone: str 
     manifest = render_for_argo(workflow, store=store, artifact_repository=artifact_repository, kind=kind,
                                name=name, schedule=schedule, timezone=timezone, labels=labels,
                                service_account=service_account, token_guard=_token(client), params=params,
-                               **kwparams)
+                               server_version=_server_version(client) if schedule else None, **kwparams)
     try:
         return client.create(manifest)
     except ArgoConflictError:
@@ -218,6 +221,17 @@ def list_runs(*, argo=None, namespace: str | None = None, labels: str | None = N
         s.pop("steps", None)
         out.append(s)
     return sorted(out, key=lambda s: s.get("startedAt") or "~", reverse=True)
+
+
+def _server_version(client: ArgoClient) -> str | None:
+    """The Argo Server's version ("v3.6.5"), or None when it does not say (then the v3.6+ form is used)."""
+    from ._errors import ArgoError
+
+    try:
+        version = client.version().get("version")
+    except ArgoError:
+        return None
+    return version if isinstance(version, str) else None
 
 
 def _token(client: ArgoClient) -> list[str]:

@@ -63,9 +63,14 @@ def substitute(text: str, values: dict[str, str], where: str) -> str:
             if values.get(f"tasks.{task}.status") == "Succeeded":
                 return values.get(f"tasks.{task}.outputs.parameters.{output}", default)
             return default
-        if key.startswith("="):
-            raise ManifestError(f"{where}: the local engine evaluates only flowpack's own Argo expressions, "
-                                f"not {{{{{key}}}}}")
+        if key.startswith("="):  # a condition flowpack wrote (see _cond); anything else is refused there
+            from ._cond import evaluate
+
+            try:
+                return "true" if evaluate(key[1:], values) else "false"
+            except ManifestError as exc:
+                raise ManifestError(f"{where}: {exc} (the local engine evaluates only flowpack's own Argo "
+                                    f"expressions)") from None
         raise ManifestError(f"{where}: failed to resolve {{{{{key}}}}}")
 
     return _VAR.sub(repl, text)

@@ -22,6 +22,7 @@ from .._errors import ManifestError
 from ._expr import substitute
 from ._forkserver import start_step_process
 from .._store import ArtifactRef
+from . import _mountns as mountns
 from ._cache import fresh as cache_fresh
 from ._procs import STEP_ID, kill_tagged, remember, step_id
 from ._record import now, read_json, tail_text, write_json
@@ -137,9 +138,9 @@ class StepRunner:
         limit = int(strategy.get("limit", 0) or 0) if strategy else 0
         policy = strategy.get("retryPolicy", "OnFailure")
         backoff = strategy.get("backoff") or {}
-        delay = _seconds(backoff.get("duration", "0"))
+        delay = seconds(backoff.get("duration", "0"))
         factor = float(backoff.get("factor", 2) or 2)
-        cap = _seconds(backoff["maxDuration"]) if backoff.get("maxDuration") else None
+        cap = seconds(backoff["maxDuration"]) if backoff.get("maxDuration") else None
         key = self.cache_key(job)
         reused = self._reused(job, key)
         if reused is not None:
@@ -285,9 +286,13 @@ class StepRunner:
         name = launch.template.get("name", "step")
         if launch.source is not None:
             source = launch.source
+            bound: list[str] = []  # top folders the shell sees as its own (a mount namespace), as a pod would
             if not launch.is_python:
-                source = _point_paths_at(source, launch.declared, launch.root)
+                bound, rewritten = mountns.plan(launch.declared) if len(command) == 1 else ([], launch.declared)
+                source = _point_paths_at(source, rewritten, launch.root)
             command.append(str(self._script_file(name, launch.node, source, launch.is_python)))
+            if bound:
+                command = mountns.wrap(command, str(launch.root), bound)
         elif not launch.is_python:
             args = [_point_paths_at(a, launch.declared, launch.root) for a in args]
         env = dict(os.environ)
@@ -424,11 +429,16 @@ def _tail(path: Path) -> str:
     return tail_text(path, STDERR_TAIL)
 
 
-def _seconds(text) -> float:
-    """An Argo duration ("10", "10s", "2m", "1h") in seconds."""
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
+
+
+def seconds(text) -> float:
+    """An Argo duration in seconds: whole seconds ("10"), or a Go duration ("1.5s", "1m30s", "250ms", "10ns")."""
     text = str(text).strip()
-    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
-    for suffix in ("ms", "s", "m", "h"):
-        if text.endswith(suffix):
-            return float(text[: -len(suffix)]) * units[suffix]
-    return float(text or 0)
+    if re.fullmatch(r"\d+", text or "0"):
+        return float(text or 0)
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ManifestError(f"{text!r} is not a duration Argo reads (e.g. 10, 1.5s, 2m, 250ms)")
+    return sum(float(n) * _DURATION_UNITS[u] for n, u in parts)

@@ -11,17 +11,20 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
 from .._errors import ManifestError, RecordError
+from ._assess import assess, targets
 from ._expr import DONE_OK, evaluate_depends, parse_depends, references, substitute
+from ._gojson import GoJSONError, ItemOutputs, aggregate, decode_raw, item_values
 from ._procs import owner, settle_abandoned
 from ._record import new_run_id, now, overwrite_json, read_json, write_json
 from ._resources import check_resources
-from ._step import StepJob, StepResult, StepRunner
+from ._step import StepJob, StepResult, StepRunner, seconds
 from ._when import evaluate_when
 
 FAILED = ("Failed", "Error")
@@ -204,6 +207,9 @@ class _Execution:
         if "dag" in tpl:
             _Dag(self, tpl, node, params, artifacts, on_done).start()
             return
+        if "suspend" in tpl:
+            self.suspend(tpl, node or tpl["name"], display or tpl["name"], on_done)
+            return
         job = StepJob(node or tpl["name"], tpl, params, artifacts, self.values)
 
         def leaf_done(res: StepResult) -> None:
@@ -214,6 +220,27 @@ class _Execution:
             on_done(res.phase, outputs, message)
 
         self.submit(job, display or tpl["name"], leaf_done)
+
+    def suspend(self, tpl: dict, node: str, display: str, on_done: Callable[..., None]) -> None:
+        """A `suspend` template with a duration: no process; it succeeds once the duration has passed."""
+        import threading
+
+        duration = (tpl.get("suspend") or {}).get("duration")
+        if duration in (None, ""):
+            self.steps[node] = {"name": display, "template": tpl["name"], "phase": "Error",
+                                "message": "a suspend template without a duration waits for a manual resume"}
+            on_done("Error", {}, self.steps[node]["message"])
+            return
+        self.pending += 1
+        self.steps[node] = {"name": display, "template": tpl["name"], "phase": "Running", "startedAt": now(),
+                            "finishedAt": None}
+
+        def resumed(_value) -> None:
+            self.steps[node].update(phase="Succeeded", finishedAt=now())
+            self._notify(node)
+            on_done("Succeeded", {}, "")
+
+        threading.Timer(seconds(duration), lambda: self.events.put((resumed, None))).start()
 
     def _artifact_source(self, spec: dict, uploads: dict, values: dict, artifacts: dict):
         """Where an artifact argument's bytes come from: another output, inline raw data, or the store."""
@@ -279,7 +306,12 @@ class _Dag:
             for d in deps:
                 self.children[d].append(name)
         self.remaining = len(self.tasks)
-        self.failed = False
+        self.deps = {name: set() for name in self.tasks}
+        for parent, kids in self.children.items():
+            for kid in kids:
+                self.deps[kid].add(parent)
+        self.messages: dict[str, str] = {}
+        self._json: str | None = None  # the template as JSON, for result_referenced
         self.limit = int(tpl["parallelism"]) if tpl.get("parallelism") else None
         self.running = 0
         self.queued: list = []
@@ -294,11 +326,9 @@ class _Dag:
 
     def launch(self, name: str) -> None:
         task = self.tasks[name]
-        if self.failed and self.tpl["dag"].get("failFast", True):
-            self.task_done(name, "Omitted", {}, "not started: an earlier task failed")
-            return
         if not evaluate_depends(self.tokens[name], self.phases):
-            self.task_done(name, "Omitted", {}, "its dependencies did not succeed")
+            causes = ", ".join(f"{d} {self.phases[d]}" for d in sorted(self.deps[name]))
+            self.task_done(name, "Omitted", {}, f"omitted: depends condition not met ({causes})")
             return
         try:
             tpl = self.ex.templates.get(task.get("template"))
@@ -306,14 +336,17 @@ class _Dag:
                 raise ManifestError(f"task {name!r}: template {task.get('template')!r} does not exist")
             if "withItems" in task or "withParam" in task:
                 self.launch_loop(name, task, tpl)
-                return
-            if task.get("when") and not evaluate_when(substitute(task["when"], self.values, f"task {name!r}")):
-                self.task_done(name, "Skipped", {}, f"when '{task['when']}' evaluated false")
-                return
-            params, artifacts = self.arguments(task, self.values)
+            else:
+                self.run_task(name, task, tpl, self.values)
         except ManifestError as exc:
             self.task_done(name, "Error", {}, str(exc))
+
+    def run_task(self, name: str, task: dict, tpl: dict, values: dict) -> None:
+        """A task without a loop: its `when`, then its template (raises ManifestError when it can't start)."""
+        if task.get("when") and not evaluate_when(substitute(task["when"], values, f"task {name!r}")):
+            self.task_done(name, "Skipped", {}, f"when '{task['when']}' evaluated false")
             return
+        params, artifacts = self.arguments(task, values)
         self.schedule(lambda: self.ex.start(
             tpl, self.prefix + name, name, params, artifacts,
             lambda phase, outputs, message="": self.child_done(lambda: self.task_done(name, phase, outputs, message))))
@@ -322,8 +355,13 @@ class _Dag:
         where = f"task {task['name']!r}"
         args = task.get("arguments") or {}
         params = {p["name"]: substitute(p.get("value", ""), values, where) for p in args.get("parameters") or []}
-        artifacts = {a["name"]: self.ex._artifact_source(a, self.ex.uploads, values, self.artifacts)
-                     for a in args.get("artifacts") or []}
+        artifacts = {}
+        for a in args.get("artifacts") or []:
+            try:
+                artifacts[a["name"]] = self.ex._artifact_source(a, self.ex.uploads, values, self.artifacts)
+            except ManifestError:
+                if not a.get("optional"):  # as Argo: an optional artifact that can't be resolved is left out
+                    raise
         return params, artifacts
 
     # -- bounded concurrency (a template's `parallelism`) -----------------------------------------
@@ -343,27 +381,29 @@ class _Dag:
 
     # -- loops: withItems / withParam ------------------------------------------------------------
     def launch_loop(self, name: str, task: dict, tpl: dict) -> None:
+        """Expand a loop as Argo's expandTask: `withItems: []` is no loop at all (the task runs once, `{{item}}`
+        left as it is); an empty `withParam` list makes the task Skipped with no item."""
         where = f"task {name!r}"
         if "withItems" in task:
             items = task["withItems"]
+            if not items:
+                self.run_task(name, task, tpl, dict(self.values, item="{{item}}"))
+                return
         else:
             text = substitute(task["withParam"], self.values, where)
             try:
-                items = json.loads(text)
-            except ValueError:
+                items = decode_raw(text)
+            except GoJSONError:
                 items = None
             if not isinstance(items, list):
-                raise ManifestError(f"{where}: withParam must give a JSON list, got {text[:200]!r}")
+                raise ManifestError(f"{where}: withParam value could not be parsed as a JSON list: {text[:200]!r}")
+            if not items:
+                self.task_done(name, "Skipped", {}, "Skipped, empty params")
+                return
         loop = _Loop(self, name, task, len(items))
-        if not items:
-            loop.finish()
-            return
         for i, item in enumerate(items):
             values = dict(self.values)
-            values["item"] = item if isinstance(item, str) else json.dumps(item, separators=(",", ":"))
-            if isinstance(item, dict):
-                for k, v in item.items():
-                    values["item." + k] = v if isinstance(v, str) else json.dumps(v, separators=(",", ":"))
+            values.update(item_values(item))
             try:
                 if task.get("when") and not evaluate_when(substitute(task["when"], values, where)):
                     loop.child_done(i, "Skipped", {}, "when evaluated false")
@@ -380,9 +420,7 @@ class _Dag:
 
     def task_done(self, name: str, phase: str, outputs: dict, message: str = "") -> None:
         self.phases[name] = phase
-        if phase in FAILED and not _continues(self.tasks[name], phase):
-            self.failed = True
-            self.failure = (self.prefix + name, message)
+        self.messages[name] = message
         base = "tasks." + name + ".outputs."
         for k, v in (outputs.get("parameters") or {}).items():
             self.values[base + "parameters." + k] = v
@@ -405,23 +443,65 @@ class _Dag:
             self.finish()
 
     def finish(self) -> None:
-        if self.failed:
-            node, message = self.failure
-            self.on_done("Failed", {}, f"step {node} failed: {message}")
+        """Every task ended: the DAG's phase is Argo's assessment; then its outputs are resolved."""
+        order = _topological(self.deps, self.children)
+        dag = self.tpl["dag"]
+        verdict = assess(order, self.deps, self.phases, targets(self.deps, dag.get("target")),
+                         {n: t.get("continueOn") for n, t in self.tasks.items() if t.get("continueOn")})
+        if verdict.phase in FAILED:
+            origin = verdict.origin
+            self.on_done(verdict.phase, {}, f"step {self.prefix}{origin} {verdict.phase.lower()}: "
+                                            f"{self.messages.get(origin, '')}".rstrip(": "))
             return
         outputs = {"parameters": {}, "artifacts": {}}
         spec = self.tpl.get("outputs") or {}
         where = f"outputs of template {self.tpl['name']!r}"
-        try:
-            for p in spec.get("parameters") or []:
-                expr = (p.get("valueFrom") or {}).get("parameter", p.get("value", ""))
+        for p in spec.get("parameters") or []:
+            source = p.get("valueFrom") or {}
+            expr = source.get("parameter", p.get("value", ""))
+            try:
                 outputs["parameters"][p["name"]] = substitute(expr, self.values, where)
-            for a in spec.get("artifacts") or []:
+            except ManifestError:
+                if "default" in source:  # as Argo: a DAG output's default stands in for what can't be resolved
+                    outputs["parameters"][p["name"]] = source["default"]
+                    continue
+                self.on_done("Error", {}, self.unresolved(p["name"], expr))
+                return
+        for a in spec.get("artifacts") or []:
+            try:
                 outputs["artifacts"][a["name"]] = self.ex._artifact_source(a, {}, self.values, self.artifacts)
-        except ManifestError as exc:  # e.g. the output came from a task that was skipped
-            self.on_done("Failed", {}, str(exc))
-            return
+            except ManifestError:
+                self.on_done("Error", {}, self.unresolved(a["name"], a.get("from", "")))
+                return
         self.on_done("Succeeded", outputs)
+
+    def result_referenced(self, task: str) -> bool:
+        """Argo's hasOutputResultRef: this DAG template's JSON mentions the task's `outputs.result`."""
+        if self._json is None:
+            self._json = json.dumps(self.tpl)
+        name = re.escape(task)
+        return re.search(r"tasks\.%s\.outputs\.result|tasks\[['\"]%s['\"]\]\.outputs.result" % (name, name),
+                         self._json) is not None
+
+    def unresolved(self, output: str, expr: str) -> str:
+        """Why an output can't be resolved: the task it comes from, its phase, and the cause of that phase."""
+        task = next((r.split(".")[1] for r in references(expr) if r.startswith("tasks.")), None)
+        head = f"output {output!r} of template {self.tpl['name']!r} can't be resolved: {expr}"
+        if task is None or task not in self.phases:
+            return head
+        return f"{head} comes from step {self.prefix}{task}, which ended {self.phases[task]}" + \
+            (f" ({self.cause(task)})" if self.phases[task] != "Succeeded" else " without that output")
+
+    def cause(self, task: str) -> str:
+        """The task's own message, followed up its Omitted ancestors to the step that did not succeed."""
+        seen: set = set()
+        while self.phases.get(task) == "Omitted" and task not in seen:
+            seen.add(task)
+            up = [d for d in sorted(self.deps[task]) if self.phases.get(d) not in ("Succeeded", None)]
+            if not up:
+                break
+            task = up[0]
+        return f"{self.prefix}{task} {self.phases.get(task)}: {self.messages.get(task, '')}".rstrip(": ")
 
 
 class _Loop:
@@ -440,39 +520,36 @@ class _Loop:
             self.finish()
 
     def finish(self) -> None:
-        phases = [r[0] for r in self.results]
-        failed = [(i, r) for i, r in enumerate(self.results) if r[0] in FAILED]
-        tpl = self.dag.ex.templates.get(self.task.get("template")) or {}
-        names = [p["name"] for p in (tpl.get("outputs") or {}).get("parameters") or []]
+        """As Argo's task group: Failed or Error when an item was (the last such item's phase), else Succeeded,
+        even when every item was skipped; outputs gathered by processAggregateNodeOutputs' rules."""
+        phase, message = "Succeeded", ""
+        for i, (p, _, m) in enumerate(self.results):
+            if p in FAILED:
+                phase, message = p, f"item {i} {p.lower()}: {m}"
+        captured = self.dag.result_referenced(self.name)  # Argo captures a step's stdout only then
+        done = [ItemOutputs(dict(o.get("parameters") or {}), o.get("result") if captured else None)
+                for p, o, _ in self.results if p == "Succeeded"]
         gathered: dict = {"parameters": {}, "artifacts": {}}
-        done = [r[1] for r in self.results if r[0] == "Succeeded"]
-        for n in names:  # as Argo: a JSON list of each item's value (parsed when it is JSON)
-            gathered["parameters"][n] = json.dumps([_parsed(o["parameters"].get(n)) for o in done
-                                                    if n in (o.get("parameters") or {})], separators=(",", ":"))
-        if "script" in tpl or "container" in tpl:
-            gathered["result"] = json.dumps([_parsed(o.get("result")) for o in done if o.get("result") is not None],
-                                            separators=(",", ":"))
-        if failed:
-            i, (phase, _, message) = failed[0]
-            self.dag.task_done(self.name, "Failed", gathered, f"item {i} failed: {message}")
-        elif phases and all(p == "Skipped" for p in phases):
-            self.dag.task_done(self.name, "Skipped", gathered, "every item was skipped")
-        else:
-            self.dag.task_done(self.name, "Succeeded", gathered)
+        try:
+            gathered["parameters"], gathered["result"] = aggregate(done)
+        except GoJSONError as exc:
+            phase, message = "Error", f"the items' results can't be gathered: a result is not JSON ({exc})"
+        self.dag.task_done(self.name, phase, gathered, message)
 
 
-def _parsed(text):
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
-def _continues(task: dict, phase: str) -> bool:
-    cont = task.get("continueOn") or {}
-    return bool(cont.get("failed") if phase == "Failed" else cont.get("error"))
+def _topological(deps: dict[str, set[str]], children: dict[str, list[str]]) -> list[str]:
+    """Task names with every task after its dependencies (Kahn's algorithm; the manifest is acyclic)."""
+    waiting = {n: len(d) for n, d in deps.items()}
+    ready = sorted(n for n, c in waiting.items() if c == 0)
+    order = []
+    while ready:
+        name = ready.pop()
+        order.append(name)
+        for child in children[name]:
+            waiting[child] -= 1
+            if waiting[child] == 0:
+                ready.append(child)
+    return order
 
 
 def _result_or_error(future, node: str) -> StepResult:
