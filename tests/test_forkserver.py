@@ -269,3 +269,22 @@ def test_a_server_that_dies_fails_its_running_step_and_the_next_run_forks_again(
     assert not still_alive([step_pid])  # the step the server ran was stopped with it, not left behind
     view = run_checked(m.look, tmp_path / "again", flowpack_dir=FLOWPACK_DIR).result()
     assert view["ppid"] != os.getpid() and view["ppid"] != server.proc.pid
+
+
+def test_a_request_too_large_for_the_server_spawns_the_step(tmp_path):
+    script = tmp_path / "step.py"
+    script.write_text("import os\nprint(os.getppid(), sum(len(v) for k, v in os.environ.items() if k[:3] == 'BIG'))\n")
+    big = {f"BIG{i}": "x" * 100_000 for i in range(3)}  # each under exec's limit of one variable, together over ours
+    assert sum(map(len, big.values())) > _forkserver.MAX_MESSAGE
+
+    def start(extra: dict) -> list[str]:
+        with open(tmp_path / "out", "wb") as out, open(tmp_path / "err", "wb") as err:
+            proc = _forkserver.start_step_process([sys.executable, str(script)], cwd=tmp_path,
+                                                  env={**os.environ, **extra}, stdout=out, stderr=err,
+                                                  python_script=True)
+            assert proc.wait() == 0
+        return (tmp_path / "out").read_text().split()
+
+    assert start(big) == [str(os.getpid()), "300000"]  # spawned: the engine's child
+    ppid, size = start({"BIG": "x"})
+    assert ppid != str(os.getpid()) and size == "1"  # forked

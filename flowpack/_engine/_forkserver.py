@@ -33,7 +33,7 @@ import subprocess
 import threading
 import types
 
-MAX_MESSAGE = 1 << 20  # bytes of one request (the step's environment dominates); larger requests spawn instead
+MAX_MESSAGE = 256 << 10  # bytes of one request (the step's environment dominates); larger requests spawn instead
 _SERVER = os.path.abspath(__file__)
 _PRELOAD = ("base64", "hashlib", "json", "pathlib", "pickle", "re", "shutil", "unicodedata", "importlib.util",
             "cloudpickle")
@@ -80,7 +80,7 @@ class ForkServer:
         self.environ = {k: v for k, v in os.environ.items() if k.startswith(_STARTUP_VARS)}
         self.owner = os.getpid()
         self._sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, MAX_MESSAGE)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * MAX_MESSAGE)
         with theirs:
             self.proc = subprocess.Popen([python, _SERVER, str(theirs.fileno())], pass_fds=[theirs.fileno()],
                                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -102,6 +102,8 @@ class ForkServer:
             self._procs[ident] = proc
             data = json.dumps({"id": ident, "argv": argv, "cwd": cwd, "env": env}).encode()
             try:
+                if len(data) > MAX_MESSAGE:
+                    raise ForkServerError(f"a request of {len(data)} bytes is over {MAX_MESSAGE}")
                 socket.send_fds(self._sock, [data], [stdout, stderr])
             except OSError:
                 del self._procs[ident]
@@ -208,11 +210,12 @@ def start_step_process(argv: list[str], *, cwd, env: dict, stdout, stderr, pytho
 # server side
 # ---------------------------------------------------------------------------------------------------------------
 class _Job:
-    """What a forked child runs: the request, the script's compiled code."""
+    """What a forked child runs: the request, the script's compiled code, the modules the server had imported."""
 
-    def __init__(self, request: dict, code) -> None:
+    def __init__(self, request: dict, code, server_modules: frozenset) -> None:
         self.request = request
         self.code = code
+        self.server_modules = server_modules
 
 
 def _serve(fd: int) -> _Job | None:
@@ -226,6 +229,7 @@ def _serve(fd: int) -> _Job | None:
     sel = selectors.DefaultSelector()
     sel.register(sock, selectors.EVENT_READ, None)
     compiled: dict[str, tuple] = {}
+    server_modules = frozenset(sys.modules)
     gc.freeze()  # objects of the server stay out of the children's collections: fewer pages copied on write
 
     def reply(msg: dict) -> None:
@@ -267,7 +271,7 @@ def _serve(fd: int) -> _Job | None:
                 sel.close()
                 sock.close()
                 _become_step(request, fds)
-                return _Job(request, code)
+                return _Job(request, code, server_modules)
             for f in fds:
                 os.close(f)
             sel.register(os.pidfd_open(pid), selectors.EVENT_READ, (request["id"], pid))
@@ -314,7 +318,6 @@ def _run(job: _Job) -> None:
     main.__loader__ = importlib.machinery.SourceFileLoader("__main__", script)
     main.__builtins__ = builtins
     main.__annotations__ = {}
-    server_modules = set(sys.modules)
     sys.modules["__main__"] = main
     interrupted = False
     try:
@@ -326,7 +329,7 @@ def _run(job: _Job) -> None:
         exc.__traceback__ = exc.__traceback__.tb_next if exc.__traceback__ else None  # what excepthook prints
         sys.excepthook(type(exc), exc, exc.__traceback__)
         code, interrupted = 1, isinstance(exc, KeyboardInterrupt)
-    _exit(code, interrupted, [m for name, m in sys.modules.items() if name not in server_modules] + [main])
+    _exit(code, interrupted, [sys.modules[n] for n in list(sys.modules) if n not in job.server_modules] + [main])
 
 
 def _exit_code(code) -> int:
