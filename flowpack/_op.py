@@ -136,7 +136,7 @@ class Op(Step):
                 "op-template.json.j2",
                 name=self.name,
                 inputs={
-                    "parameters": [{"name": i.name, "default": protect(i.default_text)} for i in params],
+                    "parameters": [{"name": i.name, "default": protect(i.default_text, i.kind.codec)} for i in params],
                     "artifacts": param_files + [
                         {"name": i.name, "path": f"{IO_ROOT}/inputs/{i.name}", "optional": i.has_default, "raw": None}
                         for i in inputs if i.kind.how != PARAM

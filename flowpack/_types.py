@@ -167,15 +167,38 @@ def needs_marker(text: str) -> bool:
     return any(unicodedata.category(c)[0] not in "LMNPS" for c in astral.findall(text))
 
 
-def protect(text: str | None) -> str | None:
-    """`text` as Argo can carry it to a step script, which decodes it: base64 behind MARKER when it must be.
+def protect(text: str | None, codec: str = TEXT) -> str | None:
+    """`text` (of `codec`) as Argo can carry it to a step script, which decodes it.
 
-    Text holding MARKER anywhere is encoded whole, so a JSON value's strings are never mistaken for marked ones."""
-    if text is None or not (needs_marker(text) or MARKER in text):
+    Text travels base64-encoded behind MARKER when it must; in JSON text each string that must is encoded on its own
+    (a list stays a list for Argo's loops), and the step decodes every string that begins with MARKER."""
+    if text is None:
+        return None
+    if codec == JSON:
+        if MARKER not in text and "\\u" not in text and not needs_marker(text):  # "\\u": an escaped control byte
+            return text
+        import json
+
+        return json.dumps(_marked(json.loads(text)), separators=(",", ":"), ensure_ascii=False)
+    if not needs_marker(text):
         return text
+    return _encoded(text)
+
+
+def _encoded(text: str) -> str:
     import base64
 
     return MARKER + base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+def _marked(value: object) -> object:
+    if isinstance(value, str):
+        return _encoded(value) if needs_marker(value) else value
+    if isinstance(value, (list, tuple)):
+        return [_marked(v) for v in value]
+    if isinstance(value, dict):
+        return {_marked(k): _marked(v) for k, v in value.items()}
+    return value
 
 
 def _unprotected(text: str) -> str:
@@ -202,7 +225,11 @@ def value_shape(annotation: object) -> dict:
     """What a step script needs to type a decoded value: may it be text, something else, a list (of what)."""
     if annotation is str:
         return {"str": True, "other": False, "items": None}
-    if annotation in (int, float, bool, dict, None, type(None), typing.Dict):  # noqa: UP006
+    if annotation is float:  # Argo's fan-in of objects and lists decodes numbers as Go float64: 1.0 comes back as 1
+        return {"str": False, "other": True, "items": None, "float": True}
+    if annotation in (None, type(None)):
+        return {"str": False, "other": True, "items": None, "none": True}
+    if annotation in (int, bool, dict, typing.Dict):  # noqa: UP006
         return {"str": False, "other": True, "items": None}
     if annotation in (list, tuple, typing.List, typing.Tuple):  # noqa: UP006
         return {"str": False, "other": True, "items": ANY_SHAPE}
@@ -222,5 +249,8 @@ def value_shape(annotation: object) -> dict:
 
 def _merged(shapes: list[dict]) -> dict:
     lists = [s["items"] for s in shapes if s["items"] is not None]
-    return {"str": any(s["str"] for s in shapes), "other": any(s["other"] for s in shapes),
-            "items": _merged(lists) if lists else None}
+    merged = {"str": any(s["str"] for s in shapes), "other": any(s["other"] for s in shapes),
+              "items": _merged(lists) if lists else None}
+    if any(s.get("float") for s in shapes) and all(s.get("float") or s.get("none") for s in shapes):
+        merged["float"] = True  # float or Optional[float]
+    return merged

@@ -1,0 +1,211 @@
+"""A value arrives as its producer returned it, typed by the consumer's annotation, and every parameter text is one
+Argo can carry: control bytes, text that looks like flowpack's marker or codec tags, str into Optional[str] or
+Union inputs, Optional[str] into str, and a map's fan-in in both of Argo's aggregate forms."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import unicodedata
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fixtures_docker import docker_client  # noqa: E402,F401  (pytest fixture)
+
+from flowpack._types import MARKER, TAGS  # noqa: E402
+from helpers import run_checked, write_module  # noqa: E402
+
+_WORK = Path(tempfile.mkdtemp(prefix="fp-fidelity-"))
+_modules: dict[str, object] = {}
+
+OPS = '''
+from typing import Optional, Union
+import flowpack as fp
+
+
+@fp.op
+def give(s: str) -> str:
+    return s
+
+
+@fp.op
+def give_opt(s: str, none: bool = False) -> Optional[str]:
+    return None if none else s
+
+
+@fp.op
+def give_list(s: str) -> list:
+    return [s, {s: [s]}, 1]
+
+
+@fp.op
+def take_str(s: str) -> str:
+    return s
+
+
+@fp.op
+def take_opt(s: Optional[str]) -> list:
+    return [type(s).__name__, s]
+
+
+@fp.op
+def take_union(s: Union[str, int]) -> list:
+    return [type(s).__name__, s]
+
+
+@fp.op
+def take_any(s: "object") -> list:
+    return [type(s).__name__, s]
+
+
+@fp.op
+def take_list(v: list) -> list:
+    return v
+
+
+@fp.workflow
+def chain(s: str):
+    g = give(s)
+    o = give_opt(s)
+    return {"str": take_str(g), "opt": take_opt(g), "union": take_union(g), "pickled": take_any(g),
+            "opt_to_str": take_str(o), "opt_to_opt": take_opt(o), "list": take_list(give_list(s)),
+            "plain": g}
+
+
+@fp.op
+def take_str_typed(s: str) -> list:
+    return [type(s).__name__, s]
+
+
+@fp.workflow
+def none_to_str():
+    return {"s": take_str_typed(give_opt("x", none=True)), "o": take_opt(give_opt("x", none=True))}
+
+
+@fp.op
+def num(x: int) -> int:
+    return x * x
+
+
+@fp.op
+def word(x: str) -> str:
+    return x
+
+
+@fp.op
+def maybe(x: str) -> Optional[str]:
+    return None if x == "none" else x
+
+
+@fp.op
+def obj(x: int) -> dict:
+    return {"x": x, "f": [0.5, 1.0]}
+
+
+@fp.op
+def ints(v: list[int]) -> list:
+    return [[type(x).__name__, x] for x in v]
+
+
+@fp.op
+def strs(v: list[str]) -> list:
+    return v
+
+
+@fp.op
+def opts(v: list[Optional[str]]) -> list:
+    return v
+
+
+@fp.op
+def dicts(v: list[dict]) -> list:
+    return v
+
+
+@fp.op
+def floats(v: list[list[float]]) -> list:
+    return [[type(x).__name__ for x in row] for row in v]
+
+
+@fp.op
+def pair(x: int) -> list:
+    return [x / 2, float(x)]
+
+
+@fp.workflow
+def fan_in(words: list):
+    return {"ints": ints(num.map(x=[1, 2, 3])), "strs": strs(word.map(x=words)), "opts": opts(maybe.map(x=words)),
+            "dicts": dicts(obj.map(x=[1, 2])), "floats": floats(pair.map(x=[1, 2]))}
+'''
+
+
+def ops():
+    if "ops" not in _modules:
+        _modules["ops"] = write_module(_WORK / "src", OPS)
+    return _modules["ops"]
+
+
+def argo_can_carry(text: str) -> bool:
+    """Go's strconv.Quote, then json.Valid (FIDELITY.md): \\x escapes (C0 controls other than \\b \\f \\n \\r \\t, DEL),
+    \\a, \\v and \\U escapes (unprintable characters beyond the BMP) make the replaced template invalid JSON."""
+    for c in text:
+        o = ord(c)
+        if (o < 0x20 and c not in "\b\f\n\r\t") or o == 0x7f:
+            return False
+        if o > 0xFFFF and unicodedata.category(c)[0] not in "LMNPS":
+            return False
+    return "{{" not in text
+
+
+def _all_parameter_texts(run) -> list[str]:
+    texts = []
+    for step_json in (run.path / "steps").rglob("step.json"):
+        rec = json.loads(step_json.read_text())
+        texts += list(((rec.get("outputs") or {}).get("parameters") or {}).values())
+        texts += list(((rec.get("inputs") or {}).get("parameters") or {}).values())
+    return texts
+
+
+NASTY = ["\x1b[31mred\x1b[0m", "nul\x00byte", "del\x7f", "bell\x07", MARKER + "aGVsbG8=", MARKER, "fp-text:x",
+         "fp-json:1", "fp-each-json:[1]", "123", "null", "007", '"quoted"', "[1, 2]", "{\"a\": 1}", "true",
+         "{{workflow.name}}", "x\U000f0000y", "emoji 😀", "", "\n", "a\rb", "fp-pickle-b64:gAR9lC4="]
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+@example(NASTY[0])
+@given(st.sampled_from(NASTY) | st.text(max_size=40))
+def test_text_arrives_exactly_through_every_codec_and_argo_could_carry_it(s):
+    run = run_checked(ops().chain, _WORK / "runs", s=s)
+    out = run.result()
+    assert out["str"] == s and out["plain"] == s
+    assert out["opt"] == ["str", s] and out["union"] == ["str", s] and out["pickled"] == ["str", s]
+    assert out["opt_to_str"] == s and out["opt_to_opt"] == ["str", s]
+    assert out["list"] == [s, {s: [s]}, 1]
+    bad = [t for t in _all_parameter_texts(run) if not argo_can_carry(t)]
+    assert not bad, bad
+
+
+def test_none_from_an_optional_output_arrives_as_none(tmp_path):
+    out = run_checked(ops().none_to_str, tmp_path).result()
+    assert out == {"s": ["NoneType", None], "o": ["NoneType", None]}
+
+
+@pytest.mark.parametrize("tag", sorted(TAGS))
+def test_literal_text_beginning_with_a_codec_tag_arrives_unchanged(tmp_path, tag):
+    out = run_checked(ops().chain, tmp_path, s=tag + "[1]").result()
+    assert out["str"] == tag + "[1]" and out["opt"] == ["str", tag + "[1]"]
+
+
+def test_control_bytes_and_marker_text_arrive_exactly_in_containers(tmp_path, docker_client):
+    from flowpack._engine.docker import DockerEngine
+
+    s = "\x1b[1mbold\x1b[0m\x00\x7f" + MARKER + "x"
+    run = ops().chain.run(engine=DockerEngine(run_dir=tmp_path / "runs", client=docker_client), s=s)
+    out = run.result()
+    assert out["str"] == s and out["opt"] == ["str", s] and out["opt_to_str"] == s and out["list"] == [s, {s: [s]}, 1]
+    assert all(argo_can_carry(t) for t in _all_parameter_texts(run))
