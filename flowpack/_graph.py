@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,14 +37,15 @@ class Handle:
         task = self._own_task("when")
         if task.when is not None:
             raise WorkflowBuildError(f"task {task.name!r} already has a condition; combine them with & or |.")
-        task.when = condition.expr if isinstance(condition, Condition) else str(condition)
+        task.when = condition.when if isinstance(condition, Condition) else str(condition)
         if isinstance(condition, Condition):
             task.deps |= condition.tasks
         return self
 
     def allow_failure(self) -> "Handle":
-        """Let the workflow go on when this step (or any item of this map) fails; its dependents are skipped."""
-        self._own_task("allow_failure").extra["continueOn"] = {"failed": True}
+        """Let the workflow go on when this step (or any item of this map) fails: the step stays Failed, steps
+        that use its outputs are omitted, steps ordered after it (`.after`) or with a default for its output run."""
+        self._own_task("allow_failure").allowed_failure = True
         return self
 
     def _own_task(self, what: str) -> "Task":
@@ -117,28 +119,56 @@ class Handle:
 
 
 class Condition:
-    """A condition on workflow parameters or step outputs, rendered as an Argo `when` expression."""
+    """A condition on workflow parameters or step outputs, rendered as one Argo expression (`{{=...}}`, expr-lang).
+
+    Values are variables of the expression, never text pasted into it, so no value can change what the condition
+    means; JSON values are decoded first (`sprig.fromJson`), so numbers, booleans and null compare as in Python.
+    The expression gives `true` or `false`, which is all govaluate (Argo's `when`) then reads.
+    """
 
     def __init__(self, expr: str, tasks: set):
         self.expr = expr
         self.tasks = tasks
 
+    @property
+    def when(self) -> str:
+        """The task's `when`: the expression in one expression tag."""
+        return "{{=" + self.expr + "}}"
+
     @staticmethod
     def operand(value) -> tuple[str, set]:
+        import json
+
+        from ._engine._cond import expression_path
+        from ._engine._gojson import format_float
+
         if isinstance(value, Handle):
             if value.kind is None or value.kind.how != PARAM or value.problem:
                 raise WorkflowBuildError(f"a condition can use parameters only; {value!r} is not one.")
-            text = value.ref if value.kind.codec == JSON else "'" + value.ref + "'"
+            path = expression_path(value.ref[2:-2])
+            text = path if value.kind.codec == TEXT else "sprig.fromJson(%s)" % path
             return text, {value.task} if value.task is not None else set()
+        if value is None:
+            return "nil", set()
         if isinstance(value, bool):
             return ("true" if value else "false"), set()
-        if isinstance(value, (int, float)):
-            return repr(value), set()
+        if isinstance(value, int):
+            if abs(value) >= 2**53:
+                raise WorkflowBuildError(f"condition literal {value}: Argo compares numbers as 64-bit floats, which "
+                                         f"can't hold this integer exactly. Compare with a smaller number.")
+            return str(value), set()
+        if isinstance(value, float):
+            if value != value or value in (float("inf"), float("-inf")):
+                raise WorkflowBuildError(f"condition literal {value!r}: NaN and infinities can't be compared in Argo.")
+            return format_float(value), set()
         if isinstance(value, str):
-            if "'" in value or "{{" in value or "\\" in value:
-                raise WorkflowBuildError(f"condition literal {value!r}: quotes, backslashes and '{{{{' can't be compared.")
-            return "'" + value + "'", set()
-        raise WorkflowBuildError(f"a condition compares parameters with numbers, strings or booleans; got {value!r}.")
+            if "{" in value or "}" in value:
+                raise WorkflowBuildError(
+                    f"condition literal {value!r}: braces would end Argo's expression tag; compare with text "
+                    f"without '{{' and '}}'.")
+            return json.dumps(value), set()
+        raise WorkflowBuildError(
+            f"a condition compares parameters with numbers, strings, booleans or None; got {value!r}.")
 
     @classmethod
     def compare(cls, left, op: str, right) -> "Condition":
@@ -173,7 +203,8 @@ class Task:
     deps: set = field(default_factory=set)  # tasks whose data this one uses
     order: int = 0
     when: str | None = None
-    extra: dict = field(default_factory=dict)  # withItems / withParam / continueOn
+    extra: dict = field(default_factory=dict)  # withItems / withParam
+    allowed_failure: bool = False  # .allow_failure(): the workflow goes on past this task's failure
     is_map: bool = False
     parallelism: int | None = None
     loop_template: str | None = None  # a bounded map's wrapper DAG template (a unique template name)
@@ -186,7 +217,10 @@ class Task:
         section = "parameters" if kind.how == PARAM else "artifacts"
         ref = "{{tasks.%s.outputs.%s.%s}}" % (self.name, section, output)
         if not self.is_map:
-            if output == self.step.interface.result:  # the same value, by Argo's shorter name (a map gathers parameters)
+            # The same value by Argo's shorter name (a map gathers parameters). Not for a cached op: a cache hit
+            # restores only the outputs its first run captured, and Argo captures `result` only when referenced.
+            cached = getattr(getattr(self.step, "options", None), "cache", False)
+            if output == self.step.interface.result and not cached:
                 ref = "{{tasks.%s.outputs.result}}" % self.name
             return Handle(self, output, kind, ref)
         if kind.how != PARAM:
@@ -194,6 +228,30 @@ class Task:
                 f"output {output!r} of map {self.name!r} is an artifact; Argo gathers only parameters from a map. "
                 f"Annotate the op's return with a JSON type to fan in its results."))
         return Handle(self, output, Kind(PARAM, JSON, True), ref)
+
+
+def check_argo_names(step) -> None:
+    """Argo refuses parameter and artifact names outside `[-a-zA-Z0-9_]` (e.g. a NamedTuple field `größe`)."""
+    from ._names import PARAM_NAME
+
+    for what, names in (("argument", step.interface.inputs), ("output", step.interface.outputs)):
+        for name in names:
+            if not PARAM_NAME.match(name):
+                raise WorkflowBuildError(
+                    f"op {step.name!r}: {what} {name!r} can't be an Argo parameter or artifact name (only ASCII "
+                    f"letters, digits, '_' and '-'). Rename it, e.g. {_ascii_hint(name)!r}.")
+
+
+def _ascii_hint(name: str) -> str:
+    import unicodedata
+
+    text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    return re.sub(r"[^-a-zA-Z0-9_]", "_", text) or "value"
+
+
+def task_base(name: str) -> str:
+    """A DAG task's name: Argo refuses task names starting with a digit in a DAG that uses `depends`."""
+    return "t-" + name if name[:1].isdigit() else name
 
 
 def result_handle(task: Task) -> Handle:
@@ -235,15 +293,20 @@ class Graph:
                     f"workflow {self.workflow_name!r} uses two different ops named {raw!r} "
                     f"({other!r} and {step!r}). Give one of them another name with @fp.op(name=...)."
                 )
+        check_argo_names(step)
         name = self._templates.take(step.name)
         self.template_of[id(step)] = name
         self.steps[name] = step
         return name
 
+    def task_name(self, base: str) -> str:
+        """A task name no other task of this graph has."""
+        return self._names.take(task_base(base))
+
     def add_call(self, step, args: tuple, kwargs: dict) -> Handle:
         self.register(step)
         bound = self._bind(step, args, kwargs)
-        task = Task(self._names.take(step.name), step, order=len(self.tasks))
+        task = Task(self._names.take(task_base(step.name)), step, order=len(self.tasks))
         for name, value in bound.items():
             self._wire(task, step.interface.inputs[name], value)
         self.tasks.append(task)
@@ -268,9 +331,9 @@ class Graph:
             )
         if parallelism is not None and (not isinstance(parallelism, int) or parallelism < 1):
             raise WorkflowBuildError(f"{where}: parallelism={parallelism!r} must be a whole number >= 1.")
-        task = Task(self._names.take(step.name), step, order=len(self.tasks), is_map=True, parallelism=parallelism)
-        if parallelism is not None:
-            task.loop_template = self._templates.take(task.name + "-loop")
+        task = Task(self._names.take(task_base(step.name)), step, order=len(self.tasks), is_map=True,
+                    parallelism=parallelism)
+        task.loop_template = self._templates.take(task.name + "-loop")  # used when the map runs in a DAG of its own
         mapped = list(literal or dynamic)
         for name, value in bound.items():
             inp = step.interface.inputs[name]
@@ -292,11 +355,16 @@ class Graph:
                 for v in values:
                     if not is_json_value(v):
                         raise WorkflowBuildError(f"{where}: item {v!r} of {name!r} is not JSON; map over JSON values.")
+            for name, values in literal.items():
+                literal[name] = [_item_value(v, step, name, len(mapped) > 1, where) for v in values]
             if len(mapped) == 1:
                 items = literal[mapped[0]]
             else:
                 items = [dict(zip(mapped, row)) for row in zip(*(literal[n] for n in mapped))]
-            task.extra["withItems"] = items
+            if items:
+                task.extra["withItems"] = items
+            else:  # Argo reads `withItems: []` as no loop at all; an empty withParam list runs no item
+                task.extra["withParam"] = "[]"
         else:
             handle = dynamic[mapped[0]]
             if handle.problem:
@@ -363,7 +431,7 @@ class Graph:
                 raise WorkflowBuildError(f"{where}: the path {str(path)!r} does not exist. Pass an existing file or folder.")
             key = _content_key(path)
             self.uploads[key] = path
-            task.artifacts.append({"name": inp.name, "s3": {"key": key}})
+            task.artifacts.append(upload_argument(inp.name, key, path))
 
     def _wire_handle(self, task: Task, inp, value: Handle, where: str) -> None:
         if value.problem:
@@ -395,6 +463,44 @@ class Graph:
                 f"{where} expects {_describe(inp.kind)}, but {value!r} is {_describe(value.kind)}. "
                 f"Make the annotations of the two functions agree."
             )
+
+
+def encode_protected(text: str) -> str:
+    """`text` base64-encoded behind the protected-value marker, which a Python step decodes (see _op.protect).
+    For text Argo would not carry unchanged where `protect` alone does not apply: an expression's default holding
+    braces, a loop item's field holding quotes."""
+    import base64
+
+    from ._op import PROTECTED
+
+    return PROTECTED + base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
+_ESCAPED_IN_ITEM_FIELD = re.compile('["\\\\\x00-\x1f\x7f\u2028\u2029]')
+
+
+def _item_value(value, step, name: str, in_dict: bool, where: str):
+    """A literal map item as it goes into `withItems`. Argo substitutes '{{' inside items, so such items are
+    refused. Text arrives exactly through `{{item}}` unless it holds control characters; through `{{item.key}}`
+    (several mapped lists) Argo keeps JSON escapes of quotes, backslashes and control characters. Text Argo
+    would change reaches a Python op base64-encoded (it decodes it); a shell step can't decode, so it is refused."""
+    import json
+
+    if "{{" in json.dumps(value, ensure_ascii=False):
+        raise WorkflowBuildError(
+            f"{where}: item {value!r} of {name!r} contains '{{{{', which Argo would read as a template expression "
+            f"inside a map's items. Pass such text to the op as a plain argument (not mapped), or in a file.")
+    if not isinstance(value, str) or step.interface.inputs[name].kind.how != PARAM:
+        return value
+    changed = (_ESCAPED_IN_ITEM_FIELD if in_dict else _CONTROL).search(value)
+    if not changed:
+        return value
+    if getattr(step, "decodes_protected", False):
+        return encode_protected(value)
+    raise WorkflowBuildError(
+        f"{where}: item {value!r} of {name!r} holds {changed.group(0)!r}, which Argo would not pass on exactly to "
+        f"a shell step's loop item. Map a Python op over such text, or pass it in a file.")
 
 
 def _describe(kind: Kind) -> str:
@@ -431,6 +537,16 @@ def _is_user_module(name: str) -> bool:
         return name == "__main__"
     installed = {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
     return not any(str(path).startswith(p) for p in installed) and "site-packages" not in str(path)
+
+
+def upload_argument(name: str, key: str, path: Path) -> dict:
+    """The artifact argument for a local file or folder uploaded under `key`. Argo's executor extracts any input
+    that looks like a tarball unless its archive is `none`: a file arrives exactly as it is (a folder is stored
+    as a tarball, which Argo unpacks)."""
+    art: dict = {"name": name, "s3": {"key": key}}
+    if not path.is_dir():
+        art["archive"] = {"none": {}}
+    return art
 
 
 def _content_key(path: Path) -> str:

@@ -9,8 +9,8 @@ from typing import Callable
 
 from ._context import building
 from ._errors import OpDefinitionError, WorkflowBuildError
-from ._graph import Graph, Handle, workflow_param
-from ._names import UniqueNames, k8s_name
+from ._graph import Graph, Handle, upload_argument, workflow_param
+from ._names import PARAM_NAME, UniqueNames, k8s_name
 from ._op import protect
 from ._signature import check_callable, describe
 from ._types import PARAM, encode, is_json_value
@@ -55,6 +55,10 @@ class Workflow:
         self.on_exit = on_exit
         self._images: dict[str, str] = {}  # template -> image built for it (set by build_images)
         self.interface = describe(func, self.name)
+        for name in self.interface.inputs:
+            if not PARAM_NAME.match(name):
+                raise OpDefinitionError(f"workflow {self.name!r}: parameter {name!r} can't be an Argo parameter name "
+                                        f"(only ASCII letters, digits, '_' and '-'). Rename it.")
         self.signature = inspect.signature(func)
         clash = [n for n in self.interface.inputs if n in RUN_OPTIONS]
         if clash:
@@ -110,7 +114,7 @@ class Workflow:
                 parameters.append((name, protect(text, kind.codec)))
             else:
                 key = _upload_key(graph, Path(value), self.name, name)
-                artifacts.append({"name": name, "s3": {"key": key}})
+                artifacts.append(upload_argument(name, key, Path(value)))
         with building(graph):
             returned = self.func(**handles)
         if protected:
@@ -128,9 +132,12 @@ class Workflow:
             exit_name = names.take(self.name + "-exit")
             extra_templates.append(_manifest.exit_handler(self.on_exit, exit_template, exit_name))
             spec_extra["onExit"] = exit_name
+        finish = None
+        if _manifest.needs_finish(graph):
+            finish = (graph.task_name(_manifest.FINISH), names.take(self.name + "-" + _manifest.FINISH))
         manifest = _manifest.build(graph, name=self.name, entrypoint=entry, parameters=parameters,
                                    artifacts=artifacts, outputs=outputs, shape=shape, spec_extra=spec_extra,
-                                   extra_templates=extra_templates)
+                                   extra_templates=extra_templates, finish=finish)
         if self._images:
             from ._images_build import apply_images
 
@@ -314,8 +321,9 @@ def _outputs(returned, wf: str) -> tuple[dict[str, Handle], dict]:
     if isinstance(returned, dict):
         outs = {}
         for k, h in returned.items():
-            if not isinstance(k, str) or not k.replace("-", "_").isidentifier():
-                raise WorkflowBuildError(f"workflow {wf!r}: returned dict key {k!r} must be an identifier-like string.")
+            if not isinstance(k, str) or not PARAM_NAME.match(k):
+                raise WorkflowBuildError(f"workflow {wf!r}: returned dict key {k!r} must be an Argo output name "
+                                         f"(ASCII letters, digits, '_' and '-').")
             outs[k] = check(h, f"returned dict value {k!r}")
         return outs, _shape("dict", outs)
     check(returned, "the return value")
@@ -323,8 +331,17 @@ def _outputs(returned, wf: str) -> tuple[dict[str, Handle], dict]:
 
 
 def _shape(shape: str, outs: dict[str, Handle], **extra) -> dict:
-    kinds = {n: {"how": h.kind.how, "codec": h.kind.codec} for n, h in outs.items()}
+    kinds = {n: _kind_record(h) for n, h in outs.items()}
     return {"shape": shape, "kinds": kinds, **extra}
+
+
+def _kind_record(h: Handle) -> dict:
+    """How an output decodes. A map's gathered output also records its items' codec (`each`): Argo gathers
+    numbers, booleans and null as a list of their texts (["1","4"]), which are decoded one by one."""
+    record = {"how": h.kind.how, "codec": h.kind.codec}
+    if h.task is not None and h.task.is_map and h.output is not None:
+        record["each"] = h.task.step.interface.outputs[h.output].codec
+    return record
 
 
 def workflow(func: Callable | None = None, *, name: str | None = None, parallelism: int | None = None,
