@@ -195,6 +195,26 @@ def test_none_from_an_optional_output_arrives_as_none(tmp_path):
     assert out == {"s": ["NoneType", None], "o": ["NoneType", None]}
 
 
+def test_map_fan_in_is_typed_by_the_consumers_element_type(tmp_path):
+    words = ["007", "null", "none", "[1, 2]", "\x1b", MARKER + "x", "1.50"]
+    run = run_checked(ops().fan_in, tmp_path, words=words)
+    out = run.result()
+    assert out["ints"] == [["int", 1], ["int", 4], ["int", 9]]
+    assert out["strs"] == words  # Argo gathers them as strings: "007" stays "007", "null" stays "null"
+    assert out["opts"] == [w if w != "none" else None for w in words]
+    assert out["dicts"] == [{"x": 1, "f": [0.5, 1.0]}, {"x": 2, "f": [0.5, 1.0]}]
+    assert out["floats"] == [["float", "float"], ["float", "float"]]  # Argo's fan-in gave [[0.5,1],[1,2]]
+    bad = [t for t in _all_parameter_texts(run) if not argo_can_carry(t)]
+    assert not bad, bad
+
+
+def test_a_str_map_whose_items_all_look_like_json_lists_still_gathers_text(tmp_path):
+    """Argo decodes the items when every one is a JSON list or object: the consumer gets them back as text
+    (compact JSON: Go's encoding of the decoded item)."""
+    out = run_checked(ops().fan_in, tmp_path, words=["[1,2]", "{\"a\":[true]}"]).result()
+    assert out["strs"] == ["[1,2]", "{\"a\":[true]}"]
+
+
 @pytest.mark.parametrize("tag", sorted(TAGS))
 def test_literal_text_beginning_with_a_codec_tag_arrives_unchanged(tmp_path, tag):
     out = run_checked(ops().chain, tmp_path, s=tag + "[1]").result()
