@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Callable
 
+from ._errors import ArtifactIntegrityError
 from ._manifest import OUTPUTS_ANNOTATION
 from ._types import Kind
 
@@ -27,13 +28,15 @@ def output_kind(shape: dict, name: str, owner: str) -> Kind:
 def decode_parameter(shape: dict, name: str, text: str, kind: Kind) -> object:
     """A parameter output as a value. A map's gathered output (`each` in its record) is a list Argo built from the
     items' texts unless every item was a JSON object or list: such items are decoded one by one."""
-    from ._types import PARAM, decode
+    from ._types import PARAM, decode, unmarked
 
-    value = decode(text, kind)
     each = (shape.get("kinds", {}).get(name) or {}).get("each")
-    if each is not None and isinstance(value, list):
-        value = [decode(v, Kind(PARAM, each)) if isinstance(v, str) else v for v in value]
-    return value
+    if each is None:
+        return decode(text, kind)
+    items = json.loads(text)  # Argo's aggregate itself is never encoded: only the items' texts and strings inside
+    if not isinstance(items, list):
+        return unmarked(items)
+    return [decode(v, Kind(PARAM, each)) if isinstance(v, str) else unmarked(v) for v in items]
 
 
 def rebuild(shape: dict, output: Callable[[str], object], result_type: type | None = None):
@@ -54,16 +57,43 @@ def rebuild(shape: dict, output: Callable[[str], object], result_type: type | No
     raise ValueError(f"unknown output shape {kind!r}")
 
 
-def load_pickled(data: bytes) -> object:
-    """A value a step pickled. Instances of the user's classes that travelled by value get their real class back."""
+def load_pickled(data: bytes, sha256: str | None, what: str = "a pickled output") -> object:
+    """A value a step pickled, unpickled only once `data` hashes to `sha256` (the digest the step reported: a pickle
+    runs code as it loads). Instances of the user's classes that travelled by value get their real class back."""
+    import hashlib
     import pickle
 
+    digest = hashlib.sha256(data).hexdigest()
+    if not sha256 or digest != sha256:
+        raise ArtifactIntegrityError(
+            f"{what}: its bytes hash to sha256 {digest}, but the step reported {sha256 or 'no digest'}; it was "
+            f"changed or replaced after the step wrote it, so it is not unpickled (unpickling runs code). Check who "
+            f"can write to the artifact store, then run the workflow again.")
     import cloudpickle  # noqa: F401 - values pickled by value need it loaded
 
     value = pickle.loads(data)
     if b"_make_skeleton_class" in data:  # cloudpickle rebuilt some class by value
         _adopt_classes(value)
     return value
+
+
+def step_digest(run_path, key: str) -> str | None:
+    """The sha256 the step that stored artifact `key` reported for it (its `sha256-<output>` output parameter, in
+    its step.json), as fetch's `reported_digest` finds it in an Argo workflow's status."""
+    import json
+    from pathlib import Path
+
+    from ._op import DIGEST_PREFIX
+
+    for path in sorted((Path(run_path) / "steps").rglob("step.json")):
+        try:
+            outputs = json.loads(path.read_text(encoding="utf-8")).get("outputs") or {}
+        except (OSError, ValueError, AttributeError):
+            continue
+        for name, ref in (outputs.get("artifacts") or {}).items():
+            if isinstance(ref, dict) and ref.get("key") == key:
+                return (outputs.get("parameters") or {}).get(DIGEST_PREFIX + name)
+    return None
 
 
 def _real_class(cls: type) -> type | None:

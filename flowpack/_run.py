@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ._errors import RunError, StepFailed
-from ._results import decode_parameter, load_pickled, output_kind, rebuild, shape_of
+from ._results import decode_parameter, load_pickled, output_kind, rebuild, shape_of, step_digest
 from ._types import PARAM, PATH
 
 
@@ -193,7 +193,8 @@ class Run:
             if kind.how == PATH:
                 value = self.store.get(ref, self.path / "outputs" / name)
             else:
-                value = load_pickled(self.store.load_bytes(ref))
+                value = load_pickled(self.store.load_bytes(ref), step_digest(self.path, ref.key),
+                                     f"output {name!r} of run {self.id}")
         self._cache[name] = value
         return value
 

@@ -119,7 +119,7 @@ def decode(text: str, kind: Kind) -> object:
         return text if kind.codec == TEXT else json.loads(text)
     if kind.codec == TEXT:
         return text
-    return _unmarked(json.loads(text))
+    return unmarked(json.loads(text))
 
 
 # ---------------------------------------------------------------------------------------------------------- wire
@@ -207,13 +207,14 @@ def _unprotected(text: str) -> str:
     return base64.b64decode(text[len(MARKER):]).decode("utf-8")
 
 
-def _unmarked(value: object) -> object:
+def unmarked(value: object) -> object:
+    """A decoded JSON value with every string that begins with MARKER decoded (the inverse of `_marked`)."""
     if isinstance(value, str):
         return _unprotected(value) if value.startswith(MARKER) else value
     if isinstance(value, list):
-        return [_unmarked(v) for v in value]
+        return [unmarked(v) for v in value]
     if isinstance(value, dict):
-        return {_unmarked(k): _unmarked(v) for k, v in value.items()}
+        return {unmarked(k): unmarked(v) for k, v in value.items()}
     return value
 
 

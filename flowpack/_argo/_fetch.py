@@ -2,7 +2,8 @@
 
 Argo archives an output artifact as tar+gzip (key ending in .tgz, one top-level entry named after the path's
 last part) unless the template says `archive: {none: {}}` (flowpack's pickled values), in which case the object
-is the file itself. Argo records no digest, so these downloads are checked only by their format.
+is the file itself. Argo records no digest: a pickled value is unpickled only once it matches the sha256 its step
+reported as an output parameter (`sha256-<output>`, in the workflow status).
 """
 
 from __future__ import annotations
@@ -95,8 +96,27 @@ def fetch_path(store, art: dict, dest: Path) -> Path:
     return dest
 
 
-def fetch_pickle(store, art: dict):
-    """Download and unpickle a pickled value (archive none; a tar.gz holding one file is accepted too)."""
+def reported_digest(workflow: dict, art: dict) -> str | None:
+    """The sha256 the step that wrote artifact `art` reported for it (its `sha256-<output>` output parameter), found
+    through the workflow status: the node whose output artifact has the same key and a digest beside it (the DAGs
+    that pass the artifact on list it too, without one)."""
+    from .._op import DIGEST_PREFIX
+
+    key = (art.get("s3") or {}).get("key")
+    for node in ((workflow.get("status") or {}).get("nodes") or {}).values():
+        outputs = node.get("outputs") or {}
+        for produced in outputs.get("artifacts") or []:
+            if key and (produced.get("s3") or {}).get("key") == key:
+                params = {p.get("name"): p.get("value") for p in outputs.get("parameters") or []}
+                digest = params.get(DIGEST_PREFIX + produced.get("name", ""))
+                if digest:
+                    return digest
+    return None
+
+
+def fetch_pickle(store, art: dict, workflow: dict):
+    """Download a pickled value (archive none; a tar.gz holding one file is accepted too) and unpickle it once it
+    matches the digest its step reported in the workflow status."""
     from .._results import load_pickled
 
     key = artifact_key(art)
@@ -110,4 +130,5 @@ def fetch_pickle(store, art: dict):
             if content.is_dir():
                 raise ArgoArtifactError(f"output {art.get('name')!r}: expected one pickled file in {key}")
             raw = content
-        return load_pickled(raw.read_bytes())
+        return load_pickled(raw.read_bytes(), reported_digest(workflow, art),
+                            f"output {art.get('name')!r} (artifact {key})")

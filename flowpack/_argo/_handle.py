@@ -181,7 +181,7 @@ class ArgoRun:
             if kind.how == PATH:
                 value = fetch_path(self.store, art, self.download_dir / "outputs" / name)
             else:
-                value = fetch_pickle(self.store, art)
+                value = fetch_pickle(self.store, art, wf)
         self._cache[name] = value
         return value
 
