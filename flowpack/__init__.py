@@ -21,6 +21,7 @@ from ._errors import (
     ImageBuildError,
     ManifestError,
     OpDefinitionError,
+    RecordError,
     ResourceError,
     RunError,
     ScriptError,
@@ -60,6 +61,7 @@ _LAZY = {
     "ArgoNotFoundError": "flowpack._argo",
     "ArgoTimeoutError": "flowpack._argo",
     "ArgoUnreachableError": "flowpack._argo",
+    "ArgoLimitWarning": "flowpack._validate",
     "ManifestSizeWarning": "flowpack._validate",
 }
 
@@ -88,6 +90,7 @@ __all__ = [
     "ArgoConflictError",
     "ArgoError",
     "ArgoForbiddenError",
+    "ArgoLimitWarning",
     "ArgoManifestRejected",
     "ArgoNamespaceError",
     "ArgoNotFoundError",
@@ -107,6 +110,7 @@ __all__ = [
     "op",
     "OpDefinitionError",
     "Parameter",
+    "RecordError",
     "ResourceError",
     "Run",
     "RunError",
