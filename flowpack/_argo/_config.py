@@ -82,6 +82,21 @@ class ArgoConfig:
 
     __str__ = __repr__
 
+    def __post_init__(self) -> None:
+        """`user:password@host:port` (as some ingresses want): the credentials leave the server setting at once and
+        become a Basic Authorization token (a Secret), so no repr, URL or message can show the password."""
+        if not self.server or "@" not in self.server:
+            return
+        scheme, sep, rest = self.server.rpartition("://")
+        userinfo, _, host = rest.rpartition("@")
+        object.__setattr__(self, "server", scheme + sep + host)
+        if self.token is None and userinfo:
+            import base64
+            from urllib.parse import unquote
+
+            basic = base64.b64encode(unquote(userinfo).encode("utf-8")).decode("ascii")
+            object.__setattr__(self, "token", Secret("Basic " + basic))
+
     @property
     def base_url(self) -> str:
         """scheme://host:port/base-href, without a trailing slash."""
