@@ -12,9 +12,9 @@ import re
 
 # Plain (unquoted) only when no YAML reader can take it for anything but text: it starts with a letter, '_' or '/'
 # (a leading '.' could be a float: .5, .inf, .nan) and is not a YAML 1.1 boolean or null.
-_PLAIN = re.compile(r"^[A-Za-z_/][A-Za-z0-9_./-]*$")
+_PLAIN = re.compile(r"[A-Za-z_/][A-Za-z0-9_./-]*\Z")
 _RESERVED = {"true", "false", "yes", "no", "on", "off", "null", "y", "n", "~"}
-_BLOCK_SAFE = re.compile(r"^[^\x00-\x08\x0b-\x1f\x7f\ufeff\u2028\u2029\r]*$")
+_BLOCK_SAFE = re.compile(r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f\ufeff\ufffe\uffff\u2028\u2029\r\ud800-\udfff]*$")
 
 
 _SCALARS: dict[str, str] = {}
@@ -34,15 +34,29 @@ def _scalar(value: object) -> str:
         return "true"
     if value is False:
         return "false"
-    if isinstance(value, (int, float)):
+    if isinstance(value, float):
+        text = json.dumps(value)
+        mantissa, e, exponent = text.partition("e")
+        return mantissa + ("" if "." in mantissa else ".0") + e + exponent if e else text  # YAML 1.1: 1.0e+18
+    if isinstance(value, int):
         return json.dumps(value)
     raise TypeError(f"cannot write {type(value).__name__} to YAML")
+
+
+# Characters a YAML reader refuses raw (outside its printable set) or folds as line breaks inside a quoted scalar
+# (NEL, LS, PS), and the byte-order mark: written as escapes.
+_UNSAFE_IN_QUOTES = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
+
+
+def _quoted(value: str) -> str:
+    """A YAML double-quoted scalar (JSON's string syntax, a subset of YAML's) that reads back exactly."""
+    return _UNSAFE_IN_QUOTES.sub(lambda m: "\\u%04x" % ord(m.group(0)), json.dumps(value, ensure_ascii=False))
 
 
 def _string(value: str) -> str:
     if _PLAIN.match(value) and value.lower() not in _RESERVED:
         return value
-    return json.dumps(value, ensure_ascii=False)
+    return _quoted(value)
 
 
 def _block(text: str, indent: str) -> str | None:
@@ -90,13 +104,15 @@ def _entry(head: str, value: object, indent: str, out: list[str]) -> None:
             out.append(head + " []")
     elif isinstance(value, str) and "\n" in value:
         block = _block(value, child)
-        out.append(head + " " + (block if block is not None else json.dumps(value, ensure_ascii=False)))
+        out.append(head + " " + (block if block is not None else _quoted(value)))
     else:
         out.append(head + " " + _scalar(value))
 
 
 def dump(data: dict) -> str:
     """YAML text for a JSON-shaped mapping."""
+    if not data:
+        return "{}\n"
     out: list[str] = []
     _emit(data, "", out)
     return "\n".join(out) + "\n"

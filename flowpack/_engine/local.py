@@ -449,7 +449,7 @@ class _Dag:
         verdict = assess(order, self.deps, self.phases, targets(self.deps, dag.get("target")),
                          {n: t.get("continueOn") for n, t in self.tasks.items() if t.get("continueOn")})
         if verdict.phase in FAILED:
-            origin = verdict.origin
+            origin = self.real_failure(order) or verdict.origin
             self.on_done(verdict.phase, {}, f"step {self.prefix}{origin} {verdict.phase.lower()}: "
                                             f"{self.messages.get(origin, '')}".rstrip(": "))
             return
@@ -474,6 +474,12 @@ class _Dag:
                 self.on_done("Error", {}, self.unresolved(a["name"], a.get("from", "")))
                 return
         self.on_done("Succeeded", outputs)
+
+    def real_failure(self, order: list[str]) -> str | None:
+        """The first failed task whose failure no other task's `depends` accepts (so not one allowed to fail)."""
+        depends = " ".join(t.get("depends") or "" for t in self.tasks.values())
+        accepted = set(re.findall(r"(?<![\w-])([A-Za-z0-9][-A-Za-z0-9]*)\.(?:Failed|Errored)", depends))
+        return next((n for n in order if self.phases.get(n) in FAILED and n not in accepted), None)
 
     def result_referenced(self, task: str) -> bool:
         """Argo's hasOutputResultRef: this DAG template's JSON mentions the task's `outputs.result`."""
