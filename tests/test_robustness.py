@@ -88,17 +88,6 @@ def test_the_cache_max_age_is_honoured(user_module, tmp_path):
     assert "reused" not in third["brief"] and "reused from the cache" in third["lasting"]
 
 
-def test_go_durations_as_argo_reads_max_age():
-    from flowpack._engine._cache import go_duration
-    from flowpack._errors import ManifestError
-
-    assert go_duration("1s") == 1 and go_duration("1h30m") == 5400 and go_duration("8760h") == 8760 * 3600
-    assert go_duration("1.5m") == 90 and go_duration("250ms") == 0.25 and go_duration("0") == 0
-    for bad in ("", "1", "1d", "h", "1h x"):
-        with pytest.raises(ManifestError):
-            go_duration(bad)
-
-
 LEFTOVERS = '''
 import subprocess, time
 from pathlib import Path
