@@ -85,7 +85,7 @@ def fetch_path(store, art: dict, dest: Path) -> Path:
         if key.endswith((".tgz", ".tar.gz", ".tar")) and tarfile.is_tarfile(raw):
             from .._store._archive import extract
 
-            content = extract(raw, Path(tmp) / "x")
+            content = extract(raw, Path(tmp) / "x", repr(key))
         else:
             content = raw
         if dest.is_dir() and not dest.is_symlink():
@@ -126,7 +126,7 @@ def fetch_pickle(store, art: dict, workflow: dict):
         if key.endswith(".tgz"):
             from .._store._archive import extract
 
-            content = extract(raw, Path(tmp) / "x")
+            content = extract(raw, Path(tmp) / "x", repr(key))
             if content.is_dir():
                 raise ArgoArtifactError(f"output {art.get('name')!r}: expected one pickled file in {key}")
             raw = content

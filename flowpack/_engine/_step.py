@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .._errors import ManifestError
+from .._errors import ManifestError, StoreError
 from ._expr import substitute
 from ._forkserver import start_step_process
 from .._store import ArtifactRef
@@ -182,7 +182,7 @@ class StepRunner:
         record = {"node": job.node, "template": job.template.get("name"), "inputs": {"parameters": {}, "artifacts": {}}}
         try:
             self._execute(job, step_dir, res, record)
-        except ManifestError as exc:
+        except (ManifestError, StoreError) as exc:  # e.g. a directory output holding a link that can't travel
             res.phase, res.message = "Error", str(exc)
         except OSError as exc:
             res.phase, res.message = "Error", f"{type(exc).__name__}: {exc}"

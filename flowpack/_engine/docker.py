@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .._errors import ManifestError
+from .._store._archive import outside_link
 from ._step import Launch, StepRunner
 from .local import LocalEngine
 
@@ -83,24 +84,9 @@ def outside_links(template: dict, root: Path) -> str | None:
                 break
         else:
             if current.is_dir():
-                link = dir_link_outside(current)
+                link = outside_link(current)
                 if link:
                     return f"{what} ({declared}): {link}"
-    return None
-
-
-def dir_link_outside(top: Path) -> str | None:
-    """The first link in directory `top` that is absolute or leads out of `top`, described; None when none does."""
-    real_top = os.path.realpath(top)
-    for folder, dirs, files in os.walk(top):
-        for entry in dirs + files:
-            path = os.path.join(folder, entry)
-            if not os.path.islink(path):
-                continue
-            target = os.readlink(path)
-            if os.path.isabs(target) or os.path.commonpath([real_top, os.path.realpath(path)]) != real_top:
-                return (f"the directory holds the link {os.path.relpath(path, top)!r} -> {target!r}, which leads "
-                        f"out of it; a directory artifact can hold links only to its own files, by relative paths")
     return None
 
 
@@ -339,4 +325,4 @@ class _ManifestOnly:
         self.manifest = manifest
 
 
-__all__ = ["DockerEngine", "DockerStepRunner", "dir_link_outside", "mounts_for", "outside_links", "resource_limits"]
+__all__ = ["DockerEngine", "DockerStepRunner", "mounts_for", "outside_links", "resource_limits"]

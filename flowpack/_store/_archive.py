@@ -63,10 +63,34 @@ def _drop_owner(info: tarfile.TarInfo) -> tarfile.TarInfo:
     return info
 
 
+def outside_link(top: Path) -> str | None:
+    """The first symbolic link in directory `top` that is absolute or leads out of it, described; None if none does.
+
+    Such a link can't travel: its target is a path on the machine that wrote it (extraction refuses it)."""
+    real_top = os.path.realpath(top)
+    for folder, dirs, files in os.walk(top):
+        for entry in dirs + files:
+            path = os.path.join(folder, entry)
+            if not os.path.islink(path):
+                continue
+            target = os.readlink(path)
+            if os.path.isabs(target) or os.path.commonpath([real_top, os.path.realpath(path)]) != real_top:
+                return (f"the directory holds the link {os.path.relpath(path, top)!r} -> {target!r}, which leads "
+                        f"out of it; a directory artifact can hold links only to its own files, by relative paths "
+                        f"(copy the file in instead)")
+    return None
+
+
 def pack(src: Path, out: BinaryIO, *, deterministic: bool = False) -> tuple[str, int]:
-    """Stream `src` (a directory) as tar.gz into `out`; returns (sha256, size) of the archive bytes."""
+    """Stream `src` (a directory) as tar.gz into `out`; returns (sha256, size) of the archive bytes.
+
+    A link leading out of `src` is refused here, when the artifact is made, not later where it would be extracted."""
     import gzip
     import tarfile
+
+    problem = outside_link(src)
+    if problem:
+        raise StoreError(f"directory artifact {str(src)!r}: {problem}")
 
     writer = HashingWriter(out)
     with (
@@ -98,8 +122,9 @@ def spooled(src: Path, directory: Path | None, *, deterministic: bool) -> Iterat
             pass
 
 
-def extract(archive: Path, staging: Path) -> Path:
-    """Extract a tar(.gz) safely into new dir `staging`; returns the content dir (the single top entry)."""
+def extract(archive: Path, staging: Path, what: str = "") -> Path:
+    """Extract a tar(.gz) safely into new dir `staging`; returns the content dir (the single top entry).
+    `what` names the artifact in errors (the archive itself is a temporary file)."""
     import tarfile
 
     staging.mkdir()
@@ -112,7 +137,7 @@ def extract(archive: Path, staging: Path) -> Path:
                     _check_member(m)
                 tar.extractall(staging)
     except (tarfile.TarError, EOFError, ValueError) as exc:  # FilterError is a TarError
-        raise StoreError(f"cannot extract directory artifact {archive.name}: {exc}") from exc
+        raise StoreError(f"cannot extract directory artifact {what or archive.name}: {exc}") from exc
     entries = list(staging.iterdir())
     return entries[0] if len(entries) == 1 else staging
 

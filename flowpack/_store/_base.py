@@ -271,7 +271,7 @@ class Store(ABC):
         staging = part_path(dest)
         try:
             try:
-                content = _archive.extract(archive, staging)
+                content = _archive.extract(archive, staging, repr(ref.key))
             except OSError as exc:
                 if exc.errno == errno.ENOSPC:
                     raise no_space_error(dest, _archive.unpacked_size(archive), f"get({ref.key!r})") from None
