@@ -120,8 +120,8 @@ def test_sweep_in_docker_with_its_built_image(tmp_path, sweep_module, docker_cli
     again: list[str] = []
     assert wf.build_images(progress=again.append) == images  # content-tagged: the same spec is never rebuilt
     assert any("build skipped" in line for line in again) and not any(line.startswith("Step ") for line in again)
-    version = docker_client.containers.run(images["train"], ["python", "-c", "import sklearn; print(sklearn.__version__)"],
-                                           remove=True, network_disabled=True)
+    show = "import sklearn; print(sklearn.__version__)"
+    version = docker_client.containers.run(images["train"], ["python", "-c", show], remove=True, network_disabled=True)
     assert version.decode().strip() == sweep_module.SKLEARN.split("==")[1]
 
     run = wf.run(engine="docker", run_dir=tmp_path / "runs", grid=SMALL_GRID)
