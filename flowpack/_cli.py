@@ -44,7 +44,7 @@ def cmd_run(args) -> int:
     progress = ProgressBar(run_dir=args.run_dir, label=wf.name)  # the one display of runs (flowpack._view)
     try:
         run = execute(built, engine=args.engine, run_dir=args.run_dir, workers=args.workers, progress=progress,
-                      resume=args.resume, run_id=run_id, store=store)
+                      resume=args.resume, run_id=run_id, store=store, workflow=wf)
     except FlowpackError as exc:
         failed = getattr(exc, "run", None)
         progress.close(getattr(failed, "phase", "Failed"), getattr(failed, "steps", None))

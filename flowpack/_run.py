@@ -27,11 +27,17 @@ def engine_for(engine, *, run_dir, store, workers, python, progress):
 
 
 def execute(built, *, engine="local", run_dir=".flowpack/runs", store=None, workers=None, python=None,
-            progress=None, run_id=None, resume=None, wait=True) -> "Run":
-    """Run a built workflow; with wait=False return at once a Run that follows the steps as they go."""
+            progress=None, run_id=None, resume=None, wait=True, workflow=None) -> "Run":
+    """Run a built workflow; with wait=False return at once a Run that follows the steps as they go.
+
+    `workflow` (the Workflow built) lets the run record the file it came from, so `flowpack ui` can resume it."""
     import threading
 
     from ._engine._record import new_run_id
+
+    source = _source_of(workflow)
+    if source:
+        built.manifest.setdefault("metadata", {}).setdefault("annotations", {})["flowpack.io/source"] = source
 
     live: dict[str, dict] = {}
     shown = None
@@ -75,6 +81,23 @@ def execute(built, *, engine="local", run_dir=".flowpack/runs", store=None, work
     run._thread = threading.Thread(target=work, name=f"flowpack-run-{run_id}", daemon=True)
     run._thread.start()
     return run
+
+
+def _source_of(workflow) -> str | None:
+    """"/abs/file.py:name" for a workflow defined in a Python file (None in a notebook, a REPL or python -c)."""
+    import inspect
+    import sys
+
+    try:
+        file = inspect.getsourcefile(workflow.func) if workflow is not None else None
+    except TypeError:
+        return None
+    if not file or not file.endswith(".py") or not Path(file).is_file() or "ipykernel_" in file:
+        return None
+    module = sys.modules.get(workflow.func.__module__)
+    if module is None or getattr(module, workflow.func.__name__, None) is not workflow:
+        return None  # not reachable by name in its file (defined in a function, renamed): can't be run again
+    return f"{Path(file).absolute()}:{workflow.func.__name__}"
 
 
 def _upload(store, key: str, path: Path):

@@ -1,8 +1,12 @@
 """`flowpack ui`: a small local web page over a run folder, served on 127.0.0.1 only (stdlib http.server).
 
-Routes: `/` the page; `/api/runs` the run list; `/api/runs/<id>` one run (record with live step phases, its DAG as
-SVG); `/api/runs/<id>/steps/<node>` one step (step.json, stdout and stderr tails). The page polls these while a run
-is going. Requests whose Host header isn't this server's loopback address are refused (DNS rebinding).
+Routes: `/` the page; `/api/runs` the run list; `/api/runs/<id>` one run (record with live step phases, every planned
+step in DAG order, its DAG as SVG); `/api/runs/<id>/steps/<node>` one step (step.json, log tails, artifacts; pending
+and skipped steps too); `/api/runs/<id>/log?node=&name=&from=` a log from a byte offset (the page follows logs with
+it); `.../download`, `.../preview`, `.../artifact` a whole log, an artifact's preview, an artifact's bytes. POST
+`/api/runs/<id>/stop|resume` stops or resumes a local run. The page polls while a run is going. Requests whose Host
+header isn't this server's loopback address are refused (DNS rebinding); a POST must also carry the page's secret
+token, come from the page's own Origin and be JSON, so another site can't forge one.
 
 Argo workflows submitted with this run folder (records in <run_dir>/../argo) are listed too, as runs with ids
 "argo:<namespace>:<name>" and engine "argo"; their state, step details and logs come live from the Argo Server, with
@@ -11,26 +15,40 @@ the CLI's connection settings (ARGO_* variables, the config file) unless make_se
 
 from __future__ import annotations
 
+import hmac
 import json
+import os
+import secrets
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from ._view import _assets
+from ._view._control import SOURCE, Refused, resume_run, stop_run
 from ._view._runs import (
     NotFound,
     argo_connector,
     argo_step_detail,
-    dag_key,
     is_argo_id,
     list_argo_runs,
     list_runs,
     load_argo_run,
     load_run,
-    step_detail,
+)
+from ._view._steps import (
+    IMAGES,
+    artifact_path,
+    log_chunk,
+    log_file,
+    natural_key,
+    preview,
+    run_facts,
+    run_rows,
+    step_page,
 )
 from ._view._svg import dag_svg
+from ._view._tally import Plan
 
 HOST = "127.0.0.1"
 SECURITY_HEADERS = {
@@ -43,22 +61,31 @@ SECURITY_HEADERS = {
 
 
 def run_payload(run_dir: Path, run_id: str, connect=None) -> dict:
-    """What the page shows of one run: its record (live step phases), expected step count and DAG picture."""
+    """What the page shows of one run: its record (live step phases), every planned step in DAG order (pending ones
+    too, maps with their totals), the expected step count and the DAG picture (every box links to its step page)."""
     if is_argo_id(run_id):
         data = load_argo_run(run_dir, run_id, connect or argo_connector())
     else:
         data = load_run(run_dir, run_id)
-    steps = data["record"]["steps"]
-    by_dag_key = {dag_key(k): k for k in steps}  # Argo names map items 'square(0:1)'; the picture 'square/0'
+    rows = run_rows(data)
+    first: dict[str, str] = {}  # a map's box opens its first item
+    plan = Plan(data["manifest"])
+    for key in sorted(data["record"]["steps"], key=natural_key):
+        owner = plan.node_of(key)
+        if owner and owner != key:
+            first.setdefault(owner, key)
 
     def href(node: str) -> str | None:
-        target = by_dag_key.get(node) or by_dag_key.get(f"{node}/0")
-        return None if target is None else f"#/run/{quote(run_id, safe='')}/step/{quote(target, safe='/')}"
+        target = first.get(node, node)
+        return f"#/run/{quote(run_id, safe='')}/step/{quote(target, safe='/')}"
 
     record = dict(data["record"])
     record.pop("store", None)
-    return {"record": record, "expected": data["expected"],
-            "dag_svg": dag_svg(data["manifest"], data["phases"], href=href)}
+    details = {r["node"]: r.get("detail") for r in rows if r.get("map")}
+    manifest = data["manifest"]
+    source = ((manifest.get("metadata") or {}).get("annotations") or {}).get(SOURCE)
+    return {"record": record, "expected": data["expected"], "rows": rows, "source": source,
+            "dag_svg": dag_svg(manifest, data["phases"], href=href, details=details)}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -94,9 +121,10 @@ class Handler(BaseHTTPRequestHandler):
         if not self._host_ok():
             self._json(403, {"error": "wrong Host header: open the page at http://127.0.0.1:PORT/"})
             return
-        path = urlsplit(self.path).path
+        parts = urlsplit(self.path)
+        path, query = parts.path, {k: v[-1] for k, v in parse_qs(parts.query).items()}
         run_dir = self.server.run_dir
-        static = {"/": (_assets.INDEX, "text/html; charset=utf-8"),
+        static = {"/": (_assets.index(self.server.token), "text/html; charset=utf-8"),
                   "/app.js": (_assets.JS, "text/javascript; charset=utf-8"),
                   "/app.css": (_assets.CSS, "text/css; charset=utf-8")}
         try:
@@ -106,27 +134,107 @@ class Handler(BaseHTTPRequestHandler):
             elif path == "/api/runs":
                 self._json(200, {"run_dir": str(run_dir), "runs": all_runs(run_dir, self.server.argo_connect)})
             elif path.startswith("/api/runs/"):
-                rest = path[len("/api/runs/"):]
-                run_id, _, tail = rest.partition("/")
-                run_id = unquote(run_id)
-                node = unquote(tail[len("steps/"):]) if tail.startswith("steps/") else None
-                if not tail:
-                    self._json(200, run_payload(run_dir, run_id, self.server.argo_connect))
-                elif node is not None and is_argo_id(run_id):
-                    self._json(200, argo_step_detail(run_dir, run_id, node, self.server.argo_connect))
-                elif node is not None:
-                    self._json(200, step_detail(run_dir, run_id, node))
-                else:
-                    raise NotFound(path)
+                self._run_route(run_dir, path[len("/api/runs/"):], query)
             else:
                 raise NotFound(path)
         except NotFound as exc:
             self._json(404, {"error": str(exc)})
 
+    def _run_route(self, run_dir: Path, rest: str, query: dict) -> None:
+        """/api/runs/<id>[/steps/<node> | /log | /download | /preview | /artifact] (node, name, side in the query)."""
+        run_id, _, tail = rest.partition("/")
+        run_id = unquote(run_id)
+        node = unquote(tail[len("steps/"):]) if tail.startswith("steps/") else query.get("node", "")
+        argo = is_argo_id(run_id)
+        if not tail:
+            self._json(200, run_payload(run_dir, run_id, self.server.argo_connect))
+        elif tail.startswith("steps/") and argo:
+            self._json(200, argo_step_detail(run_dir, run_id, node, self.server.argo_connect))
+        elif tail.startswith("steps/"):
+            self._json(200, step_page(run_dir, run_id, node))
+        elif argo:
+            raise NotFound(f"/{tail} is for local runs")
+        elif tail == "log":
+            start = query.get("from")
+            self._json(200, log_chunk(run_dir, run_id, node, query.get("name", ""),
+                                      int(start) if start and start.isdigit() else None))
+        elif tail == "download":
+            name = query.get("name", "")
+            with log_file(run_dir, run_id, node, name) as f:
+                self._stream(f, "text/plain; charset=utf-8", f"{run_id}-{node}-{name}.txt")
+        elif tail == "preview":
+            self._json(200, preview(run_dir, run_id, node, query.get("side", ""), query.get("name", "")))
+        elif tail == "artifact":
+            file, _ = artifact_path(run_dir, run_id, node, query.get("side", ""), query.get("name", ""))
+            with os.fdopen(os.open(file, os.O_RDONLY | os.O_NOFOLLOW), "rb") as f:
+                head = f.read(16)
+                mime = next((m for magic, m in IMAGES.items() if head.startswith(magic)), None)
+                f.seek(0)
+                inline = query.get("inline") == "1" and mime is not None  # only images are shown in the page
+                self._stream(f, mime if inline else "application/octet-stream",
+                             None if inline else f"{node}-{query.get('name', '')}")
+        else:
+            raise NotFound(tail)
+
+    def _stream(self, f, ctype: str, download_name: str | None) -> None:
+        """A file's bytes in blocks; as an attachment named `download_name` (made safe) when one is given."""
+        size = os.fstat(f.fileno()).st_size
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(size))
+        if download_name is not None:
+            safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in download_name)[:150] or "download"
+            self.send_header("Content-Disposition", f'attachment; filename="{safe}"')
+        for k, v in SECURITY_HEADERS.items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        for block in iter(lambda: f.read(1 << 16), b""):
+            self.wfile.write(block)
+
+    def _post_ok(self) -> str | None:
+        """Why a POST is refused (None when it is allowed): another site can't forge one. It must come to our own
+        Host, from our own Origin (when the browser sends one), as JSON, with this server's secret token (which
+        only our own page holds: other sites can't read it)."""
+        port = self.server.server_address[1]
+        if not self._host_ok():
+            return "wrong Host header"
+        origin = self.headers.get("Origin")
+        if origin is not None and origin not in (f"http://127.0.0.1:{port}", f"http://localhost:{port}"):
+            return f"requests from {origin} are not accepted"
+        if (self.headers.get("Content-Type") or "").split(";")[0].strip() != "application/json":
+            return "expected a JSON request"
+        token = self.headers.get("X-Flowpack-Token") or ""
+        if not hmac.compare_digest(token.encode(), self.server.token.encode()):
+            return "missing or wrong token: reload the page"
+        return None
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(min(length, 65536))
+        refused = self._post_ok()
+        if refused:
+            self._json(403, {"error": refused})
+            return
+        path = urlsplit(self.path).path
+        run_id, _, action = path[len("/api/runs/"):].partition("/") if path.startswith("/api/runs/") else ("", "", "")
+        try:
+            run_id = unquote(run_id)
+            if is_argo_id(run_id) or action not in ("stop", "resume"):
+                raise NotFound(path)
+            done = (stop_run if action == "stop" else resume_run)(self.server.run_dir, run_id)
+            self._json(200, {"ok": True, "message": done})
+        except NotFound as exc:
+            self._json(404, {"error": str(exc)})
+        except Refused as exc:
+            self._json(409, {"error": str(exc)})
+
 
 def all_runs(run_dir: Path, connect) -> list[dict]:
-    """Local runs and recorded Argo workflows together, newest first."""
-    runs = list_runs(run_dir) + list_argo_runs(run_dir, connect)
+    """Local runs (with their parameters and source file) and recorded Argo workflows together, newest first."""
+    runs = [{**r, **run_facts(run_dir, r["id"])} for r in list_runs(run_dir)] + list_argo_runs(run_dir, connect)
     runs.sort(key=lambda r: r.get("startedAt") or 0, reverse=True)
     return runs
 
@@ -141,6 +249,7 @@ def make_server(run_dir: str | Path = ".flowpack/runs", port: int = 8765, *, arg
     server.daemon_threads = True
     server.run_dir = Path(run_dir).absolute()
     server.argo_connect = argo_connector(argo)
+    server.token = secrets.token_urlsafe(32)  # in the page; every POST must carry it
     return server
 
 

@@ -178,7 +178,7 @@ class Workflow:
 
         built = self.build(**params)
         return execute(built, engine=engine, run_dir=run_dir, store=store, workers=workers, python=python,
-                       progress=progress, run_id=run_id, resume=resume, wait=wait)
+                       progress=progress, run_id=run_id, resume=resume, wait=wait, workflow=self)
 
 
     def build_images(self, *, registry: str | None = None, push: bool = False, progress=None) -> dict[str, str]:

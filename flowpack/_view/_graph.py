@@ -38,6 +38,17 @@ class Dag:
     edges: list[tuple[str, str]] = field(default_factory=list)
     total: int = 0  # nodes before any cap
     hidden: int = 0  # nodes left out of the drawing
+    aliases: dict[str, str] = field(default_factory=dict)  # a map wrapper's inner task path -> the map's node
+
+
+def _wrapped_loop(sub: dict | None, templates: dict) -> dict | None:
+    """The one looping task of a map's wrapper template (a DAG holding just `x.map(...)`, e.g. for bounded
+    parallelism), drawn as the map itself; None for any other template."""
+    tasks = ((sub or {}).get("dag") or {}).get("tasks") or []
+    if len(tasks) != 1 or not ("withItems" in tasks[0] or "withParam" in tasks[0]):
+        return None
+    inner = templates.get(tasks[0].get("template")) or {}
+    return None if "dag" in inner else tasks[0]
 
 
 def _deps(task: dict) -> list[str]:
@@ -91,17 +102,20 @@ def _expand(tpl: dict, prefix: str, templates: dict, dag: Dag, stack: set,
         node = prefix + t["name"]
         sub = templates.get(t.get("template"))
         loop = "withItems" if "withItems" in t else "withParam" if "withParam" in t else ""
-        if sub is not None and "dag" in sub and not loop and sub["name"] not in stack:
-            args = {p.get("name"): _scoped(str(p.get("value", "")), prefix, inputs)
-                    for p in (t.get("arguments") or {}).get("parameters") or []}
-            heads[t["name"]] = _expand(sub, node + "/", templates, dag, stack | {sub["name"]}, args)
+        wrapped = _wrapped_loop(sub, templates) if sub is not None and not loop else None
+        if sub is not None and "dag" in sub and not loop and not wrapped and sub["name"] not in stack:
+            heads[t["name"]] = _expand(sub, node + "/", templates, dag, stack | {sub["name"]}, _args(t, prefix, inputs))
         else:
-            on = t.get("continueOn") or {}
-            source, scope = _scoped(str(t.get("withParam") or ""), prefix, inputs)
-            dag.nodes[node] = Node(node, t["name"], t.get("template", ""), loop,
-                                   items=len(t["withItems"]) if isinstance(t.get("withItems"), list) else None,
-                                   source=source, scope=scope, when=str(t.get("when") or ""),
+            looped, scope_in, args = (wrapped, node + "/", _args(t, prefix, inputs)) if wrapped else (t, prefix, inputs)
+            on = {**(looped.get("continueOn") or {}), **(t.get("continueOn") or {})}
+            source, scope = _scoped(str(looped.get("withParam") or ""), scope_in, args)
+            kind = "withItems" if "withItems" in looped else "withParam" if "withParam" in looped else ""
+            dag.nodes[node] = Node(node, t["name"], looped.get("template", ""), kind,
+                                   items=len(looped["withItems"]) if isinstance(looped.get("withItems"), list) else None,
+                                   source=source, scope=scope, when=str(t.get("when") or looped.get("when") or ""),
                                    allowed=bool(on.get("failed") or on.get("error")))
+            if wrapped:
+                dag.aliases[node + "/" + wrapped["name"]] = node
             heads[t["name"]] = ([node], [node])
     for t in tasks:
         for d in _FAILURE_OK.findall(t.get("depends") or ""):  # another task runs on its failure: allowed to fail
@@ -116,6 +130,12 @@ def _expand(tpl: dict, prefix: str, templates: dict, dag: Dag, stack: set,
     starts = [n for t in tasks if not [d for d in _deps(t) if d in names] for n in heads[t["name"]][0]]
     ends = [n for t in tasks if t["name"] not in has_child for n in heads[t["name"]][1]]
     return starts, ends
+
+
+def _args(task: dict, prefix: str, inputs: dict[str, tuple[str, str]] | None) -> dict[str, tuple[str, str]]:
+    """A task's arguments as (expression, prefix it resolves in), for the template it calls."""
+    return {p.get("name"): _scoped(str(p.get("value", "")), prefix, inputs)
+            for p in (task.get("arguments") or {}).get("parameters") or []}
 
 
 def _scoped(expr: str, prefix: str, inputs: dict[str, tuple[str, str]] | None) -> tuple[str, str]:
@@ -165,13 +185,14 @@ def _layer(dag: Dag) -> None:
 def colour(dag: Dag, phases: dict) -> None:
     """Give each node its phase: its own step's, or for a map the sum of its items' ("3/5" done)."""
     items: dict[str, list[str]] = {}
+    own = {dag.aliases.get(k, k): v for k, v in phases.items()}
     for key, phase in phases.items():
         m = _ITEM.match(key)
         if m:
-            items.setdefault(m.group(1), []).append(phase)
+            items.setdefault(dag.aliases.get(m.group(1), m.group(1)), []).append(phase)
     for node in dag.nodes.values():
-        if node.id in phases:
-            node.phase = phases[node.id]
+        if node.id in own and not (node.loop and node.id in items):
+            node.phase = own[node.id]
         elif node.id in items:
             got = items[node.id]
             node.phase = summarise(got)

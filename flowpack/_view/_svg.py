@@ -7,22 +7,23 @@ from typing import Callable
 from xml.sax.saxutils import escape, quoteattr
 
 from ._graph import build
+from ._layout import H, PAD, W, layout
 
 MAX_NODES = 300  # larger DAGs are drawn in part, with a note saying how many steps were left out
 
-# phase -> (fill, stroke)
+# phase -> (fill, stroke, dash): pending is a dashed outline (not yet), skipped a faded box (never will be)
 COLOURS = {
-    None: ("#f4f5f7", "#8a94a6"),
-    "Pending": ("#eef1f5", "#8a94a6"),
-    "Running": ("#dbeafe", "#2563eb"),
-    "Succeeded": ("#dcfce7", "#16a34a"),
-    "Failed": ("#fee2e2", "#dc2626"),
-    "Error": ("#fee2e2", "#dc2626"),
-    "Stopped": ("#fef3c7", "#d97706"),
-    "Skipped": ("#f3f4f6", "#9ca3af"),
-    "Omitted": ("#f3f4f6", "#9ca3af"),
+    None: ("#f4f5f7", "#8a94a6", ""),
+    "Pending": ("#ffffff", "#8a94a6", "5 3"),
+    "Running": ("#dbeafe", "#2563eb", ""),
+    "Succeeded": ("#dcfce7", "#16a34a", ""),
+    "Failed": ("#fee2e2", "#dc2626", ""),
+    "Error": ("#fee2e2", "#dc2626", ""),
+    "Stopped": ("#fef3c7", "#d97706", ""),
+    "Skipped": ("#e5e7eb", "#6b7280", "1 3"),
+    "Omitted": ("#e5e7eb", "#6b7280", "1 3"),
 }
-W, H, GAP_X, GAP_Y, PAD = 168, 40, 24, 46, 16
+SUBTITLE = {"Omitted": "not run", "Skipped": "skipped"}
 LABEL_CHARS = 22
 
 
@@ -30,58 +31,84 @@ def _short(text: str, n: int = LABEL_CHARS) -> str:
     return text if len(text) <= n else text[: n - 1] + "\u2026"
 
 
+def _edge_path(points: list[tuple[float, float]]) -> str:
+    """Straight down through a layer's slot, an S-curve (inside the gap between the two layers) between layers."""
+    (x0, y0), rest = points[0], points[1:]
+    d = [f"M{x0:.1f},{y0:.1f}"]
+    for x1, y1 in rest:
+        if x1 == x0:
+            d.append(f"L{x1:.1f},{y1:.1f}")
+        else:
+            my = (y0 + y1) / 2
+            d.append(f"C{x0:.1f},{my:.1f} {x1:.1f},{my:.1f} {x1:.1f},{y1:.1f}")
+        x0, y0 = x1, y1
+    return " ".join(d)
+
+
 def dag_svg(manifest: dict, phases: dict | None = None, *, max_nodes: int = MAX_NODES,
-            href: Callable[[str], str | None] | None = None) -> str:
-    """The workflow's DAG as standalone SVG text (every label XML-escaped); `phases` ({node: phase}) colours it."""
+            href: Callable[[str], str | None] | None = None, details: dict[str, str] | None = None) -> str:
+    """The workflow's DAG as standalone SVG text (every label XML-escaped); `phases` ({node: phase}) colours it.
+
+    A layered layout (see _layout): edges routed between the boxes, never behind one. A condition is marked with a
+    diamond ("when ..." in the tooltip), an allowed failure with "may fail"; the tooltip holds the full name.
+    `details` ({node: "3/12"}) overrides a map's items count (e.g. with its total, known from the plan)."""
     dag = build(manifest, phases, max_nodes=max_nodes)
-    rows: dict[int, int] = {}
-    for n in dag.nodes.values():
-        rows[n.layer] = max(rows.get(n.layer, 0), n.order + 1)
-    widest = max(rows.values(), default=1)
+    for node, text in (details or {}).items():
+        if node in dag.nodes and text:
+            dag.nodes[node].detail = text
+    lay = layout(dag)
     note_h = 24 if dag.hidden else 0
-    width = PAD * 2 + widest * W + (widest - 1) * GAP_X
-    height = PAD * 2 + (max(rows, default=0) + 1) * (H + GAP_Y) - GAP_Y + note_h
-    pos = {}
-    for n in dag.nodes.values():
-        offset = (widest - rows[n.layer]) * (W + GAP_X) / 2  # centre short rows
-        pos[n.id] = (PAD + offset + n.order * (W + GAP_X), PAD + n.layer * (H + GAP_Y))
+    width, height = max(lay.width, 200), lay.height + note_h
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="flowpack-dag" width="{width:.0f}" height="{height:.0f}" '
-        f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="sans-serif" font-size="12">',
+        f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="sans-serif" font-size="12" '
+        f'style="max-width:none" data-crossings="{lay.crossings}">',
         '<defs><marker id="fp-arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="6" markerHeight="6" '
         'orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#8a94a6"/></marker></defs>',
     ]
-    for a, b in dag.edges:
-        (x1, y1), (x2, y2) = pos[a], pos[b]
-        sx, sy, ex, ey = x1 + W / 2, y1 + H, x2 + W / 2, y2
-        my = (sy + ey) / 2
-        out.append(f'<path d="M{sx:.1f},{sy:.1f} C{sx:.1f},{my:.1f} {ex:.1f},{my:.1f} {ex:.1f},{ey:.1f}" '
+    for a, b, points in lay.edges:
+        out.append(f'<path class="edge" data-from={quoteattr(a)} data-to={quoteattr(b)} d="{_edge_path(points)}" '
                    'fill="none" stroke="#8a94a6" stroke-width="1.2" marker-end="url(#fp-arrow)"/>')
     for n in dag.nodes.values():
-        x, y = pos[n.id]
-        fill, stroke = COLOURS.get(n.phase, COLOURS[None])
+        box = lay.boxes[n.id]
+        x, y = box.x, box.y
+        fill, stroke, dash = COLOURS.get(n.phase, COLOURS[None])
         title = n.id + (f" ({n.template})" if n.template and n.template != n.label else "")
         if n.loop:
             title += f" [map: {n.loop}]"
+        if n.when:
+            title += f"\nruns when: {n.when}"
+        if n.allowed:
+            title += "\nallowed to fail: the workflow goes on"
         if n.phase:
-            title += f": {n.phase}" + (f" {n.detail}" if n.detail else "")
+            title += f"\n{n.phase}" + (f" {n.detail}" if n.detail else "")
         label = _short(n.label) + (" [\u2026]" if n.loop and not n.detail else "")
-        sub = n.phase or ""
+        sub = SUBTITLE.get(n.phase or "", n.phase or "")
         if n.detail:
             sub += f" {n.detail}"
-        group = [f'<g class="node" data-node={quoteattr(n.id)} data-phase={quoteattr(n.phase or "")}>',
+        dashed = f' stroke-dasharray="{dash}"' if dash else ""
+        group = [f'<g class="node" data-node={quoteattr(n.id)} data-phase={quoteattr(n.phase or "")}'
+                 f' data-when={quoteattr(n.when)} data-allowed="{str(n.allowed).lower()}">',
                  f"<title>{escape(title)}</title>"]
         if n.loop:  # a stack of cards for a map
             group.append(f'<rect x="{x + 4:.1f}" y="{y - 4:.1f}" width="{W}" height="{H}" rx="6" fill="{fill}" '
-                         f'stroke="{stroke}"/>')
+                         f'stroke="{stroke}"{dashed}/>')
         group.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{W}" height="{H}" rx="6" fill="{fill}" '
-                     f'stroke="{stroke}" stroke-width="1.5"/>')
+                     f'stroke="{stroke}" stroke-width="1.5"{dashed}/>')
         ty = y + (H / 2 - 2 if sub else H / 2 + 4)
-        group.append(f'<text x="{x + W / 2:.1f}" y="{ty:.1f}" text-anchor="middle" fill="#111827">'
+        strike = ' text-decoration="line-through"' if n.phase in ("Skipped", "Omitted") else ""
+        group.append(f'<text x="{x + W / 2:.1f}" y="{ty:.1f}" text-anchor="middle" fill="#111827"{strike}>'
                      f"{escape(label)}</text>")
         if sub:
             group.append(f'<text x="{x + W / 2:.1f}" y="{y + H / 2 + 12:.1f}" text-anchor="middle" '
                          f'fill="{stroke}" font-size="10">{escape(sub)}</text>')
+        if n.when:  # a condition: a diamond on the left edge
+            cy = y + H / 2
+            group.append(f'<path class="when" d="M{x:.1f},{cy - 7:.1f} L{x + 7:.1f},{cy:.1f} L{x:.1f},{cy + 7:.1f} '
+                         f'L{x - 7:.1f},{cy:.1f} z" fill="#fde68a" stroke="#b45309"/>')
+        if n.allowed:  # an allowed failure: a tag on the top right corner
+            group.append(f'<text class="allowed" x="{x + W - 4:.1f}" y="{y + 11:.1f}" text-anchor="end" '
+                         'fill="#b45309" font-size="9">may fail</text>')
         group.append("</g>")
         text = "".join(group)
         link = href(n.id) if href is not None else None

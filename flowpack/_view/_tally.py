@@ -42,6 +42,7 @@ class Row:
     when: str = ""
     allowed: bool = False
     started: float | None = None
+    finished: float | None = None  # a map's last item's end, once the map has ended
     step: dict = field(default_factory=dict)  # the single step's reported entry
 
     @property
@@ -92,24 +93,37 @@ class Plan:
 
     def __init__(self, manifest: dict):
         self.manifest = manifest or {}
-        self.nodes: list[Node] = sorted(build(self.manifest).nodes.values(), key=lambda n: (n.layer, n.order))
+        dag = build(self.manifest)
+        self.nodes: list[Node] = sorted(dag.nodes.values(), key=lambda n: (n.layer, n.order))
         self.by_id = {n.id: n for n in self.nodes}
         self.maps = {n.id for n in self.nodes if n.loop}
+        self.aliases = dag.aliases  # a map wrapper's inner task ("square/square") -> the map ("square")
 
     def owner(self, key: str) -> tuple[str, str] | None:
         """(map node, item index) when `key` is an item of a planned map (or a step inside such an item)."""
         m = _ITEM.match(key)
-        while m and m.group(1) not in self.maps:
+        while m:
+            head = self.aliases.get(m.group(1), m.group(1))
+            if head in self.maps:
+                return head, m.group(2)
             m = _ITEM.match(m.group(1))
-        return (m.group(1), m.group(2)) if m else None
+        return None
+
+    def node_of(self, key: str) -> str | None:
+        """The planned node a reported step belongs to: itself, or the map it is an item of."""
+        from ._runs import dag_key
+
+        key = dag_key(key)
+        key = self.aliases.get(key, key)
+        if key in self.by_id:
+            return key
+        owner = self.owner(key)
+        return owner[0] if owner else None
 
     def allowed(self, key: str) -> bool:
         """Whether the step `key` (or the map it is an item of) may fail without failing the run."""
-        n = self.by_id.get(key)
-        if n is None:
-            owner = self.owner(key)
-            n = self.by_id.get(owner[0]) if owner else None
-        return bool(n and n.allowed)
+        node = self.node_of(key)
+        return bool(node and self.by_id[node].allowed)
 
     def map_total(self, node: Node, rows: dict[str, Row], read_step: ReadStep | None) -> int | None:
         """A map's item total: withItems' length, a workflow parameter's list, or the producing step's output."""
@@ -140,7 +154,7 @@ class Plan:
     def rows(self, steps: dict, read_step: ReadStep | None = None) -> list[Row]:
         """Every planned step in DAG order with its phase (Pending before it starts), maps with done/total; then any
         reported step the plan doesn't name."""
-        reported = _normalise(steps)
+        reported = {self.aliases.get(k, k): v for k, v in _normalise(steps).items()}
         items: dict[str, dict[str, list[dict]]] = {}  # map node -> item index -> entries
         claimed: set[str] = set()
         for key, entry in reported.items():
@@ -172,6 +186,9 @@ class Plan:
                     row.phase = "Running"  # items still to start
             starts = [e.get("startedAt") for es in got.values() for e in es if e.get("startedAt")]
             row.started = min(starts) if starts else None
+            ends = [e.get("finishedAt") for es in got.values() for e in es if e.get("finishedAt")]
+            if ends and row.phase not in ("Running", "Pending"):
+                row.finished = max(ends)
             rows[n.id] = row
         out = list(rows.values())
         for key, entry in reported.items():
