@@ -1,0 +1,82 @@
+"""Conditions on handles (`h > 3`, `(a == "x") | ~b`), rendered as one Argo expression for a task's `when`."""
+
+from __future__ import annotations
+
+from ._errors import WorkflowBuildError
+from ._types import PARAM, TEXT
+
+
+class Condition:
+    """A condition on workflow parameters or step outputs, rendered as one Argo expression (`{{=...}}`, expr-lang).
+
+    Values are variables of the expression, never text pasted into it, so no value can change what the condition
+    means; JSON values are decoded first (`sprig.fromJson`), so numbers, booleans and null compare as in Python.
+    The expression gives `true` or `false`, which is all govaluate (Argo's `when`) then reads.
+    """
+
+    def __init__(self, expr: str, tasks: set):
+        self.expr = expr
+        self.tasks = tasks
+
+    @property
+    def when(self) -> str:
+        """The task's `when`: the expression in one expression tag."""
+        return "{{=" + self.expr + "}}"
+
+    @staticmethod
+    def operand(value) -> tuple[str, set]:
+        import json
+
+        from ._engine._cond import expression_path
+        from ._engine._gojson import format_float
+
+        from ._graph import Handle
+
+        if isinstance(value, Handle):
+            if value.kind is None or value.kind.how != PARAM or value.problem:
+                raise WorkflowBuildError(f"a condition can use parameters only; {value!r} is not one.")
+            path = expression_path(value.ref[2:-2])
+            text = path if value.kind.codec == TEXT else "sprig.fromJson(%s)" % path
+            return text, {value.task} if value.task is not None else set()
+        if value is None:
+            return "nil", set()
+        if isinstance(value, bool):
+            return ("true" if value else "false"), set()
+        if isinstance(value, int):
+            if abs(value) >= 2**53:
+                raise WorkflowBuildError(f"condition literal {value}: Argo compares numbers as 64-bit floats, which "
+                                         f"can't hold this integer exactly. Compare with a smaller number.")
+            return str(value), set()
+        if isinstance(value, float):
+            if value != value or value in (float("inf"), float("-inf")):
+                raise WorkflowBuildError(f"condition literal {value!r}: NaN and infinities can't be compared in Argo.")
+            return format_float(value), set()
+        if isinstance(value, str):
+            if "{" in value or "}" in value:
+                raise WorkflowBuildError(
+                    f"condition literal {value!r}: braces would end Argo's expression tag; compare with text "
+                    f"without '{{' and '}}'.")
+            return json.dumps(value), set()
+        raise WorkflowBuildError(
+            f"a condition compares parameters with numbers, strings, booleans or None; got {value!r}.")
+
+    @classmethod
+    def compare(cls, left, op: str, right) -> "Condition":
+        a, ta = cls.operand(left)
+        b, tb = cls.operand(right)
+        return cls(f"{a} {op} {b}", ta | tb)
+
+    def __and__(self, other: "Condition") -> "Condition":
+        return Condition(f"({self.expr}) && ({other.expr})", self.tasks | other.tasks)
+
+    def __or__(self, other: "Condition") -> "Condition":
+        return Condition(f"({self.expr}) || ({other.expr})", self.tasks | other.tasks)
+
+    def __invert__(self) -> "Condition":
+        return Condition(f"!({self.expr})", set(self.tasks))
+
+    def __bool__(self):
+        raise WorkflowBuildError("a condition has no value while the workflow is built; pass it to .when(...).")
+
+    def __repr__(self) -> str:
+        return f"<condition {self.expr}>"
