@@ -50,13 +50,46 @@ def mounts_for(launch: Launch) -> dict[str, str]:
             raise ManifestError(f"template {launch.template.get('name')!r}: declared path {path!r} is directly under "
                                 f"'/', which can't be mounted; put it in a folder, e.g. /tmp{path}")
         top = "/" + parts[0]
-        if top in _SYSTEM_TOPS:  # mount only the declared path's own folder there
-            targets.add(os.path.dirname(os.path.normpath(path)))
+        if top in _SYSTEM_TOPS:  # never a folder over the image's own: an input is mounted at its own path, an
+            if os.path.lexists(str(launch.root) + os.path.normpath(path)):  # output is copied out when it ends
+                targets.add(os.path.normpath(path))
         else:
             targets.add(top)
     # a folder under another mounted folder is already mounted with it
     kept = [t for t in sorted(targets) if not any(t.startswith(o + "/") for o in targets if o != t)]
     return {str(launch.root) + t: t for t in kept}
+
+
+def copy_system_outputs(container, launch: Launch) -> None:
+    """Outputs declared under a system folder (/etc, /usr/bin...) aren't mounted (that would hide the image's own
+    folder): they are copied out of the ended container into the step root, refusing links that leave it."""
+    import tarfile
+    import tempfile
+
+    import docker.errors
+
+    outputs = launch.template.get("outputs") or {}
+    paths = [a.get("path") for a in outputs.get("artifacts") or []]
+    paths += [(p.get("valueFrom") or {}).get("path") for p in outputs.get("parameters") or []]
+    for path in [os.path.normpath(p) for p in paths if p and p.startswith("/")]:
+        if "/" + path.strip("/").split("/")[0] not in _SYSTEM_TOPS or os.path.lexists(str(launch.root) + path):
+            continue
+        try:
+            stream, _ = container.get_archive(path)
+        except docker.errors.NotFound:
+            continue  # not written: collecting the outputs says so
+        dest = Path(str(launch.root) + os.path.dirname(path))
+        dest.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile() as buf:
+            for chunk in stream:
+                buf.write(chunk)
+            buf.seek(0)
+            with tarfile.open(fileobj=buf) as tar:
+                try:
+                    tar.extractall(dest, filter="data")
+                except tarfile.FilterError as exc:
+                    raise ManifestError(f"template {launch.template.get('name')!r}: output {path} can't be read "
+                                        f"safely: {exc}") from None
 
 
 def outside_links(template: dict, root: Path) -> str | None:
@@ -181,6 +214,8 @@ class DockerStepRunner(StepRunner):
                 self._kill(container)
                 code = container.wait()["StatusCode"]
             self._save_logs(container, launch.step_dir)
+            if code == 0:
+                copy_system_outputs(container, launch)
             return code, timed_out, argv
         finally:
             self._remove(container)
