@@ -23,6 +23,7 @@ if __name__ == "__main__":  # the server: its own folder must not shadow the std
 
 import atexit
 import builtins
+import functools
 import gc
 import importlib.machinery
 import json
@@ -180,7 +181,7 @@ def forkable(argv: list[str], env: dict) -> bool:
         return False
     if not (hasattr(os, "fork") and hasattr(os, "pidfd_open") and hasattr(socket, "send_fds")):
         return False
-    if len(argv) < 2 or argv[1].startswith("-") or os.path.realpath(argv[0]) != os.path.realpath(sys.executable):
+    if len(argv) < 2 or argv[1].startswith("-") or _realpath(argv[0]) != _realpath(sys.executable):
         return False
     ours = {k: v for k, v in env.items() if k.startswith(_STARTUP_VARS)}
     if any(not os.path.isabs(p) for p in ours.get("PYTHONPATH", "").split(os.pathsep) if p):
@@ -189,6 +190,11 @@ def forkable(argv: list[str], env: dict) -> bool:
     baseline = server.environ if server is not None and server.owner == os.getpid() else {
         k: v for k, v in os.environ.items() if k.startswith(_STARTUP_VARS)}
     return ours == baseline
+
+
+@functools.lru_cache(maxsize=16)
+def _realpath(path: str) -> str:
+    return os.path.realpath(path)
 
 
 def start_step_process(argv: list[str], *, cwd, env: dict, stdout, stderr, python_script: bool):
