@@ -255,18 +255,52 @@ def map_workflow(n: int):
     return wf, n * (n + 1) // 2
 
 
+def _server_cpu(pid: int) -> tuple[float, float]:
+    """CPU seconds of the fork server itself and of the step processes it has reaped (from /proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick
+
+
 def map_throughput(n: int, runs: int) -> dict:
-    """Wall time of whole runs of an n-item map (one list step, n items, one sum step), as items per second."""
+    """Wall time of whole runs of an n-item map (one list step, n items, one sum step), as items per second; and
+    where the CPU went per item: the engine's process (one core at most: its Python threads share one lock), the
+    part of it spent scanning the machine's processes for a step's leftovers, the fork server, the step processes."""
+    import resource
+
+    from flowpack._engine import _forkserver, _step
+
+    scan = [0.0]
+    scan_leftovers = _step.kill_tagged
+
+    def timed_scan(*args):
+        t = time.thread_time()
+        try:
+            return scan_leftovers(*args)
+        finally:
+            scan[0] += time.thread_time() - t
+
+    _step.kill_tagged = timed_scan
     wf, expected = map_workflow(n)
     work = Path(tempfile.mkdtemp(prefix="bench-fp-map-"))
     try:
-        run_local(wf, expected, work)  # warm-up
+        run_local(wf, expected, work)  # warm-up, and the fork server's start
+        server = _forkserver._servers.get(sys.executable)
         before = load()
-        walls = [run_local(wf, expected, work) for _ in range(runs)]
+        walls, cpu = [], {"engine": [], "leftover_scan": [], "fork_server": [], "steps": []}
+        for _ in range(runs):
+            r0, s0, scan[0] = resource.getrusage(resource.RUSAGE_SELF), _server_cpu(server.proc.pid), 0.0
+            walls.append(run_local(wf, expected, work))
+            r1, s1 = resource.getrusage(resource.RUSAGE_SELF), _server_cpu(server.proc.pid)
+            cpu["engine"].append((r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime) / n)
+            cpu["leftover_scan"].append(scan[0] / n)
+            cpu["fork_server"].append((s1[0] - s0[0]) / n)
+            cpu["steps"].append((s1[1] - s0[1]) / n)
         rates = [n / w for w in walls]
         return {"wall": summary(walls), "items_per_second": summary(rates), "items": n, "cores": os.cpu_count(),
-                "load_before": before, "load_after": load()}
+                "cpu_per_item": {k: summary(v) for k, v in cpu.items()}, "load_before": before, "load_after": load()}
     finally:
+        _step.kill_tagged = scan_leftovers
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -306,7 +340,8 @@ def handoff(mib: int, runs: int) -> dict:
     """Time from the producer's function returning to the consumer's function starting, for `mib` MiB and for
     1 MiB, interleaved; the hand-off cost of the big artifact is the difference of the two medians."""
     work = Path(tempfile.mkdtemp(prefix="bench-fp-handoff-", dir=os.environ.get("BENCH_HANDOFF_DIR")))
-    out: dict = {"mib": mib, "filesystem_of": str(work)}
+    fs = subprocess.run(["stat", "-f", "-c", "%T", str(work)], capture_output=True, text=True).stdout.strip()
+    out: dict = {"mib": mib, "folder": str(work), "filesystem": fs or "?"}
     try:
         before = load()
         for kind in ("file", "dir"):

@@ -72,7 +72,8 @@ def render(res: dict) -> str:
            + (f"; skipped: {', '.join(res['skip'])}" if res.get("skip") else ""),
            "- command: `make bench` (= `python bench/run_all.py`); env `BENCH_RUNS`, `BENCH_SKIP`, `BENCH_TIMEOUT` "
            "(see bench/run_all.py)", ""]
-    out += _targets(res) + _builds(res) + _fanout(res) + _local(res) + _imports(res) + _scripts(res) + _notes()
+    out += (_targets(res) + _issue18(res) + _builds(res) + _fanout(res) + _local(res) + _imports(res) + _scripts(res)
+            + _notes())
     return "\n".join(out) + "\n"
 
 
@@ -183,6 +184,36 @@ def _issue18_rows(res: dict) -> list[tuple]:
                  _err(dk) or (f"**{ratio:.2f}x**, load {_load(dk)}" if ratio else "no ratio in its output"),
                  _verdict(None if ratio is None else ratio <= 1.2)))
     return rows
+
+
+def _issue18(res: dict) -> list[str]:
+    """Where a map item's time goes, and what a hand-off costs today (issue 18)."""
+    lines = ["## Issue 18: where the time goes", ""]
+    mp = res.get("fp_map_2000", {})
+    cpu = mp.get("cpu_per_item") if _err(mp) is None else None
+    if cpu:
+        parts = {"engine": "engine process (all its threads; they share one interpreter lock, so one core at most)",
+                 "leftover_scan": "... of which the scan for a step's leftover processes (`_procs.kill_tagged`: "
+                                  "reads /proc/*/environ of every process after each step)",
+                 "fork_server": "fork server (receiving the request, fork, reaping, replying)",
+                 "steps": "step processes (from fork to exit: the kernel's fork and exit, the step script)"}
+        whole = sum(cpu[k]["median"] for k in ("engine", "fork_server", "steps"))
+        lines += [f"CPU per item of the {mp['items']:,}-item map, same runs as the target row (median of "
+                  f"{cpu['engine']['n']} runs; the engine's from `getrusage`, the server's and its children's "
+                  "from /proc/PID/stat):", "", "| where | CPU per item |", "|---|---|"]
+        lines += [f"| {label} | {_t(cpu[k], 1000, 'ms', 2)} |" for k, label in parts.items()]
+        lines += [f"| all | {whole * 1000:.2f} ms: at most {2 / whole:.0f} items/s on 2 idle cores, and at most "
+                  f"{1 / cpu['engine']['median']:.0f} items/s from the engine's one core |", ""]
+    ho = res.get("fp_handoff", {})
+    if _err(ho) is None:
+        lines += [f"Hand-off of a {ho['mib']} MiB artifact (run folder and store on {ho.get('filesystem', '?')}): "
+                  "the step script copies the returned path into its outputs folder, the engine copies it into the "
+                  "store computing its sha256 (a folder: packed as tar.gz), and the consumer's copy is read back "
+                  "and checked against that sha256 (a folder: unpacked). sha256 alone runs at about 300 MB/s on "
+                  "one core here (S3 store section), about 3.5 s for 1 GiB: while each hand-off computes and "
+                  "checks a digest of the whole artifact, no way of moving the bytes (links, reflinks, renames) "
+                  "brings it near 0.1 s.", ""]
+    return lines
 
 
 def _docker_ratio(text: str) -> float | None:
