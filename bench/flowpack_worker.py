@@ -336,12 +336,24 @@ def handoff_workflow(mib: int, kind: str, stamp: str):
     return consume(produce(mib, kind, stamp), stamp)
 
 
+def _filesystem(path: Path) -> str:
+    """The type of the filesystem holding path (the longest mount point above it in /proc/mounts)."""
+    best = ("", "?")
+    try:
+        for line in Path("/proc/mounts").read_text().splitlines():
+            _, mount, kind = line.split()[:3]
+            if (str(path) + "/").startswith(mount.rstrip("/") + "/") and len(mount) > len(best[0]):
+                best = (mount, kind)
+    except OSError:
+        pass
+    return best[1]
+
+
 def handoff(mib: int, runs: int) -> dict:
     """Time from the producer's function returning to the consumer's function starting, for `mib` MiB and for
     1 MiB, interleaved; the hand-off cost of the big artifact is the difference of the two medians."""
     work = Path(tempfile.mkdtemp(prefix="bench-fp-handoff-", dir=os.environ.get("BENCH_HANDOFF_DIR")))
-    fs = subprocess.run(["stat", "-f", "-c", "%T", str(work)], capture_output=True, text=True).stdout.strip()
-    out: dict = {"mib": mib, "folder": str(work), "filesystem": fs or "?"}
+    out: dict = {"mib": mib, "folder": str(work), "filesystem": _filesystem(work)}
     try:
         before = load()
         for kind in ("file", "dir"):
