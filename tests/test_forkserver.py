@@ -288,3 +288,20 @@ def test_a_request_too_large_for_the_server_spawns_the_step(tmp_path):
     assert start(big) == [str(os.getpid()), "300000"]  # spawned: the engine's child
     ppid, size = start({"BIG": "x"})
     assert ppid != str(os.getpid()) and size == "1"  # forked
+
+
+def test_the_server_keeps_the_code_of_the_latest_scripts_only(tmp_path):
+    cache: dict = {}
+    scripts = []
+    for i in range(_forkserver.COMPILED_KEPT + 5):
+        path = tmp_path / f"s{i}.py"
+        path.write_text(f"VALUE = {i}\n")
+        scripts.append(str(path))
+        namespace: dict = {}
+        exec(_forkserver._compiled(cache, str(path)), namespace)
+        assert namespace["VALUE"] == i
+    assert list(cache) == scripts[-_forkserver.COMPILED_KEPT:]
+    Path(scripts[-1]).write_text("VALUE = 'changed'\n")  # a new version of a kept script is compiled again
+    namespace = {}
+    exec(_forkserver._compiled(cache, scripts[-1]), namespace)
+    assert namespace["VALUE"] == "changed"

@@ -35,6 +35,7 @@ import threading
 import types
 
 MAX_MESSAGE = 256 << 10  # bytes of one request (the step's environment dominates); larger requests spawn instead
+COMPILED_KEPT = 64  # step scripts whose compiled code the server keeps (each run writes its scripts anew)
 _SERVER = os.path.abspath(__file__)
 _PRELOAD = ("base64", "hashlib", "json", "pathlib", "pickle", "re", "shutil", "unicodedata", "importlib.util",
             "cloudpickle")
@@ -285,13 +286,16 @@ def _serve(fd: int) -> _Job | None:
 
 
 def _compiled(cache: dict, path: str):
-    """The script's code object, compiled once per version of the file."""
+    """The script's code object, compiled once per version of the file (the last COMPILED_KEPT scripts are kept)."""
     st = os.stat(path)
     stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
-    hit = cache.get(path)
+    hit = cache.pop(path, None)
     if hit is None or hit[0] != stamp:
         with open(path, "rb") as f:
-            hit = cache[path] = (stamp, compile(f.read(), path, "exec", dont_inherit=True))
+            hit = (stamp, compile(f.read(), path, "exec", dont_inherit=True))
+    cache[path] = hit  # now the most recent
+    while len(cache) > COMPILED_KEPT:
+        del cache[next(iter(cache))]
     return hit[1]
 
 
