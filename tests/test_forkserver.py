@@ -238,7 +238,8 @@ def test_interpreter_startup_variables_decide_between_fork_and_spawn():
     argv = [sys.executable, "/nowhere/step.py"]
     env = dict(os.environ)
     assert _forkserver.forkable(argv, env)
-    assert not _forkserver.forkable(argv, {**env, "PYTHONHASHSEED": "123" if env.get("PYTHONHASHSEED") != "123" else "7"})
+    other_seed = "123" if env.get("PYTHONHASHSEED") != "123" else "7"
+    assert not _forkserver.forkable(argv, {**env, "PYTHONHASHSEED": other_seed})
     assert not _forkserver.forkable(argv, {**env, "PYTHONPATH": "relative/folder"})
     assert not _forkserver.forkable([sys.executable, "-u", "/nowhere/step.py"], env)
     assert not _forkserver.forkable(["/usr/bin/env", "/nowhere/step.py"], env)

@@ -47,22 +47,24 @@ _STARTUP_VARS = ("PYTHON", "LANG", "LC_", "LANGUAGE")
 # engine side
 # ---------------------------------------------------------------------------------------------------------------
 class ForkServerError(OSError):
-    """The fork server could not start a step, or ended while a step ran (the step ends as an Error)."""
+    """The fork server ended while it started or ran a step (the step ends as an Error)."""
+
+
+class ForkRefused(ForkServerError):
+    """The fork server did not start the step and never will (the step is spawned instead)."""
 
 
 class ForkedProcess:
-    """A step forked by the server: the part of subprocess.Popen the engine uses (pid, wait, poll, returncode)."""
+    """A step forked by the server: the part of subprocess.Popen the engine uses (pid, wait, returncode)."""
 
     def __init__(self, argv: list[str]) -> None:
         self.args = argv
         self.pid: int = 0
         self.returncode: int | None = None
         self.error: str | None = None
+        self.refused = False  # the server answered that it did not start the step
         self._started = threading.Event()
         self._ended = threading.Event()
-
-    def poll(self) -> int | None:
-        return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
         """The exit code (negative: killed by that signal); subprocess.TimeoutExpired after `timeout` seconds."""
@@ -77,7 +79,6 @@ class ForkServer:
     """One server process of one interpreter, shared by the engine's worker threads."""
 
     def __init__(self, python: str) -> None:
-
         self.python = python
         self.environ = {k: v for k, v in os.environ.items() if k.startswith(_STARTUP_VARS)}
         self.owner = os.getpid()
@@ -98,21 +99,23 @@ class ForkServer:
         proc = ForkedProcess(argv)
         with self._lock:
             if not self.alive:
-                raise ForkServerError("the fork server has ended")
+                raise ForkRefused("the fork server has ended")
             self._next += 1
             ident = self._next
             self._procs[ident] = proc
             data = json.dumps({"id": ident, "argv": argv, "cwd": cwd, "env": env}).encode()
             try:
                 if len(data) > MAX_MESSAGE:
-                    raise ForkServerError(f"a request of {len(data)} bytes is over {MAX_MESSAGE}")
-                socket.send_fds(self._sock, [data], [stdout, stderr])
-            except OSError:
+                    raise ForkRefused(f"a request of {len(data)} bytes is over {MAX_MESSAGE}")
+                socket.send_fds(self._sock, [data], [stdout, stderr])  # a message arrives whole or not at all
+            except OSError as exc:
                 del self._procs[ident]
-                raise
+                raise ForkRefused(f"the request was not sent: {exc}") from exc
         proc._started.wait()
-        if proc.error is not None and not proc.pid:
-            raise ForkServerError(f"the fork server could not start the step: {proc.error}")
+        if proc.refused:
+            raise ForkRefused(f"the fork server did not start the step: {proc.error}")
+        if not proc.pid:  # it ended before saying whether it forked: the step may be running, don't run it twice
+            raise ForkServerError(f"the fork server ended while it started the step: {proc.error}")
         return proc
 
     def _read(self) -> None:
@@ -135,7 +138,7 @@ class ForkServer:
                 del self._procs[msg["id"]]
                 proc._ended.set()
             else:
-                proc.error = msg.get("error", "?")
+                proc.error, proc.refused = msg.get("error", "?"), True
                 del self._procs[msg["id"]]
                 proc._started.set()
                 proc._ended.set()
@@ -149,11 +152,6 @@ class ForkServer:
                 proc._started.set()
                 proc._ended.set()
             self._procs.clear()
-
-    def close(self) -> None:
-        """End the server (it sees the socket close); running steps go on."""
-        self._sock.close()
-        self.proc.wait()
 
 
 def _kill_group(pid: int) -> None:
@@ -206,9 +204,14 @@ def start_step_process(argv: list[str], *, cwd, env: dict, stdout, stderr, pytho
     """
     if python_script and forkable(argv, env):
         try:
-            return fork_server(argv[0]).start(argv, str(cwd), env, stdout.fileno(), stderr.fileno())
+            server = fork_server(argv[0])
         except OSError:
-            pass  # e.g. a request too large for one message, or a server that ended: spawn this step
+            server = None  # it could not be started: spawn
+        if server is not None:
+            try:
+                return server.start(argv, str(cwd), env, stdout.fileno(), stderr.fileno())
+            except ForkRefused:
+                pass  # e.g. a request too large for one message: spawn this step
     return subprocess.Popen(argv, cwd=cwd, env=env, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL,
                             start_new_session=True)
 
