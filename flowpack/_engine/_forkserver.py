@@ -142,23 +142,18 @@ class ForkServer:
                 del self._procs[msg["id"]]
                 proc._started.set()
                 proc._ended.set()
+        from ._step import kill_group  # the engine's own (this module is imported by _step)
+
         with self._lock:
             self.alive = False
             code = self.proc.poll()
             for proc in self._procs.values():  # its steps' outcome is lost: stop them, as a stopped run does
                 if proc.pid:
-                    _kill_group(proc.pid)
+                    kill_group(proc)
                 proc.error = f"the fork server exited (status {code})"
                 proc._started.set()
                 proc._ended.set()
             self._procs.clear()
-
-
-def _kill_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 _servers: dict[str, ForkServer] = {}
