@@ -30,6 +30,17 @@ def make_file(path: Path, mib: int) -> None:
         f.writelines(block[i % 256:] + block[: i % 256] for i in range(mib))  # vary blocks so no two MiB are equal
 
 
+def cpu_description() -> str:
+    """The CPU model and whether it has SHA extensions (sha256 speed, and so verified transfers, depend on them)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "CPU unknown"
+    model = next((ln.split(":", 1)[1].strip() for ln in text.splitlines() if ln.startswith("model name")), "unknown")
+    flags = next((ln.split(":", 1)[1].split() for ln in text.splitlines() if ln.startswith("flags")), [])
+    return f"CPU {model}, SHA extensions (sha_ni flag): {'yes' if 'sha_ni' in flags else 'no'}"
+
+
 def timed(fn) -> float:
     t = time.perf_counter()
     fn()
@@ -164,7 +175,7 @@ def main() -> None:
 
     print(f"\nS3 store vs raw minio SDK, {args.size_mib} MiB file, median of {args.runs} runs "
           f"(SeaweedFS weed mini on 127.0.0.1, {os.cpu_count()} cores, 1-min load average "
-          f"{load_start:.1f} at start, {os.getloadavg()[0]:.1f} at end)\n")
+          f"{load_start:.1f} at start, {os.getloadavg()[0]:.1f} at end; {cpu_description()})\n")
     print("| direction | raw minio (s) | flowpack (s) | raw MB/s | flowpack MB/s | flowpack / raw |")
     print("|---|---|---|---|---|---|")
     for d, r, f in (("upload", "raw_up", "fp_up"), ("download", "raw_down", "fp_down")):
