@@ -138,7 +138,8 @@ function matches(r) {
   if (filters.phase && r.phase !== filters.phase) return false;
   if (filters.name && r.workflow !== filters.name) return false;
   if (!filters.q) return true;
-  const hay = [r.id, r.workflow, r.engine, r.phase, r.message, r.source, JSON.stringify(r.parameters || {})].join(" ").toLowerCase();
+  const params = Object.entries(r.parameters || {}).map(([k, v]) => k + "=" + v).join(" ");
+  const hay = [r.id, r.workflow, r.engine, r.phase, r.message, r.source, params].join(" ").toLowerCase();
   return filters.q.toLowerCase().split(/\s+/).every(w => hay.includes(w));
 }
 function runTable(runs) {
@@ -177,7 +178,7 @@ function dagTools(dag, id) {
   const apply = () => { svg.setAttribute("width", vb.width * view.scale); svg.setAttribute("height", vb.height * view.scale); };
   const zoom = (f, cx, cy) => {
     const old = view.scale;
-    view.scale = Math.min(4, Math.max(0.05, view.scale * f));
+    view.scale = Math.min(8, Math.max(0.05, view.scale * f));
     cx = cx ?? dag.clientWidth / 2; cy = cy ?? dag.clientHeight / 2;
     const k = view.scale / old;
     apply();
@@ -203,9 +204,10 @@ function dagTools(dag, id) {
 function controls(rec, id) {
   const box = el("div", null, "tools"), msg = el("span", "", "note"); msg.id = "control-message";
   const act = (verb) => async () => {
-    msg.textContent = verb + "\u2026";
-    try { msg.textContent = (await post("/api/runs/" + encodeURIComponent(id) + "/" + verb)).message; }
-    catch (e) { msg.textContent = e.message; msg.className = "err"; }
+    const out = () => document.getElementById("control-message");  // the one on the page, kept across refreshes
+    out().textContent = verb + "\u2026"; out().className = "note";
+    try { out().textContent = (await post("/api/runs/" + encodeURIComponent(id) + "/" + verb)).message; }
+    catch (e) { out().textContent = e.message; out().className = "err"; }
   };
   if (rec.engine !== "argo") {
     const stop = el("button", "stop"); stop.id = "stop"; stop.disabled = !going(rec.phase); stop.onclick = act("stop");
@@ -356,7 +358,7 @@ function artifactList(id, node, list, side) {
     const row = el("div", null, "artifact"); row.dataset.artifact = side + ":" + a.name;
     row.appendChild(el("b", a.name)); row.appendChild(el("span", ` ${a.kind || ""} · ${a.size ?? "?"} bytes `, "note"));
     const dl = link(url, "download"); dl.setAttribute("download", ""); row.appendChild(dl);
-    const pv = el("div", "loading preview\u2026", "preview note"); row.appendChild(pv);
+    const pv = el("div", "loading preview\u2026", "note"); row.appendChild(pv);
     showPreview(pv, url).catch(e => pv.replaceChildren(el("span", "no preview: " + e.message, "note")));
     box.appendChild(row);
   }
@@ -396,8 +398,10 @@ async function showStep(g, id, node) {
       logs.push(v); box.appendChild(v.box);
     }
   }
+  await Promise.all(logs.map(v => v.poll()));  // the first paint has the logs' tails
+  if (g !== gen) return;
   app.replaceChildren(box);
-  await Promise.all(logs.map(v => v.poll()));
+  logs.forEach(v => { v.pre.scrollTop = v.pre.scrollHeight; });
   const tick = async () => {
     if (g !== gen) return;
     const d2 = await getJSON(base + "/steps/" + enc(node));
