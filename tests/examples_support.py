@@ -36,8 +36,9 @@ class Score:
     test_accuracy: float
 
 
-def key(params: dict) -> str:
-    return json.dumps(params, sort_keys=True)
+def key(params: dict) -> tuple:
+    """A grid point as a key: numbers compared as numbers (Argo re-encodes map items, so 10.0 comes back as 10)."""
+    return tuple(sorted((name, float(value)) for name, value in params.items()))
 
 
 def oracle(grid: list[dict], test_size: float = 0.25, seed: int = 0) -> dict[str, Score]:

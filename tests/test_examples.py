@@ -102,7 +102,8 @@ def test_sweep_script_on_the_local_engine(tmp_path, sweep_module):
     first, _, report = out.partition("\n")
     expected = oracle(sweep_module.GRID)
     top = max(expected.values(), key=lambda s: s.test_accuracy)
-    assert first == f"best: {top.params} test accuracy {round(top.test_accuracy, 4)}"
+    shown, _, accuracy = first.removeprefix("best: ").partition(" test accuracy ")
+    assert ast.literal_eval(shown) == top.params and accuracy == str(round(top.test_accuracy, 4))
     run = _only_run(tmp_path)
     assert report.strip() == (run / "outputs" / "report").read_text().strip()
     check_sweep(run, top.params, top.test_accuracy, report, sweep_module.GRID)

@@ -1,8 +1,6 @@
 """`flowpack ui` in a real headless Chromium on a run of examples/model_sweep.py: the run, its map, and the step that
-wrote the report artifact (the Browser driver comes from test_ui_browser.py).
-
-What the viewer shows of an artifact today is its record (store key, sha256, size), not its content: the test checks
-that record against the report file the run produced.
+wrote the report artifact, with the report's preview and download checked against the file the run produced (the
+Browser driver comes from test_ui_browser.py).
 """
 
 from __future__ import annotations
@@ -65,8 +63,9 @@ def test_the_sweep_run_and_its_report_artifact(site):
     phases = b.js("Object.fromEntries([...document.querySelectorAll('#dag g.node')]"
                   ".map(g => [g.dataset.node, g.dataset.phase]))")
     assert phases == {"split": "Succeeded", "train": "Succeeded", "pick-best": "Succeeded"}
-    text = _app(b)
-    assert "train/0" in text and "train/1" in text and json.dumps(GRID, separators=(",", ":")) in text
+    items = b.js("[...document.querySelectorAll('#steps tr.item a')].map(a => a.getAttribute('href'))")
+    assert len(items) == len(GRID)  # one row per map item, each linking to its step
+    assert json.dumps(GRID, separators=(",", ":")) in _app(b)  # the grid parameter
 
     digest = hashlib.sha256(best.report.read_bytes()).hexdigest()
     outputs = _outputs_table(b)
@@ -77,15 +76,27 @@ def test_the_sweep_run_and_its_report_artifact(site):
     b.screenshot("ui-sweep-run.png")
 
     b.click(f'a[href="#/run/{run.id}/step/pick-best"]')
-    b.wait("document.getElementById('stderr') && location.hash.endsWith('/step/pick-best')", "pick-best's page")
-    assert json.loads(_outputs_table(b)["report"])["sha256"] == digest
+    b.wait("location.hash.endsWith('/step/pick-best') && document.querySelector("
+           "'[data-artifact=\"out:report\"] .preview')", "pick-best's page with the report's preview")
+    outputs = _outputs_table(b)
+    assert json.loads(outputs["params"]) == best.params and float(outputs["accuracy"]) == best.accuracy
+    preview = b.js("(() => { const p = document.querySelector('[data-artifact=\"out:report\"] .preview');"
+                   " return {type: p.dataset.type, text: p.innerText}; })()")
+    assert preview["type"] == "markdown"
+    shown = [line.strip() for line in preview["text"].splitlines() if line.strip()]
+    written = [line.strip().lstrip("# ") for line in best.report.read_text().splitlines() if line.strip()]
+    assert shown == written  # every line of the report, its heading as a heading
+    downloaded = b.js("fetch(document.querySelector('[data-artifact=\"out:report\"] a[download]').href)"
+                      ".then(r => r.text())")
+    assert downloaded == best.report.read_text()
+    b.wait(f"(document.getElementById('stderr') || {{}}).textContent.includes('best of 2 models')", "pick-best's log")
     stderr = b.js("document.getElementById('stderr').textContent")
     assert f"best of 2 models: {best.params} (test accuracy {best.accuracy:.4f})" in stderr
     b.screenshot("ui-sweep-report.png")
 
     b.click('a[href="#/run/' + run.id + '"]')
     b.wait("document.querySelector('#dag svg g.node')", "the run's DAG again")
-    b.click(f'a[href="#/run/{run.id}/step/train/1"]')  # a map item, from the table of steps
-    b.wait("document.getElementById('stdout') && location.hash.endsWith('/step/train/1')", "train/1's page")
+    b.click(f'#steps a[href="{items[1]}"]')  # the second map item, from the table of steps
+    b.wait(f"document.getElementById('stdout') && location.hash === {json.dumps(items[1])}", "the item's page")
     item = _outputs_table(b)
     assert json.loads(item["params"]) == GRID[1] and 0.5 < float(item["test_accuracy"]) < best.accuracy
