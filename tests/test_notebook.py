@@ -52,10 +52,17 @@ def test_result_value(executed):
     assert _data(_cell(nb, "run.result()"), "text/plain") == "20"  # (5 + 1) + (1 + 4 + 9)
 
 
-def test_mermaid_printed(executed):
+def test_examples_use_only_the_public_api(executed):
     nb, _ = executed
-    text = "".join(o.get("text", "") for o in _cell(nb, "from flowpack._view import dag_mermaid").outputs)
-    assert text.startswith("flowchart TD") and '[["square #91;map#93;"]]' in text
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert "flowpack._" not in cell.source and "fp._" not in cell.source, cell.source
+
+
+def test_manifest_printed(executed):
+    nb, _ = executed
+    text = "".join(o.get("text", "") for o in _cell(nb, "print(pipeline.to_yaml").outputs)
+    assert "kind: Workflow" in text
 
 
 def test_workflow_display_is_the_dag_svg(executed):
@@ -81,3 +88,47 @@ def test_failure_shows_step_and_stderr_not_internals(executed):
     assert "step divide" in shown and "ZeroDivisionError: division by zero" in shown
     assert "Traceback (most recent call last)" not in shown
     assert "flowpack/_run.py" not in shown and "_fp_main" not in shown and "site-packages" not in shown
+
+
+def _svg_nodes(html: str) -> dict[str, tuple[str, str]]:
+    """{node: (phase, the box's stroke colour)} from a display's SVG."""
+    import xml.etree.ElementTree as ET
+
+    svg = html[html.index("<svg"):html.index("</svg>") + 6]
+    ns = "{http://www.w3.org/2000/svg}"
+    out = {}
+    for g in ET.fromstring(svg).iter(ns + "g"):
+        if g.get("class") == "node":
+            rects = list(g.iter(ns + "rect"))
+            out[g.get("data-node")] = (g.get("data-phase"), rects[-1].get("stroke"))
+    return out
+
+
+def test_a_failed_run_still_shows_its_dag_and_step_table(executed):
+    nb, _ = executed
+    failing = _cell(nb, "@fp.op\ndef divide")
+    html = _data(failing, "text/html")  # shown with the error itself
+    assert "<table>" in html and _svg_nodes(html)["divide"][0] == "Failed"
+    kept = _data(_cell(nb, "try:\n    broken.run()"), "text/html")  # and from exc.run afterwards
+    assert "<table>" in kept and _svg_nodes(kept)["divide"] == ("Failed", "#dc2626") and "Failed" in kept
+
+
+def test_a_run_past_an_allowed_failure_is_not_drawn_red(executed):
+    nb, _ = executed
+    html = _data(_cell(nb, "@fp.op\ndef flaky"), "text/html")
+    assert "fp-Succeeded" in html.split("<svg", 1)[0]  # the run's phase, in its header
+    phase, stroke = _svg_nodes(html)["flaky"]
+    assert phase == "Failed" and stroke != "#dc2626"  # not the red of a failed run
+    assert "Failed (allowed)" in html and "fp-ph fp-Failed'" not in html  # the table's phase cell too
+
+
+def test_a_hundred_step_dag_scrolls_instead_of_shrinking(executed):
+    nb, _ = executed
+    html = _data(_cell(nb, "@fp.workflow\ndef long_chain"), "text/html")
+    assert len(_svg_nodes(html)) == 100
+    frame = html[html.index("<div class='fp-dag'"):html.index("<svg")]
+    assert "overflow:auto" in frame and "max-height" in frame
+    svg_tag = html[html.index("<svg"):html.index(">", html.index("<svg"))]
+    assert 'style="max-width:none"' in svg_tag  # a notebook's "svg {max-width: 100%}" can't shrink it
+    height = float(svg_tag.split('height="', 1)[1].split('"', 1)[0])
+    assert height > 100 * 40  # drawn at full size: 100 boxes one under the other

@@ -18,7 +18,10 @@ MAX_ROWS = 200  # steps listed in the table; a note counts the rest
 _STYLE = ("<style>.fp-run table{border-collapse:collapse;font-size:12px}.fp-run td,.fp-run th{padding:2px 8px;"
           "border-bottom:1px solid #e5e7eb;text-align:left;vertical-align:top}.fp-ph{font-weight:600}"
           ".fp-Succeeded{color:#16a34a}.fp-Failed,.fp-Error{color:#dc2626}.fp-Running{color:#2563eb}"
-          ".fp-Stopped{color:#d97706}.fp-Skipped,.fp-Omitted,.fp-Pending{color:#6b7280}</style>")
+          ".fp-Stopped{color:#d97706}.fp-Skipped,.fp-Omitted,.fp-Pending{color:#6b7280}.fp-allowed{color:#c2410c}"
+          "</style>")
+# a DAG keeps its size and scrolls inside its frame (a 100-step DAG must stay readable, not shrink to the cell)
+SCROLL = 'style="overflow:auto;max-height:640px;max-width:100%;border:1px solid #e5e7eb"'
 
 
 def _ts(value) -> float | None:
@@ -114,12 +117,20 @@ def _short(value, n: int = 80) -> str:
 
 def run_html(run_like, *, with_dag: bool = True) -> str:
     """A run as HTML: a header (phase, duration, Argo link), its DAG coloured by phase, and a table of steps."""
+    from ._tally import FAILED, Plan
+
     snap = snapshot(run_like)
     now = time.time()
     steps = snap["steps"]
+    plan = Plan(snap["manifest"] or {})
+
+    def shown(node: str, s: dict) -> str:  # an allowed failure is told apart from a failure of the run
+        phase = str(s.get("phase") or "")
+        return "Failed (allowed)" if phase in FAILED and plan.allowed(node) else phase
+
     counts: dict[str, int] = {}
-    for s in steps.values():
-        counts[s.get("phase") or "?"] = counts.get(s.get("phase") or "?", 0) + 1
+    for node, s in steps.items():
+        counts[shown(node, s) or "?"] = counts.get(shown(node, s) or "?", 0) + 1
     head = [f'<div class="fp-run"><b>flowpack run {escape(str(snap["id"]))}</b> '
             f'<span class="fp-ph fp-{escape(str(snap["phase"]))}">{escape(str(snap["phase"]))}</span> '
             f'&middot; {escape(snap["engine"])} &middot; {len(steps)} steps '
@@ -134,14 +145,15 @@ def run_html(run_like, *, with_dag: bool = True) -> str:
         head.append(f'<pre>{escape(snap["message"][-2000:])}</pre>')
     parts = [_STYLE, "".join(head)]
     if with_dag and snap["manifest"]:
-        parts.append(f'<div class="fp-dag">{dag_svg(snap["manifest"], {k: s.get("phase") for k, s in steps.items()})}'
-                     "</div>")
+        parts.append(f'<div class="fp-dag" {SCROLL}>'
+                     f'{dag_svg(snap["manifest"], {k: s.get("phase") for k, s in steps.items()})}</div>')
     rows = ["<table><tr><th>step</th><th>phase</th><th>duration</th><th>outputs</th><th>message</th></tr>"]
     for node, s in list(steps.items())[:MAX_ROWS]:
-        ph = str(s.get("phase") or "")
+        ph = shown(node, s)
         outs = ", ".join(f"{k}={_short(v, 40)}" for k, v in (s.get("outputs") or {}).items())
         msg = (s.get("message") or "").splitlines()
-        rows.append(f"<tr><td>{escape(node)}</td><td class='fp-ph fp-{escape(ph)}'>{escape(ph)}</td>"
+        cls = "fp-allowed" if ph == "Failed (allowed)" else f"fp-{ph}"
+        rows.append(f"<tr><td>{escape(node)}</td><td class='fp-ph {escape(cls)}'>{escape(ph)}</td>"
                     f"<td>{escape(duration(s, now))}</td><td>{escape(_short(outs, 120))}</td>"
                     f"<td>{escape(_short(msg[0], 120) if msg else '')}</td></tr>")
     if len(steps) > MAX_ROWS:
@@ -163,7 +175,8 @@ def workflow_html(workflow, **params) -> str:
         return (f"<div class='fp-wf'><b>flowpack workflow {escape(workflow.name)}</b>: "
                 f"{escape(type(exc).__name__)}: {escape(str(exc))}</div>")
     sig = escape(f"{workflow.name}{getattr(workflow, 'signature', '')}")
-    return f"<div class='fp-wf'><b>flowpack workflow</b> <code>{sig}</code><br>{dag_svg(manifest)}</div>"
+    return (f"<div class='fp-wf'><b>flowpack workflow</b> <code>{sig}</code><br>"
+            f"<div class='fp-dag' {SCROLL}>{dag_svg(manifest)}</div></div>")
 
 
 def workflow_svg(workflow, **params) -> str | None:

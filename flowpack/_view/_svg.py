@@ -23,6 +23,7 @@ COLOURS = {
     "Skipped": ("#e5e7eb", "#6b7280", "1 3"),
     "Omitted": ("#e5e7eb", "#6b7280", "1 3"),
 }
+ALLOWED_FAILURE = ("#ffedd5", "#c2410c", "")  # failed, but the workflow went on: not the red of a failed run
 SUBTITLE = {"Omitted": "not run", "Skipped": "skipped"}
 LABEL_CHARS = 22
 
@@ -72,7 +73,8 @@ def dag_svg(manifest: dict, phases: dict | None = None, *, max_nodes: int = MAX_
     for n in dag.nodes.values():
         box = lay.boxes[n.id]
         x, y = box.x, box.y
-        fill, stroke, dash = COLOURS.get(n.phase, COLOURS[None])
+        allowed_failure = n.allowed and n.phase in ("Failed", "Error")
+        fill, stroke, dash = ALLOWED_FAILURE if allowed_failure else COLOURS.get(n.phase, COLOURS[None])
         title = n.id + (f" ({n.template})" if n.template and n.template != n.label else "")
         if n.loop:
             title += f" [map: {n.loop}]"
@@ -83,7 +85,7 @@ def dag_svg(manifest: dict, phases: dict | None = None, *, max_nodes: int = MAX_
         if n.phase:
             title += f"\n{n.phase}" + (f" {n.detail}" if n.detail else "")
         label = _short(n.label) + (" [\u2026]" if n.loop and not n.detail else "")
-        sub = SUBTITLE.get(n.phase or "", n.phase or "")
+        sub = "failed (allowed)" if allowed_failure else SUBTITLE.get(n.phase or "", n.phase or "")
         if n.detail:
             sub += f" {n.detail}"
         dashed = f' stroke-dasharray="{dash}"' if dash else ""

@@ -1,7 +1,8 @@
 """How a failed run shows in IPython/Jupyter: the failing step and its stderr tail, not flowpack's own frames.
 
 IPython calls `exc._render_traceback_()` when an exception has it and shows the returned lines instead of a
-traceback; StepFailed._render_traceback_ calls `render_traceback` below. In a step's own Python traceback, the
+traceback; StepFailed._render_traceback_ calls `render_traceback` below. In Jupyter the failed run's own display (its
+DAG and step table) is shown with it; the run stays reachable as `exc.run`. In a step's own Python traceback, the
 frames of flowpack's generated wrapper (the script's `<module>` and `_fp_main`) are left out: the user's frames stay.
 """
 
@@ -52,4 +53,21 @@ def render_traceback(exc: BaseException) -> list[str]:
     path = getattr(run, "path", None)
     if path is not None and not any("step folders" in ln for ln in lines):
         out.append(f"  run folder: {path}")
+    if run is not None:
+        out.append(f"  the run: {type(exc).__name__}.run (`except fp.{type(exc).__name__} as exc: exc.run`)")
+        _show_run(run)
     return out
+
+
+def _show_run(run) -> None:
+    """In Jupyter, the failed run's DAG and step table go above the error (a terminal gets the text only)."""
+    from ._progress import in_kernel
+
+    if not in_kernel() or not hasattr(run, "_repr_html_"):
+        return
+    from IPython.display import HTML, display
+
+    try:
+        display(HTML(run._repr_html_()))
+    except Exception:  # noqa: BLE001 - the error itself must still show, whatever the display does
+        pass
