@@ -21,7 +21,7 @@ import flowpack as fp
 # Pinned: the image has exactly this version (flowpack pins numpy itself, to the version installed where you build).
 SKLEARN = "scikit-learn==1.9.1"
 
-# Support vector classifiers: regularisation C times kernel width gamma (too wide a gamma overfits).
+# Support vector classifiers: regularisation C times RBF kernel coefficient gamma (too large a gamma overfits).
 GRID = [{"C": c, "gamma": g} for c in (1.0, 10.0) for g in (0.0001, 0.001, 0.01)]
 
 

@@ -23,7 +23,7 @@ from fixtures_docker import docker_client  # noqa: E402,F401  (pytest fixture)
 
 import flowpack as fp  # noqa: E402
 
-# Three grid points keep the Docker run short; the third (a wide kernel) overfits, so the pick is not trivial.
+# Three grid points keep the Docker run short; the third (a large gamma) overfits, so the pick is not trivial.
 SMALL_GRID = [{"C": 10.0, "gamma": 0.001}, {"C": 1.0, "gamma": 0.0001}, {"C": 1.0, "gamma": 0.01}]
 
 
