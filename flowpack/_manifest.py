@@ -111,8 +111,9 @@ def _fallback_value(src, output: str, default: str) -> str:
     import json
 
     text = encode_protected(default) if ("{" in default or "}" in default) else default
-    return "{{=tasks['%s'].status == 'Succeeded' ? tasks['%s'].outputs.parameters['%s'] : %s}}" % (
-        src.name, src.name, output, json.dumps(text))
+    from ._engine._expr import fallback_expression
+
+    return fallback_expression(src.name, output, json.dumps(text))
 
 
 def _map_in_dag(row: dict, parallelism: int | None, loop_name: str) -> tuple[dict, dict]:

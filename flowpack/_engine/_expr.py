@@ -14,9 +14,18 @@ _DEPENDS_TOKEN = re.compile(
 DONE_OK = ("Succeeded", "Skipped", "Daemoned")
 
 
-# The one Argo expression flowpack writes: a step's output if it succeeded, else an input's default.
-FALLBACK = re.compile(r"^=tasks\['([^']+)'\]\.status == 'Succeeded' \? tasks\['\1'\]\.outputs\.parameters"
-                      r"\['([^']+)'\] : (\"(?:[^\"\\]|\\.)*\")$", re.S)
+# The one Argo expression flowpack writes: a step's output if it succeeded, else an input's default. The output is
+# read with expr-lang's `get`, so no member path names it: Argo (from v3.7.11 and v4.0.2) requeues forever while an
+# expression names a variable that is missing, and a skipped, omitted or failed step has no outputs (checked with
+# Argo's controller for a failed step: the `tasks['x'].outputs.parameters['p']` form never completes).
+FALLBACK = re.compile(r"^=tasks\['([^']+)'\]\.status == 'Succeeded' \? get\(get\(get\(tasks\['\1'\], 'outputs'\), "
+                      r"'parameters'\), '([^']+)'\) : (\"(?:[^\"\\]|\\.)*\")$", re.S)
+
+
+def fallback_expression(task: str, output: str, default_literal: str) -> str:
+    """The fallback expression tag for `task`'s output parameter, with an expr-lang string literal as default."""
+    return "{{=tasks['%s'].status == 'Succeeded' ? get(get(get(tasks['%s'], 'outputs'), 'parameters'), '%s') : %s}}" % (
+        task, task, output, default_literal)
 
 
 def parse_fallback(key: str) -> tuple[str, str, str] | None:
