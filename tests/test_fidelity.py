@@ -635,3 +635,27 @@ def test_the_local_engine_ends_as_argos_controller_does(user_module, tmp_path, m
         local = exc.run
     messages = {n.display_name: n.message for n in argo.nodes if n.message}
     assert _local_view(local) == _argo_view(argo), f"Argo: {argo.phase} {argo.message} {messages}"
+
+
+def test_argo_accepts_every_form_flowpack_renders(user_module):
+    import argo_harness
+
+    ops, maps, conditions = user_module(OPS), user_module(MAPS), user_module(CONDITIONS)
+    manifests = [ops.tolerant.render(n=1), ops.strict_failure.render(n=1), ops.fallback_after_failure.render(n=1),
+                 maps.texts.render(items=["a"]), maps.numbers.render(n=0), maps.zipped.render(),
+                 conditions.tiny.render(), conditions.injected.render(), conditions.nothing.render()]
+
+    @fp.workflow(name="bounded")
+    def bounded(n: int):
+        return maps.total(maps.sq.map(x=maps.make(n), parallelism=2).when(n > 1))
+
+    manifests.append(bounded.render(n=3))
+    manifests.append(as_kind(bounded.render(n=3), "CronWorkflow", name="bounded", schedule="0 * * * *"))
+    for verdict in argo_harness.validate(manifests):
+        assert verdict.ok, f"Argo refuses {verdict.kind} {verdict.name!r} ({verdict.stage}): {verdict.message}"
+    # the referee does refuse what flowpack used to render: continueOn beside depends
+    old = ops.tolerant.render(n=1)
+    entry = template(old, old["spec"]["entrypoint"])
+    next(t for t in entry["dag"]["tasks"] if t["name"] == "boom")["continueOn"] = {"failed": True}
+    [verdict] = argo_harness.validate(old)
+    assert not verdict.ok and "continueOn" in verdict.message
