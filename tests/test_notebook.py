@@ -132,3 +132,15 @@ def test_a_hundred_step_dag_scrolls_instead_of_shrinking(executed):
     assert 'style="max-width:none"' in svg_tag  # a notebook's "svg {max-width: 100%}" can't shrink it
     height = float(svg_tag.split('height="', 1)[1].split('"', 1)[0])
     assert height > 100 * 40  # drawn at full size: 100 boxes one under the other
+
+
+def test_waiting_shows_the_progress_display_and_its_final_state(executed):
+    nb, _ = executed
+    cell = _cell(nb, "later = pipeline.run(n=2, wait=False)")
+    shown = [o for o in cell.outputs if o.output_type in ("display_data", "update_display_data")]
+    html = "".join(o.get("data", {}).get("text/html", "") for o in shown)
+    assert "fp-progress" in html
+    final = [o["data"]["text/html"] for o in shown if "Succeeded" in o.get("data", {}).get("text/html", "")]
+    assert final and "pipeline Succeeded: 6/6 steps (6 succeeded)" in final[-1] and "running" not in final[-1]
+    result = [o["data"]["text/plain"] for o in cell.outputs if o.output_type == "execute_result"]
+    assert result == ["17"]  # (2 + 1) + (1 + 4 + 9)
