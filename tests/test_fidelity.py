@@ -530,6 +530,23 @@ def test_uploaded_files_are_never_unpacked(user_module, tmp_path):
     assert art["archive"] == {"none": {}}  # Argo's executor would otherwise extract a file that looks like a tarball
     assert run_checked(sized_typed, tmp_path, p=archive).result() == archive.stat().st_size
 
+    # Argo's own controller and executor: the file as it is; without `archive: none` it would be unpacked
+    import shutil
+
+    import argo_harness
+
+    store = tmp_path / "argo-store"
+    (store / art["s3"]["key"]).parent.mkdir(parents=True)
+    shutil.copy(archive, store / art["s3"]["key"])
+    sizes = []
+    for archive_none in (True, False):
+        if not archive_none:
+            del art["archive"]
+        result = argo_harness.run(manifest, store)
+        root = next(n for n in result.nodes if n.type == "DAG")
+        sizes.append(int(root.parameters["return"]))
+    assert sizes == [archive.stat().st_size, inner.stat().st_size]
+
 
 def _typed_size(m):
     def sized_typed(p: Path):
