@@ -8,21 +8,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from ._cli_target import load_target, parse_params
 from ._errors import FlowpackError, UsageError
-
-
-def load_target(target: str, want: str | None = None):
-    """`FILE.py:NAME` -> the object NAME of FILE.py (see flowpack._cli_target); `want` is "workflow" or "op"."""
-    from ._cli_target import load_target as load
-
-    return load(target, want)
-
-
-def parse_params(pairs: list[str] | None, wf) -> dict:
-    """-p KEY=VALUE pairs checked against the workflow's annotations (see flowpack._cli_target)."""
-    from ._cli_target import parse_params as parse
-
-    return parse(pairs, wf)
 
 
 def _show(value) -> str:

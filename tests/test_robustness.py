@@ -146,6 +146,29 @@ def test_children_of_a_finished_step_do_not_outlive_it(user_module, tmp_path):
     assert _all_gone(pids), [p for p in pids if alive(p)]  # setsid ones included
 
 
+NAMESAKES = '''
+import time
+import flowpack as fp
+
+@fp.op
+def pause(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+@fp.workflow
+def namesakes() -> tuple:
+    return pause(0.0), pause(3.0)  # tasks "pause" and "pause-2": the first ends while the second runs
+'''
+
+
+def test_the_end_of_one_step_never_stops_another_whose_name_it_prefixes(user_module, tmp_path):
+    m = user_module(NAMESAKES)
+    run = m.namesakes.run(run_dir=tmp_path / "runs", workers=2)
+    assert run.result() == (0.0, 3.0)
+    steps = run.steps
+    assert steps["pause"]["finishedAt"] < steps["pause-2"]["finishedAt"]  # they did overlap
+
+
 def _flowpack_run(folder: Path, *args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "flowpack", "run", "flows.py:lingers", *args, "--run-dir", "runs"],
                             cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

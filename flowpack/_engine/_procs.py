@@ -27,9 +27,10 @@ def step_id(run_id: str, node: str) -> str:
     return f"{run_id}:{node}"
 
 
-def kill_tagged(prefix: str) -> int:
-    """SIGKILL every process of this user whose environment holds FLOWPACK_STEP_ID=<prefix...>; returns how many."""
-    needle = f"\0{STEP_ID}={prefix}".encode()
+def kill_tagged(value: str, *, prefix: bool = False) -> int:
+    """SIGKILL every process of this user whose environment holds FLOWPACK_STEP_ID=<value> (with prefix=True, any
+    value starting with it: a whole run); returns how many."""
+    needle = f"\0{STEP_ID}={value}".encode() + (b"" if prefix else b"\0")
     me, killed = os.getpid(), 0
     try:
         pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
@@ -119,7 +120,7 @@ def settle_abandoned(run_path: Path, record: dict) -> dict:
             step.update(phase="Error", finishedAt=t, message="engine stopped")
     record = {**record, "phase": "Error", "finishedAt": t, "message": message, "steps": steps}
     kill_remembered(run_path)
-    kill_tagged(step_id(str(record.get("id") or run_path.name), ""))
+    kill_tagged(step_id(str(record.get("id") or run_path.name), ""), prefix=True)
     try:
         write_json(run_path / "run.json", record)
     except OSError:

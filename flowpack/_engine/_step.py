@@ -384,7 +384,7 @@ class StepRunner:
     def stop_all(self) -> None:
         """Stop every running step and its children (used on Ctrl-C and on a stop request)."""
         self.stopping = True
-        kill_tagged(step_id(self.run_id, ""))
+        kill_tagged(step_id(self.run_id, ""), prefix=True)
         for proc in list(self.procs):
             kill_group(proc)
 
