@@ -115,5 +115,7 @@ def test_argo_block_runs_against_the_argo_double(block, tmp_path, argo_server): 
     done = _run(block, tmp_path, env)
     assert done.returncode == 0, _explain(block, done)
     assert TOKEN not in done.stdout + done.stderr
+    if "run.wait(" in block.source:  # ArgoRun.wait shows the shared progress display, here as log lines
+        assert re.search(r"\] \S+ Succeeded: (\d+)/\1 steps \(\1 succeeded\)", done.stderr), done.stderr
     kinds = {collection for collection, _, _ in argo_server.objects}
     assert "workflows" in kinds  # the block reached the double

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Callable, Iterator, NamedTuple
@@ -81,23 +80,33 @@ class ArgoRun:
              interval: float = 2.0) -> "ArgoRun":
         """Poll until the workflow ends (Succeeded, Failed, Error; stopped/terminated end as Failed).
 
-        `progress=True` prints step phase changes to stderr; a callable gets the same events as the local
-        engine's progress ({run, node, name, template, phase, message}). Raises ArgoTimeoutError after `timeout`
-        seconds (the workflow keeps running). Does not raise when the workflow failed: call result() or check().
+        `progress=True` shows the progress display (a terminal line, log lines or a Jupyter block); a callable gets
+        the same events as the local engine's progress ({run, node, name, template, phase, message}). Raises
+        ArgoTimeoutError after `timeout` seconds (the workflow keeps running). Does not raise when the workflow
+        failed: call result() or check().
         """
-        report = _printer() if progress is True else (progress or None)
+        from .._view import ProgressBar  # the one progress display of runs (also flowpack run's and Run.wait's)
+
+        shown = None
+        report = progress if callable(progress) else None
         seen: dict[str, str] = {}
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             wf = self.refresh()
+            if progress is True and shown is None:
+                report = shown = ProgressBar(manifest=wf, label=self.name)
             if report is not None:
                 for node, step in _status.steps(wf).items():
                     if seen.get(node) != step["phase"]:
                         seen[node] = step["phase"]
                         report({"run": self.name, "node": node, **step})
             if _status.is_done(wf):
+                if shown is not None:
+                    shown.close(_status.phase(wf), _status.steps(wf))
                 return self
             if deadline is not None and time.monotonic() >= deadline:
+                if shown is not None:
+                    shown.close()
                 raise ArgoTimeoutError(
                     f"workflow {self.namespace}/{self.name} is still {_status.phase(wf)} after {timeout} s; it keeps "
                     f"running. Wait again, or stop it with .stop() / `flowpack stop {self.name}`."
@@ -243,16 +252,3 @@ def _find_pod(wf: dict, step: str) -> str:
         raise ArgoNotFoundError(f"workflow {(wf.get('metadata') or {}).get('name')}: no step {step!r} with a pod "
                                 f"(yet); steps: {pods}")
     raise ArgoNotFoundError(f"step {step!r} matches several steps; use the full path, one of {pods}")
-
-
-def _printer() -> Callable[[dict], None]:
-    """The default progress display: one line per step phase change on stderr."""
-    t0 = time.monotonic()
-
-    def show(event: dict) -> None:
-        msg = event.get("message") or ""
-        extra = f" ({msg.splitlines()[0]})" if msg and event["phase"] in _status.FAILED else ""
-        sys.stderr.write(f"[{time.monotonic() - t0:7.1f}s] {event['node']:<30} {event['phase']}{extra}\n")
-        sys.stderr.flush()
-
-    return show
