@@ -98,8 +98,16 @@ def owner_alive(info: dict | None) -> bool:
     """Whether the recorded engine process still runs (True when that can't be known: another host, no record)."""
     if not isinstance(info, dict) or info.get("host") != socket.gethostname() or not info.get("pid"):
         return True
-    start = _start_ticks(int(info["pid"]))
-    return start is not None and (info.get("start") is None or start == info["start"])
+    pid = int(info["pid"])
+    if info.get("start") is None:  # recorded without /proc: whether the pid exists is all that can be known
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    return _start_ticks(pid) == info["start"]
 
 
 def settle_abandoned(run_path: Path, record: dict) -> dict:
