@@ -366,6 +366,8 @@ def test_logs_follow_the_tail_without_losing_scroll_or_selection_and_draw_like_a
         b.wait("document.getElementById('stderr').textContent.includes('line 299')", "the last lines")
         assert b.js("(() => { const p = document.getElementById('stderr');"
                     " return p.scrollHeight - p.scrollTop - p.clientHeight < 10; })()")
+        b.wait("document.getElementById('step-title').textContent.includes('Succeeded')", "the step's end")
+        b.wait("document.getElementById('step-io').innerText.includes('stage1')", "its inputs, recorded at its end")
         b.click("#stderr-stamps")
         assert b.js("document.getElementById('stderr').classList.contains('stamps')")
         stamps = b.js("[...document.querySelectorAll('#stderr .ln')].map(l => l.dataset.t)")

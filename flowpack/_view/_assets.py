@@ -382,11 +382,11 @@ async function showStep(g, id, node) {
   const s = {...d.step, node}, box = el("div"), meta = el("div"); meta.id = "step-meta";
   box.appendChild(link("#/run/" + encodeURIComponent(id), "\u2190 run " + id));
   meta.appendChild(stepMeta(s)); box.appendChild(meta);
-  box.appendChild(el("h3", "Inputs")); box.appendChild(kv((s.inputs || {}).parameters));
-  box.appendChild(artifactList(id, node, d.artifacts || [], "in"));
-  box.appendChild(el("h3", "Outputs"));
-  box.appendChild(kv((s.outputs || {}).parameters));
-  box.appendChild(artifactList(id, node, d.artifacts || [], "out"));
+  const io = el("div"); io.id = "step-io"; box.appendChild(io);
+  const drawIO = (st, arts) => io.replaceChildren(el("h3", "Inputs"), kv((st.inputs || {}).parameters),
+    artifactList(id, node, arts || [], "in"), el("h3", "Outputs"), kv((st.outputs || {}).parameters),
+    artifactList(id, node, arts || [], "out"));
+  drawIO(s, d.artifacts);
   const logs = [];
   if (!id.startsWith("argo:") && !d.started) {
     box.appendChild(el("p", "No logs: this step has not run" + (s.phase === "Pending" ? " yet." : "."), "note"));
@@ -408,6 +408,7 @@ async function showStep(g, id, node) {
     if (g !== gen) return;
     if (d2.started && !d.started) return route();  // it started: draw its logs and artifacts
     meta.replaceChildren(stepMeta({...d2.step, node}));  // only the facts are redrawn: logs keep scroll and selection
+    if (d2.step.phase !== s.phase) { drawIO(d2.step, d2.artifacts); s.phase = d2.step.phase; }  // its record came
     await Promise.all(logs.map(v => v.poll()));
     again(tick, going(d2.step.phase));
   };
