@@ -82,10 +82,15 @@ def run_payload(run_dir: Path, run_id: str, connect=None) -> dict:
     record = dict(data["record"])
     record.pop("store", None)
     details = {r["node"]: r.get("detail") for r in rows if r.get("map")}
+    phases = dict(data["phases"])
+    if record.get("phase") in ("Running", "Pending"):  # planned steps not started yet are drawn as pending
+        for r in rows:
+            if r.get("phase") == "Pending" and not r.get("item") and not r.get("more"):
+                phases.setdefault(r["node"], "Pending")
     manifest = data["manifest"]
     source = ((manifest.get("metadata") or {}).get("annotations") or {}).get(SOURCE)
     return {"record": record, "expected": data["expected"], "rows": rows, "source": source,
-            "dag_svg": dag_svg(manifest, data["phases"], href=href, details=details)}
+            "dag_svg": dag_svg(manifest, phases, href=href, details=details)}
 
 
 class Handler(BaseHTTPRequestHandler):

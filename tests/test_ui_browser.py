@@ -408,6 +408,7 @@ def test_a_running_run_lists_every_step_in_dag_order_with_the_maps_total(site):
         assert [r[0] for r in rows] == ["held", "total"]  # DAG order, the pending step listed too
         assert rows[0][1:3] == ["Running", "0/12"] and rows[1][1] == "Pending"
         assert "Running 0/12" in b.js("document.querySelector('#dag g.node[data-node=\"held\"]').textContent")
+        assert b.js("document.querySelector('#dag g.node[data-node=\"total\"]').dataset.phase") == "Pending"
         b.screenshot("ui-wide-running.png")
         b.click(f'#steps a[href="#/run/{rid}/step/total"]')  # a pending step has a page
         b.wait("document.getElementById('step-title')", "the pending step's page")
