@@ -49,7 +49,7 @@ def _cli(capsys, *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def test_submit_wait_of_a_succeeded_workflow_with_artifact_outputs_exits_zero(argo_env, capsys, argo_store):  # noqa: F811
+def test_submit_wait_of_a_succeeded_workflow_with_artifact_outputs_exits_zero(argo_env, capsys):
     code, out, err = _cli(capsys, "submit", f"{QUICKSTART}:pipeline", "-p", "n=5", "--wait", "--timeout", "120")
     assert code == 0, err
     name, *rest = out.splitlines()

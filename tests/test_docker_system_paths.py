@@ -10,7 +10,8 @@ from fixtures_docker import docker_client  # noqa: F401  (a fixture: starts the 
 from flowpack._engine.docker import DockerEngine
 
 SCRIPT = ('cat /etc/fp-in.conf > /etc/fp-out.conf; ls /etc | wc -l > /tmp/count; head -1 /etc/os-release > /tmp/os; '
-          'printf "#!/bin/sh\\necho tool\\n" > /usr/bin/fp-tool; chmod +x /usr/bin/fp-tool; ls /usr/bin | wc -l >> /tmp/count')
+          'printf "#!/bin/sh\\necho tool\\n" > /usr/bin/fp-tool; chmod +x /usr/bin/fp-tool; '
+          'ls /usr/bin | wc -l >> /tmp/count')
 
 system_paths = fp.shell(SCRIPT, name="system-paths", inputs={"conf": fp.Artifact("/etc/fp-in.conf")},
                         outputs={"out": fp.Artifact("/etc/fp-out.conf"), "tool": fp.Artifact("/usr/bin/fp-tool"),

@@ -17,13 +17,11 @@ from pathlib import Path
 
 import pytest
 
-import flowpack as fp
 from flowpack._errors import FlowpackError
 from flowpack._view._runs import list_runs, load_run
 from helpers import alive
 
 CACHED = '''
-import flowpack as fp
 
 @fp.op(cache=True)
 def slow_square(x: int) -> int:
@@ -91,7 +89,6 @@ def test_the_cache_max_age_is_honoured(user_module, tmp_path):
 LEFTOVERS = '''
 import subprocess, time
 from pathlib import Path
-import flowpack as fp
 
 @fp.op
 def spawn(record: str, linger: int = 0) -> int:
@@ -148,7 +145,6 @@ def test_children_of_a_finished_step_do_not_outlive_it(user_module, tmp_path):
 
 NAMESAKES = '''
 import time
-import flowpack as fp
 
 @fp.op
 def pause(seconds: float) -> float:
@@ -236,7 +232,6 @@ def test_a_run_marked_by_resume_when_its_engine_is_gone(tmp_path, user_module):
 
 
 FILLS = '''
-import flowpack as fp
 
 @fp.op
 def fill(n: int) -> int:
