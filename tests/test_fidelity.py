@@ -246,6 +246,11 @@ def numbers(n: int):
     return total(sq.map(x=make(n))), count(sq.map(x=[]))
 
 
+@fp.workflow
+def maybe_map(n: int):
+    return total(sq.map(x=make(n), parallelism=2).when(n > 1))
+
+
 A = ['say "hi"', "back\\\\slash", "line\\nbreak"]
 B = ["x", "tab\\there", "é"]
 
@@ -632,6 +637,8 @@ DIFFERENTIAL = [
     ("MAPS", "numbers", {"n": 0}),
     ("MAPS", "numbers", {"n": 3}),
     ("MAPS", "zipped", {}),
+    ("MAPS", "maybe_map", {"n": 3}),
+    ("MAPS", "maybe_map", {"n": 0}),    # a skipped map: its consumer is omitted, the returned value can't be had
     ("CONDITIONS", "tiny", {}),
     ("CONDITIONS", "injected", {}),
     ("CONDITIONS", "nothing", {}),
