@@ -11,6 +11,7 @@ import ast
 import importlib
 import inspect
 import linecache
+import pickletools
 import sys
 import types
 from typing import Any, NamedTuple
@@ -137,8 +138,6 @@ def _import_option(name: str, value: Any, module_globals: dict[str, Any], filena
 
 def _pickle_modules(data: bytes) -> set[str]:
     """Top-level module names that loading the pickle `data` imports (GLOBAL opcodes and cloudpickle's subimport)."""
-    import pickletools
-
     found: set[str] = set()
     memo: list[Any] = []
     recent: list[Any] = []  # what the last opcodes pushed: a str, ("global", qualname), or None for anything else

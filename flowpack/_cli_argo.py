@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from . import _cli_store
 from ._cli_store import store_from
@@ -180,8 +181,6 @@ def _print_result(run) -> int:
 
 def cmd_results(args) -> int:
     """A local run's result from its folder, or an Argo workflow's."""
-    from pathlib import Path
-
     from ._argo import get
 
     folder = Path(args.run_dir) / args.name

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
+from pathlib import Path
 
 
 def cmd_ui(args) -> int:
-    from pathlib import Path
-
     from ._ui import make_server, url
 
     folder = Path(args.run_dir)
@@ -43,8 +43,6 @@ def add_commands(sub) -> None:
 
 
 def _port(text: str) -> int:
-    import argparse
-
     try:
         port = int(text)
     except ValueError:

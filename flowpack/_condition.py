@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from ._errors import WorkflowBuildError
 from ._types import PARAM, TEXT
 
@@ -25,11 +27,8 @@ class Condition:
 
     @staticmethod
     def operand(value) -> tuple[str, set]:
-        import json
-
         from ._engine._cond import expression_path
         from ._engine._gojson import format_float
-
         from ._graph import Handle
 
         if isinstance(value, Handle):

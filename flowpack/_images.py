@@ -11,10 +11,15 @@ import hashlib
 import json
 import os
 import re
+import shutil
+import subprocess
 import sys
+import tempfile
+import zipfile
 from collections import deque
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib.metadata import PackageNotFoundError, distribution, packages_distributions
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -144,15 +149,11 @@ def _base_identity(base: str, client: Any) -> str:
 @lru_cache(maxsize=1)
 def _module_distributions() -> dict[str, list[str]]:
     """Top-level module -> distributions providing it (cached: scanning site-packages takes ~0.1 s)."""
-    from importlib.metadata import packages_distributions
-
     return packages_distributions()
 
 
 def pinned_packages(modules: Iterable[str]) -> tuple[str, ...]:
     """Pin the installed distributions behind imported modules ('yaml' -> 'PyYAML==6.0.3'); skip stdlib and flowpack."""
-    from importlib.metadata import PackageNotFoundError, distribution
-
     mapping = _module_distributions()
     pins: set[str] = set()
     for module in modules:
@@ -251,10 +252,6 @@ def _local_wheels(paths: Iterable[str]) -> list[Path]:
 
 def _build_wheel(project: Path, slot: Path) -> Path:
     """Run `pip wheel --no-deps` for one project into the cache slot (SOURCE_DATE_EPOCH keeps bytes reproducible)."""
-    import shutil
-    import subprocess
-    import tempfile
-
     slot.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=slot.parent))
     try:
@@ -284,8 +281,6 @@ def _build_wheel(project: Path, slot: Path) -> Path:
 
 def _wheel_content_digest(wheel: Path) -> str:
     """sha256 over the wheel's member names and contents (not zip timestamps): equal contents, equal digest."""
-    import zipfile
-
     h = hashlib.sha256()
     with zipfile.ZipFile(wheel) as zf:
         for name in sorted(zf.namelist()):
@@ -316,9 +311,6 @@ def _image_exists(client: Any, ref: str) -> bool:
 def build(spec: ImageSpec, *, client: Any = None, registry: str | None = None,
           progress: Progress | None = None, repository: str = DEFAULT_REPOSITORY) -> str:
     """Build the spec's image unless its content tag already exists locally; return the tag."""
-    import shutil
-    import tempfile
-
     client = client or _client()
     say = progress or (lambda _line: None)
     _check_repository(repository, registry)

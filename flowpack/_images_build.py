@@ -12,7 +12,9 @@ import base64
 import copy
 import json
 import sys
+from importlib.metadata import PackageNotFoundError, distribution, version
 from typing import Any, Callable, Iterable
+from urllib.parse import unquote, urlparse
 
 from ._errors import ImageBuildError
 
@@ -71,9 +73,6 @@ def _merge(user: Iterable[str], found: Iterable[str]) -> tuple[str, ...]:
 
 def _local_project(pin: str) -> str | None:
     """The project folder a pinned distribution was installed from (pip install PATH / -e PATH), else None."""
-    from importlib.metadata import PackageNotFoundError, distribution
-    from urllib.parse import unquote, urlparse
-
     try:
         text = distribution(pin.split("==", 1)[0]).read_text("direct_url.json")
     except PackageNotFoundError:
@@ -92,8 +91,6 @@ def _local_project(pin: str) -> str | None:
 
 def _cloudpickle_pin() -> str:
     """cloudpickle pinned to this interpreter's version, so values pickled here load in the step."""
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return f"cloudpickle=={version('cloudpickle')}"
     except PackageNotFoundError:

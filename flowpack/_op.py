@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import functools
+import hashlib
 import inspect
+import json
 import sys
 from typing import Callable, Sequence
 
@@ -29,7 +32,6 @@ def script_source(script: str) -> str:
     contains those braces itself travels base64-encoded behind a one-line loader and stays byte-exact."""
     if "{{" not in script:
         return script
-    import base64
 
     blob = base64.b64encode(script.encode("utf-8")).decode("ascii")
     return (
@@ -185,9 +187,6 @@ def memoize_spec(template: dict, cache: bool | str = True) -> dict:
     Input values are hashed in an Argo expression (see `memo_expression`): raw values could break a ConfigMap key
     (only `[-._a-zA-Z0-9]`, at most 253 characters) and, joined by dashes, two calls could share one key.
     """
-    import hashlib
-    import json
-
     from ._engine._expr import memo_expression
 
     digest = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:16]

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import enum
+import hashlib
 import json
+import pickle
+import sys
+from pathlib import Path
 from typing import Callable
 
 from ._errors import ArtifactIntegrityError
@@ -60,9 +65,6 @@ def rebuild(shape: dict, output: Callable[[str], object], result_type: type | No
 def load_pickled(data: bytes, sha256: str | None, what: str = "a pickled output") -> object:
     """A value a step pickled, unpickled only once `data` hashes to `sha256` (the digest the step reported: a pickle
     runs code as it loads). Instances of the user's classes that travelled by value get their real class back."""
-    import hashlib
-    import pickle
-
     digest = hashlib.sha256(data).hexdigest()
     if not sha256 or digest != sha256:
         raise ArtifactIntegrityError(
@@ -80,9 +82,6 @@ def load_pickled(data: bytes, sha256: str | None, what: str = "a pickled output"
 def step_digest(run_path, key: str) -> str | None:
     """The sha256 the step that stored artifact `key` reported for it (its `sha256-<output>` output parameter, in
     its step.json), as fetch's `reported_digest` finds it in an Argo workflow's status."""
-    import json
-    from pathlib import Path
-
     from ._op import DIGEST_PREFIX
 
     for path in sorted((Path(run_path) / "steps").rglob("step.json")):
@@ -98,9 +97,6 @@ def step_digest(run_path, key: str) -> str | None:
 
 def _real_class(cls: type) -> type | None:
     """The importable class of the same module and qualified name as the by-value copy `cls`, if there is one."""
-    import enum
-    import sys
-
     obj: object = sys.modules.get(getattr(cls, "__module__", None) or "")
     for part in cls.__qualname__.split("."):
         obj = getattr(obj, part, None)

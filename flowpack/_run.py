@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
+import sys
+import threading
+import time
 from pathlib import Path
 
 from ._errors import RunError, StepFailed
@@ -31,8 +35,6 @@ def execute(built, *, engine="local", run_dir=".flowpack/runs", store=None, work
     """Run a built workflow; with wait=False return at once a Run that follows the steps as they go.
 
     `workflow` (the Workflow built) lets the run record the file it came from, so `flowpack ui` can resume it."""
-    import threading
-
     from ._engine._record import new_run_id
 
     source = _source_of(workflow)
@@ -85,9 +87,6 @@ def execute(built, *, engine="local", run_dir=".flowpack/runs", store=None, work
 
 def _source_of(workflow) -> str | None:
     """"/abs/file.py:name" for a workflow defined in a Python file (None in a notebook, a REPL or python -c)."""
-    import inspect
-    import sys
-
     try:
         file = inspect.getsourcefile(workflow.func) if workflow is not None else None
     except TypeError:
@@ -131,8 +130,6 @@ class Run:
     def wait(self, timeout: float | None = None, progress: bool = True) -> "Run":
         """Block until the run ends (or `timeout` seconds pass), showing a progress bar (terminal or notebook);
         raise StepFailed if it did not succeed."""
-        import time
-
         deadline = None if timeout is None else time.monotonic() + timeout
         if self._thread is not None and self._thread.is_alive() and progress:
             from ._view import ProgressBar

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+
 from ._errors import ScriptError
 from ._signature import Interface, _hints
 from ._types import ANY_SHAPE, MARKER, TAGS, UNSAFE, value_shape
@@ -74,8 +76,6 @@ _RUNNER_NAMES = frozenset({"_fp_runner", "_FP_SPEC", "_fp_main", "_FP_EMBEDDED",
 
 def _check_runner_names(text: str, op_name: str) -> None:
     """The runner's module-level names are bound once each, by the runner: no piece of the op's code rebinds one."""
-    import ast
-
     from ._code_names import is_reserved
 
     seen: set[str] = set()

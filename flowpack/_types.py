@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import pathlib
+import re
 import types
 import typing
+import unicodedata
 from dataclasses import dataclass
 
 # How a value moves: as an Argo parameter (text), as a file/directory artifact, or as a pickled artifact.
@@ -103,8 +107,6 @@ def is_json_value(value: object) -> bool:
 
 def encode(value: object, kind: Kind) -> str:
     """A parameter value as Argo text (before `protect`, which the builder applies where a step decodes it)."""
-    import json
-
     if kind.codec == TEXT and isinstance(value, str):
         return value
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
@@ -112,8 +114,6 @@ def encode(value: object, kind: Kind) -> str:
 
 def decode(text: str, kind: Kind) -> object:
     """Argo text back to a Python value, as the step script reads it (templates/step.py.j2 has the step's copy)."""
-    import json
-
     if text.startswith(MARKER):
         text = _unprotected(text)  # exact: nothing inside is marked
         return text if kind.codec == TEXT else json.loads(text)
@@ -146,8 +146,6 @@ _PREFIXES = (MARKER, *TAGS)
 
 
 def _compiled():
-    import re
-
     global _UNSAFE_RE, _ASTRAL_RE
     if _UNSAFE_RE is None:
         _UNSAFE_RE, _ASTRAL_RE = re.compile(UNSAFE), re.compile("[\U00010000-\U0010ffff]")
@@ -159,8 +157,6 @@ _UNSAFE_RE = _ASTRAL_RE = None
 
 def needs_marker(text: str) -> bool:
     """Whether Argo could not carry `text` unchanged, or a step would mistake it for encoded text."""
-    import unicodedata
-
     unsafe, astral = _compiled()
     if text.startswith(_PREFIXES) or unsafe.search(text) is not None:
         return True
@@ -177,7 +173,6 @@ def protect(text: str | None, codec: str = TEXT) -> str | None:
     if codec == JSON:
         if MARKER not in text and "\\u" not in text and not needs_marker(text):  # "\\u": an escaped control byte
             return text
-        import json
 
         return json.dumps(_marked(json.loads(text)), separators=(",", ":"), ensure_ascii=False)
     if not needs_marker(text):
@@ -186,8 +181,6 @@ def protect(text: str | None, codec: str = TEXT) -> str | None:
 
 
 def _encoded(text: str) -> str:
-    import base64
-
     return MARKER + base64.b64encode(text.encode("utf-8")).decode("ascii")
 
 
@@ -202,8 +195,6 @@ def _marked(value: object) -> object:
 
 
 def _unprotected(text: str) -> str:
-    import base64
-
     return base64.b64decode(text[len(MARKER):]).decode("utf-8")
 
 

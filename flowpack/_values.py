@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import json
 import math
+import sys
 import types
 import typing
 
@@ -92,8 +93,6 @@ def _unsendable(value: object) -> str | None:
 
 
 def _max_digits() -> int:
-    import sys
-
     return sys.get_int_max_str_digits()
 
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import functools
+import gc
 import inspect
+import json
+import typing
 from pathlib import Path
 from typing import Callable
 
@@ -153,8 +156,6 @@ class Workflow:
         return self.build(**params).manifest
 
     def to_json(self, **params) -> str:
-        import json
-
         return json.dumps(self.render(**params), indent=1, ensure_ascii=False)
 
     def to_yaml(self, **params) -> str:
@@ -223,22 +224,16 @@ class _no_gc:
     """Pause the cyclic garbage collector for a block (builds allocate much and free little)."""
 
     def __enter__(self):
-        import gc
-
         self._was = gc.isenabled()
         gc.disable()
 
     def __exit__(self, *exc):
-        import gc
-
         if self._was:
             gc.enable()
         return False
 
 
 def _return_annotation(step) -> type | None:
-    import typing
-
     func = getattr(step, "func", None)
     try:
         return typing.get_type_hints(func).get("return") if func is not None else None
@@ -270,8 +265,6 @@ def _upload_key(graph: Graph, path: Path, wf: str, name: str) -> str:
 
 def _check_protected_uses(graph: Graph, names: set[str], wf: str) -> None:
     """A parameter value holding '{{' reaches steps base64-encoded: only Python steps' inputs can decode it."""
-    import json
-
     for task in graph.tasks:
         control = (task.when or "") + json.dumps(task.extra)  # the condition and the map's items
         for name in sorted(names):

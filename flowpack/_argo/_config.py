@@ -15,9 +15,12 @@ out of repr(), str(), error messages and logs.
 
 from __future__ import annotations
 
+import base64
 import os
+import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from urllib.parse import unquote
 
 from ._errors import ArgoConfigError
 
@@ -91,9 +94,6 @@ class ArgoConfig:
         userinfo, _, host = rest.rpartition("@")
         object.__setattr__(self, "server", scheme + sep + host)
         if self.token is None and userinfo:
-            import base64
-            from urllib.parse import unquote
-
             basic = base64.b64encode(unquote(userinfo).encode("utf-8")).decode("ascii")
             object.__setattr__(self, "token", Secret("Basic " + basic))
 
@@ -189,8 +189,6 @@ def config_path(env: dict | None = None) -> Path:
 
 
 def _read_file(path: Path) -> dict:
-    import tomllib
-
     try:
         with open(path, "rb") as f:
             data = tomllib.load(f)

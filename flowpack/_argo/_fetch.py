@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tarfile
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,7 +41,7 @@ def open_object(store, key: str):
         if prefix and not key.startswith(prefix):
             raise ArgoArtifactError(f"artifact {key!r} is outside the store's prefix {prefix!r}")
         return opener(key[len(prefix):])
-    from .._store import LocalStore, S3
+    from .._store import S3, LocalStore
 
     if isinstance(store, LocalStore):
         try:
@@ -74,8 +75,6 @@ def _download(store, key: str, dest: Path) -> None:
 
 def fetch_path(store, art: dict, dest: Path) -> Path:
     """Download a Path output to `dest`, extracting Argo's tar.gz archive when it is one."""
-    import tarfile
-
     key = artifact_key(art)
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,9 @@ import json
 import os
 import re
 import warnings
+from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from .._validate import check_argo_limits
 from . import _prepare, _status
@@ -110,7 +112,6 @@ def record_submitted(client: ArgoClient, workflow: dict, *,
         warnings.warn(f"submit: not recording workflow {name!r} in namespace {namespace!r} for `flowpack ui`: "
                       f"not Kubernetes names", RuntimeWarning, stacklevel=3)
         return None
-    from datetime import datetime, timezone
 
     from .._manifest import OUTPUTS_ANNOTATION
 
@@ -148,8 +149,6 @@ def record_submitted(client: ArgoClient, workflow: dict, *,
 
 def server_url(client: ArgoClient) -> str:
     """The client's scheme://host:port/base-href with any user:password@ part removed (for records and displays)."""
-    from urllib.parse import urlsplit, urlunsplit
-
     parts = urlsplit(client.config.base_url)
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 

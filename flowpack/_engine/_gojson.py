@@ -13,6 +13,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 
 
 class GoJSONError(ValueError):
@@ -65,8 +66,6 @@ def _check_ranges(value: object) -> None:
 
 def format_float(value: float) -> str:
     """Go's encoding/json text for a float64: shortest digits, positional from 1e-6 to 1e21, else `1e-7` form."""
-    from decimal import Decimal
-
     if value == 0:
         return "-0" if math.copysign(1.0, value) < 0 else "0"
     sign, digit_tuple, exponent = Decimal(repr(value)).as_tuple()  # repr: the shortest digits that round-trip

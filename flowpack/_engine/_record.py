@@ -10,8 +10,10 @@ Layout of `<run_dir>/<run-id>/`:
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import secrets
 import tempfile
 import time
 from pathlib import Path
@@ -58,8 +60,6 @@ def overwrite_json(path: Path, data: dict) -> None:
 
 
 def _record_error(path: Path, exc: OSError) -> RecordError:
-    import errno
-
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         why = "the disk is full (no space left on the device)"
     else:
@@ -74,8 +74,6 @@ def read_json(path: Path) -> dict:
 
 def new_run_id(name: str) -> str:
     """Sortable and unique: <workflow>-<yyyymmdd-hhmmss>-<random>."""
-    import secrets
-
     return f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
 
 

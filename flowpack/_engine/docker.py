@@ -10,6 +10,8 @@ the run is stopped.
 from __future__ import annotations
 
 import os
+import tarfile
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any, Callable
@@ -63,9 +65,6 @@ def mounts_for(launch: Launch) -> dict[str, str]:
 def copy_system_outputs(container, launch: Launch) -> None:
     """Outputs declared under a system folder (/etc, /usr/bin...) aren't mounted (that would hide the image's own
     folder): they are copied out of the ended container into the step root, refusing links that leave it."""
-    import tarfile
-    import tempfile
-
     import docker.errors
 
     outputs = launch.template.get("outputs") or {}

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import queue
+import signal
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
@@ -218,8 +220,6 @@ class _Execution:
 
     def suspend(self, tpl: dict, node: str, display: str, on_done: Callable[..., None]) -> None:
         """A `suspend` template with a duration: no process; it succeeds once the duration has passed."""
-        import threading
-
         duration = (tpl.get("suspend") or {}).get("duration")
         if duration in (None, ""):
             self.steps[node] = {"name": display, "template": tpl["name"], "phase": "Error",
@@ -256,9 +256,6 @@ class _Execution:
 
 def _stop_on_sigterm() -> Callable[[], None]:
     """While a run executes on the main thread, a stop request (SIGTERM) stops it as Ctrl-C does."""
-    import signal
-    import threading
-
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
 

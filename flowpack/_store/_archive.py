@@ -9,8 +9,11 @@ and owners so equal trees give equal digests.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
+import tarfile
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -85,9 +88,6 @@ def pack(src: Path, out: BinaryIO, *, deterministic: bool = False) -> tuple[str,
     """Stream `src` (a directory) as tar.gz into `out`; returns (sha256, size) of the archive bytes.
 
     A link leading out of `src` is refused here, when the artifact is made, not later where it would be extracted."""
-    import gzip
-    import tarfile
-
     problem = outside_link(src)
     if problem:
         raise StoreError(f"directory artifact {str(src)!r}: {problem}")
@@ -105,8 +105,6 @@ def pack(src: Path, out: BinaryIO, *, deterministic: bool = False) -> tuple[str,
 @contextmanager
 def spooled(src: Path, directory: Path | None, *, deterministic: bool) -> Iterator[tuple[Path, str, int]]:
     """Pack `src` into a temporary file; yields (path, sha256, size) and removes the file afterwards."""
-    import tempfile
-
     if directory is not None:
         directory.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=".flowpack-", suffix=".tgz.part", dir=directory)
@@ -125,8 +123,6 @@ def spooled(src: Path, directory: Path | None, *, deterministic: bool) -> Iterat
 def extract(archive: Path, staging: Path, what: str = "") -> Path:
     """Extract a tar(.gz) safely into new dir `staging`; returns the content dir (the single top entry).
     `what` names the artifact in errors (the archive itself is a temporary file)."""
-    import tarfile
-
     staging.mkdir()
     try:
         with tarfile.open(archive, "r:*") as tar:
@@ -153,8 +149,6 @@ def _check_member(m: tarfile.TarInfo) -> None:
 
 def unpacked_size(archive: Path) -> int:
     """Sum of member sizes of an archive (space needed to extract it)."""
-    import tarfile
-
     try:
         with tarfile.open(archive, "r:*") as tar:
             return sum(m.size for m in tar.getmembers())

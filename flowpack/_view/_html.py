@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime
 from html import escape
 from pathlib import Path
 
@@ -30,7 +31,6 @@ def _ts(value) -> float | None:
         return None
     if isinstance(value, (int, float)):
         return float(value)
-    from datetime import datetime
 
     try:
         return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
