@@ -32,6 +32,7 @@ from ._errors import (
 )
 from ._op import Op, op
 from ._shell import Artifact, Parameter, ShellOp, shell
+from ._status_deps import any_of, status
 from ._store import (
     ArtifactNotFoundError,
     BucketNotFoundError,
@@ -82,6 +83,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "any_of",
     "ArgoArtifactError",
     "ArgoAuthError",
     "ArgoClient",
@@ -118,6 +120,7 @@ __all__ = [
     "ScriptError",
     "shell",
     "ShellOp",
+    "status",
     "StepFailed",
     "StoreAuthError",
     "StoreError",

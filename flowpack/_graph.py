@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._errors import WorkflowBuildError
-from ._names import UniqueNames
+from ._names import UniqueNames, k8s_name
 from ._op import protect
 from ._types import JSON, PARAM, PATH, PICKLE, TEXT, Kind, encode, is_json_value, wire_tag
 from ._values import check as check_value
@@ -78,14 +78,15 @@ class Handle:
     def __ge__(self, other):
         return self._compare(">=", other)
 
-    def after(self, *others: "Handle") -> "Handle":
-        """Run this task only after `others` finished (an order-only dependency); returns self for chaining."""
+    def after(self, *others: "Handle", on: str | None = None) -> "Handle":
+        """Run this task only after `others` finished (an order-only dependency); returns self for chaining.
+        `on="failed"`, `"any"`, `"succeeded_or_skipped"`, `"any_succeeded"` (a map)... runs it only when they
+        ended so (see flowpack/_status_deps.py); `fp.any_of(a, b)` is an OR between dependencies."""
         if self.task is None:
             raise WorkflowBuildError(".after() applies to the result of an op call, not to a workflow parameter.")
-        for other in others:
-            if not isinstance(other, Handle) or other.task is None:
-                raise WorkflowBuildError(f".after() takes results of op calls; got {other!r}.")
-            self.task.deps.add(other.task)
+        from ._status_deps import add_after
+
+        add_after(self.task, others, on)
         return self
 
     def __getattr__(self, name: str) -> "Handle":
@@ -139,6 +140,7 @@ class Task:
     parallelism: int | None = None
     loop_template: str | None = None  # a bounded map's wrapper DAG template (a unique template name)
     fallbacks: dict = field(default_factory=dict)  # input -> (task, output, default text): used if the task is skipped
+    clauses: list = field(default_factory=list)  # status clauses from .after(on=...) / fp.any_of (_status_deps)
 
     def handle(self, output: str | None) -> Handle:
         if output is None:
@@ -235,8 +237,9 @@ class Graph:
 
     def add_call(self, step, args: tuple, kwargs: dict) -> Handle:
         self.register(step)
+        chosen = self._chosen_name(step, kwargs)
         bound = self._bind(step, args, kwargs)
-        task = Task(self._names.take(task_base(step.name)), step, order=len(self.tasks))
+        task = Task(chosen or self._names.take(task_base(step.name)), step, order=len(self.tasks))
         for name, value in bound.items():
             self._wire(task, step.interface.inputs[name], value)
         self.tasks.append(task)
@@ -245,6 +248,7 @@ class Graph:
     def add_map(self, step, args: tuple, kwargs: dict, parallelism: int | None = None) -> Handle:
         """A fan-out: list arguments are mapped (zipped), the others broadcast; renders to withItems/withParam."""
         self.register(step)
+        chosen = self._chosen_name(step, kwargs)
         bound = self._bind(step, args, kwargs)
         where = f"{step.name}.map(...)"
         literal = {n: list(v) for n, v in bound.items() if isinstance(v, (list, tuple)) and not _contains_handle(v)}
@@ -261,7 +265,7 @@ class Graph:
             )
         if parallelism is not None and (not isinstance(parallelism, int) or parallelism < 1):
             raise WorkflowBuildError(f"{where}: parallelism={parallelism!r} must be a whole number >= 1.")
-        task = Task(self._names.take(task_base(step.name)), step, order=len(self.tasks), is_map=True,
+        task = Task(chosen or self._names.take(task_base(step.name)), step, order=len(self.tasks), is_map=True,
                     parallelism=parallelism)
         task.loop_template = self._templates.take(task.name + "-loop")  # used when the map runs in a DAG of its own
         mapped = list(literal or dynamic)
@@ -304,6 +308,23 @@ class Graph:
                 task.deps.add(handle.task)
         self.tasks.append(task)
         return result_handle(task)
+
+    def _chosen_name(self, step, kwargs: dict) -> str | None:
+        """`op(x, name="train-lr-0.1")`: the step's own name in the manifest, the viewer and the run record (taken
+        out of `kwargs`). An op with an argument called `name` receives it as that argument instead."""
+        if "name" not in kwargs or "name" in step.interface.inputs:
+            return None
+        raw = kwargs.pop("name")
+        if not isinstance(raw, str) or not raw.strip():
+            raise WorkflowBuildError(f"op {step.name!r}: name={raw!r} must be a non-empty string, e.g. "
+                                     f"name=\"{step.name}-1\".")
+        wanted = task_base(k8s_name(raw))
+        taken = self._names.take(wanted)
+        if taken != wanted:
+            raise WorkflowBuildError(f"op {step.name!r}: name={raw!r} (as a step name: {wanted!r}) is already the "
+                                     f"name of another step of workflow {self.workflow_name!r}; give each a "
+                                     f"different name.")
+        return taken
 
     def _bind(self, step, args: tuple, kwargs: dict) -> dict:
         entry = self._signatures.get(id(step))

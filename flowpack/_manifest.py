@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from ._graph import Graph, Handle, encode_protected
+from ._status_deps import failure_handled, may_not_run, task_clauses
 from ._types import PARAM
 
 OUTPUTS_ANNOTATION = "flowpack.io/outputs"  # how each workflow output decodes, for every engine and client
@@ -20,11 +21,14 @@ def task_rows(graph: Graph, finish: tuple[str, str] | None = None) -> tuple[list
     failure or absence of another (see `needs_finish`)."""
     rows, wrappers = [], []
     skippable, fallbacks = _skippable(graph)
+    wrapped = {t for t in graph.tasks if _in_own_dag(t)}
     for t in graph.tasks:
         deps = sorted(t.deps, key=lambda d: d.order)
         fallback = fallbacks[t]
         data = {d for d in deps if _uses(t, d)}
-        depends = " && ".join(_depends_clause(d, d in skippable, d in fallback, d in data) for d in deps)
+        clauses, covered = task_clauses(t, wrapped, data - fallback)
+        depends = " && ".join([_depends_clause(d, d in skippable, d in fallback, d in data) for d in deps
+                               if d not in covered] + clauses)
         parameters = t.parameters
         if fallback:
             parameters = [(n, _fallback_value(*t.fallbacks[n]) if n in t.fallbacks and t.fallbacks[n][0] in fallback
@@ -34,13 +38,18 @@ def task_rows(graph: Graph, finish: tuple[str, str] | None = None) -> tuple[list
             extra["when"] = t.when
         row = {"name": t.name, "template": graph.template_of[id(t.step)], "depends": depends, "parameters": parameters,
                "artifacts": t.artifacts, "extra": extra}
-        if t.is_map and (t.parallelism is not None or "withParam" in t.extra or t.when is not None):
+        if t in wrapped:
             row, wrapper = _map_in_dag(row, t.parallelism, t.loop_template)
             wrappers.append(wrapper)
         rows.append(row)
     if finish is not None:
         rows.append(_finish_row(graph, finish))
     return rows, wrappers
+
+
+def _in_own_dag(t) -> bool:
+    """A map that runs inside a one-task DAG of its own (see `_map_in_dag`)."""
+    return t.is_map and (t.parallelism is not None or "withParam" in t.extra or t.when is not None)
 
 
 def _skippable(graph: Graph) -> tuple[set, dict]:
@@ -50,7 +59,8 @@ def _skippable(graph: Graph) -> tuple[set, dict]:
     fallbacks: dict = {}
     for t in graph.tasks:
         fallbacks[t] = {src for src, _, _ in t.fallbacks.values() if src in skippable and _only_fallbacks(t, src)}
-        if t.when is not None or t.allowed_failure or any(d in skippable and d not in fallbacks[t] for d in t.deps):
+        if t.when is not None or t.allowed_failure or may_not_run(t) or \
+                any(d in skippable and d not in fallbacks[t] for d in t.deps):
             skippable.add(t)
     return skippable, fallbacks
 
@@ -70,7 +80,8 @@ def _finish_row(graph: Graph, finish: tuple[str, str]) -> dict:
     ok = " || ".join
     clauses = []
     for t in graph.tasks:
-        ends = ["Succeeded", "Skipped", "Omitted"] + (["Failed", "Errored"] if t.allowed_failure else [])
+        handled = t.allowed_failure or failure_handled(t, graph.tasks)
+        ends = ["Succeeded", "Skipped", "Omitted"] + (["Failed", "Errored"] if handled else [])
         clauses.append("(" + ok(f"{t.name}.{e}" for e in ends) + ")")
     return {"name": name, "template": template, "depends": " && ".join(clauses), "parameters": [], "artifacts": [],
             "extra": {}}

@@ -34,6 +34,7 @@ class Dag:
         self.artifacts = {"inputs.artifacts." + k: v for k, v in artifacts.items()}
         self.tasks = {t["name"]: t for t in tpl["dag"].get("tasks") or []}
         self.phases: dict[str, str] = {}
+        self.item_phases: dict[str, list[str]] = {}  # a loop task -> its items' phases (AnySucceeded, AllFailed)
         self.tokens: dict[str, list] = {}
         self.waiting: dict[str, int] = {}
         self.children: dict[str, list[str]] = {name: [] for name in self.tasks}
@@ -71,7 +72,7 @@ class Dag:
 
     def launch(self, name: str) -> None:
         task = self.tasks[name]
-        if not evaluate_depends(self.tokens[name], self.phases):
+        if not evaluate_depends(self.tokens[name], self.phases, self.item_phases):
             causes = ", ".join(f"{d} {self.phases[d]}" for d in sorted(self.deps[name]))
             self.task_done(name, "Omitted", {}, f"omitted: depends condition not met ({causes})")
             return
@@ -277,6 +278,7 @@ class _Loop:
         for i, (p, _, m) in enumerate(self.results):
             if p in FAILED:
                 phase, message = p, f"item {i} {p.lower()}: {m}"
+        self.dag.item_phases[self.name] = [p for p, _, _ in self.results]
         captured = self.dag.result_referenced(self.name)  # Argo captures a step's stdout only then
         done = [ItemOutputs(dict(o.get("parameters") or {}), o.get("result") if captured else None)
                 for p, o, _ in self.results if p == "Succeeded"]

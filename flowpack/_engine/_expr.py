@@ -134,7 +134,7 @@ def evaluate_depends(tokens, phases: dict[str, str], children_phases: dict[str, 
             ok = any(p == "Succeeded" for p in (children_phases or {}).get(value, []))
         elif phase == "AllFailed":
             kids = (children_phases or {}).get(value, [])
-            ok = bool(kids) and all(p in ("Failed", "Error") for p in kids)
+            ok = bool(kids) and all(p == "Failed" for p in kids)  # as Argo: an Error item is not Failed
         elif phase == "Errored":
             ok = actual == "Error"
         else:
