@@ -84,3 +84,10 @@ def test_import_flowpack_stays_light():
     lazy = subprocess.run([sys.executable, "-c", "import flowpack as fp, sys; fp.ArgoRun; "
                            "print('flowpack._argo' in sys.modules)"], capture_output=True, text=True, check=True)
     assert lazy.stdout.strip() == "True"  # the lazy names load their module when first used
+
+
+def test_dependency_helpers_are_exported():
+    from flowpack._status_deps import any_of, status
+
+    assert fp.any_of is any_of and fp.status is status
+    assert {"any_of", "status"} <= set(fp.__all__)
