@@ -27,11 +27,13 @@ import functools
 import gc
 import importlib.machinery
 import json
+import select
 import selectors
 import signal
 import socket
 import subprocess
 import threading
+import time
 import types
 
 MAX_MESSAGE = 256 << 10  # bytes of one request (the step's environment dominates); larger requests spawn instead
@@ -55,23 +57,67 @@ class ForkRefused(ForkServerError):
 
 
 class ForkedProcess:
-    """A step forked by the server: the part of subprocess.Popen the engine uses (pid, wait, returncode)."""
+    """A step forked by the server: the part of subprocess.Popen the engine uses (pid, wait, returncode).
 
-    def __init__(self, argv: list[str]) -> None:
+    The server reports on a pipe of this step's own: "pid N" once the child exists, then "status N" when it ended
+    (or "error TEXT" when it did not fork). End of file before a status means the server itself ended."""
+
+    def __init__(self, argv: list[str], reports: int) -> None:
         self.args = argv
         self.pid: int = 0
         self.returncode: int | None = None
-        self.error: str | None = None
-        self.refused = False  # the server answered that it did not start the step
-        self._started = threading.Event()
-        self._ended = threading.Event()
+        self._reports = reports  # the read end of the step's pipe
+        self._pending = b""
+
+    def _next_report(self, timeout: float | None) -> str | None:
+        """The server's next line, "" at end of file, None when `timeout` passed first."""
+        poller = select.poll()
+        poller.register(self._reports, select.POLLIN)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while b"\n" not in self._pending:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not poller.poll(None if left is None else left * 1000):
+                return None
+            chunk = os.read(self._reports, 4096)
+            if not chunk:
+                return ""
+            self._pending += chunk
+        line, self._pending = self._pending.split(b"\n", 1)
+        return line.decode()
+
+    def _close(self) -> None:
+        if self._reports >= 0:
+            os.close(self._reports)
+            self._reports = -1
+
+    def started(self) -> None:
+        """Wait for the child's pid; ForkRefused when the server did not fork, ForkServerError when it ended."""
+        line = self._next_report(None)
+        kind, _, text = line.partition(" ")
+        if kind == "pid":
+            self.pid = int(text)
+            return
+        self._close()
+        if kind == "error":
+            raise ForkRefused(f"the fork server did not start the step: {text}")
+        # it ended before saying whether it forked: the step may be running, so it is not run a second time
+        raise ForkServerError("the fork server ended while it started the step")
 
     def wait(self, timeout: float | None = None) -> int:
         """The exit code (negative: killed by that signal); subprocess.TimeoutExpired after `timeout` seconds."""
-        if not self._ended.wait(timeout):
+        if self.returncode is not None:
+            return self.returncode
+        line = self._next_report(timeout)
+        if line is None:
             raise subprocess.TimeoutExpired(self.args, timeout)
-        if self.returncode is None:
-            raise ForkServerError(f"the fork server ended while step process {self.pid} ran: {self.error}")
+        self._close()
+        kind, _, text = line.partition(" ")
+        if kind != "status":
+            from ._procs import kill_group  # lazy: this file is also the fork server's script, run outside the package
+
+            kill_group(self)  # its outcome is lost: stop it and what it started, as a stopped run does
+            raise ForkServerError(f"the fork server ended while step process {self.pid} ran")
+        self.returncode = int(text)
         return self.returncode
 
 
@@ -89,71 +135,28 @@ class ForkServer:
                                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                          stderr=subprocess.DEVNULL, start_new_session=True)
         self._lock = threading.Lock()
-        self._next = 0
-        self._procs: dict[int, ForkedProcess] = {}
-        self.alive = True
-        threading.Thread(target=self._read, name="flowpack-forkserver", daemon=True).start()
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
 
     def start(self, argv: list[str], cwd: str, env: dict, stdout: int, stderr: int) -> ForkedProcess:
-        """Fork a step; returns once the child exists (its pid known). ForkServerError when it can't."""
-        proc = ForkedProcess(argv)
-        with self._lock:
-            if not self.alive:
-                raise ForkRefused("the fork server has ended")
-            self._next += 1
-            ident = self._next
-            self._procs[ident] = proc
-            data = json.dumps({"id": ident, "argv": argv, "cwd": cwd, "env": env}).encode()
-            try:
-                if len(data) > MAX_MESSAGE:
-                    raise ForkRefused(f"a request of {len(data)} bytes is over {MAX_MESSAGE}")
-                socket.send_fds(self._sock, [data], [stdout, stderr])  # a message arrives whole or not at all
-            except OSError as exc:
-                del self._procs[ident]
-                raise ForkRefused(f"the request was not sent: {exc}") from exc
-        proc._started.wait()
-        if proc.refused:
-            raise ForkRefused(f"the fork server did not start the step: {proc.error}")
-        if not proc.pid:  # it ended before saying whether it forked: the step may be running, don't run it twice
-            raise ForkServerError(f"the fork server ended while it started the step: {proc.error}")
+        """Fork a step; returns once the child exists (its pid known). ForkRefused when it did not fork it."""
+        data = json.dumps({"argv": argv, "cwd": cwd, "env": env}).encode()
+        if len(data) > MAX_MESSAGE:
+            raise ForkRefused(f"a request of {len(data)} bytes is over {MAX_MESSAGE}")
+        reports, theirs = os.pipe()
+        proc = ForkedProcess(argv, reports)
+        try:
+            with self._lock:
+                socket.send_fds(self._sock, [data], [stdout, stderr, theirs])  # a message arrives whole or not at all
+        except OSError as exc:
+            proc._close()
+            raise ForkRefused(f"the request was not sent: {exc}") from exc
+        finally:
+            os.close(theirs)
+        proc.started()
         return proc
-
-    def _read(self) -> None:
-        while True:
-            try:
-                data = self._sock.recv(65536)
-            except OSError:
-                data = b""
-            if not data:
-                break
-            msg = json.loads(data)
-            proc = self._procs.get(msg["id"])
-            if proc is None:
-                continue
-            if "pid" in msg:
-                proc.pid = msg["pid"]
-                proc._started.set()
-            elif "status" in msg:
-                proc.returncode = msg["status"]
-                del self._procs[msg["id"]]
-                proc._ended.set()
-            else:
-                proc.error, proc.refused = msg.get("error", "?"), True
-                del self._procs[msg["id"]]
-                proc._started.set()
-                proc._ended.set()
-        from ._step import kill_group  # the engine's own (this module is imported by _step)
-
-        with self._lock:
-            self.alive = False
-            code = self.proc.poll()
-            for proc in self._procs.values():  # its steps' outcome is lost: stop them, as a stopped run does
-                if proc.pid:
-                    kill_group(proc)
-                proc.error = f"the fork server exited (status {code})"
-                proc._started.set()
-                proc._ended.set()
-            self._procs.clear()
 
 
 _servers: dict[str, ForkServer] = {}
@@ -224,7 +227,10 @@ class _Job:
 
 
 def _serve(fd: int) -> _Job | None:
-    """Fork a child per request until the engine closes the socket; returns only in a child (its job)."""
+    """Fork a child per request until the engine closes the socket; returns only in a child (its job).
+
+    A request is JSON (argv, cwd, env) with three descriptors: the step's stdout and stderr, and the write end of
+    the pipe its reports go to ("pid N", then "status N"; or "error TEXT")."""
     for name in _PRELOAD:
         try:
             __import__(name)
@@ -237,50 +243,52 @@ def _serve(fd: int) -> _Job | None:
     server_modules = frozenset(sys.modules)
     gc.freeze()  # objects of the server stay out of the children's collections: fewer pages copied on write
 
-    def reply(msg: dict) -> None:
+    def report(pipe: int, line: str, last: bool) -> None:
         try:
-            sock.send(json.dumps(msg).encode())
+            os.write(pipe, line.encode() + b"\n")  # a few bytes: written whole
         except OSError:
-            pass  # the engine is gone; the next recv sees it
+            pass  # the engine gave up on this step
+        if last:
+            os.close(pipe)
 
     while True:
         for key, _ in sel.select():
             if key.data is not None:  # a child ended
-                ident, pid = key.data
+                pid, pipe = key.data
                 sel.unregister(key.fd)
                 os.close(key.fd)
                 _, status = os.waitpid(pid, 0)
-                reply({"id": ident, "status": os.waitstatus_to_exitcode(status)})
+                report(pipe, f"status {os.waitstatus_to_exitcode(status)}", last=True)
                 continue
             try:
-                data, fds, _, _ = socket.recv_fds(sock, MAX_MESSAGE, 2)
+                data, fds, _, _ = socket.recv_fds(sock, MAX_MESSAGE, 3)
             except OSError:
                 data, fds = b"", []
             if not data:
                 return None
-            request = json.loads(data)
-            try:
-                if len(fds) != 2:
-                    raise OSError(f"expected 2 file descriptors (stdout, stderr), got {len(fds)}")
-                code = _compiled(compiled, request["argv"][1])
-                pid = os.fork()
-            except (OSError, SyntaxError, ValueError) as exc:
+            if len(fds) != 3:  # not a request of ours: nothing to answer on
                 for f in fds:
                     os.close(f)
-                reply({"id": request["id"], "error": f"{type(exc).__name__}: {exc}"})
                 continue
-            if pid == 0:
-                for k in list(sel.get_map().values()):
-                    if k.data is not None:
-                        os.close(k.fd)
+            pipe = fds[2]
+            try:
+                request = json.loads(data)
+                code = _compiled(compiled, request["argv"][1])
+                pid = os.fork()
+            except (OSError, SyntaxError, ValueError, KeyError, IndexError, TypeError) as exc:
+                for f in fds[:2]:
+                    os.close(f)
+                report(pipe, f"error {type(exc).__name__}: {' '.join(str(exc).split())}", last=True)
+                continue
+            if pid == 0:  # the server's descriptors held by objects are closed here, the rest by _become_step
                 sel.close()
                 sock.close()
-                _become_step(request, fds)
+                _become_step(request, fds[:2])
                 return _Job(request, code, server_modules)
-            for f in fds:
+            for f in fds[:2]:
                 os.close(f)
-            sel.register(os.pidfd_open(pid), selectors.EVENT_READ, (request["id"], pid))
-            reply({"id": request["id"], "pid": pid})
+            sel.register(os.pidfd_open(pid), selectors.EVENT_READ, (pid, pipe))
+            report(pipe, f"pid {pid}", last=False)
 
 
 def _compiled(cache: dict, path: str):
