@@ -30,6 +30,7 @@ from ._errors import (
     UsageError,
     WorkflowBuildError,
 )
+from ._logs import LogLine
 from ._op import Op, op
 from ._shell import Artifact, Parameter, ShellOp, shell
 from ._status_deps import any_of, status
@@ -106,6 +107,7 @@ __all__ = [
     "FlowpackError",
     "ImageBuildError",
     "LocalStore",
+    "LogLine",
     "ManifestError",
     "ManifestSizeWarning",
     "Op",

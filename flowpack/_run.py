@@ -7,8 +7,10 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Iterator
 
 from ._errors import RunError, StepFailed
+from ._logs import LogLine, local_logs
 from ._results import decode_parameter, load_pickled, output_kind, rebuild, shape_of, step_digest
 from ._types import PARAM, PATH
 
@@ -172,6 +174,14 @@ class Run:
         from ._view import run_html
 
         return run_html(self)
+
+    def logs(self, step: str | None = None, *, follow: bool = False, container: str = "main",
+             grep: str | None = None) -> Iterator[LogLine]:
+        """The log lines of one step (by node path or name) or of every step in the order they started, as
+        `ArgoRun.logs` gives them: what the step printed (stderr), then its stdout. `follow=True` follows a run
+        started with wait=False until it ends; `grep` keeps lines matching a regular expression."""
+        return local_logs(lambda: dict(self.steps), self.path / "steps", self.id, lambda: self.done, step,
+                          follow=follow, container=container, grep=grep)
 
     def failures(self) -> list[dict]:
         return [dict(node=n, **s) for n, s in self.steps.items() if s.get("phase") in ("Failed", "Error")]

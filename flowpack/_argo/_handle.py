@@ -5,25 +5,15 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Callable, Iterator, NamedTuple
+from typing import Callable, Iterator
 
 from .._errors import RunError, StepFailed
+from .._logs import LogLine
 from . import _status
 from ._client import ArgoClient
 from ._errors import ArgoArtifactError, ArgoNotFoundError, ArgoTimeoutError
 
 from .._results import decode_parameter, output_kind, rebuild, shape_of
-
-
-class LogLine(NamedTuple):
-    """One line of a step's container log."""
-
-    step: str
-    pod: str
-    content: str
-
-    def __str__(self) -> str:
-        return f"{self.step}: {self.content}" if self.step else self.content
 
 
 class ArgoRun:
