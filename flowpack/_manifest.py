@@ -200,14 +200,6 @@ def dag_outputs(outputs: dict[str, Handle]) -> dict:
     return block
 
 
-def exit_handler(step, template: str, name: str) -> dict:
-    """A one-task DAG that calls the exit op, handing it the workflow's status when it has a `status` input."""
-    task: dict = {"name": "exit-handler", "template": template}
-    if "status" in step.interface.inputs:
-        task["arguments"] = {"parameters": [{"name": "status", "value": "{{workflow.status}}"}]}
-    return {"name": name, "dag": {"tasks": [task]}}
-
-
 def build(graph: Graph, *, name: str, entrypoint: str, parameters: list[tuple[str, str]],
           artifacts: list[dict], outputs: dict[str, Handle], shape: dict, kind: str = "Workflow",
           spec_extra: dict | None = None, extra_templates: list[dict] = (),

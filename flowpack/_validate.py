@@ -13,6 +13,7 @@ import warnings
 from ._engine._cond import parse as parse_condition
 from ._engine._cond import references as condition_references
 from ._engine._expr import parse_depends, parse_fallback, parse_memo, references
+from ._exit import FAILURES as EXIT_FAILURES
 from ._errors import ManifestError
 from ._names import VALID
 
@@ -179,6 +180,8 @@ def _check_dag(tpl: dict, templates: dict, scope: set[str]) -> None:
 
     def check_ref(ref: str, where: str, task: str | None) -> None:
         if ref in known_inputs:
+            return
+        if ref == EXIT_FAILURES:  # the exit op's failed nodes (see _exit)
             return
         if ref.startswith("="):
             fallback = parse_fallback(ref)

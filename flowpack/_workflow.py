@@ -12,6 +12,7 @@ from typing import Callable
 
 from ._context import building
 from ._errors import OpDefinitionError, WorkflowBuildError
+from ._exit import check_exit_op, exit_handler
 from ._graph import Graph, Handle, upload_argument, workflow_param
 from ._names import PARAM_NAME, UniqueNames, k8s_name
 from ._op import protect
@@ -48,13 +49,7 @@ class Workflow:
             raise OpDefinitionError(f"workflow {self.name!r}: parallelism={parallelism!r} must be a whole number >= 1.")
         self.parallelism = parallelism
         if on_exit is not None:
-            if not getattr(on_exit, "__flowpack_op__", False):
-                raise OpDefinitionError(f"workflow {self.name!r}: on_exit must be an op, got {on_exit!r}.")
-            required = [n for n, i in on_exit.interface.inputs.items() if n != "status" and not i.has_default]
-            if required:
-                raise OpDefinitionError(
-                    f"workflow {self.name!r}: the exit op {on_exit.name!r} can receive only `status` (the workflow's "
-                    f"phase); give {required} defaults.")
+            check_exit_op(on_exit, self.name)
         self.on_exit = on_exit
         self._images: dict[str, str] = {}  # template -> image built for it (set by build_images)
         self.interface = describe(func, self.name)
@@ -112,9 +107,10 @@ class Workflow:
                 check_value(value, inp.annotation, f"workflow {self.name!r}: parameter {name!r}")
                 text = encode(value, kind)
                 texts[name] = text
-                if "{{" in text:  # Argo would substitute it again where it is used: it travels base64-encoded
+                sent = protect(text, kind.codec)
+                if sent != text:  # Argo can't carry it as it is ('{{', control bytes): it travels base64-encoded
                     protected.add(name)
-                parameters.append((name, protect(text, kind.codec)))
+                parameters.append((name, sent))
             else:
                 key = _upload_key(graph, Path(value), self.name, name)
                 artifacts.append(upload_argument(name, key, Path(value)))
@@ -133,7 +129,7 @@ class Workflow:
         entry = names.take(self.name)
         if exit_template is not None:
             exit_name = names.take(self.name + "-exit")
-            extra_templates.append(_manifest.exit_handler(self.on_exit, exit_template, exit_name))
+            extra_templates.append(exit_handler(self.on_exit, exit_template, exit_name))
             spec_extra["onExit"] = exit_name
         finish = None
         if _manifest.needs_finish(graph):
@@ -264,13 +260,15 @@ def _upload_key(graph: Graph, path: Path, wf: str, name: str) -> str:
 
 
 def _check_protected_uses(graph: Graph, names: set[str], wf: str) -> None:
-    """A parameter value holding '{{' reaches steps base64-encoded: only Python steps' inputs can decode it."""
+    """A parameter value Argo can't carry as it is ('{{', control bytes) reaches steps base64-encoded: only Python
+    steps' inputs can decode it; a condition or a map would see the encoded text."""
     for task in graph.tasks:
         control = (task.when or "") + json.dumps(task.extra)  # the condition and the map's items
         for name in sorted(names):
             ref = "{{workflow.parameters.%s}}" % name
-            where = f"workflow {wf!r}: parameter {name!r} holds '{{{{', which Argo would read as a template expression"
-            if ref in control:
+            where = (f"workflow {wf!r}: parameter {name!r} holds text Argo can't carry as it is ('{{{{' or control "
+                     f"characters), so it travels encoded")
+            if ref in control or "workflow.parameters['%s']" % name in control:
                 raise WorkflowBuildError(f"{where}, so task {task.name!r} can't test it in a condition or map over "
                                          f"it. Pass such text to a Python op as an argument instead.")
             if not getattr(task.step, "decodes_protected", False) and any(ref in v for _, v in task.parameters):

@@ -683,3 +683,20 @@ def test_argo_accepts_every_form_flowpack_renders(user_module):
     next(t for t in entry["dag"]["tasks"] if t["name"] == "boom")["continueOn"] = {"failed": True}
     [verdict] = argo_harness.validate(old)
     assert not verdict.ok and "continueOn" in verdict.message
+
+
+def test_a_condition_on_a_parameter_that_travels_encoded_is_refused(user_module):
+    m = user_module(CONDITIONS)
+
+    @fp.workflow
+    def encoded(s: str = "\x1b[31mred"):
+        return m.ran("x").when(m.text("a") == s)
+
+    @fp.workflow
+    def compared(s: str = "{{x}}"):
+        return m.ran("x").when(s == "plain")
+
+    with pytest.raises(fp.WorkflowBuildError, match="travels encoded"):
+        compared.render()
+    with pytest.raises(fp.WorkflowBuildError, match="condition"):
+        encoded.render()

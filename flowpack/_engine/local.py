@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from .._errors import ManifestError, RecordError
+from .._exit import local_exit_values
 from ._assess import FAILED
 from ._dag import Dag
 from ._expr import DONE_OK, references, substitute
@@ -127,7 +128,8 @@ class _Execution:
             result.update(phase=phase, outputs=outputs, message=message)
             handler = self.templates.get(self.spec.get("onExit"))
             if handler is not None:
-                self.values["workflow.status"] = phase
+                self.values.update(local_exit_values(self.steps, self.manifest, self.run_id, phase,
+                                                     self.record["startedAt"], now()))
                 self.start(handler, "onexit", "onexit", {}, {}, exit_done)
 
         restore = _stop_on_sigterm()
