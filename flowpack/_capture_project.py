@@ -14,6 +14,7 @@ import site
 import sys
 import sysconfig
 from functools import lru_cache
+from importlib.metadata import packages_distributions
 from pathlib import Path
 
 from ._errors import ScriptError
@@ -28,6 +29,12 @@ def _installed_roots() -> tuple[str, ...]:
     roots |= set(getattr(site, "getsitepackages", lambda: [])())
     roots.add(site.getusersitepackages())
     return tuple(sorted(str(Path(r).resolve()) + "/" for r in roots if r))
+
+
+@lru_cache(maxsize=1)
+def module_distributions() -> dict[str, list[str]]:
+    """Top-level module -> distributions providing it (cached: scanning site-packages takes ~0.1 s)."""
+    return packages_distributions()
 
 
 @lru_cache(maxsize=256)
@@ -47,9 +54,7 @@ def _origin(top: str) -> tuple[str, bool] | None:
         return None
     if str(Path(origin).resolve()).startswith(_installed_roots()):
         return None
-    from ._images import _module_distributions
-
-    if top in _module_distributions():
+    if top in module_distributions():
         return None  # installed (editable installs too): the image builder ships it as a wheel
     return origin, Path(origin).name == "__init__.py"
 

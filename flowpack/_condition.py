@@ -3,9 +3,23 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
+from ._engine._cond import expression_path
+from ._engine._gojson import format_float
 from ._errors import WorkflowBuildError
-from ._types import PARAM, TEXT
+from ._types import PARAM, TEXT, Kind
+
+
+class Reference:
+    """A value that exists only while the workflow runs (a `Handle` of the graph, which subclasses this): what
+    conditions and status dependencies read of it, declared here so they need not import the graph."""
+
+    __slots__ = ()
+    task: Any  # the Task whose output this is; None for a workflow parameter
+    kind: Kind | None
+    ref: str | None  # the Argo expression for the value, e.g. {{tasks.add.outputs.parameters.return}}
+    problem: str | None  # why this value can't be passed on
 
 
 class Condition:
@@ -27,11 +41,7 @@ class Condition:
 
     @staticmethod
     def operand(value) -> tuple[str, set]:
-        from ._engine._cond import expression_path
-        from ._engine._gojson import format_float
-        from ._graph import Handle
-
-        if isinstance(value, Handle):
+        if isinstance(value, Reference):
             if value.kind is None or value.kind.how != PARAM or value.problem:
                 raise WorkflowBuildError(f"a condition can use parameters only; {value!r} is not one.")
             path = expression_path(value.ref[2:-2])

@@ -1,7 +1,7 @@
 """Content digests of input files and folders, streamed (never a whole file in memory).
 
-A file's digest is the store's own (`hash_file`), so the key a manifest names for an input file is the key
-`Store.put_content` uploads it under.
+A file's digest is the one the stores record (`hash_file`, kept here below them), so the key a manifest names for an
+input file is the key `Store.put_content` uploads it under.
 """
 
 from __future__ import annotations
@@ -10,7 +10,18 @@ import hashlib
 import os
 from pathlib import Path
 
-from ._store._base import hash_file
+CHUNK = 1 << 20  # bytes per read/write; memory use per transfer is a few of these
+
+
+def hash_file(path: Path) -> tuple[str, int]:
+    """sha256 and size of a file, read in chunks."""
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
 
 
 def path_digest(path: Path) -> str:

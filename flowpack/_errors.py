@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ._traceback import render_traceback
+
 
 class FlowpackError(Exception):
     """Base class of every flowpack error."""
@@ -37,8 +39,6 @@ class StepFailed(RunError):
 
     def _render_traceback_(self) -> list[str]:
         """IPython's hook: a notebook shows the failed step and its stderr, not flowpack's internal frames."""
-        from ._view import render_traceback
-
         return render_traceback(self)
 
 

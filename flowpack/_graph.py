@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import re
+import sys
+import sysconfig
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ._capture import _pickle_b64
+from ._condition import Condition, Reference
+from ._digest import path_digest
 from ._errors import WorkflowBuildError
-from ._names import UniqueNames, k8s_name
-from ._op import protect
-from ._types import JSON, PARAM, PATH, PICKLE, TEXT, Kind, encode, is_json_value, wire_tag
+from ._names import PARAM_NAME, UniqueNames, k8s_name
+from ._status_deps import add_after
+from ._types import JSON, MARKER, PARAM, PATH, PICKLE, TEXT, Kind, encode, is_json_value, protect, wire_tag
 from ._values import check as check_value
 from ._values import check_env_text
 
@@ -18,7 +26,7 @@ RAW_JSON = "fp-json:"
 RAW_PICKLE = "fp-pickle-b64:"
 
 
-class Handle:
+class Handle(Reference):
     """A value that will exist when the workflow runs: one output of a task (or a workflow parameter)."""
 
     __slots__ = ("task", "output", "kind", "ref", "problem")
@@ -37,7 +45,6 @@ class Handle:
         task = self._own_task("when")
         if task.when is not None:
             raise WorkflowBuildError(f"task {task.name!r} already has a condition; combine them with & or |.")
-        from ._condition import Condition
 
         task.when = condition.when if isinstance(condition, Condition) else str(condition)
         if isinstance(condition, Condition):
@@ -56,8 +63,6 @@ class Handle:
         return self.task
 
     def _compare(self, op: str, other) -> "Condition":
-        from ._condition import Condition
-
         return Condition.compare(self, op, other)
 
     def __eq__(self, other):  # type: ignore[override]
@@ -84,7 +89,6 @@ class Handle:
         ended so (see flowpack/_status_deps.py); `fp.any_of(a, b)` is an OR between dependencies."""
         if self.task is None:
             raise WorkflowBuildError(".after() applies to the result of an op call, not to a workflow parameter.")
-        from ._status_deps import add_after
 
         add_after(self.task, others, on)
         return self
@@ -164,8 +168,6 @@ class Task:
 
 def check_argo_names(step) -> None:
     """Argo refuses parameter and artifact names outside `[-a-zA-Z0-9_]` (e.g. a NamedTuple field `größe`)."""
-    from ._names import PARAM_NAME
-
     for what, names in (("argument", step.interface.inputs), ("output", step.interface.outputs)):
         for name in names:
             if not PARAM_NAME.match(name):
@@ -175,8 +177,6 @@ def check_argo_names(step) -> None:
 
 
 def _ascii_hint(name: str) -> str:
-    import unicodedata
-
     text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
     return re.sub(r"[^-a-zA-Z0-9_]", "_", text) or "value"
 
@@ -420,11 +420,7 @@ def encode_protected(text: str) -> str:
     """`text` base64-encoded behind the protected-value marker, which a Python step decodes (see _op.protect).
     For text Argo would not carry unchanged where `protect` alone does not apply: an expression's default holding
     braces, a loop item's field holding quotes."""
-    import base64
-
-    from ._op import PROTECTED
-
-    return PROTECTED + base64.b64encode(text.encode("utf-8")).decode("ascii")
+    return MARKER + base64.b64encode(text.encode("utf-8")).decode("ascii")
 
 
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
@@ -436,8 +432,6 @@ def _item_value(value, step, name: str, in_dict: bool, where: str):
     refused. Text arrives exactly through `{{item}}` unless it holds control characters; through `{{item.key}}`
     (several mapped lists) Argo keeps JSON escapes of quotes, backslashes and control characters. Text Argo
     would change reaches a Python op base64-encoded (it decodes it); a shell step can't decode, so it is refused."""
-    import json
-
     if "{{" in json.dumps(value, ensure_ascii=False):
         raise WorkflowBuildError(
             f"{where}: item {value!r} of {name!r} contains '{{{{', which Argo would read as a template expression "
@@ -467,11 +461,8 @@ def _contains_handle(value) -> bool:
 def _raw_value(value: object) -> str:
     """A literal handed to a pickled input travels inside the manifest: JSON text, or a base64 pickle
     (objects of the user's own modules by value, since a step can't import those modules)."""
-    import json
-
     if is_json_value(value):
         return RAW_JSON + json.dumps(value, ensure_ascii=False)
-    from ._capture import _pickle_b64
 
     module = type(value).__module__
     return RAW_PICKLE + _pickle_b64(value, {module} if _is_user_module(module) else set())[0]
@@ -479,9 +470,6 @@ def _raw_value(value: object) -> str:
 
 def _is_user_module(name: str) -> bool:
     """A module of the user's own files: neither the standard library nor an installed distribution."""
-    import sys
-    import sysconfig
-
     module = sys.modules.get(name)
     path = getattr(module, "__file__", None)
     if name == "__main__" or path is None:
@@ -501,6 +489,4 @@ def upload_argument(name: str, key: str, path: Path) -> dict:
 
 
 def _content_key(path: Path) -> str:
-    from ._digest import path_digest
-
     return f"flowpack/inputs/{path_digest(path)}"

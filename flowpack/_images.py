@@ -18,11 +18,11 @@ import tempfile
 import zipfile
 from collections import deque
 from dataclasses import dataclass
-from functools import lru_cache
-from importlib.metadata import PackageNotFoundError, distribution, packages_distributions
+from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from ._capture_project import module_distributions
 from ._errors import ImageBuildError
 
 __all__ = ["ImageSpec", "pinned_packages", "build", "push", "render_dockerfile", "DEFAULT_REPOSITORY"]
@@ -146,15 +146,9 @@ def _base_identity(base: str, client: Any) -> str:
 
 
 # ----------------------------------------------------------------------------------------------------- pinning
-@lru_cache(maxsize=1)
-def _module_distributions() -> dict[str, list[str]]:
-    """Top-level module -> distributions providing it (cached: scanning site-packages takes ~0.1 s)."""
-    return packages_distributions()
-
-
 def pinned_packages(modules: Iterable[str]) -> tuple[str, ...]:
     """Pin the installed distributions behind imported modules ('yaml' -> 'PyYAML==6.0.3'); skip stdlib and flowpack."""
-    mapping = _module_distributions()
+    mapping = module_distributions()
     pins: set[str] = set()
     for module in modules:
         top = module.split(".", 1)[0]

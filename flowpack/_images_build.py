@@ -13,10 +13,11 @@ import copy
 import json
 import sys
 from importlib.metadata import PackageNotFoundError, distribution, version
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Protocol, runtime_checkable
 from urllib.parse import unquote, urlparse
 
 from ._errors import ImageBuildError
+from ._signature import Interface
 
 __all__ = ["build_images", "apply_images", "image_specs", "spec_for_step", "spec_for_template", "workflow_steps"]
 
@@ -28,7 +29,16 @@ _UNPICKLE = "\ndef _fp_unpickle("
 
 
 # ----------------------------------------------------------------------------------------------------- steps
-def workflow_steps(wf) -> dict[str, object]:
+@runtime_checkable
+class WorkflowBody(Protocol):
+    """What image building needs of a Workflow (which sits above the engines): its name, body and parameters."""
+
+    name: str
+    func: Callable
+    interface: Interface
+
+
+def workflow_steps(wf: WorkflowBody) -> dict[str, object]:
     """Template name -> step (Op/ShellOp) of a workflow, found by running its body once with placeholder handles.
 
     No parameter values are needed: handles stand for every parameter, as in `Workflow.build`.
@@ -208,9 +218,7 @@ def image_specs(target, *, managed: Callable[[str], bool] | None = None) -> tupl
 
     `managed(image)` says an image was already built by flowpack: manifest templates using one are left alone.
     """
-    from ._workflow import Workflow
-
-    if isinstance(target, Workflow):
+    if isinstance(target, WorkflowBody):
         steps = workflow_steps(target)
         return ({n: spec_for_step(s) for n, s in steps.items()},
                 {n: getattr(s, "image", "") for n, s in steps.items()})

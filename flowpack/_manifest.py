@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 
+from ._engine._expr import fallback_expression
 from ._graph import Graph, Handle, encode_protected
+from ._jinja import render_json
 from ._status_deps import failure_handled, may_not_run, task_clauses
 from ._types import PARAM
 
@@ -119,10 +122,7 @@ def _depends_clause(dep, skippable: bool, fallback: bool, data: bool) -> str:
 
 def _fallback_value(src, output: str, default: str) -> str:
     """An Argo expression: the step's output if it succeeded, else the default (as an expr string literal)."""
-    import json
-
     text = encode_protected(default) if ("{" in default or "}" in default) else default
-    from ._engine._expr import fallback_expression
 
     return fallback_expression(src.name, output, json.dumps(text))
 
@@ -131,8 +131,6 @@ def _map_in_dag(row: dict, parallelism: int | None, loop_name: str) -> tuple[dic
     """A map that runs inside a one-task DAG of its own: Argo bounds parallelism per template; the map's
     condition and failure policy apply to it as a whole (outside); and the DAG's outputs default to an empty
     list, so a map that ran no item (an empty list at run time) gathers `[]` on every Argo version."""
-    import re
-
     inputs: dict[str, str] = {}  # outer expression -> wrapper input parameter name
     art_inputs: list[dict] = []
 
@@ -206,8 +204,6 @@ def build(graph: Graph, *, name: str, entrypoint: str, parameters: list[tuple[st
           finish: tuple[str, str] | None = None) -> dict:
     """The manifest as a dict; the `shape` annotation records how run.result() rebuilds the return value.
     `finish` is (task, template) of the closing task when `needs_finish(graph)`."""
-    from ._jinja import render_json
-
     templates = [step.template() if step.name == name else {**step.template(), "name": name}
                  for name, step in graph.steps.items()] + list(extra_templates)
     if finish is not None:

@@ -11,9 +11,14 @@ import sys
 from typing import Callable, Sequence
 
 from ._code_names import check_function_names
+from ._context import current
+from ._engine._expr import memo_expression
 from ._errors import OpDefinitionError, WorkflowBuildError
+from ._graph import Handle
+from ._jinja import render_json
 from ._names import k8s_name
 from ._options import Options
+from ._script import render_script
 from ._signature import Interface, check_callable, describe
 from ._types import MARKER, PARAM, PICKLE, protect
 
@@ -61,8 +66,6 @@ class Step:
         `op.map(a=[1, 2, 3], b=x)` runs op(a=1, b=x), op(a=2, b=x)...; the result is a list handle (fan-in).
         `parallelism=k` bounds how many items run at once.
         """
-        from ._context import current
-
         graph = current()
         if graph is None:
             raise WorkflowBuildError(f"{self.name}.map(...) builds a fan-out; call it inside an @fp.workflow body.")
@@ -91,8 +94,6 @@ class Op(Step):
         self._template: dict | None = None
 
     def __call__(self, *args, **kwargs):
-        from ._context import current
-
         graph = current()
         if graph is None:
             _refuse_handles(self.name, args, kwargs)
@@ -118,16 +119,12 @@ class Op(Step):
 
     def _render(self) -> tuple[str, object]:
         if self._rendered is None:
-            from ._script import render_script
-
             self._rendered = render_script(self.func, self.name, self.interface)
         return self._rendered
 
     def template(self) -> dict:
         """The Argo `script` template of this op (one per op, however often it is called)."""
         if self._template is None:
-            from ._jinja import render_json
-
             inputs = self.interface.inputs.values()
             params = [i for i in inputs if i.kind.how == PARAM]
             # Parameter values reach the script as files (raw artifacts Argo fills in), not environment
@@ -171,8 +168,6 @@ class Op(Step):
 
 
 def _refuse_handles(name: str, args: tuple, kwargs: dict) -> None:
-    from ._graph import Handle
-
     for value in (*args, *kwargs.values()):
         if isinstance(value, Handle):
             raise WorkflowBuildError(
@@ -187,8 +182,6 @@ def memoize_spec(template: dict, cache: bool | str = True) -> dict:
     Input values are hashed in an Argo expression (see `memo_expression`): raw values could break a ConfigMap key
     (only `[-._a-zA-Z0-9]`, at most 253 characters) and, joined by dashes, two calls could share one key.
     """
-    from ._engine._expr import memo_expression
-
     digest = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:16]
     params = [p["name"] for p in (template.get("inputs") or {}).get("parameters") or []]
     key = "fp-" + digest + ("-{{%s}}" % memo_expression(params) if params else "")

@@ -6,6 +6,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from ._engine._gojson import format_float
 from ._errors import OpDefinitionError
 
 _QUANTITY = re.compile(r"^([0-9]+(\.[0-9]+)?)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
@@ -33,8 +34,6 @@ def _cache(value: object, where: str) -> bool | str:
 
 def duration_text(seconds: float) -> str:
     """A Go duration Argo's ParseStringToDuration reads: positional digits, never an exponent (`1e-05s`)."""
-    from ._engine._gojson import format_float
-
     if seconds < 1e-6:
         return f"{max(1, round(seconds * 1e9))}ns"
     return format_float(float(seconds)) + "s"

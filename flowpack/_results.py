@@ -12,7 +12,8 @@ from typing import Callable
 
 from ._errors import ArtifactIntegrityError
 from ._manifest import OUTPUTS_ANNOTATION
-from ._types import Kind
+from ._op import DIGEST_PREFIX
+from ._types import PARAM, Kind, decode, unmarked
 
 _NONE = '{"shape":"none","kinds":{}}'
 
@@ -33,8 +34,6 @@ def output_kind(shape: dict, name: str, owner: str) -> Kind:
 def decode_parameter(shape: dict, name: str, text: str, kind: Kind) -> object:
     """A parameter output as a value. A map's gathered output (`each` in its record) is a list Argo built from the
     items' texts unless every item was a JSON object or list: such items are decoded one by one."""
-    from ._types import PARAM, decode, unmarked
-
     each = (shape.get("kinds", {}).get(name) or {}).get("each")
     if each is None:
         return decode(text, kind)
@@ -82,8 +81,6 @@ def load_pickled(data: bytes, sha256: str | None, what: str = "a pickled output"
 def step_digest(run_path, key: str) -> str | None:
     """The sha256 the step that stored artifact `key` reported for it (its `sha256-<output>` output parameter, in
     its step.json), as fetch's `reported_digest` finds it in an Argo workflow's status."""
-    from ._op import DIGEST_PREFIX
-
     for path in sorted((Path(run_path) / "steps").rglob("step.json")):
         try:
             outputs = json.loads(path.read_text(encoding="utf-8")).get("outputs") or {}

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import ast
 
+from . import _capture, _jinja
+from ._capture import undefined_names
+from ._code_names import is_reserved
 from ._errors import ScriptError
 from ._signature import Interface, _hints
 from ._types import ANY_SHAPE, MARKER, TAGS, UNSAFE, value_shape
@@ -32,8 +35,6 @@ def spec_of(func, op_name: str, interface: Interface, is_async: bool, embedded: 
 
 def render_script(func, op_name: str, interface: Interface) -> tuple[str, "object"]:
     """The step script text and the capture it came from (the capture also lists the modules to install)."""
-    from . import _capture, _jinja
-
     cap = _capture.capture(func, op_name)
     text = _jinja.render(
         SCRIPT_TEMPLATE,
@@ -55,8 +56,6 @@ def render_script(func, op_name: str, interface: Interface) -> tuple[str, "objec
 
 def check_script(text: str, op_name: str) -> None:
     """Compile the script and look for names it uses but never defines or imports: fail now, not in a pod."""
-    from ._capture import undefined_names
-
     try:
         compile(text, f"<step script of op {op_name}>", "exec")
     except SyntaxError as exc:
@@ -76,8 +75,6 @@ _RUNNER_NAMES = frozenset({"_fp_runner", "_FP_SPEC", "_fp_main", "_FP_EMBEDDED",
 
 def _check_runner_names(text: str, op_name: str) -> None:
     """The runner's module-level names are bound once each, by the runner: no piece of the op's code rebinds one."""
-    from ._code_names import is_reserved
-
     seen: set[str] = set()
     for node in ast.parse(text).body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):

@@ -11,7 +11,9 @@ import re
 from dataclasses import dataclass
 from pathlib import PurePath
 
+from ._context import current
 from ._errors import OpDefinitionError
+from ._jinja import render_json
 from ._names import k8s_name
 from ._op import Step, check_cacheable, default_image, memoize_spec
 from ._options import Options
@@ -93,8 +95,6 @@ class ShellOp(Step):
         self._template: dict | None = None
 
     def __call__(self, **kwargs):
-        from ._context import current
-
         graph = current()
         if graph is None:
             raise OpDefinitionError(f"shell op {self.name!r} runs only inside a workflow body (@fp.workflow).")
@@ -108,8 +108,6 @@ class ShellOp(Step):
 
     def template(self) -> dict:
         if self._template is None:
-            from ._jinja import render_json
-
             ins = self.interface.inputs
             params = [n for n, i in ins.items() if i.kind.how == PARAM]
             arts = [n for n, i in ins.items() if i.kind.how != PARAM]

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
+from ._condition import Condition, Reference
 from ._errors import WorkflowBuildError
 
 
@@ -108,9 +109,7 @@ def any_of(*handles, on: str = "succeeded") -> AnyOf:
 
 
 def _task_of(handle, where: str):
-    from ._graph import Handle
-
-    if not isinstance(handle, Handle) or handle.task is None:
+    if not isinstance(handle, Reference) or handle.task is None:
         raise WorkflowBuildError(f"{where} takes results of op calls (or fp.any_of); got {handle!r}.")
     return handle.task
 
@@ -144,8 +143,6 @@ class StepStatus:
         self.task = task
 
     def _compare(self, op: str, other) -> "object":
-        from ._condition import Condition
-
         if other not in STATUSES:
             raise WorkflowBuildError(f"fp.status({self.task.name}) is compared with {other!r}; a step's status is one "
                                      f"of {list(STATUSES)}.")

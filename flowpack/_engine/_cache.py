@@ -6,11 +6,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from ._duration import seconds
+
 
 def fresh(path: Path, template: dict) -> bool:
     """Whether the cache entry at `path` may be reused under the template's maxAge (absent: no limit)."""
-    from ._step import seconds  # the engine's one duration reader (imported here: _step imports this module)
-
     max_age = (template.get("memoize") or {}).get("maxAge")
     try:
         age = time.time() - path.stat().st_mtime

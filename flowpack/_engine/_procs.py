@@ -16,7 +16,10 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
 from pathlib import Path
+
+from ._record import now, write_json
 
 STEP_ID = "FLOWPACK_STEP_ID"
 PIDS = "pids"
@@ -25,6 +28,14 @@ UNFINISHED = ("Running", "Pending")
 
 def step_id(run_id: str, node: str) -> str:
     return f"{run_id}:{node}"
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """Kill a step's whole process group (the step and what it started in its group)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def kill_tagged(value: str, *, prefix: bool = False) -> int:
@@ -114,8 +125,6 @@ def settle_abandoned(run_path: Path, record: dict) -> dict:
     """A run marked Running whose engine is gone: mark it (and its unfinished steps) Error, kill its leftovers.
 
     Returns the record as it now stands (unchanged when the run ended or its engine still runs)."""
-    from ._record import now, write_json
-
     if record.get("phase") not in UNFINISHED or owner_alive(record.get("owner")):
         return record
     pid = (record.get("owner") or {}).get("pid")

@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import re
-import signal
 import subprocess
 import threading
 import time
@@ -19,12 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .._errors import ManifestError, StoreError
-from ._expr import substitute
-from ._forkserver import start_step_process
 from .._store import ArtifactRef
 from . import _mountns as mountns
 from ._cache import fresh as cache_fresh
-from ._procs import STEP_ID, kill_tagged, remember, step_id
+from ._duration import seconds
+from ._expr import substitute
+from ._forkserver import start_step_process
+from ._procs import STEP_ID, kill_group, kill_tagged, remember, step_id
 from ._record import now, read_json, tail_text, write_json
 
 STDERR_TAIL = 2000
@@ -389,13 +389,6 @@ class StepRunner:
             kill_group(proc)
 
 
-def kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
 def _argo_trimmed(text: str) -> str:
     """An output parameter or result as Argo keeps it: one trailing newline removed."""
     return text[:-1] if text.endswith("\n") else text
@@ -427,18 +420,3 @@ def _point_paths_at(text: str, paths: list[str], root: Path) -> str:
 
 def _tail(path: Path) -> str:
     return tail_text(path, STDERR_TAIL)
-
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
-
-
-def seconds(text) -> float:
-    """An Argo duration in seconds: whole seconds ("10"), or a Go duration ("1.5s", "1m30s", "250ms", "10ns")."""
-    text = str(text).strip()
-    if re.fullmatch(r"\d+", text or "0"):
-        return float(text or 0)
-    parts = _DURATION_PART.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise ManifestError(f"{text!r} is not a duration Argo reads (e.g. 10, 1.5s, 2m, 250ms)")
-    return sum(float(n) * _DURATION_UNITS[u] for n, u in parts)

@@ -21,11 +21,12 @@ from .._errors import ManifestError, RecordError
 from .._exit import local_exit_values
 from ._assess import FAILED
 from ._dag import Dag
+from ._duration import seconds
 from ._expr import DONE_OK, references, substitute
 from ._procs import owner, settle_abandoned
 from ._record import new_run_id, now, overwrite_json, read_json, write_json
 from ._resources import check_resources
-from ._step import StepJob, StepResult, StepRunner, seconds
+from ._step import StepJob, StepResult, StepRunner
 
 
 class LocalEngine:

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from flowpack._digest import CHUNK, hash_file
 from flowpack._errors import ArtifactIntegrityError, StoreError
 
 from . import _archive
 
-CHUNK = 1 << 20  # bytes per read/write; memory use per transfer is a few of these
 KINDS = ("file", "dir")
 
 
@@ -125,17 +125,6 @@ class Sha256Pipe:
         return self._digest
 
     close = hexdigest
-
-
-def hash_file(path: Path) -> tuple[str, int]:
-    """sha256 and size of a file, read in chunks."""
-    h = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
-            size += len(chunk)
-    return h.hexdigest(), size
 
 
 def copy_stream(src: BinaryIO, dst: BinaryIO) -> tuple[str, int]:

@@ -8,13 +8,13 @@
 
 from __future__ import annotations
 
+from .._traceback import in_kernel, render_traceback
 from ._graph import expected_steps
 from ._html import run_html, snapshot, workflow_html, workflow_svg
-from ._progress import ProgressBar, in_kernel, progress
+from ._progress import ProgressBar, progress
 from ._runs import NotFound, list_runs, load_run, step_detail
 from ._svg import dag_mermaid, dag_svg
 from ._tally import Plan, Row, Tally
-from ._traceback import render_traceback
 
 
 def render_dag(manifest: dict, fmt: str, phases: dict | None = None) -> str:

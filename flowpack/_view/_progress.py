@@ -22,23 +22,12 @@ from html import escape
 from pathlib import Path
 from typing import Callable, TextIO
 
+from .._errors import RunError
+from .._traceback import in_kernel
 from ._tally import ENDED, FAILED, Plan, Tally
 
 DONE = ("Succeeded", "Failed", "Error", "Stopped")
 SHOWN_RUNNING = 3  # running steps named on the line; the rest are counted
-
-
-def in_kernel() -> bool:
-    """True inside a Jupyter kernel (where HTML displays render), False in a terminal or plain IPython."""
-    if "IPython" not in sys.modules:
-        return False
-    try:
-        from IPython import get_ipython
-
-        shell = get_ipython()
-    except ImportError:
-        return False
-    return shell is not None and getattr(shell, "kernel", None) is not None
 
 
 def _isatty(stream) -> bool:
@@ -346,7 +335,6 @@ def progress(status: Callable[[], dict], *, interval: float = 0.5, timeout: floa
             return state
         if deadline is not None and time.monotonic() >= deadline:
             bar.close()
-            from .._errors import RunError
 
             raise RunError(f"progress(timeout={timeout}): the run is still {state.get('phase')}; it goes on. "
                            "Wait again, or stop it.")

@@ -9,6 +9,7 @@ frames of flowpack's generated wrapper (the script's `<module>` and `_fp_main`) 
 from __future__ import annotations
 
 import re
+import sys
 
 RED, BOLD, RESET = "\x1b[31m", "\x1b[1m", "\x1b[0m"
 _FRAME = re.compile(r'^(\s*)File "([^"]*)", line \d+, in (.+)$')
@@ -59,13 +60,24 @@ def render_traceback(exc: BaseException) -> list[str]:
     return out
 
 
+def in_kernel() -> bool:
+    """True inside a Jupyter kernel (where HTML displays render), False in a terminal or plain IPython."""
+    if "IPython" not in sys.modules:
+        return False
+    try:
+        from IPython import get_ipython  # lazy: IPython is optional (and already loaded here, checked above)
+
+        shell = get_ipython()
+    except ImportError:
+        return False
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
 def _show_run(run) -> None:
     """In Jupyter, the failed run's DAG and step table go above the error (a terminal gets the text only)."""
-    from ._progress import in_kernel
-
     if not in_kernel() or not hasattr(run, "_repr_html_"):
         return
-    from IPython.display import HTML, display
+    from IPython.display import HTML, display  # lazy: IPython is optional (only in a notebook kernel)
 
     try:
         display(HTML(run._repr_html_()))
