@@ -31,6 +31,7 @@ from ._errors import (
     WorkflowBuildError,
 )
 from ._logs import LogLine
+from ._one_of import one_of
 from ._op import Op, op
 from ._shell import Artifact, Parameter, ShellOp, shell
 from ._status_deps import any_of, status
@@ -110,6 +111,7 @@ __all__ = [
     "LogLine",
     "ManifestError",
     "ManifestSizeWarning",
+    "one_of",
     "Op",
     "op",
     "OpDefinitionError",

@@ -16,7 +16,7 @@ from ._condition import Condition, Reference
 from ._digest import path_digest
 from ._errors import WorkflowBuildError
 from ._names import PARAM_NAME, UniqueNames, k8s_name
-from ._status_deps import add_after
+from ._status_deps import add_after, wire_one_of
 from ._types import JSON, MARKER, PARAM, PATH, PICKLE, TEXT, Kind, encode, is_json_value, protect, wire_tag
 from ._values import check as check_value
 from ._values import check_env_text
@@ -31,6 +31,7 @@ class Handle(Reference):
 
     __slots__ = ("task", "output", "kind", "ref", "problem")
     __hash__ = object.__hash__
+    branches: tuple = ()  # fp.one_of(a, b): the handles it chooses among (flowpack/_one_of.py)
 
     def __init__(self, task: "Task | None", output: str | None, kind: Kind | None, ref: str | None,
                  problem: str | None = None):
@@ -394,6 +395,8 @@ class Graph:
                 f"pass one of them, e.g. h.{outs[0] if outs else 'x'}." if outs else
                 f"{where}: op {value.task.step.name!r} returns nothing, so there is no value to pass. Use .after() for order."
             )
+        if value.branches:
+            wire_one_of(task, value.branches)
         src, dst = value.kind.how, inp.kind.how
         if value.task is not None:
             task.deps.add(value.task)

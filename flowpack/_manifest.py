@@ -187,7 +187,8 @@ def dag_outputs(outputs: dict[str, Handle]) -> dict:
     params, arts = [], []
     for name, h in outputs.items():
         if h.kind.how == PARAM:
-            params.append({"name": name, "valueFrom": {"parameter": h.ref}})
+            source = {"expression": h.ref[3:-2]} if h.branches else {"parameter": h.ref}  # fp.one_of: an expression
+            params.append({"name": name, "valueFrom": source})
         else:
             arts.append({"name": name, "from": h.ref})
     block = {}

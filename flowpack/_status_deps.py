@@ -215,3 +215,10 @@ def failure_handled(task, tasks: list) -> bool:
     dependents = [t for t in tasks if task in t.deps]
     return bool(dependents) and all(
         any(c.accepts_failure(task) for c in t.clauses) or task.name in status_refs(t.when) for t in dependents)
+
+
+def wire_one_of(task, branches: tuple) -> None:
+    """A step taking `fp.one_of(a, b)` runs once a and b ended, when at least one of them succeeded."""
+    clause = Clause(tuple((h.task, On.SUCCEEDED) for h in branches))
+    task.deps |= clause.tasks
+    task.clauses.append(clause)

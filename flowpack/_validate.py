@@ -13,6 +13,7 @@ import warnings
 from ._engine._cond import parse as parse_condition
 from ._engine._cond import references as condition_references
 from ._engine._expr import parse_depends, parse_fallback, parse_memo, references
+from ._engine._choice import parse_choice
 from ._exit import FAILURES as EXIT_FAILURES
 from ._errors import ManifestError
 from ._names import VALID
@@ -182,6 +183,11 @@ def _check_dag(tpl: dict, templates: dict, scope: set[str]) -> None:
         if ref in known_inputs:
             return
         if ref == EXIT_FAILURES:  # the exit op's failed nodes (see _exit)
+            return
+        choice = parse_choice(ref[1:]) if ref.startswith("=") else None
+        if choice is not None:  # fp.one_of: each step it reads
+            for name, output in choice:
+                check_ref(f"tasks.{name}.outputs.parameters.{output}", where, task)
             return
         if ref.startswith("="):
             fallback = parse_fallback(ref)

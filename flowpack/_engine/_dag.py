@@ -14,6 +14,7 @@ from typing import Callable
 
 from .._errors import ManifestError
 from ._assess import FAILED, assess, targets
+from ._choice import parse_choice, resolve_choice
 from ._expr import evaluate_depends, parse_depends, references, substitute
 from ._gojson import GoJSONError, ItemOutputs, aggregate, decode_raw, item_values
 from ._when import evaluate_when
@@ -206,6 +207,13 @@ class Dag:
             source = p.get("valueFrom") or {}
             expr = source.get("parameter", p.get("value", ""))
             try:
+                if "expression" in source:  # the only valueFrom.expression flowpack writes: fp.one_of
+                    expr = source["expression"]
+                    branches = parse_choice(expr)
+                    if branches is None:
+                        raise ManifestError(f"{where}: the local engine reads only fp.one_of's expressions: {expr}")
+                    outputs["parameters"][p["name"]] = resolve_choice(branches, self.values, where)
+                    continue
                 outputs["parameters"][p["name"]] = substitute(expr, self.values, where)
             except ManifestError:
                 if "default" in source:  # as Argo: a DAG output's default stands in for what can't be resolved

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from .._errors import ManifestError
+from ._choice import parse_choice, resolve_choice
 
 _VAR = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
 _DEPENDS_TOKEN = re.compile(
@@ -72,6 +73,9 @@ def substitute(text: str, values: dict[str, str], where: str) -> str:
             if values.get(f"tasks.{task}.status") == "Succeeded":
                 return values.get(f"tasks.{task}.outputs.parameters.{output}", default)
             return default
+        choice = parse_choice(key[1:]) if key.startswith("=") else None
+        if choice is not None:  # fp.one_of: the output of whichever step succeeded
+            return resolve_choice(choice, values, where)
         if key.startswith("="):  # a condition flowpack wrote (see _cond); anything else is refused there
             from ._cond import evaluate
 
