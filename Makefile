@@ -3,7 +3,7 @@
 #   make test   installs flowpack with its test tools, starts the real services the tests use, runs the tests
 PYTHON ?= python3
 
-.PHONY: install install-test services demo test bench
+.PHONY: install install-test services demo test bench argo-harness
 
 install:
 	$(PYTHON) -m pip install -q -e .
@@ -18,8 +18,17 @@ demo: install
 	$(PYTHON) -m pip install -q -e '.[examples]'
 	$(PYTHON) examples/run_examples.py
 
-test: install-test services
+test: install-test services argo-harness
 	$(PYTHON) -m pytest -q -p no:cacheprovider
 
 bench: install-test
 	$(PYTHON) bench/run_all.py
+
+# Argo's own validator and controller as a test referee (conformance/README.md): Go modules
+# from the Go module proxy, pinned by conformance/go.sum; the binary goes to build/.
+HARNESS_SOURCES := $(wildcard conformance/*.go conformance/overlay/*/*.go) conformance/go.mod conformance/go.sum conformance/build.sh
+
+argo-harness: build/argo-harness
+
+build/argo-harness: $(HARNESS_SOURCES)
+	bash conformance/build.sh build

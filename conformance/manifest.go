@@ -1,0 +1,88 @@
+// Reading manifests (JSON or YAML, one or several documents) into Argo's own Go types.
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+
+	"k8s.io/apimachinery/pkg/util/yaml"
+	sigyaml "sigs.k8s.io/yaml"
+
+	wfv1 "github.com/argoproj/argo-workflows/v4/pkg/apis/workflow/v1alpha1"
+)
+
+// manifest is one document of a file: its kind, raw JSON and the typed object.
+type manifest struct {
+	Source string
+	Kind   string
+	Name   string
+	JSON   []byte
+	Object interface{}
+}
+
+// readManifests splits a file into documents and decodes each into Argo's type for its kind.
+func readManifests(path string) ([]manifest, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return parseManifests(path, data)
+}
+
+func parseManifests(source string, data []byte) ([]manifest, error) {
+	decoder := yaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+	var out []manifest
+	for {
+		var raw map[string]interface{}
+		if err := decoder.Decode(&raw); err != nil {
+			if err == io.EOF {
+				break
+			}
+			return nil, fmt.Errorf("%s: %w", source, err)
+		}
+		if raw == nil {
+			continue
+		}
+		js, err := json.Marshal(raw)
+		if err != nil {
+			return nil, err
+		}
+		kind, _ := raw["kind"].(string)
+		m := manifest{Source: source, Kind: kind, JSON: js}
+		switch kind {
+		case "Workflow":
+			var wf wfv1.Workflow
+			err = sigyaml.UnmarshalStrict(js, &wf)
+			m.Object, m.Name = &wf, objectName(wf.Name, wf.GenerateName)
+		case "WorkflowTemplate":
+			var wt wfv1.WorkflowTemplate
+			err = sigyaml.UnmarshalStrict(js, &wt)
+			m.Object, m.Name = &wt, objectName(wt.Name, wt.GenerateName)
+		case "ClusterWorkflowTemplate":
+			var ct wfv1.ClusterWorkflowTemplate
+			err = sigyaml.UnmarshalStrict(js, &ct)
+			m.Object, m.Name = &ct, objectName(ct.Name, ct.GenerateName)
+		case "CronWorkflow":
+			var cw wfv1.CronWorkflow
+			err = sigyaml.UnmarshalStrict(js, &cw)
+			m.Object, m.Name = &cw, objectName(cw.Name, cw.GenerateName)
+		default:
+			err = fmt.Errorf("kind %q is not one of Workflow, WorkflowTemplate, ClusterWorkflowTemplate, CronWorkflow", kind)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", source, err)
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+func objectName(name, generateName string) string {
+	if name != "" {
+		return name
+	}
+	return generateName
+}

@@ -1,0 +1,219 @@
+"""Argo's own code as the tests' referee: a typed Python face for the Go harness in conformance/.
+
+`validate(...)` sends manifests through Argo's validator (and v4's full CRD schema and CEL rules) in one
+long-lived `argo-harness validate --serve` process; `run(...)` executes a Workflow with Argo's own controller
+over fake Kubernetes clients, every pod running for real on this machine. The binary is built by
+`make argo-harness` when missing or stale; a build that fails raises HarnessBuildError (a test error, never a skip).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import json
+import subprocess
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+ROOT = Path(__file__).resolve().parent.parent
+BINARY = ROOT / "build" / "argo-harness"
+_BUILD_LOCK = ROOT / "build" / ".argo-harness.lock"
+
+
+class HarnessBuildError(RuntimeError):
+    """`make argo-harness` failed; the message holds the end of its output."""
+
+
+class HarnessError(RuntimeError):
+    """The harness could not do what was asked (bad manifest file, internal error); not a verdict of Argo's."""
+
+
+@functools.lru_cache(maxsize=1)
+def harness_binary() -> Path:
+    """build/argo-harness, brought up to date by `make argo-harness` once per test process (under a file lock,
+    so parallel test workers build it once)."""
+    _BUILD_LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with open(_BUILD_LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = subprocess.run(["make", "--no-print-directory", "argo-harness"], cwd=ROOT,
+                              capture_output=True, text=True)
+    if done.returncode != 0 or not BINARY.exists():
+        tail = (done.stdout + done.stderr)[-3000:]
+        raise HarnessBuildError(f"`make argo-harness` failed (exit {done.returncode}):\n{tail}")
+    return BINARY
+
+
+@dataclass(frozen=True)
+class Validation:
+    """Argo's verdict on one manifest: ok, or the stage that refused it ("argo" = Argo's validator,
+    "crd" = the API server's schema/CEL rules, "parse") and Argo's own message."""
+
+    source: str
+    kind: str
+    name: str
+    ok: bool
+    stage: str
+    message: str
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> "Validation":
+        return cls(source=d.get("source", ""), kind=d.get("kind", ""), name=d.get("name", ""),
+                   ok=bool(d.get("ok")), stage=d.get("stage", ""), message=d.get("message", ""))
+
+
+class _Validator:
+    """One `validate --serve` process, spoken to one JSON line at a time."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[str] | None = None
+
+    def _process(self) -> subprocess.Popen[str]:
+        if self._proc is None or self._proc.poll() is not None:
+            self._proc = subprocess.Popen([str(harness_binary()), "validate", "--serve"], stdin=subprocess.PIPE,
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                          encoding="utf-8")
+        return self._proc
+
+    def validate(self, manifests: list[Mapping[str, Any]]) -> list[Validation]:
+        line = json.dumps(list(manifests), ensure_ascii=True) + "\n"
+        with self._lock:
+            proc = self._process()
+            assert proc.stdin is not None and proc.stdout is not None
+            proc.stdin.write(line)
+            proc.stdin.flush()
+            reply = proc.stdout.readline()
+        if not reply:
+            err = proc.stderr.read() if proc.stderr else ""
+            raise HarnessError(f"argo-harness validate --serve ended: {err[-2000:]}")
+        return [Validation.from_json(r) for r in json.loads(reply)["results"]]
+
+
+_validator = _Validator()
+
+
+def validate(manifests: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> list[Validation]:
+    """Argo's verdict on each manifest (Workflow, WorkflowTemplate, ClusterWorkflowTemplate, CronWorkflow). Templates
+    given together resolve each other's templateRef."""
+    items = [manifests] if isinstance(manifests, Mapping) else list(manifests)
+    return _validator.validate(items)
+
+
+def assert_argo_accepts(manifest: Mapping[str, Any]) -> None:
+    """Argo's server would accept the manifest on create (the failure message is Argo's own)."""
+    for v in validate(manifest):
+        assert v.ok, f"Argo refuses {v.kind} {v.name!r} ({v.stage}): {v.message}"
+
+
+@dataclass(frozen=True)
+class HarnessNode:
+    """One node of the workflow status Argo's controller wrote."""
+
+    id: str
+    name: str
+    display_name: str
+    type: str
+    template_name: str
+    phase: str
+    message: str
+    boundary_id: str
+    children: tuple[str, ...]
+    inputs: Mapping[str, Any]
+    outputs: Mapping[str, Any]
+    exit_code: str | None
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> "HarnessNode":
+        return cls(id=d["id"], name=d["name"], display_name=d.get("displayName", ""), type=d.get("type", ""),
+                   template_name=d.get("templateName", ""), phase=d.get("phase", ""),
+                   message=d.get("message", ""), boundary_id=d.get("boundaryID", ""),
+                   children=tuple(d.get("children") or ()), inputs=d.get("inputs") or {},
+                   outputs=d.get("outputs") or {}, exit_code=d.get("exitCode"))
+
+    @property
+    def parameters(self) -> dict[str, str | None]:
+        """Output parameters by name."""
+        return {p["name"]: p.get("value") for p in self.outputs.get("parameters") or ()}
+
+    @property
+    def result(self) -> str | None:
+        """outputs.result, when Argo captured it."""
+        return self.outputs.get("result")
+
+    @property
+    def artifacts(self) -> dict[str, Mapping[str, Any]]:
+        """Output artifacts by name, with the location (s3 key) Argo recorded."""
+        return {a["name"]: a for a in self.outputs.get("artifacts") or ()}
+
+    @property
+    def input_parameters(self) -> dict[str, str | None]:
+        """The input parameters the controller resolved for the node."""
+        return {p["name"]: p.get("value") for p in self.inputs.get("parameters") or ()}
+
+
+@dataclass(frozen=True)
+class HarnessRun:
+    """Argo's controller's account of one run: the workflow's phase and message, every node, and where the store
+    keeps output artifacts (key -> path). Phase is Argo's, or "Refused" (not accepted on create) or "Stuck"
+    (no progress: the controller requeued without end, or --timeout passed)."""
+
+    phase: str
+    message: str
+    last_log: str
+    nodes: tuple[HarnessNode, ...]
+    artifacts: Mapping[str, str]
+    outputs: Mapping[str, Any]
+    record: Mapping[str, Any] = field(repr=False)
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> "HarnessRun":
+        return cls(phase=d["phase"], message=d.get("message", ""), last_log=d.get("lastLog", ""),
+                   nodes=tuple(HarnessNode.from_json(n) for n in d.get("nodes") or ()),
+                   artifacts=d.get("artifacts") or {}, outputs=d.get("outputs") or {}, record=d)
+
+    def nodes_named(self, display_name: str) -> list[HarnessNode]:
+        """All nodes with this display name (retries and loop items share names with their parents' children)."""
+        return [n for n in self.nodes if n.display_name == display_name]
+
+    def node(self, display_name: str, type: str | None = None) -> HarnessNode:
+        """The one node with this display name (and type, when given)."""
+        found = [n for n in self.nodes_named(display_name) if type is None or n.type == type]
+        if len(found) != 1:
+            raise KeyError(f"{len(found)} nodes named {display_name!r} (type {type}); nodes: "
+                           f"{sorted((n.display_name, n.type) for n in self.nodes)}")
+        return found[0]
+
+    @property
+    def by_display_name(self) -> dict[str, list[HarnessNode]]:
+        """Nodes grouped by display name."""
+        out: dict[str, list[HarnessNode]] = {}
+        for n in self.nodes:
+            out.setdefault(n.display_name, []).append(n)
+        return out
+
+    @property
+    def pods(self) -> list[HarnessNode]:
+        """The nodes that ran as pods."""
+        return [n for n in self.nodes if n.type == "Pod"]
+
+
+def run(manifest: Mapping[str, Any] | list[Mapping[str, Any]], store_dir: Path | str, *, timeout: float = 180,
+        stuck_after: float = 5) -> HarnessRun:
+    """Run a Workflow (plus any WorkflowTemplates it references, given in the same list) with Argo's controller.
+    Key-only s3 artifacts are read from and written to `store_dir`, keyed by their key."""
+    docs = manifest if isinstance(manifest, list) else [manifest]
+    store = Path(store_dir)
+    store.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", suffix=".json", encoding="utf-8", delete=True) as f:
+        for d in docs:
+            f.write(json.dumps(d, ensure_ascii=True) + "\n")
+        f.flush()
+        done = subprocess.run([str(harness_binary()), "run", f.name, "--store", str(store), "--timeout",
+                               str(timeout), "--stuck-after", str(stuck_after)],
+                              capture_output=True, text=True, encoding="utf-8", timeout=timeout + 60)
+    if done.returncode not in (0, 1) or not done.stdout.strip():
+        raise HarnessError(f"argo-harness run failed (exit {done.returncode}): {done.stderr[-3000:]}")
+    return HarnessRun.from_json(json.loads(done.stdout))
