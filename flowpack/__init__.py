@@ -33,6 +33,7 @@ from ._errors import (
 from ._logs import LogLine
 from ._one_of import one_of
 from ._op import Op, op
+from ._sequence import sequence
 from ._shell import Artifact, Parameter, ShellOp, shell
 from ._status_deps import any_of, status
 from ._store import (
@@ -122,6 +123,7 @@ __all__ = [
     "RunError",
     "S3",
     "ScriptError",
+    "sequence",
     "shell",
     "ShellOp",
     "status",

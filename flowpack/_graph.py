@@ -16,6 +16,7 @@ from ._condition import Condition, Reference
 from ._digest import path_digest
 from ._errors import WorkflowBuildError
 from ._names import PARAM_NAME, UniqueNames, k8s_name
+from ._sequence import Sequence
 from ._status_deps import add_after, wire_one_of
 from ._types import JSON, MARKER, PARAM, PATH, PICKLE, TEXT, Kind, encode, is_json_value, protect, wire_tag
 from ._values import check as check_value
@@ -254,7 +255,11 @@ class Graph:
         where = f"{step.name}.map(...)"
         literal = {n: list(v) for n, v in bound.items() if isinstance(v, (list, tuple)) and not _contains_handle(v)}
         dynamic = {n: v for n, v in bound.items() if isinstance(v, Handle) and v.kind is not None and v.kind.is_list}
-        if not literal and not dynamic:
+        sequences = {n: v for n, v in bound.items() if isinstance(v, Sequence)}  # fp.sequence(...): withSequence
+        if sequences and (len(sequences) > 1 or literal or dynamic):
+            raise WorkflowBuildError(f"{where}: an fp.sequence(...) is mapped alone; it can't be zipped with "
+                                     f"other lists ({sorted(set(literal) | set(dynamic) | set(sequences))}).")
+        if not literal and not dynamic and not sequences:
             raise WorkflowBuildError(
                 f"{where}: no argument to map over. Pass a list, a list-typed workflow parameter, or the result of "
                 f"another map, e.g. {step.name}.map(x=[1, 2, 3])."
@@ -269,7 +274,7 @@ class Graph:
         task = Task(chosen or self._names.take(task_base(step.name)), step, order=len(self.tasks), is_map=True,
                     parallelism=parallelism)
         task.loop_template = self._templates.take(task.name + "-loop")  # used when the map runs in a DAG of its own
-        mapped = list(literal or dynamic)
+        mapped = list(literal or dynamic or sequences)
         for name, value in bound.items():
             inp = step.interface.inputs[name]
             if name not in mapped:
@@ -300,6 +305,9 @@ class Graph:
                 task.extra["withItems"] = items
             else:  # Argo reads `withItems: []` as no loop at all; an empty withParam list runs no item
                 task.extra["withParam"] = "[]"
+        elif sequences:
+            task.extra["withSequence"] = sequences[mapped[0]].spec()
+            task.deps |= sequences[mapped[0]].tasks()
         else:
             handle = dynamic[mapped[0]]
             if handle.problem:

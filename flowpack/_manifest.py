@@ -52,7 +52,13 @@ def task_rows(graph: Graph, finish: tuple[str, str] | None = None) -> tuple[list
 
 def _in_own_dag(t) -> bool:
     """A map that runs inside a one-task DAG of its own (see `_map_in_dag`)."""
-    return t.is_map and (t.parallelism is not None or "withParam" in t.extra or t.when is not None)
+    return t.is_map and (t.parallelism is not None or "withParam" in t.extra or t.when is not None
+                         or _sequence_may_be_empty(t.extra.get("withSequence")))
+
+
+def _sequence_may_be_empty(spec: dict | None) -> bool:
+    """A withSequence over a run-time bound, or of count 0: it may run no item (Argo then gives no outputs)."""
+    return spec is not None and ("{{" in json.dumps(spec) or spec.get("count") == "0")
 
 
 def _skippable(graph: Graph) -> tuple[set, dict]:
@@ -99,7 +105,7 @@ def _uses(task, dep) -> bool:
     """`task` reads data of `dep` (an argument, its condition or its loop), rather than only running after it."""
     needle = "{{tasks.%s." % dep.name
     texts = [v for _, v in task.parameters] + [json.dumps(a) for a in task.artifacts]
-    texts += [task.when or "", str(task.extra.get("withParam", ""))]
+    texts += [task.when or "", str(task.extra.get("withParam", "")), json.dumps(task.extra.get("withSequence", ""))]
     return any(needle in text for text in texts)
 
 
@@ -157,6 +163,8 @@ def _map_in_dag(row: dict, parallelism: int | None, loop_name: str) -> tuple[dic
     # The loop runs inside the wrapper; a condition or a failure policy applies to the map as a whole (outside).
     outer_extra = {k: v for k, v in row["extra"].items() if k == "when"}
     extra = {k: (lift(v) if isinstance(v, str) else v) for k, v in row["extra"].items() if k not in outer_extra}
+    if "withSequence" in extra:  # its run-time bounds come in as the wrapper's inputs too
+        extra["withSequence"] = {k: lift(v) if isinstance(v, str) else v for k, v in extra["withSequence"].items()}
     wrapper = {"name": loop_name, "dag": {"tasks": [{
         "name": row["name"], "template": row["template"], **_arguments(inner_params, inner_arts), **extra}]}}
     if parallelism is not None:

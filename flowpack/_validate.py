@@ -235,7 +235,7 @@ def _check_dag(tpl: dict, templates: dict, scope: set[str]) -> None:
         for p, decl in declared.items():
             if p not in given and "default" not in decl and "value" not in decl:
                 raise ManifestError(f"{where} does not pass required parameter {p!r} of template {target['name']!r}")
-        loop = "withItems" in task or "withParam" in task
+        loop = "withItems" in task or "withParam" in task or "withSequence" in task
         for text in _task_strings(task, args):
             for ref in references(text):
                 if loop and (ref == "item" or ref.startswith("item.")):

@@ -15,6 +15,7 @@ from typing import Callable
 from .._errors import ManifestError
 from ._assess import FAILED, assess, targets
 from ._choice import parse_choice, resolve_choice
+from ._sequence import sequence_items
 from ._expr import evaluate_depends, parse_depends, references, substitute
 from ._gojson import GoJSONError, ItemOutputs, aggregate, decode_raw, item_values
 from ._when import evaluate_when
@@ -81,7 +82,7 @@ class Dag:
             tpl = self.ex.templates.get(task.get("template"))
             if tpl is None:
                 raise ManifestError(f"task {name!r}: template {task.get('template')!r} does not exist")
-            if "withItems" in task or "withParam" in task:
+            if "withItems" in task or "withParam" in task or "withSequence" in task:
                 self.launch_loop(name, task, tpl)
             else:
                 self.run_task(name, task, tpl, self.values)
@@ -135,6 +136,11 @@ class Dag:
             items = task["withItems"]
             if not items:
                 self.run_task(name, task, tpl, dict(self.values, item="{{item}}"))
+                return
+        elif "withSequence" in task:
+            items = sequence_items(task["withSequence"], self.values, where)
+            if not items:
+                self.task_done(name, "Skipped", {}, "Skipped, empty params")
                 return
         else:
             text = substitute(task["withParam"], self.values, where)
