@@ -14,6 +14,8 @@
     pipeline.to_yaml(n=5)        # the Argo Workflow manifest
 """
 
+import importlib
+
 from ._errors import (
     ArgoError,
     ArtifactIntegrityError,

@@ -117,7 +117,7 @@ def _is_op(value: Any) -> bool:
 
 def _pickle_b64(value: Any, by_value_modules: set[str]) -> tuple[str, set[str]]:
     """cloudpickle `value` with the user's own modules pickled by value; return base64 and the modules it imports."""
-    import cloudpickle
+    import cloudpickle  # lazy: cloudpickle loads only for pickled values
 
     registered = []
     try:

@@ -8,7 +8,9 @@ import shlex
 import sys
 from pathlib import Path
 
+from . import __version__, _cli_store
 from ._cli_target import load_target, parse_params
+from ._engine._record import new_run_id
 from ._errors import FlowpackError, UsageError
 
 
@@ -17,14 +19,13 @@ def _show(value) -> str:
 
 
 def cmd_run(args) -> int:
-    from ._cli_store import store_from
-    from ._engine._record import new_run_id
+    from ._cli_store import store_from  # lazy: a subcommand's module loads only for that subcommand (CLI start-up)
 
     wf = load_target(args.target, "workflow")
     params = parse_params(args.param, wf)
     store = store_from(args.store)
     built = wf.build(**params)  # checked before anything runs or shows
-    from ._run import execute
+    from ._run import execute  # lazy: the engines load on the first run (import time)
     from ._view import ProgressBar
 
     run_id = new_run_id(wf.name)
@@ -69,7 +70,7 @@ def cmd_render(args) -> int:
     params = parse_params(args.param, wf)
     manifest = wf.render(**params)
     if args.format in ("svg", "mermaid"):
-        from ._view import render_dag
+        from ._view import render_dag  # lazy: the views load on the first display (import time)
 
         text = render_dag(manifest, args.format)
     else:
@@ -84,7 +85,7 @@ def cmd_render(args) -> int:
         raise UsageError(f"can't write {args.output}: {exc.strerror or exc}") from None
     what = {"svg": "an SVG picture of the DAG", "mermaid": "a Mermaid diagram of the DAG"}.get(
         args.format, f"the Argo Workflow manifest as {args.format.upper()}")
-    from ._validate import manifest_size
+    from ._validate import manifest_size  # lazy: the manifest checks load on the first render (import time)
 
     print(f"wrote {path} ({len(text.encode('utf-8'))} bytes): {what} of workflow {wf.name!r} "
           f"({len((manifest.get('spec') or {}).get('templates') or [])} templates, "
@@ -100,8 +101,6 @@ def cmd_script(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__, _cli_store
-
     parser = argparse.ArgumentParser(prog="flowpack", description="Run plain Python functions as Argo workflow steps: "
                                      "on this machine, in Docker, or on Argo Workflows.")
     parser.add_argument("--version", action="version", version=f"flowpack {__version__}",
@@ -135,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("target", help="FILE.py:OP, an op (@fp.op) defined in FILE.py")
     p.set_defaults(func=cmd_script)
 
+    # lazy: a subcommand's module loads only for that subcommand (CLI start-up)
     from . import _cli_argo, _cli_images, _cli_view
 
     _cli_images.add_commands(sub)

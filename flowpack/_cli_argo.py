@@ -14,7 +14,12 @@ from pathlib import Path
 
 from . import _cli_store
 from ._cli_store import store_from
+from ._cli_target import load_target, parse_params
+from ._engine._record import read_json
 from ._errors import UsageError
+from ._results import rebuild
+from ._store import LocalStore
+from ._view._runs import _where
 
 
 def add_commands(sub) -> None:
@@ -97,7 +102,7 @@ def add_commands(sub) -> None:
 
 # -- helpers -------------------------------------------------------------------------------------
 def _client(args):
-    from ._argo import ArgoClient
+    from ._argo import ArgoClient  # lazy: the Argo package loads only when Argo is used (import time)
 
     settings = {k: getattr(args, k, None) for k in ("server", "namespace", "secure", "insecure_skip_verify",
                                                       "base_href")}
@@ -114,8 +119,6 @@ def _repository(text: str | None):
 
 
 def _load(args):
-    from ._cli_target import load_target, parse_params
-
     wf = load_target(args.target, "workflow")
     return wf, parse_params(args.param, wf)
 
@@ -136,7 +139,7 @@ def _show(value) -> str:
 
 # -- commands ------------------------------------------------------------------------------------
 def cmd_submit(args) -> int:
-    from ._argo import submit
+    from ._argo import submit  # lazy: the Argo package loads only when Argo is used (import time)
 
     wf, params = _load(args)
     client = _client(args)
@@ -153,9 +156,7 @@ def cmd_submit(args) -> int:
 def _print_result(run) -> int:
     """An ended Argo workflow's phase (stderr) and result (stdout, as JSON); artifacts need a store to download:
     without one they are shown as their locations. Non-zero only when the workflow did not succeed."""
-    from ._argo import _status
-    from ._results import rebuild
-    from ._view._runs import _where
+    from ._argo import _status  # lazy: the Argo package loads only when Argo is used (import time)
 
     phase = run.status()["phase"]
     print(f"workflow {run.name} {phase}", file=sys.stderr)
@@ -181,7 +182,7 @@ def _print_result(run) -> int:
 
 def cmd_results(args) -> int:
     """A local run's result from its folder, or an Argo workflow's."""
-    from ._argo import get
+    from ._argo import get  # lazy: the Argo package loads only when Argo is used (import time)
 
     folder = Path(args.run_dir) / args.name
     if args.name and "/" not in args.name and (folder / "run.json").is_file():
@@ -195,13 +196,10 @@ def cmd_results(args) -> int:
 
 
 def _local_result(folder, store) -> int:
-    from ._engine._record import read_json
-    from ._run import Run
+    from ._run import Run  # lazy: the engines load on the first run (import time)
 
     record = read_json(folder / "run.json")
     if store is None:
-        from ._store import LocalStore
-
         store = LocalStore(folder.absolute().parent.parent / "store")  # the local engine's default store
     run = Run(record, folder, store, read_json(folder / "manifest.json"))
     print(f"run {run.id} {run.phase}", file=sys.stderr)
@@ -210,7 +208,7 @@ def _local_result(folder, store) -> int:
 
 
 def cmd_lint(args) -> int:
-    from ._argo import lint
+    from ._argo import lint  # lazy: the Argo package loads only when Argo is used (import time)
 
     wf, params = _load(args)
     lint(wf, argo=_client(args), store=store_from(args.store, remote=True),
@@ -220,7 +218,7 @@ def cmd_lint(args) -> int:
 
 
 def cmd_register(args) -> int:
-    from ._argo import register
+    from ._argo import register  # lazy: the Argo package loads only when Argo is used (import time)
 
     wf, params = _load(args)
     obj = register(wf, argo=_client(args), store=store_from(args.store, remote=True), name=args.name,
@@ -232,7 +230,7 @@ def cmd_register(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from ._argo import get
+    from ._argo import get  # lazy: the Argo package loads only when Argo is used (import time)
 
     status = get(args.name, argo=_client(args)).status()
     if args.output == "json":
@@ -248,7 +246,7 @@ def cmd_status(args) -> int:
 
 
 def cmd_logs(args) -> int:
-    from ._argo import get
+    from ._argo import get  # lazy: the Argo package loads only when Argo is used (import time)
 
     for line in get(args.name, argo=_client(args)).logs(step=args.step, follow=args.follow, grep=args.grep):
         print(str(line), flush=True)
@@ -256,7 +254,7 @@ def cmd_logs(args) -> int:
 
 
 def cmd_list(args) -> int:
-    from ._argo import list_runs
+    from ._argo import list_runs  # lazy: the Argo package loads only when Argo is used (import time)
 
     runs = list_runs(argo=_client(args), labels=args.selector)
     if args.output == "json":
@@ -268,7 +266,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_wait(args) -> int:
-    from ._argo import get
+    from ._argo import get  # lazy: the Argo package loads only when Argo is used (import time)
 
     run = get(args.name, argo=_client(args)).wait(timeout=args.timeout)
     phase = run.status()["phase"]
@@ -277,7 +275,7 @@ def cmd_wait(args) -> int:
 
 
 def cmd_action(args) -> int:
-    from ._argo import get
+    from ._argo import get  # lazy: the Argo package loads only when Argo is used (import time)
 
     run = get(args.name, argo=_client(args))
     result = getattr(run, args.verb)()

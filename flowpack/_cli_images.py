@@ -6,14 +6,13 @@ import argparse
 import sys
 import time
 
+from ._cli_target import WORKFLOW, load_module, load_target
 from ._errors import FlowpackError, UsageError
+from ._workflow import Workflow
 
 
 def _workflows(target: str) -> list:
     """The workflow FILE.py:NAME, or every workflow FILE.py defines (in definition order)."""
-    from ._cli_target import WORKFLOW, load_module, load_target
-    from ._workflow import Workflow
-
     file, sep, name = target.rpartition(":")
     if sep and name and not name.startswith(("/", "\\")) and file:  # FILE.py:NAME (a bare path has no ':NAME')
         return [load_target(target, WORKFLOW)]
@@ -42,7 +41,7 @@ class _Lines:
 
 def cmd_build(args) -> int:
     """Build (and with --push, push) the images; print 'workflow template image' lines on stdout."""
-    from ._images_build import build_images
+    from ._images_build import build_images  # lazy: image building loads only when images are built
 
     workflows = _workflows(args.target)
     progress = _Lines(verbose=args.verbose)

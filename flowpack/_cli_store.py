@@ -12,6 +12,7 @@ import os
 from urllib.parse import urlsplit
 
 from ._errors import UsageError
+from ._store import S3, LocalStore
 
 HELP = ("where artifacts live: s3://BUCKET/PREFIX (endpoint from AWS_ENDPOINT_URL or MINIO_ENDPOINT, credentials "
         "from AWS_* or MINIO_* variables) or a local folder; default $FLOWPACK_STORE")
@@ -37,14 +38,11 @@ def store_from(text: str | None, *, remote: bool = False):
     if remote:
         raise UsageError(f"--store {text!r}: Argo's steps can't read a folder on this machine; "
                          f"give an S3 bucket, s3://BUCKET/PREFIX")
-    from ._store import LocalStore
 
     return LocalStore(text)
 
 
 def _s3(text: str):
-    from ._store import S3
-
     url = urlsplit(text)
     if not url.netloc:
         raise UsageError(f"--store {text!r}: no bucket; use s3://BUCKET/PREFIX")

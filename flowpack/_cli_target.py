@@ -14,6 +14,9 @@ from pathlib import Path
 from types import ModuleType
 
 from ._errors import UsageError
+from ._op import Step
+from ._values import parse_text
+from ._workflow import Workflow
 
 WORKFLOW = "workflow"
 OP = "op"
@@ -45,9 +48,6 @@ def split_target(target: str) -> tuple[str, str]:
 
 def kind_of(obj: object) -> str | None:
     """WORKFLOW, OP or None for anything else."""
-    from ._op import Step
-    from ._workflow import Workflow
-
     if isinstance(obj, Workflow):
         return WORKFLOW
     if isinstance(obj, Step):
@@ -89,8 +89,6 @@ def _plural(kind: str | None) -> str:
 def parse_params(pairs: list[str] | None, wf) -> dict:
     """-p key=value pairs as the workflow's annotations ask: JSON for JSON types, the text itself for text, a path
     for a file. Unknown or repeated keys and values that don't fit their annotation are UsageErrors."""
-    from ._values import parse_text
-
     inputs = wf.interface.inputs
     params: dict = {}
     for pair in pairs or []:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def cmd_ui(args) -> int:
-    from ._ui import make_server, url
+    from ._ui import make_server, url  # lazy: the viewer loads only for `flowpack ui`
 
     folder = Path(args.run_dir)
     if not folder.is_dir():

@@ -67,7 +67,7 @@ def _check_requirement(req: str) -> str:
     if not isinstance(req, str) or not req.strip() or req != req.strip() or any(c in req for c in "\r\n\0\\"):
         raise ImageBuildError(f"ImageSpec(packages=...): {req!r} is not a single pip requirement such as 'six==1.17.0'")
     try:
-        from packaging.requirements import InvalidRequirement, Requirement
+        from packaging.requirements import InvalidRequirement, Requirement  # lazy: packaging loads only for image specs
     except ImportError:  # pragma: no cover - packaging is almost always there with pip
         if not re.fullmatch(_REQUIREMENT_RE, req):
             raise ImageBuildError(
@@ -183,7 +183,7 @@ def _template_text() -> str:
 def render_dockerfile(spec: ImageSpec, wheel_names: Iterable[str] = (), *, ca_bundle: bool = True,
                       digest: str = "") -> str:
     """Render templates/Dockerfile.j2 for `spec`; every value is validated and inserted as a JSON string."""
-    import jinja2
+    import jinja2  # lazy: Jinja loads on the first render
 
     wheels = []
     for name in wheel_names:
@@ -284,7 +284,7 @@ def _wheel_content_digest(wheel: Path) -> str:
 
 # ----------------------------------------------------------------------------------------------------- docker
 def _client() -> Any:
-    import docker
+    import docker  # lazy: the docker SDK loads only when Docker is used
 
     try:
         return docker.from_env()
@@ -293,7 +293,7 @@ def _client() -> Any:
 
 
 def _image_exists(client: Any, ref: str) -> bool:
-    import docker.errors
+    import docker.errors  # lazy: the docker SDK loads only when Docker is used
 
     try:
         client.images.get(ref)

@@ -16,8 +16,14 @@ from importlib.metadata import PackageNotFoundError, distribution, version
 from typing import Any, Callable, Iterable, Protocol, runtime_checkable
 from urllib.parse import unquote, urlparse
 
+from ._capture_project import imported_tops
+from ._context import building
 from ._errors import ImageBuildError
+from ._graph import Graph, workflow_param
+from ._images import ImageSpec, _client, build, pinned_packages
+from ._images import push as push_image
 from ._signature import Interface
+from ._types import PARAM_JSON
 
 __all__ = ["build_images", "apply_images", "image_specs", "spec_for_step", "spec_for_template", "workflow_steps"]
 
@@ -43,10 +49,6 @@ def workflow_steps(wf: WorkflowBody) -> dict[str, object]:
 
     No parameter values are needed: handles stand for every parameter, as in `Workflow.build`.
     """
-    from ._context import building
-    from ._graph import Graph, workflow_param
-    from ._types import PARAM_JSON
-
     graph = Graph(wf.name)
     handles = {name: workflow_param(name, inp.kind if inp.kind.how != _PICKLE else PARAM_JSON)
                for name, inp in wf.interface.inputs.items()}
@@ -57,7 +59,7 @@ def workflow_steps(wf: WorkflowBody) -> dict[str, object]:
 
 # ----------------------------------------------------------------------------------------------------- specs
 def _req_name(req: str) -> str:
-    from packaging.requirements import Requirement
+    from packaging.requirements import Requirement  # lazy: packaging loads only for image specs
     from packaging.utils import canonicalize_name
 
     return canonicalize_name(Requirement(req).name)
@@ -109,8 +111,6 @@ def _cloudpickle_pin() -> str:
 
 def _spec(base: str, user: Iterable[str], modules: Iterable[str], pickled: bool):
     """ImageSpec from a base, the user's requirements and the imported modules; None when nothing is added."""
-    from ._images import ImageSpec, pinned_packages
-
     found, local = [], []
     third_party = [m for m in modules if m.split(".", 1)[0] not in sys.stdlib_module_names
                    and m.split(".", 1)[0] != "flowpack"]
@@ -155,8 +155,6 @@ def _script_text(source: str) -> str:
 
 def _source_facts(text: str) -> tuple[set[str], bool]:
     """Modules a step script imports at module level and whether it needs cloudpickle (pickled values)."""
-    from ._capture_project import imported_tops
-
     modules: set[str] = set()
     carried: set[str] = set()
     pickled = _UNPICKLE in text
@@ -247,9 +245,6 @@ def build_images(target, *, registry: str | None = None, push: bool = False, pro
     `target` is a Workflow, a Built (`Workflow.build(...)`) or a rendered manifest. Ops with nothing to add keep
     their image. With `registry`, tags are '<registry>/flowpack/step:<digest>'; `push=True` pushes them there.
     """
-    from ._images import _client, build
-    from ._images import push as push_image
-
     if push and not registry:
         raise ImageBuildError("build_images(push=True) needs registry='host:port' to push to")
     say = progress or (lambda _line: None)

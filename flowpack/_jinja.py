@@ -22,7 +22,7 @@ _json = json.JSONEncoder(ensure_ascii=False).encode  # one encoder for every val
 @functools.lru_cache(maxsize=1)
 def environment():
     """Built once, on first use, so that `import flowpack` never pays for Jinja."""
-    import jinja2
+    import jinja2  # lazy: Jinja loads on the first render
 
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),

@@ -70,6 +70,7 @@ def load_pickled(data: bytes, sha256: str | None, what: str = "a pickled output"
             f"{what}: its bytes hash to sha256 {digest}, but the step reported {sha256 or 'no digest'}; it was "
             f"changed or replaced after the step wrote it, so it is not unpickled (unpickling runs code). Check who "
             f"can write to the artifact store, then run the workflow again.")
+    # lazy: cloudpickle loads only for pickled values
     import cloudpickle  # noqa: F401 - values pickled by value need it loaded
 
     value = pickle.loads(data)

@@ -9,9 +9,11 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+from ._engine._record import new_run_id
 from ._errors import RunError, StepFailed
 from ._logs import LogLine, local_logs
 from ._results import decode_parameter, load_pickled, output_kind, rebuild, shape_of, step_digest
+from ._store import ArtifactRef
 from ._types import PARAM, PATH
 
 
@@ -22,11 +24,11 @@ def engine_for(engine, *, run_dir, store, workers, python, progress):
             engine.progress = progress
         return engine
     if engine == "local":
-        from ._engine.local import LocalEngine
+        from ._engine.local import LocalEngine  # lazy: the engines load on the first run (import time)
 
         return LocalEngine(run_dir=run_dir, store=store, workers=workers, python=python, progress=progress)
     if engine == "docker":
-        from ._engine.docker import DockerEngine
+        from ._engine.docker import DockerEngine  # lazy: the Docker engine loads only when it is used
 
         return DockerEngine(run_dir=run_dir, store=store, workers=workers, python=python, progress=progress)
     raise ValueError(f"unknown engine {engine!r}; available: 'local', 'docker'")
@@ -37,8 +39,6 @@ def execute(built, *, engine="local", run_dir=".flowpack/runs", store=None, work
     """Run a built workflow; with wait=False return at once a Run that follows the steps as they go.
 
     `workflow` (the Workflow built) lets the run record the file it came from, so `flowpack ui` can resume it."""
-    from ._engine._record import new_run_id
-
     source = _source_of(workflow)
     if source:
         built.manifest.setdefault("metadata", {}).setdefault("annotations", {})["flowpack.io/source"] = source
@@ -46,7 +46,7 @@ def execute(built, *, engine="local", run_dir=".flowpack/runs", store=None, work
     live: dict[str, dict] = {}
     shown = None
     if progress is True:  # the display of flowpack._view: a terminal line, log lines or a notebook block
-        from ._view import ProgressBar
+        from ._view import ProgressBar  # lazy: the views sit above runs: a run draws itself with them when shown
 
         progress = shown = ProgressBar(run_dir=getattr(engine, "run_dir", run_dir))
 
@@ -134,7 +134,7 @@ class Run:
         raise StepFailed if it did not succeed."""
         deadline = None if timeout is None else time.monotonic() + timeout
         if self._thread is not None and self._thread.is_alive() and progress:
-            from ._view import ProgressBar
+            from ._view import ProgressBar  # lazy: the views sit above runs: a run draws itself with them when shown
             from ._view import progress as show_progress
 
             bar = ProgressBar(manifest=self.manifest, run_path=self.path)
@@ -171,7 +171,7 @@ class Run:
 
     def _repr_html_(self) -> str:
         """In a notebook: the run's phase, its DAG coloured by phase and a table of its steps."""
-        from ._view import run_html
+        from ._view import run_html  # lazy: the views sit above runs: a run draws itself with them when shown
 
         return run_html(self)
 
@@ -217,8 +217,6 @@ class Run:
         if kind.how == PARAM:
             value = decode_parameter(self.shape, name, outs["parameters"][name], kind)
         else:
-            from ._store import ArtifactRef
-
             ref = ArtifactRef.from_dict(outs["artifacts"][name])
             if kind.how == PATH:
                 value = self.store.get(ref, self.path / "outputs" / name)

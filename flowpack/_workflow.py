@@ -10,16 +10,18 @@ import typing
 from pathlib import Path
 from typing import Callable
 
+from . import _manifest
 from ._context import building
 from ._errors import OpDefinitionError, WorkflowBuildError
 from ._exit import check_exit_op, exit_handler
-from ._graph import Graph, Handle, upload_argument, workflow_param
+from ._graph import Graph, Handle, _content_key, upload_argument, workflow_param
 from ._names import PARAM_NAME, UniqueNames, k8s_name
 from ._op import protect
 from ._signature import check_callable, describe
-from ._types import PARAM, encode, is_json_value
+from ._types import PARAM, PARAM_JSON, encode, is_json_value
 from ._values import check as check_value
 from ._values import check_env_text
+from ._yaml import dump
 
 RUN_OPTIONS = ("engine", "run_dir", "store", "workers", "python", "progress", "run_id", "resume", "wait")
 
@@ -74,7 +76,7 @@ class Workflow:
 
     def _repr_html_(self) -> str | None:
         """In a notebook: the signature and a picture of the DAG (built with the default parameter values)."""
-        from ._view import workflow_html
+        from ._view import workflow_html  # lazy: the views load on the first display (import time)
 
         return workflow_html(self)
 
@@ -85,8 +87,7 @@ class Workflow:
             return self._build(**params)
 
     def _build(self, **params) -> Built:
-        from . import _manifest
-        from ._validate import check_manifest
+        from ._validate import check_manifest  # lazy: the manifest checks load on the first render (import time)
 
         try:
             bound = self.signature.bind(**params)
@@ -138,7 +139,7 @@ class Workflow:
                                    artifacts=artifacts, outputs=outputs, shape=shape, spec_extra=spec_extra,
                                    extra_templates=extra_templates, finish=finish)
         if self._images:
-            from ._images_build import apply_images
+            from ._images_build import apply_images  # lazy: image building loads only when images are built
 
             manifest = apply_images(manifest, self._images)
         check_manifest(manifest)
@@ -155,8 +156,6 @@ class Workflow:
         return json.dumps(self.render(**params), indent=1, ensure_ascii=False)
 
     def to_yaml(self, **params) -> str:
-        from ._yaml import dump
-
         manifest = self.render(**params)
         with _no_gc():
             return dump(manifest)
@@ -171,7 +170,7 @@ class Workflow:
         `wait=False` returns at once; the Run follows the steps as they go and `run.wait()` blocks.
         Raises RunError naming the failed step, its exit code and stderr tail when the run does not succeed.
         """
-        from ._run import execute
+        from ._run import execute  # lazy: the engines load on the first run (import time)
 
         built = self.build(**params)
         return execute(built, engine=engine, run_dir=run_dir, store=store, workers=workers, python=python,
@@ -181,7 +180,7 @@ class Workflow:
     def build_images(self, *, registry: str | None = None, push: bool = False, progress=None) -> dict[str, str]:
         """Build (and with push=True, push to `registry`) one image per distinct set of base image and packages of
         this workflow's ops; from then on render/submit/run name those images. Returns template -> image."""
-        from ._images_build import build_images
+        from ._images_build import build_images  # lazy: image building loads only when images are built
 
         self._images = build_images(self, registry=registry, push=push, progress=progress)
         return dict(self._images)
@@ -193,25 +192,25 @@ class Workflow:
         Options: argo, store, namespace, artifact_repository, labels, service_account, generate_name; every other
         keyword is a workflow parameter.
         """
-        from . import _argo
+        from . import _argo  # lazy: the Argo package loads only when Argo is used (import time)
 
         return _argo.submit(self, **kwargs)
 
     def register(self, **kwargs) -> dict:
         """Publish as an Argo WorkflowTemplate (or a CronWorkflow with schedule="0 * * * *")."""
-        from . import _argo
+        from . import _argo  # lazy: the Argo package loads only when Argo is used (import time)
 
         return _argo.register(self, **kwargs)
 
     def schedule(self, cron, **kwargs) -> dict:
         """Publish as an Argo CronWorkflow running on `cron`."""
-        from . import _argo
+        from . import _argo  # lazy: the Argo package loads only when Argo is used (import time)
 
         return _argo.schedule(self, cron, **kwargs)
 
     def lint(self, **kwargs) -> dict:
         """Ask the Argo Server to lint this workflow's manifest."""
-        from . import _argo
+        from . import _argo  # lazy: the Argo package loads only when Argo is used (import time)
 
         return _argo.lint(self, **kwargs)
 
@@ -239,8 +238,6 @@ def _return_annotation(step) -> type | None:
 
 def _param_kind(value, wf: str, name: str):
     """An unannotated workflow parameter travels as JSON when its value is JSON."""
-    from ._types import PARAM_JSON
-
     if is_json_value(value):
         return PARAM_JSON
     raise WorkflowBuildError(
@@ -250,8 +247,6 @@ def _param_kind(value, wf: str, name: str):
 
 
 def _upload_key(graph: Graph, path: Path, wf: str, name: str) -> str:
-    from ._graph import _content_key
-
     if not path.exists():
         raise WorkflowBuildError(f"workflow {wf!r}: parameter {name!r}: the path {str(path)!r} does not exist.")
     key = _content_key(path)

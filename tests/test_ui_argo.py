@@ -16,7 +16,8 @@ import pytest
 from argo_double import TOKEN, argo, argo_server, argo_store  # noqa: F401
 from fixtures_s3 import s3_server, s3_store  # noqa: F401
 from flowpack._argo import ArgoClient, submit
-from flowpack._argo._submit import record_path, record_submitted, resubmit
+from flowpack._argo._record import record_path, record_submitted
+from flowpack._argo._submit import resubmit
 from flowpack._ui import make_server, url
 from flowpack._view._runs import _io, dag_key
 

@@ -12,7 +12,7 @@ ARGO_INSECURE_SKIP_VERIFY / ARGO_BASE_HREF, else the config file (see _config). 
 
 from __future__ import annotations
 
-from ._client import ArgoClient
+from ._client import ArgoClient, client_for
 from ._config import ArgoConfig, Secret
 from ._errors import (
     ArgoArtifactError,
@@ -28,7 +28,7 @@ from ._errors import (
     ArgoUnreachableError,
 )
 from ._handle import ArgoRun, LogLine
-from ._submit import SUBMIT_OPTIONS, client_for, get, lint, list_runs, register, render_for_argo, schedule, submit
+from ._submit import SUBMIT_OPTIONS, get, lint, list_runs, register, render_for_argo, schedule, submit
 
 __all__ = [
     "submit", "register", "schedule", "lint", "get", "list_runs", "render_for_argo", "client_for", "SUBMIT_OPTIONS",

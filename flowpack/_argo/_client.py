@@ -16,6 +16,7 @@ from urllib.parse import quote
 from ._config import ArgoConfig
 from ._errors import (
     ArgoAuthError,
+    ArgoConfigError,
     ArgoConflictError,
     ArgoError,
     ArgoForbiddenError,
@@ -57,7 +58,7 @@ class ArgoClient:
     @property
     def session(self):
         if self._session is None:
-            import requests
+            import requests  # lazy: the HTTP client loads only when a server is reached
 
             s = requests.Session()
             s.verify = self.config.verify
@@ -78,7 +79,7 @@ class ArgoClient:
     def request(self, method: str, path: str, *, body: dict | None = None, params: dict | None = None,
                 stream: bool = False, what: str = "", namespace: str | None = None, manifest: bool = False):
         """Send one request; return the requests.Response (2xx) or raise the ArgoError that says what to do."""
-        import requests
+        import requests  # lazy: the HTTP client loads only when a server is reached
 
         url = self.config.base_url + path
         log.debug("argo %s %s", method, path)
@@ -312,3 +313,23 @@ def _tls_message(cfg: ArgoConfig, url: str, exc: Exception) -> str:
             f"{'certificate verify failed' if 'CERTIFICATE_VERIFY_FAILED' in text else 'handshake failed'}). "
             f"Give the server's CA with ca_cert=... (or `ca_cert` in the config file). Only for a self-signed "
             f"development server: ARGO_INSECURE_SKIP_VERIFY=true.")
+
+
+def client_for(argo=None, *, namespace: str | None = None) -> ArgoClient:
+    """An ArgoClient from None (environment and config file), a client, an ArgoConfig, a dict of settings, or 'host:port'."""
+    if isinstance(argo, ArgoClient):
+        client = argo
+    elif isinstance(argo, ArgoConfig):
+        client = ArgoClient(argo)
+    elif isinstance(argo, dict):
+        client = ArgoClient(**argo)
+    elif isinstance(argo, str):
+        client = ArgoClient(server=argo)
+    elif argo is None:
+        client = ArgoClient()
+    else:
+        raise ArgoConfigError(f"argo={type(argo).__name__}: pass an ArgoClient, an ArgoConfig, a dict of settings "
+                              f"(server=..., token=...), or 'host:port'")
+    if namespace and namespace != client.namespace:
+        client = ArgoClient(client.config.with_(namespace=namespace), timeout=client.timeout)
+    return client

@@ -15,6 +15,10 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from .._op import DIGEST_PREFIX
+from .._results import load_pickled
+from .._store import S3, LocalStore
+from .._store._archive import extract
 from ._errors import ArgoArtifactError
 
 
@@ -41,7 +45,6 @@ def open_object(store, key: str):
         if prefix and not key.startswith(prefix):
             raise ArgoArtifactError(f"artifact {key!r} is outside the store's prefix {prefix!r}")
         return opener(key[len(prefix):])
-    from .._store import S3, LocalStore
 
     if isinstance(store, LocalStore):
         try:
@@ -82,8 +85,6 @@ def fetch_path(store, art: dict, dest: Path) -> Path:
         raw = Path(tmp) / "object"
         _download(store, key, raw)
         if key.endswith((".tgz", ".tar.gz", ".tar")) and tarfile.is_tarfile(raw):
-            from .._store._archive import extract
-
             content = extract(raw, Path(tmp) / "x", repr(key))
         else:
             content = raw
@@ -99,8 +100,6 @@ def reported_digest(workflow: dict, art: dict) -> str | None:
     """The sha256 the step that wrote artifact `art` reported for it (its `sha256-<output>` output parameter), found
     through the workflow status: the node whose output artifact has the same key and a digest beside it (the DAGs
     that pass the artifact on list it too, without one)."""
-    from .._op import DIGEST_PREFIX
-
     key = (art.get("s3") or {}).get("key")
     for node in ((workflow.get("status") or {}).get("nodes") or {}).values():
         outputs = node.get("outputs") or {}
@@ -116,15 +115,11 @@ def reported_digest(workflow: dict, art: dict) -> str | None:
 def fetch_pickle(store, art: dict, workflow: dict):
     """Download a pickled value (archive none; a tar.gz holding one file is accepted too) and unpickle it once it
     matches the digest its step reported in the workflow status."""
-    from .._results import load_pickled
-
     key = artifact_key(art)
     with tempfile.TemporaryDirectory(prefix="fp-fetch-") as tmp:
         raw = Path(tmp) / "object"
         _download(store, key, raw)
         if key.endswith(".tgz"):
-            from .._store._archive import extract
-
             content = extract(raw, Path(tmp) / "x", repr(key))
             if content.is_dir():
                 raise ArgoArtifactError(f"output {art.get('name')!r}: expected one pickled file in {key}")

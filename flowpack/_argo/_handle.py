@@ -9,11 +9,13 @@ from typing import Callable, Iterator
 
 from .._errors import RunError, StepFailed
 from .._logs import LogLine
+from .._results import decode_parameter, output_kind, rebuild, shape_of
+from .._types import PARAM, PATH
 from . import _status
 from ._client import ArgoClient
 from ._errors import ArgoArtifactError, ArgoNotFoundError, ArgoTimeoutError
-
-from .._results import decode_parameter, output_kind, rebuild, shape_of
+from ._fetch import fetch_path, fetch_pickle
+from ._record import record_submitted
 
 
 class ArgoRun:
@@ -35,7 +37,7 @@ class ArgoRun:
 
     def _repr_html_(self) -> str:
         """In a notebook: phase, a link to the Argo UI, the DAG coloured by phase and a table of steps."""
-        from .._view import run_html
+        from .._view import run_html  # lazy: the views sit above runs: a run draws itself with them when shown
 
         return run_html(self)
 
@@ -75,6 +77,7 @@ class ArgoRun:
         ArgoTimeoutError after `timeout` seconds (the workflow keeps running). Does not raise when the workflow
         failed: call result() or check().
         """
+        # lazy: the views sit above runs: a run draws itself with them when shown
         from .._view import ProgressBar  # the one progress display of runs (also flowpack run's and Run.wait's)
 
         shown = None
@@ -154,7 +157,6 @@ class ArgoRun:
         """One named workflow output; artifacts come from the artifact repository through `store`."""
         if name in self._cache:
             return self._cache[name]
-        from .._types import PARAM, PATH
 
         kind = output_kind(self.shape, name, f"workflow {self.name}")
         wf = self.workflow if self._wf is not None and _status.is_done(self._wf) else self.refresh()
@@ -165,8 +167,6 @@ class ArgoRun:
                                         f"status (phase {_status.phase(wf)})")
             value = decode_parameter(self.shape, name, outs["parameters"][name], kind)
         else:
-            from ._fetch import fetch_path, fetch_pickle
-
             art = outs["artifacts"].get(name)
             if art is None:
                 raise ArgoArtifactError(f"workflow {self.name}: output artifact {name!r} is not in the workflow "
@@ -213,7 +213,6 @@ class ArgoRun:
         """Submit the same workflow again as a new workflow; returns the new handle."""
         wf = self.client.action(self.name, "resubmit", namespace=self.namespace, memoized=memoized or None,
                                 parameters=_param_list(parameters))
-        from ._submit import record_submitted  # here: _submit imports this module
 
         record_submitted(self.client, wf)
         return ArgoRun(self.client, wf["metadata"]["name"], namespace=self.namespace, store=self.store, workflow=wf)

@@ -15,6 +15,7 @@ import json
 import re
 from pathlib import Path
 
+from .._names import VALID
 from ._errors import ArgoArtifactError, ArgoConfigError
 
 OUTPUT_PREFIX = "flowpack/runs"  # where outputs go in "store" mode: <prefix>/<workflow>/<pod>/<name>[.tgz]
@@ -144,7 +145,6 @@ def as_kind(manifest: dict, kind: str, *, name: str | None = None, schedule: str
     obj_name = name or meta.get("name") or (meta.get("generateName") or "").rstrip("-")
     if not obj_name:
         raise ArgoConfigError(f"a {kind} needs a name: pass name=...")
-    from .._names import VALID
 
     if not VALID.match(obj_name):
         raise ArgoConfigError(f"{kind} name {obj_name!r} is not a valid Kubernetes name (lowercase letters, digits, "

@@ -2,47 +2,19 @@
 
 from __future__ import annotations
 
-import json
-import os
-import re
-import warnings
-from datetime import datetime, timezone
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from .._validate import check_argo_limits
 from . import _prepare, _status
-from ._client import ArgoClient
-from ._config import ArgoConfig
-from ._errors import ArgoConfigError, ArgoConflictError
+from ._client import ArgoClient, client_for
+from ._errors import ArgoConfigError, ArgoConflictError, ArgoError
 from ._handle import ArgoRun
+from ._record import DEFAULT_RUN_DIR, record_submitted, token_values
 
 # Keywords of submit()/register() that are not workflow parameters (a parameter with one of these names goes
 # through params={...}).
 SUBMIT_OPTIONS = ("argo", "store", "namespace", "artifact_repository", "labels", "service_account",
                   "generate_name", "params", "download_dir", "run_dir")
-DEFAULT_RUN_DIR = ".flowpack/runs"  # as Workflow.run() and `flowpack ui`: submit records go next to it, in ../argo
-_K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
-
-
-def client_for(argo=None, *, namespace: str | None = None) -> ArgoClient:
-    """An ArgoClient from None (environment and config file), a client, an ArgoConfig, a dict of settings, or 'host:port'."""
-    if isinstance(argo, ArgoClient):
-        client = argo
-    elif isinstance(argo, ArgoConfig):
-        client = ArgoClient(argo)
-    elif isinstance(argo, dict):
-        client = ArgoClient(**argo)
-    elif isinstance(argo, str):
-        client = ArgoClient(server=argo)
-    elif argo is None:
-        client = ArgoClient()
-    else:
-        raise ArgoConfigError(f"argo={type(argo).__name__}: pass an ArgoClient, an ArgoConfig, a dict of settings "
-                              f"(server=..., token=...), or 'host:port'")
-    if namespace and namespace != client.namespace:
-        client = ArgoClient(client.config.with_(namespace=namespace), timeout=client.timeout)
-    return client
 
 
 def _params(params: dict | None, kwparams: dict) -> dict:
@@ -85,72 +57,11 @@ def submit(workflow, *, argo=None, store=None, namespace: str | None = None, art
     client = client_for(argo, namespace=namespace)
     manifest = render_for_argo(workflow, store=store, artifact_repository=artifact_repository, labels=labels,
                                service_account=service_account, generate_name=generate_name,
-                               token_guard=_token(client), params=params, **kwparams)
+                               token_guard=token_values(client), params=params, **kwparams)
     created = client.create(manifest)
     record_submitted(client, created, run_dir=run_dir)
     return ArgoRun(client, created["metadata"]["name"], namespace=client.namespace, store=store, workflow=created,
                    download_dir=download_dir)
-
-
-def record_path(run_dir: str | Path, namespace: str, name: str) -> Path:
-    """Where the submit record of namespace/name lives: <run_dir>/../argo/<namespace>/<name>/submitted.json."""
-    return Path(run_dir).parent / "argo" / namespace / name / "submitted.json"
-
-
-def record_submitted(client: ArgoClient, workflow: dict, *,
-                     run_dir: str | Path | None = DEFAULT_RUN_DIR) -> Path | None:
-    """Note a workflow just created (by submit or resubmit) for `flowpack ui`: where it is, never how to log in.
-
-    Holds name, namespace, server URL, base href, submittedAt, the flowpack workflow name and the outputs
-    annotation. A note that can't be written only warns: the workflow already runs. Returns the file written.
-    """
-    if run_dir is None:
-        return None
-    meta = workflow.get("metadata") or {}
-    name, namespace = meta.get("name") or "", meta.get("namespace") or client.namespace
-    if not (_K8S_NAME.match(name) and _K8S_NAME.match(namespace)):  # names become folders: only Kubernetes names
-        warnings.warn(f"submit: not recording workflow {name!r} in namespace {namespace!r} for `flowpack ui`: "
-                      f"not Kubernetes names", RuntimeWarning, stacklevel=3)
-        return None
-
-    from .._manifest import OUTPUTS_ANNOTATION
-
-    annotation = (meta.get("annotations") or {}).get(OUTPUTS_ANNOTATION)
-    try:
-        outputs = json.loads(annotation) if annotation else None
-    except ValueError:
-        outputs = None
-    record = {
-        "kind": "flowpack/argo-submitted", "version": 1, "name": name, "namespace": namespace,
-        "server": server_url(client), "baseHref": client.config.base_href or "",
-        "submittedAt": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "workflow": (meta.get("labels") or {}).get("flowpack.io/workflow"), "uid": meta.get("uid"),
-        "outputsAnnotation": outputs,
-    }
-    try:
-        _prepare.assert_no_secret(record, _token(client), "the submit record")
-    except ArgoConfigError:
-        warnings.warn(f"submit: not recording workflow {namespace}/{name} for `flowpack ui`: the record would "
-                      f"contain the Argo token", RuntimeWarning, stacklevel=3)
-        return None
-    path = record_path(run_dir, namespace, name)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-        tmp.write_text(json.dumps(record, indent=1, ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        warnings.warn(f"submit: workflow {namespace}/{name} was created, but its record for `flowpack ui` could not "
-                      f"be written to {path} ({exc.strerror or exc}); pass run_dir= a writable folder",
-                      RuntimeWarning, stacklevel=3)
-        return None
-    return path
-
-
-def server_url(client: ArgoClient) -> str:
-    """The client's scheme://host:port/base-href with any user:password@ part removed (for records and displays)."""
-    parts = urlsplit(client.config.base_url)
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def resubmit(run: ArgoRun, *, run_dir: str | Path | None = DEFAULT_RUN_DIR, memoized: bool = False,
@@ -174,7 +85,7 @@ def register(workflow, *, name: str | None = None, schedule=None, timezone: str 
     client = client_for(argo, namespace=namespace)
     manifest = render_for_argo(workflow, store=store, artifact_repository=artifact_repository, kind=kind,
                                name=name, schedule=schedule, timezone=timezone, labels=labels,
-                               service_account=service_account, token_guard=_token(client), params=params,
+                               service_account=service_account, token_guard=token_values(client), params=params,
                                server_version=_server_version(client) if schedule else None, **kwparams)
     try:
         return client.create(manifest)
@@ -199,7 +110,7 @@ def lint(target, *, argo=None, namespace: str | None = None, store=None, artifac
         manifest = target
     else:
         manifest = render_for_argo(target, store=store, artifact_repository=artifact_repository, upload=False,
-                                   token_guard=_token(client), params=params, **kwparams)
+                                   token_guard=token_values(client), params=params, **kwparams)
     return client.lint(manifest)
 
 
@@ -224,22 +135,11 @@ def list_runs(*, argo=None, namespace: str | None = None, labels: str | None = N
 
 def _server_version(client: ArgoClient) -> str | None:
     """The Argo Server's version ("v3.6.5"), or None when it does not say (then the v3.6+ form is used)."""
-    from ._errors import ArgoError
-
     try:
         version = client.version().get("version")
     except ArgoError:
         return None
     return version if isinstance(version, str) else None
-
-
-def _token(client: ArgoClient) -> list[str]:
-    tok = client.config.token
-    if tok is None:
-        return []
-    raw = tok.reveal().strip()
-    bare = raw.split(" ", 1)[1] if raw.startswith(("Bearer ", "Basic ")) else raw
-    return [raw, bare]
 
 
 def _store_secrets(store) -> list[str]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from .._errors import ManifestError
+from ._cond import evaluate
 from ._choice import parse_choice, resolve_choice
 
 _VAR = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .._errors import ManifestError
+from .._options import quantity_value
 from .._store._archive import outside_link
 from ._step import Launch, StepRunner
 from .local import LocalEngine
@@ -32,7 +33,7 @@ _GPU_HINT = ("the docker daemon can't give containers GPUs (no GPU device driver
 
 
 def _docker_client() -> Any:
-    import docker
+    import docker  # lazy: the docker SDK loads only when Docker is used
 
     try:
         client = docker.from_env()
@@ -65,7 +66,7 @@ def mounts_for(launch: Launch) -> dict[str, str]:
 def copy_system_outputs(container, launch: Launch) -> None:
     """Outputs declared under a system folder (/etc, /usr/bin...) aren't mounted (that would hide the image's own
     folder): they are copied out of the ended container into the step root, refusing links that leave it."""
-    import docker.errors
+    import docker.errors  # lazy: the docker SDK loads only when Docker is used
 
     outputs = launch.template.get("outputs") or {}
     paths = [a.get("path") for a in outputs.get("artifacts") or []]
@@ -124,8 +125,6 @@ def outside_links(template: dict, root: Path) -> str | None:
 
 def resource_limits(template: dict) -> dict:
     """Container create() options from the template's resources: cpu -> nano_cpus, memory -> mem_limit, gpu."""
-    from .._options import quantity_value
-
     kind = "script" if "script" in template else "container"
     res = (template.get(kind) or {}).get("resources") or {}
     requests, limits = res.get("requests") or {}, res.get("limits") or {}
@@ -138,7 +137,7 @@ def resource_limits(template: dict) -> dict:
         out["mem_limit"] = out["memswap_limit"] = int(quantity_value(str(memory)))  # no swap, as in a pod
     gpus = limits.get("nvidia.com/gpu") or requests.get("nvidia.com/gpu")
     if gpus and int(gpus) > 0:
-        import docker.types
+        import docker.types  # lazy: the docker SDK loads only when Docker is used
 
         out["device_requests"] = [docker.types.DeviceRequest(count=int(gpus), capabilities=[["gpu"]])]
     return out
@@ -166,7 +165,7 @@ class DockerStepRunner(StepRunner):
 
     def launch(self, launch: Launch) -> tuple[int, bool, list[str]]:
         """Run the step in a container of its template's image to the end: (exit code, timed out, argv)."""
-        import docker.errors
+        import docker.errors  # lazy: the docker SDK loads only when Docker is used
         import requests.exceptions
 
         tpl = launch.template
@@ -221,7 +220,7 @@ class DockerStepRunner(StepRunner):
 
     # -- helpers ---------------------------------------------------------------------------------
     def _create(self, options: dict, tpl: dict):
-        import docker.errors
+        import docker.errors  # lazy: the docker SDK loads only when Docker is used
 
         try:
             return self.client.containers.create(**options)
@@ -233,7 +232,7 @@ class DockerStepRunner(StepRunner):
 
     def _pull(self, image: str, tpl: dict) -> None:
         """Pull a missing image once per run (concurrent steps wait for the same pull)."""
-        import docker.errors
+        import docker.errors  # lazy: the docker SDK loads only when Docker is used
 
         with self.lock:
             lock = self.pulls.setdefault(image, threading.Lock())
@@ -266,7 +265,7 @@ class DockerStepRunner(StepRunner):
                     f.write(chunk)
 
     def _kill(self, container) -> None:
-        import docker.errors
+        import docker.errors  # lazy: the docker SDK loads only when Docker is used
 
         try:
             container.kill()
@@ -274,7 +273,7 @@ class DockerStepRunner(StepRunner):
             pass
 
     def _remove(self, container) -> None:
-        import docker.errors
+        import docker.errors  # lazy: the docker SDK loads only when Docker is used
 
         with self.lock:
             self.containers.pop(container.id, None)
@@ -326,7 +325,7 @@ class DockerEngine(LocalEngine):
 
     def prepare(self, built) -> dict:
         """The manifest of a built workflow with each op's image replaced by one that has its packages."""
-        from .._images_build import apply_images, build_images
+        from .._images_build import apply_images, build_images  # lazy: image building loads only when images are built
 
         if not self.build:
             return built.manifest
@@ -335,7 +334,7 @@ class DockerEngine(LocalEngine):
 
     def _managed(self, image: str) -> bool:
         """Whether flowpack built this image (its packages are in already): such templates are left as they are."""
-        import docker.errors
+        import docker.errors  # lazy: the docker SDK loads only when Docker is used
 
         try:
             return (self.client.images.get(image).labels or {}).get("org.flowpack.managed") == "true"

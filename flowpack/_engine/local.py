@@ -19,6 +19,7 @@ from typing import Callable
 
 from .._errors import ManifestError, RecordError
 from .._exit import local_exit_values
+from .._store import LocalStore
 from ._assess import FAILED
 from ._dag import Dag
 from ._duration import seconds
@@ -45,8 +46,6 @@ class LocalEngine:
     @property
     def store(self):
         if self._store is None:
-            from .._store import LocalStore
-
             self._store = LocalStore(self.run_dir.parent / "store")
         return self._store
 

@@ -145,9 +145,9 @@ class S3(Store):
     def _client(self):
         """The minio client, built on first use (minio and urllib3 are imported lazily)."""
         if self._client_obj is None:
-            import certifi
+            import certifi  # lazy: the S3 client loads only when an S3 store is used
             import urllib3
-            from minio import Minio
+            from minio import Minio  # lazy: the S3 client loads only when an S3 store is used
 
             http = urllib3.PoolManager(
                 timeout=urllib3.Timeout(connect=10, read=300),
@@ -169,7 +169,7 @@ class S3(Store):
 
     def _error(self, exc: BaseException, what: str) -> StoreError:
         """Translate a minio/urllib3 error into a StoreError that says what to check (never the secret)."""
-        from minio.error import S3Error
+        from minio.error import S3Error  # lazy: the S3 client loads only when an S3 store is used
         from urllib3.exceptions import HTTPError, SSLError
 
         where = f"S3 endpoint {self.endpoint!r} (secure={self.secure})"
@@ -207,7 +207,7 @@ class S3(Store):
 
     @contextmanager
     def _errors(self, what: str) -> Iterator[None]:
-        from minio.error import MinioException
+        from minio.error import MinioException  # lazy: the S3 client loads only when an S3 store is used
         from urllib3.exceptions import HTTPError
 
         try:
@@ -267,7 +267,7 @@ class S3(Store):
 
     def _upload_hashing(self, path: Path, name: str, size: int, key: str) -> tuple[str, int]:
         """Upload while hashing, then attach the digest by a metadata-only self-copy."""
-        from minio.commonconfig import REPLACE, CopySource
+        from minio.commonconfig import REPLACE, CopySource  # lazy: the S3 client loads only when an S3 store is used
 
         what = f"S3.put(key={key!r})"
         with open(path, "rb") as f:

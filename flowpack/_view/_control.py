@@ -19,6 +19,7 @@ import threading
 import time
 from pathlib import Path
 
+from .._engine._procs import _start_ticks
 from ._runs import _read, run_folder
 
 SOURCE = "flowpack.io/source"  # manifest annotation: "/abs/path/file.py:workflow" of a run started from a file
@@ -42,8 +43,6 @@ def _catches_sigterm(pid: int) -> bool:
 
 def stop_run(run_dir: str | Path, run_id: str) -> str:
     """Ask the engine running `run_id` to stop it; returns what was done (raises Refused when it can't be)."""
-    from .._engine._procs import _start_ticks
-
     path = run_folder(run_dir, run_id)
     record = _read(path / "run.json") or {}
     if record.get("phase") in ENDED:

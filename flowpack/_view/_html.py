@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime
 from html import escape
 from pathlib import Path
 
+from .._argo import _status
 from .._errors import FlowpackError
+from ._runs import epoch, live_steps, load_run, step_outputs
 from ._svg import dag_svg
+from ._tally import FAILED, Plan
 
 MAX_ROWS = 200  # steps listed in the table; a note counts the rest
 _STYLE = ("<style>.fp-run table{border-collapse:collapse;font-size:12px}.fp-run td,.fp-run th{padding:2px 8px;"
@@ -25,25 +27,12 @@ _STYLE = ("<style>.fp-run table{border-collapse:collapse;font-size:12px}.fp-run 
 SCROLL = 'style="overflow:auto;max-height:640px;max-width:100%;border:1px solid #e5e7eb"'
 
 
-def _ts(value) -> float | None:
-    """Epoch seconds from a float or an RFC 3339 string (Argo's)."""
-    if value in (None, ""):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
 def duration(step: dict, now: float | None = None) -> str:
     """'1.2s', '3m04s' or '' : finished-started, or now-started for a running step."""
-    start = _ts(step.get("startedAt"))
+    start = epoch(step.get("startedAt"))
     if start is None:
         return ""
-    end = _ts(step.get("finishedAt")) or (now or time.time())
+    end = epoch(step.get("finishedAt")) or (now or time.time())
     secs = max(0.0, end - start)
     if secs < 60:
         return f"{secs:.1f}s"
@@ -56,8 +45,6 @@ def snapshot(run_like) -> dict:
 
     steps: node -> {phase, template, startedAt, finishedAt, exitCode, message, outputs: {name: text}}.
     """
-    from ._runs import load_run, step_outputs
-
     if isinstance(run_like, (str, Path)):
         path = Path(run_like)
         data = load_run(path.parent, path.name)
@@ -67,8 +54,6 @@ def snapshot(run_like) -> dict:
         path = Path(run_like.path) if getattr(run_like, "path", None) else None
         rec = dict(run_like.record)
         if path is not None and rec.get("phase") in ("Running", "Pending"):
-            from ._runs import live_steps
-
             rec["steps"] = live_steps(path, rec)
         return _from_record(rec, run_like.manifest, path, step_outputs)
     if hasattr(run_like, "client") and hasattr(run_like, "workflow"):  # an ArgoRun
@@ -92,8 +77,6 @@ def _from_record(rec: dict, manifest: dict, path: Path | None, outputs_of) -> di
 
 
 def _from_argo(run) -> dict:
-    from .._argo import _status
-
     wf = run.workflow
     nodes = (wf.get("status") or {}).get("nodes") or {}
     steps = {}
@@ -117,8 +100,6 @@ def _short(value, n: int = 80) -> str:
 
 def run_html(run_like, *, with_dag: bool = True) -> str:
     """A run as HTML: a header (phase, duration, Argo link), its DAG coloured by phase, and a table of steps."""
-    from ._tally import FAILED, Plan
-
     snap = snapshot(run_like)
     now = time.time()
     steps = snap["steps"]

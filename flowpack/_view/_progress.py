@@ -246,7 +246,7 @@ class ProgressBar:
     def _render(self) -> None:
         with self._lock:
             if self.mode == "html":
-                from IPython.display import HTML, display
+                from IPython.display import HTML, display  # lazy: IPython is optional (notebooks only)
 
                 if self._handle is None:
                     self._handle = display(HTML(self.html()), display_id=True)

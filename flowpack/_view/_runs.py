@@ -13,9 +13,17 @@ import json
 import os
 import re
 from collections import deque
+from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
+from .._argo import _status
+from .._argo._client import ArgoClient, client_for
+from .._argo._errors import ArgoConfigError, ArgoNotFoundError, ArgoUnreachableError
+from .._argo._record import server_url
+from .._engine._procs import settle_abandoned
+from .._engine._record import tail_text
+from .._errors import FlowpackError
 from ._graph import expected_steps
 
 LOG_LIMIT = 256 * 1024  # bytes of a log shown: its tail
@@ -52,8 +60,6 @@ def list_runs(run_dir: str | Path, limit: int = 200) -> list[dict]:
 
     A run whose run.json can't be read is listed with phase "Unreadable" and why; a run left Running by an engine
     that is gone is marked Error (see flowpack._engine._procs)."""
-    from .._engine._procs import settle_abandoned
-
     root = Path(run_dir)
     if not root.is_dir():
         return []
@@ -142,8 +148,6 @@ def _step_folders(base: Path):
 
 def load_run(run_dir: str | Path, run_id: str) -> dict:
     """One run for display: its record with live step phases, its manifest, and how many steps it expects."""
-    from .._engine._procs import settle_abandoned
-
     path = run_folder(run_dir, run_id)
     record, problem = _record(path)
     if record is None:
@@ -157,8 +161,6 @@ def load_run(run_dir: str | Path, run_id: str) -> dict:
 
 
 def _tail(path: Path, limit: int = LOG_LIMIT) -> dict:
-    from .._engine._record import tail_text
-
     try:
         size = path.lstat().st_size
     except OSError:
@@ -242,8 +244,6 @@ def argo_connector(argo=None, *, timeout: float = ARGO_TIMEOUT) -> Callable[[str
     """namespace -> a fresh ArgoClient with the CLI's settings (ARGO_* variables, config file), or with `argo`'s."""
 
     def connect(namespace: str):
-        from .._argo import ArgoClient, client_for
-
         return ArgoClient(client_for(argo, namespace=namespace).config, timeout=timeout)
 
     return connect
@@ -251,8 +251,6 @@ def argo_connector(argo=None, *, timeout: float = ARGO_TIMEOUT) -> Callable[[str
 
 def _problem(exc: Exception, rec: dict) -> str:
     """What the page says when a workflow's state can't be read."""
-    from .._argo import ArgoConfigError, ArgoNotFoundError, ArgoUnreachableError
-
     if isinstance(exc, ArgoUnreachableError):
         return f"Argo server unreachable: {exc}"
     if getattr(exc, "other_server", False):
@@ -268,9 +266,6 @@ def _problem(exc: Exception, rec: dict) -> str:
 def _other_server(rec: dict, client) -> Exception | None:
     """An error when the record's workflow went to another server than the configured one (whose token must not be
     sent elsewhere: the record's URL is never dialled, only the configured server's, when it is the same)."""
-    from .._argo import ArgoConfigError
-    from .._argo._submit import server_url
-
     here = server_url(client)
     if rec.get("server") and rec["server"] != here:
         wrong = ArgoConfigError(f"workflow {rec['namespace']}/{rec['name']} was submitted to {rec['server']}, but the "
@@ -292,8 +287,6 @@ def _client_for(rec: dict, connect: Callable[[str], object]):
 
 def _workflow(rec: dict, connect: Callable[[str], object]) -> tuple[dict | None, str, object]:
     """(workflow object, "", client) from the Argo Server, or (None, the problem in words, None)."""
-    from .._errors import FlowpackError
-
     try:
         client = _client_for(rec, connect)
         return client.get(rec["name"], namespace=rec["namespace"]), "", client
@@ -301,16 +294,22 @@ def _workflow(rec: dict, connect: Callable[[str], object]) -> tuple[dict | None,
         return None, _problem(exc, rec), None
 
 
-def _epoch(value) -> float | None:
-    from ._html import _ts
-
-    return _ts(value)
+def epoch(value) -> float | None:
+    """Epoch seconds from a float or an RFC 3339 string (Argo's)."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 def _argo_step(step: dict) -> dict:
     """A step from flowpack._argo._status.steps in the local runs' shape (times as epoch seconds)."""
     out = {k: v for k, v in step.items() if k not in ("startedAt", "finishedAt")}
-    out["startedAt"], out["finishedAt"] = _epoch(step.get("startedAt")), _epoch(step.get("finishedAt"))
+    out["startedAt"], out["finishedAt"] = epoch(step.get("startedAt")), epoch(step.get("finishedAt"))
     return out
 
 
@@ -355,9 +354,7 @@ def _spec_of(wf: dict) -> dict:
 
 def _argo_summary(rec: dict, wf: dict | None, problem: str) -> dict:
     """The record of an Argo workflow in the local runs' shape: phase, times, message, steps, parameters, outputs."""
-    from .._argo import _status
-
-    submitted = _epoch(rec.get("submittedAt"))
+    submitted = epoch(rec.get("submittedAt"))
     base = {"id": argo_id(rec["namespace"], rec["name"]), "workflow": rec.get("workflow") or rec["name"],
             "engine": "argo", "submittedAt": submitted,
             "argo": {"namespace": rec["namespace"], "name": rec["name"], "server": rec.get("server"),
@@ -368,8 +365,8 @@ def _argo_summary(rec: dict, wf: dict | None, problem: str) -> dict:
                 "steps": {}, "parameters": {}, "outputs": {"parameters": {}, "artifacts": {}}}
     status = wf.get("status") or {}
     outs = _status.root_outputs(wf)
-    return {**base, "phase": _status.phase(wf), "startedAt": _epoch(status.get("startedAt")) or submitted,
-            "finishedAt": _epoch(status.get("finishedAt")), "message": status.get("message") or "",
+    return {**base, "phase": _status.phase(wf), "startedAt": epoch(status.get("startedAt")) or submitted,
+            "finishedAt": epoch(status.get("finishedAt")), "message": status.get("message") or "",
             "progress": status.get("progress"),
             "steps": {k: _argo_step(s) for k, s in _status.steps(wf).items()},
             "parameters": _io((wf.get("spec") or {}).get("arguments"))["parameters"],
@@ -379,9 +376,6 @@ def _argo_summary(rec: dict, wf: dict | None, problem: str) -> dict:
 
 def list_argo_runs(run_dir: str | Path, connect: Callable[[str], object], limit: int = 200) -> list[dict]:
     """The recorded Argo workflows, newest first, with live phases: one list request per namespace."""
-    from .._argo import ArgoNotFoundError
-    from .._errors import FlowpackError
-
     records = argo_records(run_dir)[:limit]
     found: dict[str, dict] = {}
     failed: dict[str, Exception] = {}  # namespace -> why its workflows couldn't be read
@@ -412,8 +406,6 @@ def list_argo_runs(run_dir: str | Path, connect: Callable[[str], object], limit:
 
 def load_argo_run(run_dir: str | Path, run_id: str, connect: Callable[[str], object]) -> dict:
     """One Argo workflow for display, as load_run gives a local one; "Argo server unreachable: ..." when it is."""
-    from ._graph import expected_steps
-
     rec = argo_record(run_dir, run_id)
     wf, problem, _ = _workflow(rec, connect)
     record = _argo_summary(rec, wf, problem)
@@ -425,9 +417,6 @@ def load_argo_run(run_dir: str | Path, run_id: str, connect: Callable[[str], obj
 
 def argo_step_detail(run_dir: str | Path, run_id: str, node: str, connect: Callable[[str], object]) -> dict:
     """One Argo step: phase, timings, inputs, outputs, command, and the tail of its log from Argo's log stream."""
-    from .._argo import _status
-    from .._errors import FlowpackError
-
     rec = argo_record(run_dir, run_id)
     wf, problem, client = _workflow(rec, connect)
     if wf is None:

@@ -14,7 +14,10 @@ import json
 import os
 from pathlib import Path
 
-from ._runs import NotFound, _read, load_run, run_folder, step_detail, step_folder
+from .._store import LocalStore
+from ._control import SOURCE
+from ._graph import build
+from ._runs import NotFound, _read, dag_key, load_run, run_folder, step_detail, step_folder
 from ._tally import Plan
 
 CHUNK = 256 * 1024  # bytes of log per request (the first request gets the tail)
@@ -32,8 +35,6 @@ _FACTS: dict[str, tuple[float, float, dict]] = {}  # run folder -> (run.json mti
 
 def run_facts(run_dir: str | Path, run_id: str) -> dict:
     """{parameters, source} of a local run for the run list (re-read only when its files change)."""
-    from ._control import SOURCE
-
     try:
         path = run_folder(run_dir, run_id)
         stamps = ((path / "run.json").stat().st_mtime, (path / "manifest.json").stat().st_mtime)
@@ -53,8 +54,6 @@ def run_facts(run_dir: str | Path, run_id: str) -> dict:
 
 def natural_key(step: str) -> list[tuple[int, int, str]]:
     """Sorts step names as people read them: 'square/2' before 'square/10' (Argo's 'square(2:..)' too)."""
-    from ._runs import dag_key
-
     return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in dag_key(step).split("/")]
 
 
@@ -123,8 +122,6 @@ def step_page(run_dir: str | Path, run_id: str, node: str) -> dict:
 
 
 def _edges(plan: Plan) -> list[tuple[str, str]]:
-    from ._graph import build
-
     return build(plan.manifest).edges
 
 
@@ -193,8 +190,6 @@ def _ref(run_dir: str | Path, run_id: str, node: str, side: str, name: str) -> t
 
 def artifact_path(run_dir: str | Path, run_id: str, node: str, side: str, name: str) -> tuple[Path, dict]:
     """(the artifact's file in the run's local store, its ref), after checking its sha256 against the record."""
-    from .._store import LocalStore
-
     ref, record = _ref(run_dir, run_id, node, side, name)
     store = record.get("store") or {}
     if store.get("type") != "local" or not store.get("root"):

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ._graph import Node, build, summarise
+from ._runs import dag_key
 
 ENDED = ("Succeeded", "Failed", "Error", "Skipped", "Omitted", "Stopped")
 FAILED = ("Failed", "Error")
@@ -111,8 +112,6 @@ class Plan:
 
     def node_of(self, key: str) -> str | None:
         """The planned node a reported step belongs to: itself, or the map it is an item of."""
-        from ._runs import dag_key
-
         key = dag_key(key)
         key = self.aliases.get(key, key)
         if key in self.by_id:
@@ -233,8 +232,6 @@ class Plan:
 
 
 def _normalise(steps: dict) -> dict[str, dict]:
-    from ._runs import dag_key
-
     return {dag_key(k): (v if isinstance(v, dict) else {"phase": v}) for k, v in (steps or {}).items()}
 
 
