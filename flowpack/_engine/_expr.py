@@ -6,8 +6,8 @@ import json
 import re
 
 from .._errors import ManifestError
-from ._cond import evaluate
 from ._choice import parse_choice, resolve_choice
+from ._cond import evaluate
 
 _VAR = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
 _DEPENDS_TOKEN = re.compile(
@@ -33,8 +33,6 @@ def fallback_expression(task: str, output: str, default_literal: str) -> str:
 
 def parse_fallback(key: str) -> tuple[str, str, str] | None:
     """(task, output parameter, default text) of a fallback expression, or None for anything else."""
-    import json
-
     m = FALLBACK.match(key)
     return (m.group(1), m.group(2), json.loads(m.group(3))) if m else None
 
@@ -79,8 +77,6 @@ def substitute(text: str, values: dict[str, str], where: str) -> str:
         if choice is not None:  # fp.one_of: the output of whichever step succeeded
             return resolve_choice(choice, values, where)
         if key.startswith("="):  # a condition flowpack wrote (see _cond); anything else is refused there
-            from ._cond import evaluate
-
             try:
                 return "true" if evaluate(key[1:], values) else "false"
             except ManifestError as exc:
