@@ -346,9 +346,17 @@ def unicode_field():
     return sized(1)
 '''
     m = user_module(src)
-    tasks = dag_tasks(render_checked(m.digits))
+    manifest = render_checked(m.digits)
+    tasks = dag_tasks(manifest)
     assert set(tasks) == {"t-3d-render", "t-3d-render-2"}
     assert tasks["t-3d-render-2"]["depends"] == "t-3d-render"
+
+    import argo_harness  # Argo accepts the mapped names, and refuses the names as they were
+
+    assert argo_harness.validate(manifest)[0].ok
+    text = json.dumps(manifest).replace('"t-3d-render', '"3d-render').replace("t-3d-render", "3d-render")
+    [verdict] = argo_harness.validate(json.loads(text))
+    assert not verdict.ok and "cannot begin with a digit" in verdict.message
     with pytest.raises(fp.WorkflowBuildError, match="output 'größe' can't be an Argo parameter"):
         m.unicode_field.render()
 
@@ -591,6 +599,12 @@ def test_more_than_200_tasks_warns_locally_and_is_refused_for_argo(user_module):
         warnings.simplefilter("ignore", ArgoLimitWarning)
         with pytest.raises(ManifestError, match="at most 200"):
             render_for_argo(wide, upload=False)
+        manifest = wide.render()
+
+    import argo_harness  # the limit is Argo's: its v4 CRDs refuse the manifest
+
+    [verdict] = argo_harness.validate(manifest)
+    assert not verdict.ok and verdict.stage == "crd" and "200" in verdict.message
 
 
 # --------------------------------------------------------------------------------------------------- YAML (14.13)
