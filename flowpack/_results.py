@@ -96,8 +96,9 @@ def step_digest(run_path, key: str) -> str | None:
 def _real_class(cls: type) -> type | None:
     """The importable class of the same module and qualified name as the by-value copy `cls`, if there is one."""
     obj: object = sys.modules.get(getattr(cls, "__module__", None) or "")
-    for part in cls.__qualname__.split("."):
-        obj = getattr(obj, part, None)
+    for part in cls.__qualname__.split("."):  # own namespaces only: a class named `__class__` is not the module's type
+        namespace = getattr(obj, "__dict__", None)
+        obj = namespace.get(part) if namespace is not None else None
     if not isinstance(obj, type) or obj is cls or issubclass(obj, enum.Enum) or obj.__name__ != cls.__name__:
         return None
     return obj

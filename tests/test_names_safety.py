@@ -89,7 +89,7 @@ def run_names(op, op2, p, q, helper, cls, const, imp, n=3):
     try:
         run = run_checked(module.pipeline, _WORK / uuid.uuid4().hex[:8], n=n)
         value = run.result()
-        assert type(value).__name__ == cls and type(value) is getattr(module, cls)
+        assert type(value).__name__ == cls and type(value) is vars(module)[cls]
         assert value.v == 2 * (n + 5 + 3)
     finally:
         sys.modules.pop(module.__name__, None)
@@ -100,6 +100,7 @@ def run_names(op, op2, p, q, helper, cls, const, imp, n=3):
 @example(("_fp", "result", "data", "value", "outputs", "Hashing", "spec", "os"))
 @example(("globals", "exec", "text", "name", "compile", "getattr", "isinstance", "b"))
 @example(("match", "case", "type", "_", "str", "dict", "print", "namespace"))
+@example(("FileNotFoundError", "Hashing", "ImportError", "SystemExit", "True_", "__class__", "A", "None_"))
 @given(st.lists(names, min_size=8, max_size=8, unique=True).map(tuple))
 def test_any_names_run_and_return_the_right_value(picked):
     op, op2, p, q, helper, cls, const, imp = picked
