@@ -18,6 +18,7 @@ from ._errors import WorkflowBuildError
 from ._names import PARAM_NAME, UniqueNames, k8s_name
 from ._sequence import Sequence
 from ._status_deps import add_after, wire_one_of
+from ._text import argo_text, check_no_placeholders, concat, has_placeholders, placeholder
 from ._types import JSON, MARKER, PARAM, PATH, PICKLE, TEXT, Kind, encode, is_json_value, protect, wire_tag
 from ._values import check as check_value
 from ._values import check_env_text
@@ -111,7 +112,17 @@ class Handle(Reference):
             f"{self!r} has no value while the workflow is being built, so arithmetic on it can't be done here. "
             f"Do the computation inside an op and pass the handle to it.")
 
-    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __rtruediv__ = _arithmetic
+    def __format__(self, spec: str) -> str:
+        """In an f-string: a placeholder that becomes Argo's `{{...}}` in a step's text argument (see _text)."""
+        return placeholder(self, spec)
+
+    def __add__(self, other):
+        return concat(self, other, True)
+
+    def __radd__(self, other):
+        return concat(self, other, False)
+
+    __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __rtruediv__ = _arithmetic
     __floordiv__ = __rfloordiv__ = __mod__ = __rmod__ = __pow__ = __rpow__ = __neg__ = __pos__ = __abs__ = _arithmetic
 
     def __bool__(self):
@@ -214,6 +225,8 @@ class Graph:
         self.uploads: dict[str, Path] = {}  # store key -> local file given as an input artifact
         self._names = UniqueNames()
         self._signatures: dict[int, tuple] = {}  # id(step) -> (signature, positional names, required, all)
+        self.text_refs: list = []  # handles put into text (f-strings, +), by placeholder number (see _text)
+        self.param_types: dict = {}  # workflow parameter -> its annotation
 
     def register(self, step) -> str:
         """The step's template name in this workflow: its own name, made unique when two names sanitise alike."""
@@ -293,6 +306,7 @@ class Graph:
                 raise WorkflowBuildError(f"{where}: the mapped lists have different lengths {sorted(lengths)}.")
             for name, values in literal.items():
                 for v in values:
+                    check_no_placeholders(v, where)
                     if not is_json_value(v):
                         raise WorkflowBuildError(f"{where}: item {v!r} of {name!r} is not JSON; map over JSON values.")
             for name, values in literal.items():
@@ -359,6 +373,11 @@ class Graph:
 
     def _wire(self, task: Task, inp, value) -> None:
         where = f"op {task.step.name!r} argument {inp.name!r}"
+        if isinstance(value, str) and has_placeholders(value):  # f"...{h}...": Argo substitutes the references
+            text, used = argo_text(self, value, where, inp.kind.codec if inp.kind.how == PARAM else "")
+            task.deps |= {h.task for h in used if h.task is not None}
+            task.parameters.append((inp.name, text))
+            return
         if isinstance(value, Handle):
             self._wire_handle(task, inp, value, where)
             return

@@ -104,6 +104,7 @@ class Workflow:
             value = bound.arguments[name]
             kind = inp.kind if inp.kind.how != "pickle" else _param_kind(value, self.name, name)
             handles[name] = workflow_param(name, kind)
+            graph.param_types[name] = inp.annotation
             if kind.how == PARAM:
                 check_value(value, inp.annotation, f"workflow {self.name!r}: parameter {name!r}")
                 text = encode(value, kind)
