@@ -137,8 +137,14 @@ def pair(x: int) -> list:
     return [x / 2, float(x)]
 
 
+@fp.op
+def listed(words: list) -> list:
+    return words
+
+
 @fp.workflow
 def fan_in(words: list):
+    words = listed(words)  # a step's list output: its strings travel marked one by one, so Argo can loop over it
     return {"ints": ints(num.map(x=[1, 2, 3])), "strs": strs(word.map(x=words)), "opts": opts(maybe.map(x=words)),
             "dicts": dicts(obj.map(x=[1, 2])), "floats": floats(pair.map(x=[1, 2]))}
 '''
