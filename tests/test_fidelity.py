@@ -477,8 +477,7 @@ def lambda_free(x: int) -> int:
 
 
 # -------------------------------------------------------------------------- defaults with braces (12.5), cache (14.8)
-def test_a_default_holding_braces_after_a_skipped_step(user_module, tmp_path):
-    src = '''
+DEFAULTS = '''
 import flowpack as fp
 
 
@@ -496,7 +495,10 @@ def show(label: str = "} odd { default") -> str:
 def optional(n: int = 0):
     return show(maybe(n).when(n > 0))
 '''
-    m = user_module(src)
+
+
+def test_a_default_holding_braces_after_a_skipped_step(user_module, tmp_path):
+    m = user_module(DEFAULTS)
     manifest = render_checked(m.optional)
     assert "odd" not in json.dumps(dag_tasks(manifest)["show"])  # the braces travel encoded
     assert run_checked(m.optional, tmp_path).result() == "} odd { default"
@@ -653,6 +655,8 @@ DIFFERENTIAL = [
     ("MAPS", "zipped", {}),
     ("MAPS", "maybe_map", {"n": 3}),
     ("MAPS", "maybe_map", {"n": 0}),    # a skipped map: its consumer is omitted, the returned value can't be had
+    ("DEFAULTS", "optional", {"n": 0}),
+    ("DEFAULTS", "optional", {"n": 1}),
     ("CONDITIONS", "tiny", {}),
     ("CONDITIONS", "injected", {}),
     ("CONDITIONS", "nothing", {}),
