@@ -13,6 +13,7 @@ import json
 from datetime import datetime, timezone
 
 from ._errors import OpDefinitionError
+from ._phase import Phase
 
 # `workflow.failures` as a JSON list: Argo quotes it, sprig.fromJson unquotes it; "null" (no failure) becomes [].
 FAILURES = "=sprig.fromJson(workflow.failures) == 'null' ? '[]' : sprig.fromJson(workflow.failures)"
@@ -23,7 +24,6 @@ EXIT_INPUTS = {
     "duration": "{{workflow.duration}}",
     "failures": "{{" + FAILURES + "}}",
 }
-FAILED = ("Failed", "Error")
 
 
 def check_exit_op(op, workflow: str) -> None:
@@ -53,11 +53,11 @@ def local_failures(steps: dict, manifest: dict, name: str, phase: str) -> list[d
     templates = {t["name"]: t for t in spec.get("templates") or []}
     entry = spec.get("entrypoint", "")
     out: list[dict] = []
-    if phase in FAILED:
+    if phase in Phase.FAILED_LIKE:
         out.append(_failure(name, entry, phase, "", name, None))
     seen: set[str] = set()
     for node, step in steps.items():
-        if step.get("phase") not in FAILED or node.startswith("onexit"):
+        if step.get("phase") not in Phase.FAILED_LIKE or node.startswith("onexit"):
             continue
         parts = node.split("/")
         tpl = templates.get(entry) or {}

@@ -8,7 +8,7 @@ import hashlib
 import inspect
 import json
 import sys
-from typing import Callable, Sequence
+from typing import Callable, Generic, ParamSpec, Sequence, TypeVar, overload
 
 from ._code_names import check_function_names
 from ._context import current
@@ -72,12 +72,19 @@ class Step:
         return graph.add_map(self, args, kwargs, parallelism)
 
 
-class Op(Step):
-    """A decorated function: called outside a workflow it is the plain function; inside one, it adds a task."""
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Op(Step, Generic[P, R]):
+    """A decorated function: called outside a workflow it is the plain function; inside one, it adds a task.
+
+    To a type checker an op keeps its function's signature: `add(1, 2)` is an `int` (inside a workflow body the call
+    returns a handle that stands for that int while the workflow runs)."""
 
     decodes_protected = True
 
-    def __init__(self, func: Callable, *, name: str | None = None, image: str | None = None,
+    def __init__(self, func: Callable[P, R], *, name: str | None = None, image: str | None = None,
                  packages: Sequence[str] = (), **options):
         check_callable(func)
         functools.update_wrapper(self, func)
@@ -93,7 +100,7 @@ class Op(Step):
         self._rendered: tuple[str, object] | None = None
         self._template: dict | None = None
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         graph = current()
         if graph is None:
             _refuse_handles(self.name, args, kwargs)
@@ -201,11 +208,27 @@ def check_cacheable(step) -> None:
         )
 
 
+@overload
+def op(func: Callable[P, R], *, name: str | None = None, image: str | None = None,
+       packages: Sequence[str] = (), retries: int = 0, backoff: float | None = None, timeout: float | None = None,
+       cpu: str | float | None = None, memory: str | None = None, gpu: int = 0, env: dict | None = None,
+       secret_env: dict | None = None, node_selector: dict | None = None, tolerations: Sequence[dict] = (),
+       cache: bool = False) -> Op[P, R]: ...
+
+
+@overload
+def op(func: None = None, *, name: str | None = None, image: str | None = None,
+       packages: Sequence[str] = (), retries: int = 0, backoff: float | None = None, timeout: float | None = None,
+       cpu: str | float | None = None, memory: str | None = None, gpu: int = 0, env: dict | None = None,
+       secret_env: dict | None = None, node_selector: dict | None = None, tolerations: Sequence[dict] = (),
+       cache: bool = False) -> Callable[[Callable[P, R]], Op[P, R]]: ...
+
+
 def op(func: Callable | None = None, *, name: str | None = None, image: str | None = None,
        packages: Sequence[str] = (), retries: int = 0, backoff: float | None = None, timeout: float | None = None,
        cpu: str | float | None = None, memory: str | None = None, gpu: int = 0, env: dict | None = None,
        secret_env: dict | None = None, node_selector: dict | None = None, tolerations: Sequence[dict] = (),
-       cache: bool = False):
+       cache: bool = False) -> Op | Callable[[Callable], Op]:
     """Turn a function into an op: `@op` bare, or `@op(image=..., retries=2, timeout=60, cpu=2, ...)` with options.
 
     retries/backoff: retry a failed step (backoff seconds, doubling); timeout: seconds before the step is killed;

@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Iterator
 
 from ._engine._record import new_run_id
-from ._errors import RunError, StepFailed
+from ._errors import RunError
 from ._logs import LogLine, local_logs
-from ._results import decode_parameter, load_pickled, output_kind, rebuild, shape_of, step_digest
+from ._phase import Phase
+from ._results import decode_parameter, load_pickled, shape_of, step_digest
+from ._runbase import Outcome, RunBase
 from ._store import ArtifactRef
-from ._types import PARAM, PATH
+from ._types import PARAM, PATH, Kind
 
 
 def engine_for(engine, *, run_dir, store, workers, python, progress):
@@ -111,7 +113,7 @@ def _upload(store, key: str, path: Path):
     return ref
 
 
-class Run:
+class Run(RunBase):
     """What a run did. `result()` gives the workflow's return value; `outputs` each named output."""
 
     def __init__(self, record: dict, path: Path, store, manifest: dict, result_type: type | None = None):
@@ -184,49 +186,26 @@ class Run:
                           follow=follow, container=container, grep=grep)
 
     def failures(self) -> list[dict]:
-        return [dict(node=n, **s) for n, s in self.steps.items() if s.get("phase") in ("Failed", "Error")]
+        return [dict(node=n, **s) for n, s in self.steps.items() if s.get("phase") in Phase.FAILED_LIKE]
 
-    def check(self) -> None:
-        """Raise StepFailed naming the failed step, its exit code and stderr tail, unless the run succeeded."""
-        if self.phase == "Succeeded":
-            return
-        fails = self.failures()
-        if not fails:
-            raise RunError(f"run {self.id} {self.phase}: {self.record.get('message', '')}", [], self)
-        lines = [f"run {self.id} {self.phase}: step {fails[0]['node']} failed"]
-        for f in fails:
-            code = f.get("exitCode")
-            lines.append(f"- step {f['node']} (template {f.get('template')}): {f.get('message') or ''}"
-                         + (f" (exit code {code})" if code not in (None, 0) and "exit code" not in (f.get('message') or '') else ""))
-            tail = (f.get("stderrTail") or "").strip()
-            if tail:
-                lines += ["  stderr (tail):"] + ["    " + ln for ln in tail.splitlines()[-15:]]
-        lines.append(f"  step folders: {self.path / 'steps'}")
-        raise StepFailed("\n".join(lines), fails, self)
-
+    # -- what RunBase reads (check, outputs, output, result) ------------------------------------------------
     @property
-    def outputs(self) -> dict:
-        """Every named output, decoded: parameters as values, Paths downloaded, pickles loaded (on first access)."""
-        return {name: self.output(name) for name in self.shape.get("kinds", {})}
+    def label(self) -> str:
+        return f"run {self.id}"
 
-    def output(self, name: str):
-        if name in self._cache:
-            return self._cache[name]
-        kind = output_kind(self.shape, name, f"run {self.id}")
+    def outcome(self) -> Outcome:
+        return Outcome(self.phase, self.failures(), self.record.get("message", ""),
+                       hints=[f"  step folders: {self.path / 'steps'}"])
+
+    def _ready(self) -> None:
+        self.wait()  # a running run is waited for
+
+    def _read_output(self, name: str, kind: Kind) -> object:
         outs = self.record.get("outputs") or {}
         if kind.how == PARAM:
-            value = decode_parameter(self.shape, name, outs["parameters"][name], kind)
-        else:
-            ref = ArtifactRef.from_dict(outs["artifacts"][name])
-            if kind.how == PATH:
-                value = self.store.get(ref, self.path / "outputs" / name)
-            else:
-                value = load_pickled(self.store.load_bytes(ref), step_digest(self.path, ref.key),
-                                     f"output {name!r} of run {self.id}")
-        self._cache[name] = value
-        return value
-
-    def result(self):
-        """The workflow's return value, rebuilt in the shape the body returned it (waits for a running run)."""
-        self.wait()
-        return rebuild(self.shape, self.output, self.result_type)
+            return decode_parameter(self.shape, name, outs["parameters"][name], kind)
+        ref = ArtifactRef.from_dict(outs["artifacts"][name])
+        if kind.how == PATH:
+            return self.store.get(ref, self.path / "outputs" / name)
+        return load_pickled(self.store.load_bytes(ref), step_digest(self.path, ref.key),
+                            f"output {name!r} of run {self.id}")

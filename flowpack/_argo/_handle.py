@@ -7,10 +7,12 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .._errors import RunError, StepFailed
+from .._errors import RunError
 from .._logs import LogLine
-from .._results import decode_parameter, output_kind, rebuild, shape_of
-from .._types import PARAM, PATH
+from .._phase import Phase
+from .._results import decode_parameter, shape_of
+from .._runbase import Outcome, RunBase
+from .._types import PARAM, PATH, Kind
 from . import _status
 from ._client import ArgoClient
 from ._errors import ArgoArtifactError, ArgoNotFoundError, ArgoTimeoutError
@@ -18,7 +20,7 @@ from ._fetch import fetch_path, fetch_pickle
 from ._record import record_submitted
 
 
-class ArgoRun:
+class ArgoRun(RunBase):
     """A workflow on the Argo Server. Fresh state on every call: `status()`, `phase`, `steps` each do one GET."""
 
     def __init__(self, client: ArgoClient, name: str, *, namespace: str | None = None, store=None,
@@ -123,42 +125,31 @@ class ArgoRun:
                 pods.update({s["pod"]: k for k, s in _status.steps(self.refresh()).items() if s.get("pod")})
             yield LogLine(pods.get(pod_name, pod_name), pod_name, entry.get("content", ""))
 
-    # -- outputs ---------------------------------------------------------------------------------
-    def check(self) -> None:
-        """Raise StepFailed naming the failed steps and their messages, unless the workflow succeeded."""
+    # -- what RunBase reads (check, outputs, output, result) --------------------------------------
+    @property
+    def label(self) -> str:
+        return f"workflow {self.namespace}/{self.name}"
+
+    def outcome(self) -> Outcome:
         wf = self.workflow if self._wf is not None and _status.is_done(self._wf) else self.refresh()
         ph = _status.phase(wf)
-        if ph == "Succeeded":
-            return
-        if not _status.is_done(wf):
-            raise RunError(f"workflow {self.namespace}/{self.name} is still {ph}: call wait() first", [], self)
-        fails = [dict(node=k, **s) for k, s in _status.steps(wf).items() if s["phase"] in _status.FAILED]
-        message = (wf.get("status") or {}).get("message") or ""
+        if ph != "Succeeded" and not _status.is_done(wf):
+            raise RunError(f"{self.label} is still {ph}: call wait() first", [], self)
+        fails = [dict(node=k, **s) for k, s in _status.steps(wf).items() if s["phase"] in Phase.FAILED_LIKE]
         stopped = _status.was_stopped(wf)
-        head = f"workflow {self.namespace}/{self.name} {ph}" + (f" (stopped: {stopped})" if stopped else "")
-        if not fails:
-            raise RunError(f"{head}: {message}", [], self)
-        lines = [f"{head}: step {fails[0]['node']} failed"]
-        for f in fails:
-            lines.append(f"- step {f['node']} (template {f.get('template')}): {f.get('message') or ''}")
-        lines.append(f"  logs: flowpack logs {self.name} --step {fails[0]['node']}")
-        raise StepFailed("\n".join(lines), fails, self)
+        hints = [f"  logs: flowpack logs {self.name} --step {fails[0]['node']}"] if fails else []
+        return Outcome(ph, fails, (wf.get("status") or {}).get("message") or "",
+                       f" (stopped: {stopped})" if stopped else "", hints)
+
+    def _ready(self) -> None:
+        self.check()  # waits for nothing: call wait() first
 
     @property
     def shape(self) -> dict:
         return shape_of(self.workflow)
 
-    @property
-    def outputs(self) -> dict:
-        """Every named output, decoded: parameters as values, Paths downloaded, pickles loaded (first access)."""
-        return {name: self.output(name) for name in self.shape.get("kinds", {})}
-
-    def output(self, name: str):
+    def _read_output(self, name: str, kind: Kind) -> object:
         """One named workflow output; artifacts come from the artifact repository through `store`."""
-        if name in self._cache:
-            return self._cache[name]
-
-        kind = output_kind(self.shape, name, f"workflow {self.name}")
         wf = self.workflow if self._wf is not None and _status.is_done(self._wf) else self.refresh()
         outs = _status.root_outputs(wf)
         if kind.how == PARAM:
@@ -181,13 +172,7 @@ class ArgoRun:
                 value = fetch_path(self.store, art, self.download_dir / "outputs" / name)
             else:
                 value = fetch_pickle(self.store, art, wf)
-        self._cache[name] = value
         return value
-
-    def result(self):
-        """The workflow's return value, in the shape the body returned it (waits for nothing: call wait() first)."""
-        self.check()
-        return rebuild(self.shape, self.output)
 
     # -- actions ---------------------------------------------------------------------------------
     def stop(self, message: str | None = None) -> "ArgoRun":

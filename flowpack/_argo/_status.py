@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-TERMINAL = ("Succeeded", "Failed", "Error")
-FAILED = ("Failed", "Error")
+from .._phase import Phase
+
 GROUP_TYPES = ("DAG", "Steps", "StepGroup", "TaskGroup", "Retry")
 POD_NAME_FORMAT = "workflows.argoproj.io/pod-name-format"
 MAX_PREFIX = 253 - 10 - 1  # Kubernetes name budget minus the hash and its dash
@@ -16,7 +16,7 @@ def phase(wf: dict) -> str:
 def is_done(wf: dict) -> bool:
     """Terminal: Succeeded, Failed or Error (stopped and terminated workflows end as Failed), or marked finished."""
     status = wf.get("status") or {}
-    if status.get("phase") in TERMINAL:
+    if status.get("phase") in Phase.COMPLETED:
         return True
     labels = (wf.get("metadata") or {}).get("labels") or {}
     return bool(status.get("finishedAt")) and labels.get("workflows.argoproj.io/completed") == "true"

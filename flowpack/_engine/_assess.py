@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-COMPLETED = ("Succeeded", "Failed", "Error")
-FAILED = ("Failed", "Error")
+from .._phase import Phase
 
 
 @dataclass(frozen=True)
@@ -42,9 +41,9 @@ def assess(order: list[str], deps: dict[str, set[str]], phases: dict[str, str], 
         phase = phases.get(name)
         if phase is None:
             continue
-        if phase not in COMPLETED and phase not in ("Skipped", "Omitted"):
+        if phase not in Phase.COMPLETED and phase not in ("Skipped", "Omitted"):
             return Assessment("Running")
-        if phase in COMPLETED:
+        if phase in Phase.COMPLETED:
             carried[name] = {phase: name}
             continue
         inherited: dict[str, str] = {}
@@ -58,7 +57,7 @@ def assess(order: list[str], deps: dict[str, set[str]], phases: dict[str, str], 
         if branch is None:
             result = Assessment("Running")
             continue
-        failed = next(((p, o) for p, o in branch.items() if p in FAILED), None)
+        failed = next(((p, o) for p, o in branch.items() if p in Phase.FAILED_LIKE), None)
         if failed is None:
             continue
         phase, origin = failed

@@ -13,11 +13,12 @@ import re
 from typing import Callable
 
 from .._errors import ManifestError
-from ._assess import FAILED, assess, targets
+from .._phase import Phase
+from ._assess import assess, targets
 from ._choice import parse_choice, resolve_choice
-from ._sequence import sequence_items
 from ._expr import evaluate_depends, parse_depends, references, substitute
 from ._gojson import GoJSONError, ItemOutputs, aggregate, decode_raw, item_values
+from ._sequence import sequence_items
 from ._when import evaluate_when
 
 
@@ -201,7 +202,7 @@ class Dag:
         dag = self.tpl["dag"]
         verdict = assess(order, self.deps, self.phases, targets(self.deps, dag.get("target")),
                          {n: t.get("continueOn") for n, t in self.tasks.items() if t.get("continueOn")})
-        if verdict.phase in FAILED:
+        if verdict.phase in Phase.FAILED_LIKE:
             origin = self.real_failure(order) or verdict.origin
             self.on_done(verdict.phase, {}, f"step {self.prefix}{origin} {verdict.phase.lower()}: "
                                             f"{self.messages.get(origin, '')}".rstrip(": "))
@@ -239,7 +240,7 @@ class Dag:
         """The first failed task whose failure no other task's `depends` accepts (so not one allowed to fail)."""
         depends = " ".join(t.get("depends") or "" for t in self.tasks.values())
         accepted = set(re.findall(r"(?<![\w-])([A-Za-z0-9][-A-Za-z0-9]*)\.(?:Failed|Errored)", depends))
-        return next((n for n in order if self.phases.get(n) in FAILED and n not in accepted), None)
+        return next((n for n in order if self.phases.get(n) in Phase.FAILED_LIKE and n not in accepted), None)
 
     def result_referenced(self, task: str) -> bool:
         """Argo's hasOutputResultRef: this DAG template's JSON mentions the task's `outputs.result`."""
@@ -290,7 +291,7 @@ class _Loop:
         even when every item was skipped; outputs gathered by processAggregateNodeOutputs' rules."""
         phase, message = "Succeeded", ""
         for i, (p, _, m) in enumerate(self.results):
-            if p in FAILED:
+            if p in Phase.FAILED_LIKE:
                 phase, message = p, f"item {i} {p.lower()}: {m}"
         self.dag.item_phases[self.name] = [p for p, _, _ in self.results]
         captured = self.dag.result_referenced(self.name)  # Argo captures a step's stdout only then

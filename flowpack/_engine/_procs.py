@@ -19,11 +19,11 @@ import socket
 import subprocess
 from pathlib import Path
 
+from .._phase import Phase
 from ._record import now, write_json
 
 STEP_ID = "FLOWPACK_STEP_ID"
 PIDS = "pids"
-UNFINISHED = ("Running", "Pending")
 
 
 def step_id(run_id: str, node: str) -> str:
@@ -125,7 +125,7 @@ def settle_abandoned(run_path: Path, record: dict) -> dict:
     """A run marked Running whose engine is gone: mark it (and its unfinished steps) Error, kill its leftovers.
 
     Returns the record as it now stands (unchanged when the run ended or its engine still runs)."""
-    if record.get("phase") not in UNFINISHED or owner_alive(record.get("owner")):
+    if record.get("phase") not in Phase.UNFINISHED or owner_alive(record.get("owner")):
         return record
     pid = (record.get("owner") or {}).get("pid")
     message = (f"engine stopped: the process that ran this run (pid {pid}) ended without finishing it "
@@ -133,7 +133,7 @@ def settle_abandoned(run_path: Path, record: dict) -> dict:
     t = now()
     steps = record.get("steps") if isinstance(record.get("steps"), dict) else {}
     for step in steps.values():
-        if isinstance(step, dict) and step.get("phase") in UNFINISHED:
+        if isinstance(step, dict) and step.get("phase") in Phase.UNFINISHED:
             step.update(phase="Error", finishedAt=t, message="engine stopped")
     record = {**record, "phase": "Error", "finishedAt": t, "message": message, "steps": steps}
     kill_remembered(run_path)

@@ -19,8 +19,8 @@ from typing import Callable
 
 from .._errors import ManifestError, RecordError
 from .._exit import local_exit_values
+from .._phase import Phase
 from .._store import LocalStore
-from ._assess import FAILED
 from ._dag import Dag
 from ._duration import seconds
 from ._expr import DONE_OK, references, substitute
@@ -121,7 +121,7 @@ class _Execution:
         result: dict = {}
 
         def exit_done(phase: str, outputs: dict, message: str = "") -> None:
-            if phase in FAILED and result.get("phase") == "Succeeded":
+            if phase in Phase.FAILED_LIKE and result.get("phase") == "Succeeded":
                 result.update(phase="Failed", message=f"the exit handler failed: {message}")
 
         def done(phase: str, outputs: dict, message: str = "") -> None:
@@ -187,7 +187,7 @@ class _Execution:
         def finished(res: StepResult) -> None:
             self.steps[job.node].update(
                 phase=res.phase, startedAt=res.started, finishedAt=res.finished, exitCode=res.exit_code,
-                message=res.message, stderrTail=res.stderr_tail if res.phase in FAILED else "",
+                message=res.message, stderrTail=res.stderr_tail if res.phase in Phase.FAILED_LIKE else "",
                 attempts=res.attempts)
             self._notify(job.node)
             on_done(res)
@@ -214,7 +214,7 @@ class _Execution:
         def leaf_done(res: StepResult) -> None:
             outputs = {"parameters": res.parameters, "artifacts": res.artifacts, "result": res.result}
             message = res.message
-            if res.phase in FAILED and res.stderr_tail:
+            if res.phase in Phase.FAILED_LIKE and res.stderr_tail:
                 message += "\n" + res.stderr_tail
             on_done(res.phase, outputs, message)
 

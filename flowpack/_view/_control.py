@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 
 from .._engine._procs import _start_ticks
+from .._phase import Phase
 from ._runs import _read, run_folder
 
 SOURCE = "flowpack.io/source"  # manifest annotation: "/abs/path/file.py:workflow" of a run started from a file
-ENDED = ("Succeeded", "Failed", "Error", "Stopped")
 
 
 class Refused(Exception):
@@ -45,7 +45,7 @@ def stop_run(run_dir: str | Path, run_id: str) -> str:
     """Ask the engine running `run_id` to stop it; returns what was done (raises Refused when it can't be)."""
     path = run_folder(run_dir, run_id)
     record = _read(path / "run.json") or {}
-    if record.get("phase") in ENDED:
+    if record.get("phase") in Phase.DONE:
         raise Refused(f"run {run_id} has already ended ({record.get('phase')})")
     owner = record.get("owner")
     if not isinstance(owner, dict) or not isinstance(owner.get("pid"), int):
@@ -67,7 +67,7 @@ def resume_run(run_dir: str | Path, run_id: str) -> str:
     path = run_folder(run_dir, run_id)
     record = _read(path / "run.json") or {}
     manifest = _read(path / "manifest.json") or {}
-    if record.get("phase") not in ("Failed", "Error", "Stopped"):
+    if record.get("phase") not in Phase.RESUMABLE:
         raise Refused(f"run {run_id} is {record.get('phase')}: only a failed, errored or stopped run is resumed")
     source = ((manifest.get("metadata") or {}).get("annotations") or {}).get(SOURCE)
     file = source.rpartition(":")[0] if isinstance(source, str) else ""

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 _DEP_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_]*)(?:\.[A-Za-z]+)?")
 _ITEM = re.compile(r"^(.*)/\d+$")
 _FAILURE_OK = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_]*)\.(?:Failed|Errored|AnyFailed|AllFailed)\b")
-FAILED = ("Failed", "Error")
 
 
 @dataclass

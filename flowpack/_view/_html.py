@@ -13,9 +13,10 @@ from pathlib import Path
 
 from .._argo import _status
 from .._errors import FlowpackError
+from .._phase import Phase
 from ._runs import epoch, live_steps, load_run, step_outputs
 from ._svg import dag_svg
-from ._tally import FAILED, Plan
+from ._tally import Plan
 
 MAX_ROWS = 200  # steps listed in the table; a note counts the rest
 _STYLE = ("<style>.fp-run table{border-collapse:collapse;font-size:12px}.fp-run td,.fp-run th{padding:2px 8px;"
@@ -107,7 +108,7 @@ def run_html(run_like, *, with_dag: bool = True) -> str:
 
     def shown(node: str, s: dict) -> str:  # an allowed failure is told apart from a failure of the run
         phase = str(s.get("phase") or "")
-        return "Failed (allowed)" if phase in FAILED and plan.allowed(node) else phase
+        return "Failed (allowed)" if phase in Phase.FAILED_LIKE and plan.allowed(node) else phase
 
     counts: dict[str, int] = {}
     for node, s in steps.items():

@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Callable, TextIO
 
 from .._errors import RunError
+from .._phase import Phase
 from .._traceback import in_kernel
-from ._tally import ENDED, FAILED, Plan, Tally
+from ._tally import Plan, Tally
 
-DONE = ("Succeeded", "Failed", "Error", "Stopped")
 SHOWN_RUNNING = 3  # running steps named on the line; the rest are counted
 
 
@@ -159,14 +159,14 @@ class ProgressBar:
             if final and phase in ("Running", "Pending"):
                 phase = "Stopped"
             t.counts[phase] = t.counts.get(phase, 0) + 1
-            t.done += phase in ENDED
+            t.done += phase in Phase.ENDED
             if phase == "Running":
                 t.running.append((node, s.get("startedAt")))
             elif phase == "Skipped":
                 t.skipped.append(node)
             elif phase == "Omitted":
                 t.omitted.append(node)
-            elif phase in FAILED:
+            elif phase in Phase.FAILED_LIKE:
                 t.failed.append(node)
         t.total = max(self.total or 0, len(self.steps))
         t.open = self.total is None and not final
@@ -222,7 +222,7 @@ class ProgressBar:
         t = self.tally()
         count, extras = self._summary(t)
         pct = 100.0 if self._final and self.phase == "Succeeded" else 100.0 * t.fraction
-        colour = ("#dc2626" if t.failed or self.phase in ("Failed", "Error") else
+        colour = ("#dc2626" if t.failed or self.phase in Phase.FAILED_LIKE else
                   "#16a34a" if self.phase == "Succeeded" else "#d97706" if self.phase == "Stopped" else "#2563eb")
         text = " · ".join([f"{_clock(self.elapsed())} {self.label or 'run'} {count}"] + extras)
         return (f'<div class="fp-progress" style="font:12px sans-serif">'
@@ -272,13 +272,13 @@ class ProgressBar:
         phase = event.get("phase")
         node = event["node"]
         is_item = self.plan is not None and node not in self.plan.by_id and self.plan.owner(node) is not None
-        if phase not in ENDED or (is_item and phase not in FAILED):
+        if phase not in Phase.ENDED or (is_item and phase not in Phase.FAILED_LIKE):
             return
         took = ""
         if isinstance(event.get("startedAt"), (int, float)) and isinstance(event.get("finishedAt"), (int, float)):
             took = f" in {_clock(max(0.0, event['finishedAt'] - event['startedAt']))}"
         message = (event.get("message") or "").strip().splitlines()
-        allowed = " (allowed to fail)" if phase in FAILED and self.plan is not None and self.plan.allowed(node) else ""
+        allowed = " (allowed to fail)" if phase in Phase.FAILED_LIKE and self.plan is not None and self.plan.allowed(node) else ""
         self._write_line(f"[{_clock(self.elapsed()):>7}] {node} {phase}{took}{allowed}"
                          + (f": {message[-1]}" if message and phase != "Succeeded" else ""))
 
@@ -306,7 +306,7 @@ class ProgressBar:
                 self.steps = {k: (dict(v) if isinstance(v, dict) else {"phase": v}) for k, v in steps.items()}
             if phase:
                 self.phase = phase
-            self._final = self.phase in DONE
+            self._final = self.phase in Phase.DONE
             if self.mode == "lines":
                 self._write_line(self.text())
             else:
@@ -330,7 +330,7 @@ def progress(status: Callable[[], dict], *, interval: float = 0.5, timeout: floa
     while True:
         state = status()
         bar.update(state)
-        if state.get("phase") in DONE:
+        if state.get("phase") in Phase.DONE:
             bar.close(state["phase"])
             return state
         if deadline is not None and time.monotonic() >= deadline:

@@ -6,8 +6,9 @@ import re
 from typing import Callable
 from xml.sax.saxutils import escape, quoteattr
 
+from .._phase import Phase
 from ._graph import build
-from ._layout import H, PAD, W, layout
+from ._layout import PAD, H, W, layout
 
 MAX_NODES = 300  # larger DAGs are drawn in part, with a note saying how many steps were left out
 
@@ -73,7 +74,7 @@ def dag_svg(manifest: dict, phases: dict | None = None, *, max_nodes: int = MAX_
     for n in dag.nodes.values():
         box = lay.boxes[n.id]
         x, y = box.x, box.y
-        allowed_failure = n.allowed and n.phase in ("Failed", "Error")
+        allowed_failure = n.allowed and n.phase in Phase.FAILED_LIKE
         fill, stroke, dash = ALLOWED_FAILURE if allowed_failure else COLOURS.get(n.phase, COLOURS[None])
         title = n.id + (f" ({n.template})" if n.template and n.template != n.label else "")
         if n.loop:

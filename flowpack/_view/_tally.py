@@ -16,11 +16,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable
 
+from .._phase import Phase
 from ._graph import Node, build, summarise
 from ._runs import dag_key
 
-ENDED = ("Succeeded", "Failed", "Error", "Skipped", "Omitted", "Stopped")
-FAILED = ("Failed", "Error")
 _TASK_OUT = re.compile(r"^\{\{tasks\.([A-Za-z0-9][-A-Za-z0-9_]*)\.outputs\.(?:parameters\.([A-Za-z0-9_-]+)|result)\}\}$")
 _WF_PARAM = re.compile(r"^\{\{workflow\.parameters\.([A-Za-z0-9_.-]+)\}\}$")
 _ITEM = re.compile(r"^(.*)/(\d+)(?:/.*)?$")
@@ -167,21 +166,21 @@ class Plan:
             claimed.add(n.id)
             if not n.loop:
                 phase = _phase(own) if own else "Pending"
-                rows[n.id] = Row(n.id, n.label, phase, done=int(phase in ENDED), succeeded=int(phase == "Succeeded"),
+                rows[n.id] = Row(n.id, n.label, phase, done=int(phase in Phase.ENDED), succeeded=int(phase == "Succeeded"),
                                  when=n.when, allowed=n.allowed, started=(own or {}).get("startedAt"), step=own or {})
                 continue
             got = items.get(n.id, {})
             item_phases = [_summed([_phase(e) for e in entries]) for entries in got.values()]
-            row = Row(n.id, n.label, "Pending", loop=True, done=sum(p in ENDED for p in item_phases),
+            row = Row(n.id, n.label, "Pending", loop=True, done=sum(p in Phase.ENDED for p in item_phases),
                       succeeded=item_phases.count("Succeeded"), seen=len(got), when=n.when, allowed=n.allowed,
                       step=own or {})
             row.total = self.map_total(n, rows, read_step)
-            if own and _phase(own) in ENDED and not got:  # the map as a whole was skipped, omitted or refused
+            if own and _phase(own) in Phase.ENDED and not got:  # the map as a whole was skipped, omitted or refused
                 row.phase, row.total, row.done = _phase(own), 1, 1
             elif got:
                 row.phase = _summed(item_phases)
                 if row.phase not in ("Running", "Pending") and (row.total is None or row.done < row.total) \
-                        and not (own and _phase(own) in ENDED):
+                        and not (own and _phase(own) in Phase.ENDED):
                     row.phase = "Running"  # items still to start
             starts = [e.get("startedAt") for es in got.values() for e in es if e.get("startedAt")]
             row.started = min(starts) if starts else None
@@ -193,7 +192,7 @@ class Plan:
         for key, entry in reported.items():
             if key not in claimed:
                 phase = _phase(entry)
-                out.append(Row(key, key, phase, done=int(phase in ENDED), succeeded=int(phase == "Succeeded"),
+                out.append(Row(key, key, phase, done=int(phase in Phase.ENDED), succeeded=int(phase == "Succeeded"),
                                started=entry.get("startedAt"), step=entry))
         return out
 
@@ -221,12 +220,12 @@ class Plan:
                 t.omitted.append(row.node)
         for key, entry in reported.items():
             phase = _phase(entry)
-            allowed = phase in FAILED and self.allowed(key)
+            allowed = phase in Phase.FAILED_LIKE and self.allowed(key)
             counted = "failed (allowed)" if allowed else phase  # told apart from a failure that fails the run
             t.counts[counted] = t.counts.get(counted, 0) + 1
             if phase == "Running":
                 t.running.append((key, entry.get("startedAt")))
-            elif phase in FAILED:
+            elif phase in Phase.FAILED_LIKE:
                 (t.allowed if allowed else t.failed).append(key)
         return t
 
