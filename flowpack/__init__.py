@@ -35,6 +35,7 @@ from ._errors import (
 from ._logs import LogLine
 from ._one_of import one_of
 from ._op import Op, op
+from ._retry import Retry
 from ._sequence import sequence
 from ._shell import Artifact, Parameter, ShellOp, shell
 from ._status_deps import any_of, status
@@ -119,6 +120,7 @@ __all__ = [
     "Parameter",
     "RecordError",
     "ResourceError",
+    "Retry",
     "Run",
     "RunError",
     "S3",

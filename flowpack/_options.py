@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from ._engine._gojson import format_float
 from ._errors import OpDefinitionError
+from ._retry import Retry
 
 _QUANTITY = re.compile(r"^([0-9]+(\.[0-9]+)?)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
 _ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -59,12 +60,19 @@ class Options:
     node_selector: dict = field(default_factory=dict)
     tolerations: tuple = ()
     cache: bool | str = False  # True, or how long a cached result stays valid ("24h"); True means a year
+    retry: Retry | None = None  # retries=fp.Retry(...): the policy beyond a number of retries
 
     @classmethod
     def make(cls, where: str, *, retries=0, backoff=None, timeout=None, cpu=None, memory=None, gpu=0, env=None,
              secret_env=None, node_selector=None, tolerations=(), cache=False) -> "Options":
+        retry = None
+        if isinstance(retries, Retry):  # a policy: on which failures, exit codes, backoff cap, max duration
+            if backoff is not None:
+                raise OpDefinitionError(f"{where}: give the backoff inside fp.Retry(..., backoff=...), not beside it.")
+            retry = retries.check(where, MAX_SECONDS)
+            retries = retry.limit
         if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
-            raise OpDefinitionError(f"{where}: retries={retries!r} must be a whole number >= 0.")
+            raise OpDefinitionError(f"{where}: retries={retries!r} must be a whole number >= 0 or an fp.Retry(...).")
         for name, value in (("backoff", backoff), ("timeout", timeout)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
                                       or not 0 < value <= MAX_SECONDS):
@@ -84,12 +92,14 @@ class Options:
             secrets[k] = v
         return cls(retries, backoff, timeout, quantity(cpu, "cpu", where) if cpu is not None else None,
                    quantity(memory, "memory", where) if memory is not None else None, gpu, env, secrets,
-                   dict(node_selector or {}), tuple(dict(t) for t in tolerations), _cache(cache, where))
+                   dict(node_selector or {}), tuple(dict(t) for t in tolerations), _cache(cache, where), retry)
 
     def template_fields(self) -> dict:
         """Top-level Argo template fields."""
         out: dict = {}
-        if self.retries:
+        if self.retry is not None and self.retries:
+            out["retryStrategy"] = self.retry.strategy(duration_text)
+        elif self.retries:
             strategy: dict = {"limit": str(self.retries), "retryPolicy": "Always"}
             if self.backoff:
                 strategy["backoff"] = {"duration": duration_text(self.backoff), "factor": "2"}

@@ -21,11 +21,11 @@ from .._errors import ManifestError, StoreError
 from .._store import ArtifactRef
 from . import _mountns as mountns
 from ._cache import fresh as cache_fresh
-from ._duration import seconds
 from ._expr import substitute
 from ._forkserver import start_step_process
 from ._procs import STEP_ID, kill_group, kill_tagged, remember, step_id
 from ._record import now, read_json, tail_text, write_json
+from ._retry import decide
 
 STDERR_TAIL = 2000
 RESULT_LIMIT = 256 * 1024
@@ -133,14 +133,8 @@ class StepRunner:
         return res
 
     def run(self, job: StepJob) -> StepResult:
-        """Run a step, retrying it as its retryStrategy says (each attempt in a folder of its own)."""
+        """Run a step, retrying it as its retryStrategy says (each attempt in a folder of its own; see _retry)."""
         strategy = job.template.get("retryStrategy") or {}
-        limit = int(strategy.get("limit", 0) or 0) if strategy else 0
-        policy = strategy.get("retryPolicy", "OnFailure")
-        backoff = strategy.get("backoff") or {}
-        delay = seconds(backoff.get("duration", "0"))
-        factor = float(backoff.get("factor", 2) or 2)
-        cap = seconds(backoff["maxDuration"]) if backoff.get("maxDuration") else None
         key = self.cache_key(job)
         reused = self._reused(job, key)
         if reused is not None:
@@ -149,15 +143,16 @@ class StepRunner:
         started = now()
         while True:
             res = self.run_once(job, job.node if attempt == 0 else f"{job.node}-retry{attempt}")
-            retry_on = {"Always": ("Failed", "Error"), "OnFailure": ("Failed",)}.get(policy, ("Error",))
-            if res.phase not in retry_on or attempt >= limit or self.stopping:
+            if not strategy or self.stopping:
+                break
+            decision = decide(strategy, res.phase, res.exit_code, attempt + 1, started, now(), f"step {job.node}")
+            if not decision.retry:
+                if decision.message and attempt:
+                    res.message = (res.message + "; " if res.message else "") + decision.message
                 break
             attempt += 1
-            if delay:
-                wait = delay * factor ** (attempt - 1)
-                if cap is not None:
-                    wait = min(wait, max(0.0, cap - (now() - started)))
-                time.sleep(wait)
+            if decision.wait:
+                time.sleep(decision.wait)
         if attempt:
             res.message = (res.message + " " if res.message else "") + f"(after {attempt + 1} attempts)"
             res.attempts = attempt + 1
