@@ -15,6 +15,7 @@ from ._capture import _pickle_b64
 from ._condition import Condition, Reference
 from ._digest import path_digest
 from ._errors import WorkflowBuildError
+from ._hooks import add_exit_hook
 from ._names import PARAM_NAME, UniqueNames, k8s_name
 from ._sequence import Sequence
 from ._status_deps import add_after, wire_one_of
@@ -52,6 +53,12 @@ class Handle(Reference):
         task.when = condition.when if isinstance(condition, Condition) else str(condition)
         if isinstance(condition, Condition):
             task.deps |= condition.tasks
+        return self
+
+    def on_exit(self, op) -> "Handle":
+        """Run the op `op` once this step ended (not when it was skipped), handing it the step's status as
+        `status`; steps after this one wait for it (Argo's task-level exit hook)."""
+        add_exit_hook(self._own_task("on_exit"), op)
         return self
 
     def allow_failure(self) -> "Handle":
@@ -158,6 +165,7 @@ class Task:
     loop_template: str | None = None  # a bounded map's wrapper DAG template (a unique template name)
     fallbacks: dict = field(default_factory=dict)  # input -> (task, output, default text): used if the task is skipped
     clauses: list = field(default_factory=list)  # status clauses from .after(on=...) / fp.any_of (_status_deps)
+    exit_hook: tuple | None = None  # (template, takes status): .on_exit(op) (_hooks)
 
     def handle(self, output: str | None) -> Handle:
         if output is None:

@@ -8,6 +8,7 @@ import re
 from ._engine._expr import fallback_expression
 from ._graph import Graph, Handle, encode_protected
 from ._jinja import render_json
+from ._hooks import hooks_field
 from ._status_deps import failure_handled, may_not_run, task_clauses
 from ._types import PARAM
 
@@ -39,6 +40,9 @@ def task_rows(graph: Graph, finish: tuple[str, str] | None = None) -> tuple[list
         extra = dict(t.extra)
         if t.when is not None:
             extra["when"] = t.when
+        hooks = hooks_field(t)
+        if hooks is not None:
+            extra["hooks"] = hooks
         row = {"name": t.name, "template": graph.template_of[id(t.step)], "depends": depends, "parameters": parameters,
                "artifacts": t.artifacts, "extra": extra}
         if t in wrapped:
@@ -161,7 +165,7 @@ def _map_in_dag(row: dict, parallelism: int | None, loop_name: str) -> tuple[dic
             a["raw"] = {"data": lift(a["raw"]["data"])}
         inner_arts.append(a)
     # The loop runs inside the wrapper; a condition or a failure policy applies to the map as a whole (outside).
-    outer_extra = {k: v for k, v in row["extra"].items() if k == "when"}
+    outer_extra = {k: v for k, v in row["extra"].items() if k in ("when", "hooks")}
     extra = {k: (lift(v) if isinstance(v, str) else v) for k, v in row["extra"].items() if k not in outer_extra}
     if "withSequence" in extra:  # its run-time bounds come in as the wrapper's inputs too
         extra["withSequence"] = {k: lift(v) if isinstance(v, str) else v for k, v in extra["withSequence"].items()}

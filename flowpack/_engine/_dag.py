@@ -188,6 +188,32 @@ class Dag:
             self.ex.steps.setdefault(node, {"name": name, "template": self.tasks[name].get("template"),
                                             "phase": phase, "message": message})
             self.ex._notify(node)
+        hook = (self.tasks[name].get("hooks") or {}).get("exit")
+        if hook is not None and phase in ("Succeeded", "Failed", "Error"):
+            self.run_exit_hook(name, hook)
+            return
+        self.release(name)
+
+    def run_exit_hook(self, name: str, hook: dict) -> None:
+        """A task's exit hook (Argo's runOnExitNode): its arguments see the task's status and outputs; the task's
+        dependents start once it ended, whatever its phase (a hook does not decide the DAG's phase)."""
+        node = f"{self.prefix}{name}.onExit"
+        try:
+            tpl = self.ex.templates.get(hook.get("template"))
+            if tpl is None:
+                raise ManifestError(f"task {name!r}: exit hook template {hook.get('template')!r} does not exist")
+            params, artifacts = self.arguments({"name": name + ".onExit", "arguments": hook.get("arguments")},
+                                               self.values)
+        except ManifestError as exc:
+            self.ex.steps[node] = {"name": name + ".onExit", "template": hook.get("template"), "phase": "Error",
+                                   "message": str(exc)}
+            self.release(name)
+            return
+        self.ex.start(tpl, node, name + ".onExit", params, artifacts,
+                      lambda phase, outputs, message="": self.release(name))
+
+    def release(self, name: str) -> None:
+        """The task ended (with its exit hook, if any): its dependents may start."""
         for child in self.children[name]:
             self.waiting[child] -= 1
             if self.waiting[child] == 0:
