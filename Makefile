@@ -3,7 +3,7 @@
 #   make test   installs flowpack with its test tools, starts the real services the tests use, runs the tests
 PYTHON ?= python3
 
-.PHONY: install install-test services demo test bench argo-harness
+.PHONY: install install-test services demo test lint bench argo-harness
 
 install:
 	$(PYTHON) -m pip install -q -e .
@@ -20,6 +20,11 @@ demo: install
 
 test: install-test services argo-harness
 	$(PYTHON) -m pytest -q -p no:cacheprovider
+
+# Lint and type checks (issue 15 item 8; not yet part of `test`: both still report findings in the package).
+lint: install-test
+	$(PYTHON) -m ruff check flowpack tests
+	$(PYTHON) -m mypy
 
 bench: install-test
 	$(PYTHON) bench/run_all.py

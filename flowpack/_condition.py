@@ -42,7 +42,7 @@ class Condition:
     @staticmethod
     def operand(value) -> tuple[str, set]:
         if isinstance(value, Reference):
-            if value.kind is None or value.kind.how != PARAM or value.problem:
+            if value.kind is None or value.kind.how != PARAM or value.problem or value.ref is None:
                 raise WorkflowBuildError(f"a condition can use parameters only; {value!r} is not one.")
             path = expression_path(value.ref[2:-2])
             text = path if value.kind.codec == TEXT else "sprig.fromJson(%s)" % path

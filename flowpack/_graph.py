@@ -23,10 +23,7 @@ from ._text import argo_text, check_no_placeholders, concat, has_placeholders, p
 from ._types import JSON, MARKER, PARAM, PATH, PICKLE, TEXT, Kind, encode, is_json_value, protect, wire_tag
 from ._values import check as check_value
 from ._values import check_env_text
-
-# Raw artifacts carry a codec prefix so the step script knows how to read them.
-RAW_JSON = "fp-json:"
-RAW_PICKLE = "fp-pickle-b64:"
+from ._wire import RAW_JSON, RAW_PICKLE
 
 
 class Handle(Reference):

@@ -21,10 +21,9 @@ from ._options import Options
 from ._script import render_script
 from ._signature import Interface, check_callable, describe
 from ._types import MARKER, PARAM, PICKLE, protect
+from ._wire import DIGEST_PREFIX, INPUTS, OUTPUT_ARTIFACTS, OUTPUT_DIGESTS, OUTPUT_PARAMETERS, PARAMS, io_path
 
-IO_ROOT = "/tmp/flowpack"
 PROTECTED = MARKER  # marks a value that travels base64-encoded (see _types.protect)
-DIGEST_PREFIX = "sha256-"  # output parameter `sha256-<name>`: the sha256 a step reports for its pickled output <name>
 
 
 def default_image() -> str:
@@ -136,7 +135,7 @@ class Op(Step, Generic[P, R]):
             params = [i for i in inputs if i.kind.how == PARAM]
             # Parameter values reach the script as files (raw artifacts Argo fills in), not environment
             # variables: no size limit of one variable, NUL bytes and newlines arrive exactly.
-            param_files = [{"name": f"param-{i.name}", "path": f"{IO_ROOT}/params/{i.name}", "optional": False,
+            param_files = [{"name": f"param-{i.name}", "path": io_path(PARAMS, i.name), "optional": False,
                             "raw": "{{inputs.parameters.%s}}" % i.name} for i in params]
             self._template = render_json(
                 "op-template.json.j2",
@@ -144,20 +143,20 @@ class Op(Step, Generic[P, R]):
                 inputs={
                     "parameters": [{"name": i.name, "default": protect(i.default_text, i.kind.codec)} for i in params],
                     "artifacts": param_files + [
-                        {"name": i.name, "path": f"{IO_ROOT}/inputs/{i.name}", "optional": i.has_default, "raw": None}
+                        {"name": i.name, "path": io_path(INPUTS, i.name), "optional": i.has_default, "raw": None}
                         for i in inputs if i.kind.how != PARAM
                     ],
                 },
                 outputs={
                     "parameters": [
-                        {"name": n, "path": f"{IO_ROOT}/outputs/parameters/{n}"}
+                        {"name": n, "path": io_path(OUTPUT_PARAMETERS, n)}
                         for n, k in self.interface.outputs.items() if k.how == PARAM
                     ] + [
-                        {"name": DIGEST_PREFIX + n, "path": f"{IO_ROOT}/outputs/digests/{n}"}
+                        {"name": DIGEST_PREFIX + n, "path": io_path(OUTPUT_DIGESTS, n)}
                         for n, k in self.interface.outputs.items() if k.how == PICKLE
                     ],
                     "artifacts": [
-                        {"name": n, "path": f"{IO_ROOT}/outputs/artifacts/{n}", "raw": k.how == PICKLE}
+                        {"name": n, "path": io_path(OUTPUT_ARTIFACTS, n), "raw": k.how == PICKLE}
                         for n, k in self.interface.outputs.items() if k.how != PARAM
                     ],
                 },

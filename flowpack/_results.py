@@ -12,7 +12,7 @@ from typing import Callable
 
 from ._errors import ArtifactIntegrityError
 from ._manifest import OUTPUTS_ANNOTATION
-from ._op import DIGEST_PREFIX
+from ._wire import DIGEST_PREFIX
 from ._types import PARAM, Kind, decode, unmarked
 
 _NONE = '{"shape":"none","kinds":{}}'

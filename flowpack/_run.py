@@ -91,16 +91,19 @@ def execute(built, *, engine="local", run_dir=".flowpack/runs", store=None, work
 
 def _source_of(workflow) -> str | None:
     """"/abs/file.py:name" for a workflow defined in a Python file (None in a notebook, a REPL or python -c)."""
+    if workflow is None:
+        return None
     try:
-        file = inspect.getsourcefile(workflow.func) if workflow is not None else None
+        file = inspect.getsourcefile(workflow.func)
     except TypeError:
         return None
     if not file or not file.endswith(".py") or not Path(file).is_file() or "ipykernel_" in file:
         return None
+    name = workflow.func.__name__
     module = sys.modules.get(workflow.func.__module__)
-    if module is None or getattr(module, workflow.func.__name__, None) is not workflow:
+    if module is None or getattr(module, name, None) is not workflow:
         return None  # not reachable by name in its file (defined in a function, renamed): can't be run again
-    return f"{Path(file).absolute()}:{workflow.func.__name__}"
+    return f"{Path(file).absolute()}:{name}"
 
 
 def _upload(store, key: str, path: Path):
@@ -122,9 +125,9 @@ class Run(RunBase):
         self.path = path
         self.store = store
         self.manifest = manifest
-        self.shape = shape_of(manifest)
+        self._shape = shape_of(manifest)
         self._cache: dict[str, object] = {}
-        self._thread = None
+        self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
 
     @property

@@ -32,8 +32,13 @@ class RunBase:
     check that the run ended) and `_read_output(name, kind)`."""
 
     result_type: type | None = None
-    shape: dict  # what the workflow returns and how each output travels (see _results.shape_of)
+    _shape: dict
     _cache: dict[str, object]
+
+    @property
+    def shape(self) -> dict:
+        """What the workflow returns and how each output travels (see _results.shape_of)."""
+        return self._shape
 
     @property
     def label(self) -> str:  # pragma: no cover - abstract

@@ -9,7 +9,8 @@ from ._capture import undefined_names
 from ._code_names import is_reserved
 from ._errors import ScriptError
 from ._signature import Interface, _hints
-from ._types import ANY_SHAPE, MARKER, TAGS, UNSAFE, value_shape
+from ._types import ANY_SHAPE, value_shape
+from ._wire import script_spec
 
 SCRIPT_TEMPLATE = "step.py.j2"
 
@@ -27,9 +28,7 @@ def spec_of(func, op_name: str, interface: Interface, is_async: bool, embedded: 
         "result": interface.result,
         "is_async": is_async,
         "embedded": list(embedded),
-        "marker": MARKER,
-        "tags": TAGS,
-        "unsafe": UNSAFE,
+        **script_spec(),  # the wire format: I/O root and layout, marker, codec tags, what must be encoded
     }
 
 

@@ -34,8 +34,9 @@ LAYER_OF = {
     # Argo's expression language and Go's formats: written by the builder, evaluated by the engines
     "_engine._gojson": "values", "_engine._cond": "values", "_engine._expr": "values",
     "_engine._duration": "values", "_engine._choice": "values", "_exit": "values",
+    "_retry": "values", "_engine._retry": "values",  # retry policy as Argo reads it: written by ops, applied by engines
     "_capture": "capture", "_capture_imports": "capture", "_capture_project": "capture", "_script": "capture",
-    "_condition": "ops", "_status_deps": "ops", "_one_of": "ops", "_sequence": "ops", "_text": "ops", "_graph": "ops", "_op": "ops", "_shell": "ops",
+    "_condition": "ops", "_status_deps": "ops", "_one_of": "ops", "_sequence": "ops", "_text": "ops", "_hooks": "ops", "_graph": "ops", "_op": "ops", "_shell": "ops",
     "_manifest": "manifest",
     "_validate": "validation",
     "_engine": "engines", "_store": "engines", "_run": "engines", "_results": "engines", "_images": "engines",
@@ -250,3 +251,17 @@ def test_import_flowpack_stays_light():
 def test_module_opens_with_a_docstring(module):
     tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
     assert ast.get_docstring(tree), f"flowpack.{module} has no docstring of its purpose"
+
+
+WIRE_LITERALS = ("/tmp/flowpack/", '"/tmp/flowpack"', "fp-pickle-b64", "fp-b64", "fp-json", "fp-text", "fp-each-",
+                 '"sha256-"')
+
+
+def test_wire_format_is_written_once():
+    """The step's I/O root, folders, tags and digest prefix are written in flowpack/_wire.py (encodings in _types)
+    and handed to the op template, the graph, the results reader and the step script, never written again."""
+    templates = PACKAGE.parent / "templates"
+    found = [f"{path.name}: {literal}" for path in [*MODULES.values(), *templates.glob("*.j2")]
+             if path.name not in ("_wire.py", "_types.py")
+             for literal in WIRE_LITERALS if literal in path.read_text(encoding="utf-8")]
+    assert found == []

@@ -15,7 +15,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from .._op import DIGEST_PREFIX
+from .._wire import DIGEST_PREFIX
 from .._results import load_pickled
 from .._store import S3, LocalStore
 from .._store._archive import extract
