@@ -16,7 +16,6 @@ out="$(mkdir -p "$1" && cd "$1" && pwd)"
 cd "$here"
 module=github.com/argoproj/argo-workflows/v4
 go mod download "$module"
-go mod verify >/dev/null
 version="$(go list -m -f '{{.Version}}' "$module")"
 argo_cache_dir="$(go list -m -f '{{.Dir}}' "$module")"
 work="$out/harness-$version"

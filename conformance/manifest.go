@@ -9,7 +9,6 @@ import (
 	"os"
 
 	"k8s.io/apimachinery/pkg/util/yaml"
-	sigyaml "sigs.k8s.io/yaml"
 
 	wfv1 "github.com/argoproj/argo-workflows/v4/pkg/apis/workflow/v1alpha1"
 )
@@ -55,19 +54,19 @@ func parseManifests(source string, data []byte) ([]manifest, error) {
 		switch kind {
 		case "Workflow":
 			var wf wfv1.Workflow
-			err = sigyaml.UnmarshalStrict(js, &wf)
+			err = decodeStrict(js, &wf)
 			m.Object, m.Name = &wf, objectName(wf.Name, wf.GenerateName)
 		case "WorkflowTemplate":
 			var wt wfv1.WorkflowTemplate
-			err = sigyaml.UnmarshalStrict(js, &wt)
+			err = decodeStrict(js, &wt)
 			m.Object, m.Name = &wt, objectName(wt.Name, wt.GenerateName)
 		case "ClusterWorkflowTemplate":
 			var ct wfv1.ClusterWorkflowTemplate
-			err = sigyaml.UnmarshalStrict(js, &ct)
+			err = decodeStrict(js, &ct)
 			m.Object, m.Name = &ct, objectName(ct.Name, ct.GenerateName)
 		case "CronWorkflow":
 			var cw wfv1.CronWorkflow
-			err = sigyaml.UnmarshalStrict(js, &cw)
+			err = decodeStrict(js, &cw)
 			m.Object, m.Name = &cw, objectName(cw.Name, cw.GenerateName)
 		default:
 			err = fmt.Errorf("kind %q is not one of Workflow, WorkflowTemplate, ClusterWorkflowTemplate, CronWorkflow", kind)
@@ -85,4 +84,12 @@ func objectName(name, generateName string) string {
 		return name
 	}
 	return generateName
+}
+
+// decodeStrict decodes JSON into Argo's type, refusing fields the type does not have (as
+// `argo lint` does by default).
+func decodeStrict(js []byte, into interface{}) error {
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields()
+	return dec.Decode(into)
 }

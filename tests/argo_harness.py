@@ -8,6 +8,7 @@ over fake Kubernetes clients, every pod running for real on this machine. The bi
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import functools
 import json
@@ -91,8 +92,20 @@ class _Validator:
             raise HarnessError(f"argo-harness validate --serve ended: {err[-2000:]}")
         return [Validation.from_json(r) for r in json.loads(reply)["results"]]
 
+    def close(self) -> None:
+        """End the serving process (its stdin closes, it exits)."""
+        with self._lock:
+            if self._proc is not None and self._proc.poll() is None:
+                assert self._proc.stdin is not None
+                self._proc.stdin.close()
+                self._proc.wait(timeout=10)
+            for stream in (self._proc.stdout, self._proc.stderr) if self._proc is not None else ():
+                if stream is not None:
+                    stream.close()
+
 
 _validator = _Validator()
+atexit.register(_validator.close)
 
 
 def validate(manifests: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> list[Validation]:

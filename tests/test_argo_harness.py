@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from tests.argo_harness import HarnessRun, run, validate
+from argo_harness import HarnessRun, run, validate
 
 EXAMPLES = Path(__file__).parent / "data" / "argo-examples"
 
