@@ -71,7 +71,12 @@ def render(res: dict) -> str:
            f"- taken {m['date']}; measured runs per figure: {res['runs']}"
            + (f"; skipped: {', '.join(res['skip'])}" if res.get("skip") else ""),
            "- command: `make bench` (= `python bench/run_all.py`); env `BENCH_RUNS`, `BENCH_SKIP`, `BENCH_TIMEOUT` "
-           "(see bench/run_all.py)", ""]
+           "(see bench/run_all.py)"]
+    for again in res.get("redone", []):
+        out.append(f"- measured again on {again['date']} (flowpack {again['commit']}, load {again['load_before'][0]:.1f}) "
+                   f"with `BENCH_REDO={','.join(again['parts'])} python bench/run_all.py`: "
+                   + ", ".join(again["parts"]) + " (their rows come from that invocation, the others from the run above)")
+    out.append("")
     out += (_targets(res) + _issue18(res) + _builds(res) + _fanout(res) + _local(res) + _imports(res) + _scripts(res)
             + _notes())
     return "\n".join(out) + "\n"

@@ -8,6 +8,8 @@ Environment:
     BENCH_RUNS=5        measured runs per figure (at least 5 for the report; fewer only for a smoke run)
     BENCH_SKIP=a,b      parts to skip, reported as skipped: store, docker, kfp-2000, peers-local, scale, handoff
     BENCH_HANDOFF_MIB=1024  size of the artifact handed from one step to the next (issue 18)
+    BENCH_REDO=a,b      measure only these parts again (handoff, docker, scale), keeping the other figures of
+                        bench/results.json; the report names them and when they were taken
     BENCH_TIMEOUT=2400  seconds allowed to one worker call; past it the figure is reported as a timeout
 Results also go to bench/results.json (raw runs) and the report is rewritten after every part.
 """
@@ -122,7 +124,33 @@ def script_bench(name: str, args: list[str]) -> dict:
             "command": " ".join(["python", f"bench/{name}", *args])}
 
 
+LATE_PARTS = {  # the parts a BENCH_REDO can measure again, by name
+    "handoff": {"fp_handoff": lambda: work("flowpack", "handoff", HANDOFF_MIB, min(RUNS, 3))},
+    "scale": {"fp_chain_2000": lambda: work("flowpack", "scale", "chain", 2000),
+              "fp_map_10000": lambda: work("flowpack", "scale", "map", 10000)},
+    "docker": {"docker": lambda: script_bench("bench_docker.py", ["--repeat", str(RUNS)])},
+}
+
+
+def redo(names: list[str]) -> int:
+    """Measure some late parts again into the existing bench/results.json (e.g. after a part failed)."""
+    results = json.loads((BENCH / "results.json").read_text())
+    unknown = [n for n in names if n not in LATE_PARTS]
+    if unknown:
+        raise SystemExit(f"BENCH_REDO: unknown part(s) {unknown}; known: {sorted(LATE_PARTS)}")
+    results.setdefault("redone", []).append({"parts": names, "date": report.machine()["date"],
+                                             "commit": report.machine()["commit"], "load_before": load()})
+    for name in names:
+        for key, fn in LATE_PARTS[name].items():
+            results[key] = fn()
+            (BENCH / "results.json").write_text(json.dumps(results, indent=1))
+            (REPO / "BENCHMARKS.md").write_text(report.render(results))
+    return 0
+
+
 def main() -> int:
+    if os.environ.get("BENCH_REDO"):
+        return redo([n.strip() for n in os.environ["BENCH_REDO"].split(",") if n.strip()])
     results: dict = {"meta": report.machine(), "runs": RUNS, "skip": sorted(SKIP), "started": time.time()}
     results["meta"]["peer_versions"] = ensure_venv()
     results["meta"]["flowpack_python"] = sys.executable
@@ -179,11 +207,11 @@ def main() -> int:
         builds["kfp"]["2000"] = work("kfp", "build", 2000, RUNS)
     save()
     # a 1 GiB folder takes about 2 minutes a hand-off today (tar.gz): 3 measured runs of each size
-    part("fp_handoff", lambda: work("flowpack", "handoff", HANDOFF_MIB, min(RUNS, 3)), "handoff")
-    part("fp_chain_2000", lambda: work("flowpack", "scale", "chain", 2000), "scale")
-    part("fp_map_10000", lambda: work("flowpack", "scale", "map", 10000), "scale")
+    for name in ("handoff", "scale"):
+        for key, fn in LATE_PARTS[name].items():
+            part(key, fn, name)
     part("store", lambda: script_bench("bench_store.py", ["--runs", str(RUNS)]), "store")
-    part("docker", lambda: script_bench("bench_docker.py", ["--repeat", str(RUNS)]), "docker")
+    part("docker", LATE_PARTS["docker"]["docker"], "docker")
     print(f"[bench] wrote {REPO / 'BENCHMARKS.md'} and {BENCH / 'results.json'}", file=sys.stderr)
     return 0
 
