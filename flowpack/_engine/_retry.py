@@ -13,10 +13,12 @@ import re
 from dataclasses import dataclass
 
 from .._errors import ManifestError
+from .._phase import Phase
 from ._duration import seconds
 
 _EXIT_CODES = re.compile(r"^asInt\(lastRetry\.exitCode\) in \[(-?\d+(?:, -?\d+)*)\]$")
-_RETRIED = {"Always": ("Failed", "Error"), "OnFailure": ("Failed",), "OnError": ("Error",), "OnTransientError": ()}
+_RETRIED = {"Always": Phase.FAILED_LIKE, "OnFailure": (Phase.FAILED.value,), "OnError": (Phase.ERROR.value,),
+            "OnTransientError": ()}
 
 
 def exit_codes_expression(codes: tuple[int, ...]) -> str:
@@ -36,7 +38,7 @@ class Decision:
 def decide(strategy: dict, phase: str, exit_code: int | None, attempts: int, first_start: float,
            last_end: float, where: str) -> Decision:
     """After `attempts` attempts, the last of which ended `phase` at `last_end`."""
-    if phase not in ("Failed", "Error"):
+    if phase not in Phase.FAILED_LIKE:
         return Decision(False)
     wait = 0.0
     backoff = strategy.get("backoff") or {}
