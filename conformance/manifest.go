@@ -32,7 +32,14 @@ func readManifests(path string) ([]manifest, error) {
 }
 
 func parseManifests(source string, data []byte) ([]manifest, error) {
-	decoder := yaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+	// JSON (one object or a stream of them) is read as JSON: apimachinery's YAML-or-JSON decoder
+	// falls back to YAML, which refuses the control characters JSON escapes can carry.
+	var decoder interface{ Decode(interface{}) error }
+	if trimmed := bytes.TrimSpace(data); len(trimmed) > 0 && trimmed[0] == '{' {
+		decoder = json.NewDecoder(bytes.NewReader(data))
+	} else {
+		decoder = yaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+	}
 	var out []manifest
 	for {
 		var raw map[string]interface{}

@@ -1,4 +1,5 @@
-"""Shared test helpers: Argo schema validation for every rendered manifest, and user modules written as real files."""
+"""Shared test helpers: Argo schema validation and Argo's own validator (through the Argo harness) for every rendered
+manifest, and user modules written as real files."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import uuid
 from pathlib import Path
 
 import yaml
+from argo_harness import assert_argo_accepts
 
 DATA = Path(__file__).parent / "data"
 _counter = itertools.count()
@@ -30,7 +32,8 @@ def argo_validator():
 
 
 def assert_argo_valid(manifest: dict) -> None:
-    """The manifest validates against Argo's schema and passes flowpack's own reference/name checks."""
+    """The manifest validates against Argo's schema, passes flowpack's own reference/name checks, and is accepted by
+    Argo's own validator and v4's full CRD rules, as the Argo Server and the API server apply them on create."""
     from flowpack._validate import check_manifest
 
     errors = sorted(argo_validator().iter_errors(manifest), key=lambda e: list(e.absolute_path))
@@ -39,6 +42,7 @@ def assert_argo_valid(manifest: dict) -> None:
     assert manifest["apiVersion"] == "argoproj.io/v1alpha1"
     assert manifest["kind"] == "Workflow"
     check_manifest(manifest)
+    assert_argo_accepts(manifest)
 
 
 def render_checked(wf, **params) -> dict:
