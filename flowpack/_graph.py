@@ -20,7 +20,8 @@ from ._names import PARAM_NAME, UniqueNames, k8s_name
 from ._sequence import Sequence
 from ._status_deps import add_after, wire_one_of
 from ._text import argo_text, check_no_placeholders, concat, has_placeholders, placeholder
-from ._types import JSON, MARKER, PARAM, PATH, PICKLE, TEXT, Kind, encode, is_json_value, protect, wire_tag
+from ._types import (JSON, MARKER, PARAM, PATH, PICKLE, TEXT, Kind, encode, is_json_value, needs_marker, protect,
+                     wire_tag)
 from ._values import check as check_value
 from ._values import check_env_text
 from ._wire import RAW_JSON, RAW_PICKLE
@@ -433,10 +434,12 @@ class Graph:
         if value.task is not None:
             task.deps.add(value.task)
         gathered = value.task is not None and value.task.is_map  # Argo's list of the items' texts or values
-        codec = value.task.step.interface.outputs[value.output].codec if gathered else getattr(value.kind, "codec", None)
+        codec = (value.task.step.interface.outputs[value.output].codec if gathered
+                 else getattr(value.kind, "codec", None))
         decodes = getattr(task.step, "decodes_protected", False)
         if src == PARAM and dst == PARAM:
-            task.parameters.append((inp.name, (wire_tag(codec, gathered, inp.kind.codec) if decodes else "") + value.ref))
+            tag = wire_tag(codec, gathered, inp.kind.codec) if decodes else ""
+            task.parameters.append((inp.name, tag + value.ref))
             if inp.has_default and value.task is not None and value.output is not None:
                 # May fall back to the default if that step is skipped (decided when the manifest is assembled).
                 task.fallbacks[inp.name] = (value.task, value.output, inp.default_text)
@@ -466,12 +469,24 @@ def _item_value(value, step, name: str, in_dict: bool, where: str):
     """A literal map item as it goes into `withItems`. Argo substitutes '{{' inside items, so such items are
     refused. Text arrives exactly through `{{item}}` unless it holds control characters; through `{{item.key}}`
     (several mapped lists) Argo keeps JSON escapes of quotes, backslashes and control characters. Text Argo
-    would change reaches a Python op base64-encoded (it decodes it); a shell step can't decode, so it is refused."""
+    would change reaches a Python op base64-encoded (it decodes it); a shell step can't decode, so it is refused.
+    So does a string that an input taking more than text would read as JSON (`"123"`, `"null"`), or that begins
+    with flowpack's marker or a codec tag."""
     if "{{" in json.dumps(value, ensure_ascii=False):
         raise WorkflowBuildError(
             f"{where}: item {value!r} of {name!r} contains '{{{{', which Argo would read as a template expression "
             f"inside a map's items. Pass such text to the op as a plain argument (not mapped), or in a file.")
-    if not isinstance(value, str) or step.interface.inputs[name].kind.how != PARAM:
+    if not isinstance(value, str):
+        return value
+    kind = step.interface.inputs[name].kind
+    decodes = getattr(step, "decodes_protected", False)
+    if decodes and kind.codec != TEXT and (_reads_as_json(value) or needs_marker(value)):
+        # Argo substitutes a string item bare: "123" would reach an input taking more than text as 123. It goes as
+        # its JSON text, encoded, which the step decodes to the same string.
+        return encode_protected(json.dumps(value, ensure_ascii=False))
+    if decodes and kind.codec == TEXT and needs_marker(value):  # e.g. text beginning with a codec tag: encoded too
+        return encode_protected(value)
+    if kind.how != PARAM:
         return value
     changed = (_ESCAPED_IN_ITEM_FIELD if in_dict else _CONTROL).search(value)
     if not changed:
@@ -481,6 +496,14 @@ def _item_value(value, step, name: str, in_dict: bool, where: str):
     raise WorkflowBuildError(
         f"{where}: item {value!r} of {name!r} holds {changed.group(0)!r}, which Argo would not pass on exactly to "
         f"a shell step's loop item. Map a Python op over such text, or pass it in a file.")
+
+
+def _reads_as_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _describe(kind: Kind) -> str:

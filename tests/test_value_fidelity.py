@@ -235,3 +235,46 @@ def test_control_bytes_and_marker_text_arrive_exactly_in_containers(tmp_path, do
     out = run.result()
     assert out["str"] == s and out["opt"] == ["str", s] and out["opt_to_str"] == s and out["list"] == [s, {s: [s]}, 1]
     assert all(argo_can_carry(t) for t in _all_parameter_texts(run))
+
+
+ITEMS = '''
+from typing import Optional, Union
+import flowpack as fp
+
+
+@fp.op
+def u(x: Union[str, int]) -> list:
+    return [type(x).__name__, x]
+
+
+@fp.op
+def o(x: Optional[str]) -> list:
+    return [type(x).__name__, x]
+
+
+@fp.op
+def p(x: "object") -> list:
+    return [type(x).__name__, x]
+
+
+@fp.op
+def s(x: str) -> str:
+    return x
+
+
+@fp.workflow
+def items():
+    values = ["123", 4, "null", None, "abc", "[1]", "\\x1b", "fp-b64:eA=="]
+    texts = ["123", "null", "abc", "[1]", "fp-json:1"]
+    return {"union": u.map(x=values), "opt": o.map(x=[v for v in values if not isinstance(v, int)]),
+            "pickled": p.map(x=values), "str": s.map(x=texts)}
+'''
+
+
+def test_literal_string_map_items_stay_strings_for_inputs_that_take_more_than_text(user_module, tmp_path):
+    out = run_checked(user_module(ITEMS).items, tmp_path).result()
+    values = ["123", 4, "null", None, "abc", "[1]", "\x1b", "fp-b64:eA=="]
+    assert out["union"] == [[type(v).__name__, v] for v in values]
+    assert out["pickled"] == [[type(v).__name__, v] for v in values]
+    assert out["opt"] == [[type(v).__name__, v] for v in values if not isinstance(v, int)]
+    assert out["str"] == ["123", "null", "abc", "[1]", "fp-json:1"]
