@@ -254,3 +254,13 @@ def test_exit_code_and_stdout_result_only_where_referenced(tmp_path):
     assert r.node("fail").phase == "Failed" and r.node("fail").exit_code == "3"
     assert r.node("fail").message == "main: Error (exit code 3)"
     assert r.node("after").phase == "Succeeded"
+
+
+def test_template_deadline_fails_the_pod_as_the_kubelet_does(tmp_path):
+    wf = workflow([{"name": "main", "activeDeadlineSeconds": 2,
+                    "container": {"image": "busybox", "command": ["sh", "-c", "sleep 60"]}}])
+    r = run(wf, tmp_path)
+    assert r.phase == "Failed"
+    [pod] = r.pods
+    assert pod.phase == "Failed"
+    assert pod.message == r.message == "Pod was active on the node longer than the specified deadline"
