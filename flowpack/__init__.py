@@ -36,6 +36,7 @@ from ._logs import LogLine
 from ._one_of import one_of
 from ._op import Op, op
 from ._retry import Retry
+from ._rows import rows
 from ._sequence import sequence
 from ._shell import Artifact, Parameter, ShellOp, shell
 from ._status_deps import any_of, status
@@ -121,6 +122,7 @@ __all__ = [
     "RecordError",
     "ResourceError",
     "Retry",
+    "rows",
     "Run",
     "RunError",
     "S3",

@@ -17,6 +17,7 @@ from ._digest import path_digest
 from ._errors import WorkflowBuildError
 from ._hooks import add_exit_hook
 from ._names import PARAM_NAME, UniqueNames, k8s_name
+from ._rows import RowField, spread
 from ._sequence import Sequence
 from ._status_deps import add_after, wire_one_of
 from ._text import argo_text, check_no_placeholders, concat, has_placeholders, placeholder
@@ -270,15 +271,20 @@ class Graph:
         """A fan-out: list arguments are mapped (zipped), the others broadcast; renders to withItems/withParam."""
         self.register(step)
         chosen = self._chosen_name(step, kwargs)
-        bound = self._bind(step, args, kwargs)
         where = f"{step.name}.map(...)"
+        args, kwargs = spread(step, args, kwargs, where)  # fp.rows(...): each dict's keys onto the arguments
+        bound = self._bind(step, args, kwargs)
         literal = {n: list(v) for n, v in bound.items() if isinstance(v, (list, tuple)) and not _contains_handle(v)}
         dynamic = {n: v for n, v in bound.items() if isinstance(v, Handle) and v.kind is not None and v.kind.is_list}
         sequences = {n: v for n, v in bound.items() if isinstance(v, Sequence)}  # fp.sequence(...): withSequence
+        fields = {n: v for n, v in bound.items() if isinstance(v, RowField)}  # fp.rows(run-time list)
         if sequences and (len(sequences) > 1 or literal or dynamic):
             raise WorkflowBuildError(f"{where}: an fp.sequence(...) is mapped alone; it can't be zipped with "
                                      f"other lists ({sorted(set(literal) | set(dynamic) | set(sequences))}).")
-        if not literal and not dynamic and not sequences:
+        if fields and (literal or dynamic or sequences):
+            raise WorkflowBuildError(f"{where}: fp.rows(...) over a run-time list is mapped alone; it can't be "
+                                     f"zipped with other lists ({sorted(set(literal) | set(dynamic))}).")
+        if not literal and not dynamic and not sequences and not fields:
             raise WorkflowBuildError(
                 f"{where}: no argument to map over. Pass a list, a list-typed workflow parameter, or the result of "
                 f"another map, e.g. {step.name}.map(x=[1, 2, 3])."
@@ -293,13 +299,13 @@ class Graph:
         task = Task(chosen or self._names.take(task_base(step.name)), step, order=len(self.tasks), is_map=True,
                     parallelism=parallelism)
         task.loop_template = self._templates.take(task.name + "-loop")  # used when the map runs in a DAG of its own
-        mapped = list(literal or dynamic or sequences)
+        mapped = list(literal or dynamic or sequences or fields)
         for name, value in bound.items():
             inp = step.interface.inputs[name]
             if name not in mapped:
                 self._wire(task, inp, value)
                 continue
-            item = "{{item}}" if len(mapped) == 1 else "{{item.%s}}" % name
+            item = "{{item}}" if len(mapped) == 1 and not fields else "{{item.%s}}" % name
             if inp.kind.how == PARAM:
                 task.parameters.append((name, item))
             elif inp.kind.how == PICKLE:
@@ -325,6 +331,11 @@ class Graph:
                 task.extra["withItems"] = items
             else:  # Argo reads `withItems: []` as no loop at all; an empty withParam list runs no item
                 task.extra["withParam"] = "[]"
+        elif fields:
+            table = fields[mapped[0]].ref
+            task.extra["withParam"] = table.ref
+            if table.task is not None:
+                task.deps.add(table.task)
         elif sequences:
             task.extra["withSequence"] = sequences[mapped[0]].spec()
             task.deps |= sequences[mapped[0]].tasks()

@@ -94,9 +94,10 @@ def test_dependency_helpers_are_exported():
     from flowpack._logs import LogLine
     from flowpack._one_of import one_of
     from flowpack._retry import Retry
+    from flowpack._rows import rows
     from flowpack._sequence import sequence
     from flowpack._status_deps import any_of, status
 
     assert fp.any_of is any_of and fp.status is status and fp.one_of is one_of and fp.sequence is sequence
-    assert fp.LogLine is LogLine and fp.Retry is Retry
-    assert {"any_of", "LogLine", "one_of", "Retry", "sequence", "status"} <= set(fp.__all__)
+    assert fp.LogLine is LogLine and fp.Retry is Retry and fp.rows is rows
+    assert {"any_of", "LogLine", "one_of", "Retry", "rows", "sequence", "status"} <= set(fp.__all__)
