@@ -285,4 +285,3 @@ def cmd_action(args) -> int:
         done = {"stop": "stopped", "terminate": "terminated", "retry": "retried", "delete": "deleted"}[args.verb]
         print(f"{args.name} {done}")
     return 0
-

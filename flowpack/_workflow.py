@@ -177,7 +177,6 @@ class Workflow:
         return execute(built, engine=engine, run_dir=run_dir, store=store, workers=workers, python=python,
                        progress=progress, run_id=run_id, resume=resume, wait=wait, workflow=self)
 
-
     def build_images(self, *, registry: str | None = None, push: bool = False, progress=None) -> dict[str, str]:
         """Build (and with push=True, push to `registry`) one image per distinct set of base image and packages of
         this workflow's ops; from then on render/submit/run name those images. Returns template -> image."""
