@@ -22,6 +22,7 @@ from flowpack._view._runs import list_runs, load_run
 from helpers import alive
 
 CACHED = '''
+import flowpack as fp
 
 @fp.op(cache=True)
 def slow_square(x: int) -> int:
@@ -89,6 +90,7 @@ def test_the_cache_max_age_is_honoured(user_module, tmp_path):
 LEFTOVERS = '''
 import subprocess, time
 from pathlib import Path
+import flowpack as fp
 
 @fp.op
 def spawn(record: str, linger: int = 0) -> int:
@@ -145,6 +147,7 @@ def test_children_of_a_finished_step_do_not_outlive_it(user_module, tmp_path):
 
 NAMESAKES = '''
 import time
+import flowpack as fp
 
 @fp.op
 def pause(seconds: float) -> float:
@@ -232,6 +235,7 @@ def test_a_run_marked_by_resume_when_its_engine_is_gone(tmp_path, user_module):
 
 
 FILLS = '''
+import flowpack as fp
 
 @fp.op
 def fill(n: int) -> int:
