@@ -44,6 +44,15 @@ class Constant:
 
 
 @dataclass(frozen=True)
+class Origin:
+    """A piece of source copied into the script, and the file and line its first line comes from."""
+
+    source: str
+    filename: str
+    first_line: int
+
+
+@dataclass(frozen=True)
 class Captured:
     """The pieces of a step script for one function (or the pickled function when it must travel by value)."""
 
@@ -58,6 +67,7 @@ class Captured:
     modules: tuple[str, ...]
     needs_cloudpickle: bool
     embedded: tuple[tuple[str, bool, str], ...] = ()  # the user's project modules it imports: (name, is_package, source)
+    origins: tuple[Origin, ...] = ()  # where the function's and helpers' source came from (a traceback's line map)
 
 
 class _ByValue(Exception):
@@ -297,6 +307,7 @@ class _State:
         self.modules: set[str] = set()
         self.constants: list[Constant] = []
         self.helpers: list[str] = []
+        self.origins: list[Origin] = []
         self.visited: set[int] = set()
         self.homes: set[str] = set()  # modules whose code the pieces copy: never imported, pickled by value
         self.import_tables: dict[str, dict[str, list[_ImportOption]]] = {}
@@ -353,13 +364,14 @@ def _capture_source(func: Callable, op_name: str, is_async: bool, python: tuple[
         if state.bind(var, cell.cell_contents):
             state.constants.append(Constant(var, literal, None))
     source, start = _without_decorators(block, lambda d: True)
+    state.origins.append(Origin(source, _display_path(block.filename), block.first_line + start - 1))
     state.homes.add(func.__module__)
     closure = dict(zip(func.__code__.co_freevars, (c.cell_contents for c in func.__closure__ or ())))
     _resolve_block(state, source, block, start, func.__globals__, func.__module__, closure)
     needs_pickle = any(c.pickled_b64 is not None for c in state.constants)
     embedded, modules = with_project_modules(op_name, state.modules)
     return Captured(name, tuple(state.imports), tuple(state.constants), tuple(state.helpers), source, None, python,
-                    is_async, tuple(sorted(modules)), needs_pickle, embedded)
+                    is_async, tuple(sorted(modules)), needs_pickle, embedded, tuple(state.origins))
 
 
 def _resolve_block(state: _State, source: str, block: _Block, start: int, module_globals: dict[str, Any], home: str,
@@ -461,6 +473,7 @@ def _add_helper(state: _State, name: str, value: Any, target: Any, is_op: bool) 
         state.bind(name, value)
     _resolve_block(state, source, block, start, globals_, home)
     state.helpers.append(source)
+    state.origins.append(Origin(source, _display_path(block.filename), block.first_line + start - 1))
     if inspect.isclass(target) and home != "__main__":
         # Values of this class leave the step pickled by value, naming the user's module: the caller gets them back
         # as instances of the real class (see _results.load_pickled).

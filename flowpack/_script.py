@@ -35,22 +35,41 @@ def spec_of(func, op_name: str, interface: Interface, is_async: bool, embedded: 
 def render_script(func, op_name: str, interface: Interface) -> tuple[str, "object"]:
     """The step script text and the capture it came from (the capture also lists the modules to install)."""
     cap = _capture.capture(func, op_name)
-    text = _jinja.render(
-        SCRIPT_TEMPLATE,
-        op_name=op_name,
-        python=tuple(cap.python),
-        imports=cap.imports,
-        constants=cap.constants,
-        pickled_constants=any(c.pickled_b64 for c in cap.constants),
-        helpers=cap.helpers,
-        function_source=cap.function_source,
-        pickled_function=cap.pickled_b64,
-        func_name=cap.name,
-        spec=spec_of(func, op_name, interface, cap.is_async, tuple(name for name, _, _ in cap.embedded)),
-        embedded={name: (is_package, source) for name, is_package, source in cap.embedded},
-    )
+    spec = spec_of(func, op_name, interface, cap.is_async, tuple(name for name, _, _ in cap.embedded))
+
+    def render(line_map: list) -> str:
+        return _jinja.render(
+            SCRIPT_TEMPLATE,
+            op_name=op_name,
+            python=tuple(cap.python),
+            imports=cap.imports,
+            constants=cap.constants,
+            pickled_constants=any(c.pickled_b64 for c in cap.constants),
+            helpers=cap.helpers,
+            function_source=cap.function_source,
+            pickled_function=cap.pickled_b64,
+            func_name=cap.name,
+            spec={**spec, "line_map": line_map},
+            embedded={name: (is_package, source) for name, is_package, source in cap.embedded},
+        )
+
+    draft = render([])
+    text = render(line_map(draft, cap.origins))  # the spec is one line: the map doesn't move what it maps
     check_script(text, op_name)
     return text, cap
+
+
+def line_map(text: str, origins) -> list[list]:
+    """[script line, line after it, file, file line] for each captured piece found in the script `text`: how the
+    runner shows a traceback in the user's files and lines."""
+    out: list[list] = []
+    for origin in origins:
+        at = text.find(origin.source.rstrip())
+        if at < 0:
+            continue
+        start = text.count("\n", 0, at) + 1
+        out.append([start, start + origin.source.rstrip().count("\n") + 1, origin.filename, origin.first_line])
+    return out
 
 
 def check_script(text: str, op_name: str) -> None:

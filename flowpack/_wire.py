@@ -10,6 +10,7 @@ The text encodings themselves (MARKER, TAGS, UNSAFE: how a parameter's text trav
     /tmp/flowpack/outputs/parameters/<name>      an output parameter's text
     /tmp/flowpack/outputs/artifacts/<name>       a file, folder or pickled output
     /tmp/flowpack/outputs/digests/<name>         the sha256 of a pickled output (output parameter sha256-<name>)
+    /tmp/flowpack/error                          the last line of the exception a failed step raised
 """
 
 from __future__ import annotations
@@ -22,15 +23,16 @@ INPUTS = "inputs"
 OUTPUT_PARAMETERS = "outputs/parameters"
 OUTPUT_ARTIFACTS = "outputs/artifacts"
 OUTPUT_DIGESTS = "outputs/digests"
+ERROR = "error"  # a file, not a folder: the local engine reads it into the failed step's message
 LAYOUT = {"params": PARAMS, "inputs": INPUTS, "parameters": OUTPUT_PARAMETERS, "artifacts": OUTPUT_ARTIFACTS,
-          "digests": OUTPUT_DIGESTS}
+          "digests": OUTPUT_DIGESTS, "error": ERROR}
 
 DIGEST_PREFIX = "sha256-"  # output parameter `sha256-<name>`: the sha256 a step reports for its pickled output <name>
 # A literal handed to a pickled input travels in the manifest as a raw artifact: JSON text, or a base64 pickle.
 RAW_JSON = wire_tag(JSON, False)
 RAW_PICKLE = "fp-pickle-b64:"
 
-__all__ = ["IO_ROOT", "LAYOUT", "DIGEST_PREFIX", "RAW_JSON", "RAW_PICKLE", "MARKER", "TAGS", "UNSAFE", "io_path",
+__all__ = ["IO_ROOT", "LAYOUT", "ERROR", "DIGEST_PREFIX", "RAW_JSON", "RAW_PICKLE", "MARKER", "TAGS", "UNSAFE", "io_path",
            "script_spec"]
 
 

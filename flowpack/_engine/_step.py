@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .._errors import ManifestError, StoreError
 from .._store import ArtifactRef
+from .._wire import ERROR, IO_ROOT
 from . import _mountns as mountns
 from ._cache import fresh as cache_fresh
 from ._expr import substitute
@@ -268,7 +269,7 @@ class StepRunner:
         if code != 0:
             res.phase = "Failed"
             res.stderr_tail = _tail(step_dir / "stderr")
-            res.message = "stopped" if self.stopping else f"exit code {code}"
+            res.message = "stopped" if self.stopping else (_raised(root) or f"exit code {code}")
             return
         self._collect(tpl, root, job.node, res, step_dir, kind)
 
@@ -411,6 +412,15 @@ def _point_paths_at(text: str, paths: list[str], root: Path) -> str:
         return text
     pattern = r"(?<![\w./-])(?:" + "|".join(re.escape(t) for t in tops) + r")(?=/|\b)"
     return re.sub(pattern, lambda m: str(root) + m.group(0), text)  # one pass: inserted text is never rescanned
+
+
+def _raised(root: Path) -> str:
+    """The last line of the exception a flowpack step script raised (it leaves it in its error file), or ""."""
+    try:
+        text = (root / IO_ROOT.lstrip("/") / ERROR).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return text.strip()[:500]
 
 
 def _tail(path: Path) -> str:
