@@ -10,7 +10,7 @@ from ._graph import Graph, Handle, encode_protected
 from ._jinja import render_json
 from ._hooks import hooks_field
 from ._status_deps import failure_handled, may_not_run, task_clauses
-from ._types import PARAM
+from ._types import PARAM, needs_marker
 
 OUTPUTS_ANNOTATION = "flowpack.io/outputs"  # how each workflow output decodes, for every engine and client
 
@@ -132,7 +132,7 @@ def _depends_clause(dep, skippable: bool, fallback: bool, data: bool) -> str:
 
 def _fallback_value(src, output: str, default: str) -> str:
     """An Argo expression: the step's output if it succeeded, else the default (as an expr string literal)."""
-    text = encode_protected(default) if ("{" in default or "}" in default) else default
+    text = encode_protected(default) if ("{" in default or "}" in default or needs_marker(default)) else default
 
     return fallback_expression(src.name, output, json.dumps(text))
 

@@ -7,6 +7,7 @@ Argo's own rules, mirrored by the local engine, are checked against the facts re
 
 from __future__ import annotations
 
+import base64
 import json
 import tarfile
 import warnings
@@ -503,6 +504,21 @@ def test_a_default_holding_braces_after_a_skipped_step(user_module, tmp_path):
     assert "odd" not in json.dumps(dag_tasks(manifest)["show"])  # the braces travel encoded
     assert run_checked(m.optional, tmp_path).result() == "} odd { default"
     assert run_checked(m.optional, tmp_path, n=1).result() == "ran"
+
+
+def test_a_default_holding_control_characters_after_a_skipped_step_on_argo_and_locally(user_module, tmp_path):
+    """Argo substitutes an expression's result through strconv.Quote and needs valid JSON: a default holding a
+    control byte must travel encoded, or Argo's controller errors the node ('the result was invalid JSON')."""
+    import argo_harness
+
+    m = user_module(DEFAULTS.replace("} odd { default", "bell \\x07 tab\\t default"))
+    manifest = render_checked(m.optional)
+    assert "bell" not in json.dumps(dag_tasks(manifest)["show"])  # the control byte travels encoded
+    argo = argo_harness.run(manifest, tmp_path / "store", timeout=120)
+    assert argo.phase == "Succeeded", {n.display_name: n.message for n in argo.nodes}
+    label = argo.node("show").input_parameters["label"]
+    assert label.startswith("fp-b64:") and base64.b64decode(label[7:]).decode() == "bell \x07 tab\t default"
+    assert run_checked(m.optional, tmp_path).result() == "bell \x07 tab\t default"
 
 
 def test_a_cached_op_is_read_through_its_output_parameter(user_module):
