@@ -115,7 +115,8 @@ def fail(how: str) -> int:
 
 @fp.op
 def pid_then_sleep(folder: str) -> int:
-    Path(folder, "step.pid").write_text(str(os.getpid()))
+    Path(folder, "step.pid.part").write_text(str(os.getpid()))
+    os.replace(Path(folder, "step.pid.part"), Path(folder, "step.pid"))  # whole: the test reads it once it exists
     import time
     time.sleep(60)
     return 0
