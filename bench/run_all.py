@@ -8,7 +8,7 @@ Environment:
     BENCH_RUNS=5        measured runs per figure (at least 5 for the report; fewer only for a smoke run)
     BENCH_SKIP=a,b      parts to skip, reported as skipped: store, docker, kfp-2000, peers-local, scale, handoff
     BENCH_HANDOFF_MIB=1024  size of the artifact handed from one step to the next (issue 18)
-    BENCH_REDO=a,b      measure only these parts again (handoff, docker, scale), keeping the other figures of
+    BENCH_REDO=a,b      measure only these parts again (handoff, docker, scale, local), keeping the other figures of
                         bench/results.json; the report names them and when they were taken
     BENCH_TIMEOUT=2400  seconds allowed to one worker call; past it the figure is reported as a timeout
 Results also go to bench/results.json (raw runs) and the report is rewritten after every part.
@@ -130,19 +130,28 @@ LATE_PARTS = {  # the parts a BENCH_REDO can measure again, by name
               "fp_map_10000": lambda: work("flowpack", "scale", "map", 10000)},
     "docker": {"docker": lambda: script_bench("bench_docker.py", ["--repeat", str(RUNS)])},
 }
+REDO_LOCAL = ("local", "chain", "fan")  # BENCH_REDO=local: flowpack's 50-step chain and fan-out again
 
 
 def redo(names: list[str]) -> int:
     """Measure some late parts again into the existing bench/results.json (e.g. after a part failed)."""
     results = json.loads((BENCH / "results.json").read_text())
-    unknown = [n for n in names if n not in LATE_PARTS]
+    unknown = [n for n in names if n not in LATE_PARTS and n != REDO_LOCAL[0]]
     if unknown:
-        raise SystemExit(f"BENCH_REDO: unknown part(s) {unknown}; known: {sorted(LATE_PARTS)}")
+        raise SystemExit(f"BENCH_REDO: unknown part(s) {unknown}; known: {sorted(LATE_PARTS) + [REDO_LOCAL[0]]}")
     results.setdefault("redone", []).append({"parts": names, "date": report.machine()["date"],
                                              "commit": report.machine()["commit"], "load_before": load()})
     for name in names:
-        for key, fn in LATE_PARTS[name].items():
-            results[key] = fn()
+        if name == REDO_LOCAL[0]:
+            jobs = [(("local", "flowpack", kind), lambda kind=kind: work("flowpack", "local", kind, 50, RUNS))
+                    for kind in REDO_LOCAL[1:]]
+        else:
+            jobs = [((key,), fn) for key, fn in LATE_PARTS[name].items()]
+        for path, fn in jobs:
+            place = results
+            for key in path[:-1]:
+                place = place.setdefault(key, {})
+            place[path[-1]] = fn()
             (BENCH / "results.json").write_text(json.dumps(results, indent=1))
             (REPO / "BENCHMARKS.md").write_text(report.render(results))
     return 0
