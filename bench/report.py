@@ -214,8 +214,8 @@ def _issue18(res: dict) -> list[str]:
         lines += [f"Hand-off of a {ho['mib']} MiB artifact (run folder and store on {ho.get('filesystem', '?')}): "
                   "the step script copies the returned path into its outputs folder, the engine copies it into the "
                   "store computing its sha256 (a folder: packed as tar.gz), and the consumer's copy is read back "
-                  "and checked against that sha256 (a folder: unpacked). sha256 alone runs at about 300 MB/s on "
-                  "one core of this machine (bench/bench_store.py's diagnostic row), about 3.5 s for 1 GiB: while "
+                  "and checked against that sha256 (a folder: unpacked). sha256 alone runs at 300-450 MB/s on "
+                  "one core of this machine (bench/bench_store.py's diagnostic row), 2.4-3.5 s for 1 GiB: while "
                   "each hand-off computes and "
                   "checks a digest of the whole artifact, no way of moving the bytes (links, reflinks, renames) "
                   "brings it near 0.1 s.", ""]
