@@ -244,3 +244,34 @@ def test_a_missing_secret_makes_the_workflow_error(wf, argo, argo_server, argo_s
     run = submit(wf.pipeline, argo=argo, store=argo_store, artifact_repository="store", data=data)
     status = run.wait(timeout=60, progress=False, interval=0.1).status()
     assert status["phase"] == "Error" and "secret" in status["message"]
+
+
+FIELDS = '''
+from typing import NamedTuple
+import flowpack as fp
+
+
+class Stats(NamedTuple):
+    total: int
+    label: str
+
+
+@fp.op
+def stats(xs: list) -> Stats:
+    return Stats(sum(xs), "n=%d" % len(xs))
+
+
+@fp.workflow
+def returns_fields(xs: list = [2, 4]):
+    return stats(xs)
+'''
+
+
+def test_a_namedtuple_result_is_the_same_namedtuple_on_argo_as_locally(user_module, argo, argo_store, tmp_path):
+    m = user_module(FIELDS)
+    local = m.returns_fields.run(run_dir=tmp_path / "runs").result()
+    run = submit(m.returns_fields, argo=argo, store=argo_store).wait(timeout=60, progress=False, interval=0.1)
+    assert type(local) is m.Stats and local == m.Stats(6, "n=2")
+    assert type(run.result()) is m.Stats and run.result() == local
+    again = run.resubmit().wait(timeout=60, progress=False, interval=0.1)
+    assert type(again.result()) is m.Stats and again.result() == local

@@ -24,7 +24,9 @@ class ArgoRun(RunBase):
     """A workflow on the Argo Server. Fresh state on every call: `status()`, `phase`, `steps` each do one GET."""
 
     def __init__(self, client: ArgoClient, name: str, *, namespace: str | None = None, store=None,
-                 workflow: dict | None = None, download_dir: str | Path | None = None):
+                 workflow: dict | None = None, download_dir: str | Path | None = None,
+                 result_type: type | None = None):
+        self.result_type = result_type  # the NamedTuple result() rebuilds, known when this process submitted it
         self.client = client
         self.name = name
         self.namespace = namespace or client.namespace
@@ -200,7 +202,8 @@ class ArgoRun(RunBase):
                                 parameters=_param_list(parameters))
 
         record_submitted(self.client, wf)
-        return ArgoRun(self.client, wf["metadata"]["name"], namespace=self.namespace, store=self.store, workflow=wf)
+        return ArgoRun(self.client, wf["metadata"]["name"], namespace=self.namespace, store=self.store, workflow=wf,
+                       result_type=self.result_type)
 
     def delete(self) -> None:
         """Delete the workflow object (its pods go with it; artifacts stay in the repository)."""

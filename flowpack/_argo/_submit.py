@@ -32,13 +32,22 @@ def render_for_argo(workflow, *, store=None, artifact_repository=None, kind: str
                     token_guard: list[str] | None = None, params: dict | None = None,
                     server_version: str | None = None, **kwparams) -> dict:
     """The manifest exactly as it would be sent: built, inputs uploaded (unless upload=False), locations filled."""
-    built = workflow.build(**_params(params, kwparams))
+    return _render(workflow.build(**_params(params, kwparams)), workflow.name, store=store,
+                   artifact_repository=artifact_repository, kind=kind, name=name, schedule=schedule,
+                   timezone=timezone, labels=labels, service_account=service_account, generate_name=generate_name,
+                   upload=upload, token_guard=token_guard, server_version=server_version)
+
+
+def _render(built, workflow_name: str, *, store, artifact_repository, kind: str, name: str | None, schedule,
+            timezone: str | None, labels: dict | None, service_account: str | None, generate_name: str | None,
+            upload: bool, token_guard: list[str] | None, server_version: str | None) -> dict:
+    """render_for_argo's work on a workflow already built."""
     if upload:
         _prepare.upload_inputs(built, store)
     manifest = _prepare.locate(built.manifest, store=store, repository=artifact_repository)
     manifest = _prepare.decorate(manifest, labels=labels, service_account=service_account,
                                  generate_name=generate_name)
-    manifest = _prepare.as_kind(manifest, kind, name=name or (workflow.name if kind != "Workflow" else None),
+    manifest = _prepare.as_kind(manifest, kind, name=name or (workflow_name if kind != "Workflow" else None),
                                 schedule=schedule, timezone=timezone, server_version=server_version)
     _prepare.assert_no_secret(manifest, (token_guard or []) + _store_secrets(store), f"the {kind} manifest")
     check_argo_limits(manifest)
@@ -55,13 +64,15 @@ def submit(workflow, *, argo=None, store=None, namespace: str | None = None, art
     `flowpack ui --run-dir <run_dir>` lists it; run_dir=None writes no note.
     """
     client = client_for(argo, namespace=namespace)
-    manifest = render_for_argo(workflow, store=store, artifact_repository=artifact_repository, labels=labels,
-                               service_account=service_account, generate_name=generate_name,
-                               token_guard=token_values(client), params=params, **kwparams)
+    built = workflow.build(**_params(params, kwparams))
+    manifest = _render(built, workflow.name, store=store, artifact_repository=artifact_repository, kind="Workflow",
+                       name=None, schedule=None, timezone=None, labels=labels, service_account=service_account,
+                       generate_name=generate_name, upload=True, token_guard=token_values(client),
+                       server_version=None)
     created = client.create(manifest)
     record_submitted(client, created, run_dir=run_dir)
     return ArgoRun(client, created["metadata"]["name"], namespace=client.namespace, store=store, workflow=created,
-                   download_dir=download_dir)
+                   download_dir=download_dir, result_type=built.result_type)
 
 
 def resubmit(run: ArgoRun, *, run_dir: str | Path | None = DEFAULT_RUN_DIR, memoized: bool = False,
