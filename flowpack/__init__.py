@@ -71,6 +71,7 @@ _LAZY = {
     "ArgoUnreachableError": "flowpack._argo",
     "ArgoLimitWarning": "flowpack._validate",
     "ManifestSizeWarning": "flowpack._validate",
+    "SkippableValueWarning": "flowpack._skip_warning",
 }
 
 
@@ -114,6 +115,7 @@ __all__ = [
     "LogLine",
     "ManifestError",
     "ManifestSizeWarning",
+    "SkippableValueWarning",
     "one_of",
     "Op",
     "op",

@@ -11,6 +11,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ._callsite import CallSite, call_site
 from ._capture import _pickle_b64
 from ._condition import Condition, Reference
 from ._digest import path_digest
@@ -165,6 +166,7 @@ class Task:
     fallbacks: dict = field(default_factory=dict)  # input -> (task, output, default text): used if the task is skipped
     clauses: list = field(default_factory=list)  # status clauses from .after(on=...) / fp.any_of (_status_deps)
     exit_hook: tuple | None = None  # (template, takes status): .on_exit(op) (_hooks)
+    line: CallSite | None = field(default_factory=call_site)  # where the body calls it: `pipeline.py:14: ...`
 
     def handle(self, output: str | None) -> Handle:
         if output is None:

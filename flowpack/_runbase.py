@@ -6,14 +6,34 @@ written here once, so the two can't drift apart.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
+from ._callsite import lines_of
 from ._errors import RunError, StepFailed
 from ._phase import Phase
 from ._results import output_kind, rebuild
 from ._types import Kind
 
 STDERR_LINES = 15  # lines of a failed step's stderr tail shown in the error
+_REFERENCED = re.compile(r"tasks\.([A-Za-z0-9][-A-Za-z0-9]*)\.")  # a task an unresolved reference names
+_ACCEPTED = re.compile(r"(?<![\w-])([A-Za-z0-9][-A-Za-z0-9]*)\.(?:Failed|Errored|AnyFailed|AllFailed)\b")
+
+
+def allowed_to_fail(manifest: dict) -> set[str]:
+    """The tasks another task's `depends` runs after on failure: the workflow goes on past their failure."""
+    return {name for tpl in (manifest.get("spec") or {}).get("templates") or []
+            for task in (tpl.get("dag") or {}).get("tasks") or []
+            for name in _ACCEPTED.findall(task.get("depends") or "")}
+
+
+def _task_of(node: str, names: set[str]) -> str | None:
+    """The task among `names` a node path stands for (`sub/x`, a map's item `square(0:1)` under its map)."""
+    for part in reversed(node.split("/")):
+        name = part.split("(", 1)[0]
+        if name in names:
+            return name
+    return None
 
 
 @dataclass
@@ -55,24 +75,36 @@ class RunBase:
         raise NotImplementedError
 
     def check(self) -> None:
-        """Raise StepFailed naming the failed steps (message, exit code, stderr tail), unless the run succeeded."""
+        """Raise StepFailed naming the failed steps (message, exit code, stderr tail, the workflow line calling each),
+        unless the run succeeded. A step allowed to fail is never blamed: when only such steps failed, the run's
+        own message names the cause (e.g. an output that could not be resolved) and the workflow line using it."""
         out = self.outcome()
         if out.phase == Phase.SUCCEEDED:
             return
         head = f"{self.label} {out.phase}{out.detail}"
-        if not out.failures:
-            raise RunError(f"{head}: {out.message}", [], self)
-        lines = [f"{head}: step {out.failures[0]['node']} failed"]
-        for f in out.failures:
+        manifest = getattr(self, "manifest", None) or {}
+        lines = lines_of(manifest)
+        allowed = allowed_to_fail(manifest)
+        failures = [f for f in out.failures if _task_of(f["node"], allowed) is None]
+        if not failures:
+            message = out.message.strip()
+            used = [lines[t] for t in dict.fromkeys(_REFERENCED.findall(message)) if t in lines]
+            text = f"{head}: {message}" + "".join(f"\n  used at {line}" for line in used)
+            raise RunError("\n".join([text] + out.hints), out.failures, self)
+        lines_by_node = {f["node"]: lines.get(_task_of(f["node"], set(lines)) or "") for f in failures}
+        text = [f"{head}: step {failures[0]['node']} failed"]
+        for f in failures:
             code = f.get("exitCode")
             message = f.get("message") or ""
             exit_note = f" (exit code {code})" if code not in (None, 0) and "exit code" not in message else ""
-            lines.append(f"- step {f['node']} (template {f.get('template')}): {message}{exit_note}")
+            text.append(f"- step {f['node']} (template {f.get('template')}): {message}{exit_note}")
+            if lines_by_node[f["node"]]:
+                text.append(f"  called at {lines_by_node[f['node']]}")
             tail = (f.get("stderrTail") or "").strip()
             if tail:
-                lines += ["  stderr (tail):"] + ["    " + ln for ln in tail.splitlines()[-STDERR_LINES:]]
-        lines += out.hints
-        raise StepFailed("\n".join(lines), out.failures, self)
+                text += ["  stderr (tail):"] + ["    " + ln for ln in tail.splitlines()[-STDERR_LINES:]]
+        text += out.hints
+        raise StepFailed("\n".join(text), failures, self)
 
     @property
     def outputs(self) -> dict:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import _manifest
+from ._callsite import lines_annotation
 from ._context import building
 from ._errors import OpDefinitionError, WorkflowBuildError
 from ._exit import check_exit_op, exit_handler
@@ -18,6 +19,7 @@ from ._graph import Graph, Handle, _content_key, upload_argument, workflow_param
 from ._names import PARAM_NAME, UniqueNames, k8s_name
 from ._op import protect
 from ._signature import check_callable, describe
+from ._skip_warning import warn_skippable
 from ._types import PARAM, PARAM_JSON, encode, is_json_value
 from ._values import check as check_value
 from ._values import check_env_text
@@ -122,6 +124,7 @@ class Workflow:
             _check_protected_uses(graph, protected, self.name)
         _check_shell_uses(graph, texts, self.name)
         outputs, shape = _outputs(returned, self.name)
+        warn_skippable(graph, outputs, self.name)
         spec_extra: dict = {}
         extra_templates: list[dict] = []
         if self.parallelism:
@@ -139,6 +142,7 @@ class Workflow:
         manifest = _manifest.build(graph, name=self.name, entrypoint=entry, parameters=parameters,
                                    artifacts=artifacts, outputs=outputs, shape=shape, spec_extra=spec_extra,
                                    extra_templates=extra_templates, finish=finish)
+        manifest["metadata"].setdefault("annotations", {}).update(lines_annotation(graph.tasks))
         if self._images:
             from ._images_build import apply_images  # lazy: image building loads only when images are built
 

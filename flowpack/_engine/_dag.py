@@ -294,7 +294,8 @@ class Dag:
             if not up:
                 break
             task = up[0]
-        return f"{self.prefix}{task} {self.phases.get(task)}: {self.messages.get(task, '')}".rstrip(": ")
+        first = (self.messages.get(task) or "").strip().split("\n", 1)[0]  # not the stderr tail that follows
+        return f"{self.prefix}{task} {self.phases.get(task)}: {first}".rstrip(": ")
 
 
 class _Loop:

@@ -1,0 +1,64 @@
+"""Where in the user's workflow body an op is called: `pipeline.py:14: total = add_all(squares)`.
+
+The graph records it for each task while the body runs (the first frame outside flowpack), the manifest carries it
+as an annotation, and a failed run's message names the line that uses a value that could not be resolved.
+"""
+
+from __future__ import annotations
+
+import json
+import linecache
+import os
+import sys
+from typing import NamedTuple
+
+LINES = "flowpack.io/lines"  # workflow annotation: JSON {task name: "file:line: code"}
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+class CallSite(NamedTuple):
+    """A line of the user's code: shown as `pipeline.py:14: total = add_all(squares)`."""
+
+    filename: str
+    lineno: int
+    code: str
+
+    def __str__(self) -> str:
+        return f"{_shown(self.filename)}:{self.lineno}" + (f": {self.code}" if self.code else "")
+
+
+def call_site() -> CallSite | None:
+    """The first caller outside flowpack (its code, and wrappers flowpack compiles), or None when there is none."""
+    frame = sys._getframe(1)
+    while frame is not None and (frame.f_code.co_filename.startswith(_PACKAGE)
+                                 or str(frame.f_globals.get("__name__", "")).split(".")[0] == "flowpack"):
+        frame = frame.f_back
+    if frame is None:
+        return None
+    filename, lineno = frame.f_code.co_filename, frame.f_lineno
+    return CallSite(filename, lineno, linecache.getline(filename, lineno).strip())
+
+
+def _shown(filename: str) -> str:
+    """A file relative to the working directory when it lies below it, else as it is (how users refer to it)."""
+    try:
+        rel = os.path.relpath(filename)
+    except ValueError:
+        return filename
+    return filename if rel.startswith("..") else rel
+
+
+def lines_annotation(tasks) -> dict[str, str]:
+    """The workflow annotation holding each task's call site (empty when none is known)."""
+    lines = {t.name: str(t.line) for t in tasks if t.line is not None}
+    return {LINES: json.dumps(lines, sort_keys=True, ensure_ascii=False)} if lines else {}
+
+
+def lines_of(manifest: dict) -> dict[str, str]:
+    """Task name -> call site, from a manifest's annotation ({} when absent or unreadable)."""
+    text = ((manifest.get("metadata") or {}).get("annotations") or {}).get(LINES)
+    try:
+        lines = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in lines.items()} if isinstance(lines, dict) else {}
