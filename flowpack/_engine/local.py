@@ -14,13 +14,14 @@ import signal
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
 from .._errors import ManifestError, RecordError
 from .._exit import local_exit_values
 from .._phase import Phase
-from .._store import LocalStore
+from .._store import ArtifactRef, LocalStore
 from ._dag import Dag
 from ._duration import seconds
 from ._expr import DONE_OK, references, substitute
@@ -251,9 +252,22 @@ class _Execution:
         key = (spec.get("s3") or {}).get("key")
         if key is not None:
             if key in uploads:
-                return uploads[key]
+                return _loaded_as_argo(uploads[key], spec, self.store)
             raise ManifestError(f"artifact {spec['name']!r}: key {key!r} was not uploaded to this run's store")
         raise ManifestError(f"artifact {spec['name']!r}: the local engine reads `from`, `raw` and s3 `key` sources")
+
+
+def _loaded_as_argo(ref, spec: dict, store):
+    """An input file as Argo's executor (loadArtifact) places it: the argument's `archive` decides, since the
+    controller replaces the template's input by the argument; `none` keeps the bytes, `tar` or (without an archive)
+    a gzip-compressed tar is extracted, its single top entry or the whole folder becoming the input."""
+    archive = spec.get("archive") or {}
+    if not isinstance(ref, ArtifactRef) or ref.kind != "file" or "none" in archive:
+        return ref
+    if "zip" in archive:
+        raise ManifestError(f"artifact {spec['name']!r}: the local engine doesn't unzip (archive: zip); store the "
+                            f"input as it is (archive: none) or as a tar.gz")
+    return replace(ref, kind="dir") if "tar" in archive or store.is_tarball(ref) else ref
 
 
 def _stop_on_sigterm() -> Callable[[], None]:

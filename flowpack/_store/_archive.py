@@ -14,6 +14,7 @@ import hashlib
 import os
 import tarfile
 import tempfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -136,6 +137,16 @@ def extract(archive: Path, staging: Path, what: str = "") -> Path:
         raise StoreError(f"cannot extract directory artifact {what or archive.name}: {exc}") from exc
     entries = list(staging.iterdir())
     return entries[0] if len(entries) == 1 else staging
+
+
+def is_tarball(stream: BinaryIO) -> bool:
+    """Whether `stream` holds a gzip-compressed tar with a first entry: Argo's executor (isTarball) extracts such
+    an input artifact unless its archive is `none`."""
+    try:
+        with tarfile.open(fileobj=stream, mode="r|gz") as tar:
+            return tar.next() is not None
+    except (tarfile.TarError, OSError, EOFError, zlib.error):
+        return False
 
 
 def _check_member(m: tarfile.TarInfo) -> None:

@@ -226,6 +226,11 @@ class Store(ABC):
         finally:
             remove_path(part)
 
+    def is_tarball(self, ref: ArtifactRef) -> bool:
+        """Whether the stored object is a gzip-compressed tar (read from its first bytes, as Argo's executor does)."""
+        with self._open(ref) as stream:
+            return _archive.is_tarball(stream)
+
     def load_bytes(self, ref: ArtifactRef) -> bytes:
         """Read a small object whole and verify its digest (for pickled values)."""
         with self._open(ref) as stream:
