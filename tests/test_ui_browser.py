@@ -283,7 +283,7 @@ def test_click_from_run_list_into_a_run_and_a_steps_logs(site):
                   ".map(g => [g.dataset.node, g.dataset.phase]))")
     assert phases == {"square": "Succeeded", "total": "Succeeded", "boom": "Failed"}
     text = b.js("document.getElementById('app').innerText")
-    assert "square/1" in text and "exit code 1" in text and "items" in text
+    assert "square/1" in text and "ValueError: bad total" in text and "items" in text  # the exception, not "exit code 1"
     b.screenshot("ui-run.png")
 
     b.click(f'a[href="#/run/{bad.id}/step/boom"]')
