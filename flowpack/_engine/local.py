@@ -21,7 +21,7 @@ from typing import Callable
 from .._errors import ManifestError, RecordError
 from .._exit import local_exit_values
 from .._phase import Phase
-from .._store import ArtifactRef, LocalStore
+from .._store import ArtifactRef, LocalStore, Store
 from ._dag import Dag
 from ._duration import seconds
 from ._expr import DONE_OK, references, substitute
@@ -257,12 +257,12 @@ class _Execution:
         raise ManifestError(f"artifact {spec['name']!r}: the local engine reads `from`, `raw` and s3 `key` sources")
 
 
-def _loaded_as_argo(ref, spec: dict, store):
+def _loaded_as_argo(ref: ArtifactRef, spec: dict, store: Store) -> ArtifactRef:
     """An input file as Argo's executor (loadArtifact) places it: the argument's `archive` decides, since the
     controller replaces the template's input by the argument; `none` keeps the bytes, `tar` or (without an archive)
     a gzip-compressed tar is extracted, its single top entry or the whole folder becoming the input."""
     archive = spec.get("archive") or {}
-    if not isinstance(ref, ArtifactRef) or ref.kind != "file" or "none" in archive:
+    if ref.kind != "file" or "none" in archive:
         return ref
     if "zip" in archive:
         raise ManifestError(f"artifact {spec['name']!r}: the local engine doesn't unzip (archive: zip); store the "
