@@ -41,10 +41,10 @@ from ._sequence import sequence
 from ._shell import Artifact, Parameter, ShellOp, shell
 from ._status_deps import any_of, status
 from ._store import (
+    S3,
     ArtifactNotFoundError,
     BucketNotFoundError,
     LocalStore,
-    S3,
     StoreAuthError,
     StoreUnreachableError,
 )
@@ -79,6 +79,7 @@ def __getattr__(name: str):
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'flowpack' has no attribute {name!r}")
+
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
