@@ -29,6 +29,10 @@ from ._values import check_env_text
 from ._wire import RAW_JSON, RAW_PICKLE
 
 
+class _HandleInside(Exception):
+    """Raised while pickling a literal that holds a handle; the caller names the op and argument."""
+
+
 class Handle(Reference):
     """A value that will exist when the workflow runs: one output of a task (or a workflow parameter)."""
 
@@ -140,6 +144,15 @@ class Handle(Reference):
 
     def __iter__(self):
         raise WorkflowBuildError(f"{self!r} can't be iterated while the workflow is being built; map an op over it.")
+
+    def __str__(self) -> str:
+        raise WorkflowBuildError(
+            f"str({self!r}) can't give the value while the workflow is being built. Pass the handle itself, or use "
+            f"it in an f-string passed to a text argument (f'{{h}}'), which Argo fills in when the step runs."
+        )
+
+    def __reduce_ex__(self, protocol):
+        raise _HandleInside(repr(self))  # a handle hidden inside an object passed as a literal
 
     def __repr__(self) -> str:
         if self.task is None:
@@ -400,9 +413,10 @@ class Graph:
         if isinstance(value, Handle):
             self._wire_handle(task, inp, value, where)
             return
-        if isinstance(value, (list, tuple, dict)) and _contains_handle(value):
+        if isinstance(value, (list, tuple, dict, set, frozenset)) and _contains_handle(value):
             raise WorkflowBuildError(
-                f"{where}: a list or dict holding handles can't be passed yet; pass each handle as its own argument."
+                f"{where}: a list, tuple, set or dict holding handles can't be passed yet; pass each handle as its "
+                f"own argument."
             )
         how = inp.kind.how
         if how == PARAM:
@@ -422,7 +436,14 @@ class Graph:
             decodes = getattr(task.step, "decodes_protected", False)  # a shell step gets the text as it is
             task.parameters.append((inp.name, protect(text, inp.kind.codec) if decodes else text))
         elif how == PICKLE:
-            task.artifacts.append({"name": inp.name, "raw": {"data": protect(_raw_value(value))}})
+            try:
+                raw = _raw_value(value)
+            except _HandleInside as exc:
+                raise WorkflowBuildError(
+                    f"{where}: the value holds {exc.args[0]}, which has no value while the workflow is being built. "
+                    f"Pass the handle as its own argument and build the object inside the op."
+                ) from None
+            task.artifacts.append({"name": inp.name, "raw": {"data": protect(raw)}})
         else:  # PATH: a local file or directory, uploaded by content before the run
             path = Path(value)
             if not path.exists():
@@ -525,8 +546,9 @@ def _describe(kind: Kind) -> str:
 
 
 def _contains_handle(value) -> bool:
-    items = value.values() if isinstance(value, dict) else value
-    return any(isinstance(v, Handle) or (isinstance(v, (list, tuple, dict)) and _contains_handle(v)) for v in items)
+    items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+    return any(isinstance(v, Handle) or (isinstance(v, (list, tuple, dict, set, frozenset)) and _contains_handle(v))
+               for v in items)
 
 
 def _raw_value(value: object) -> str:

@@ -13,6 +13,12 @@ from ._types import ARTIFACT_PICKLE, PARAM, Kind, encode, is_json_value, is_name
 _EMPTY = inspect.Parameter.empty
 
 
+# The public names of a workflow handle (flowpack/_graph.Handle; tests/test_names_safety.py keeps the two in step):
+# a NamedTuple output field can't share one, since `h.<field>` must reach the output.
+HANDLE_ATTRIBUTES = frozenset({"after", "allow_failure", "branches", "kind", "on_exit", "output", "problem", "ref",
+                               "task", "when"})
+
+
 @dataclass(frozen=True)
 class Input:
     """One input of an op: how it travels, and its default (as Argo text for parameters)."""
@@ -85,6 +91,13 @@ def describe(func, op_name: str) -> Interface:
     elif is_namedtuple(ret):
         field_hints = typing.get_type_hints(ret)
         fields = tuple(ret._fields)
+        taken = sorted(set(fields) & HANDLE_ATTRIBUTES)
+        if taken:
+            raise OpDefinitionError(
+                f"op {op_name!r}: the NamedTuple {ret.__name__!r} it returns has field {taken[0]!r}, which is also "
+                f"the name of a method or attribute of the handle an op call returns in a workflow (h.{taken[0]} "
+                f"could not reach the output). Rename the field."
+            )
         outputs = {f: kind_of(field_hints.get(f, object)) for f in fields}
     else:
         outputs = {"return": kind_of(ret)}
