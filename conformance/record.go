@@ -30,8 +30,10 @@ type runNode struct {
 	Inputs       *wfv1.Inputs  `json:"inputs,omitempty"`
 	Outputs      *wfv1.Outputs `json:"outputs,omitempty"`
 	ExitCode     *string       `json:"exitCode,omitempty"`
-	StartedAt    string        `json:"startedAt,omitempty"`
-	FinishedAt   string        `json:"finishedAt,omitempty"`
+	// Set when the node is memoized: whether the controller found its outputs in the cache.
+	MemoizationStatus *wfv1.MemoizationStatus `json:"memoizationStatus,omitempty"`
+	StartedAt         string                  `json:"startedAt,omitempty"`
+	FinishedAt        string                  `json:"finishedAt,omitempty"`
 }
 
 // runRecord is the whole answer of "run".
@@ -52,7 +54,7 @@ func buildRecord(wf *wfv1.Workflow, saved map[string]string) runRecord {
 	for _, n := range wf.Status.Nodes {
 		node := runNode{ID: n.ID, Name: n.Name, DisplayName: n.DisplayName, Type: string(n.Type),
 			TemplateName: n.TemplateName, Phase: string(n.Phase), Message: n.Message, BoundaryID: n.BoundaryID,
-			Children: n.Children, Inputs: n.Inputs, Outputs: n.Outputs}
+			Children: n.Children, Inputs: n.Inputs, Outputs: n.Outputs, MemoizationStatus: n.MemoizationStatus}
 		if n.TemplateRef != nil && node.TemplateName == "" {
 			node.TemplateName = n.TemplateRef.Name + "/" + n.TemplateRef.Template
 		}

@@ -137,6 +137,7 @@ class HarnessNode:
     inputs: Mapping[str, Any]
     outputs: Mapping[str, Any]
     exit_code: str | None
+    cache_hit: bool | None = None  # memoized nodes: whether Argo's controller served the outputs from its cache
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> "HarnessNode":
@@ -144,7 +145,8 @@ class HarnessNode:
                    template_name=d.get("templateName", ""), phase=d.get("phase", ""),
                    message=d.get("message", ""), boundary_id=d.get("boundaryID", ""),
                    children=tuple(d.get("children") or ()), inputs=d.get("inputs") or {},
-                   outputs=d.get("outputs") or {}, exit_code=d.get("exitCode"))
+                   outputs=d.get("outputs") or {}, exit_code=d.get("exitCode"),
+                   cache_hit=(d["memoizationStatus"].get("hit", False) if "memoizationStatus" in d else None))
 
     @property
     def parameters(self) -> dict[str, str | None]:

@@ -546,6 +546,42 @@ def w():
     assert "{{tasks.cached.outputs.parameters.return}}" in text and "{{tasks.plain.outputs.result}}" in text
 
 
+def test_a_cache_hit_on_argos_controller_gives_its_consumer_the_value(user_module, tmp_path):
+    """Argo restores only the outputs a memoized node captured; flowpack's consumers read the output parameter,
+    which is always captured, so the second call (a cache hit, same key) still feeds the step after it."""
+    import argo_harness
+
+    src = '''
+import flowpack as fp
+
+
+@fp.op(cache=True)
+def cached(x: int) -> int:
+    return x * 10
+
+
+@fp.op
+def plain(x: int) -> int:
+    return x + 1
+
+
+@fp.workflow
+def twice():
+    first = cached(1)
+    second = cached(1).after(first)
+    return plain(first), plain(second)
+'''
+    m = user_module(src)
+    argo = argo_harness.run(m.twice.render(), tmp_path / "store", timeout=120)
+    hit = next(n for n in argo.nodes if n.display_name == "cached-2")
+    assert argo.phase == "Succeeded", argo.message
+    assert hit.cache_hit is True  # Argo's controller served it from its cache
+    assert next(n for n in argo.nodes if n.display_name == "cached").cache_hit is False
+    local = m.twice.run(run_dir=tmp_path / "runs")
+    assert _local_view(local) == _argo_view(argo)
+    assert local.result() == (11, 11)
+
+
 # ---------------------------------------------------------------------------------------- input files (14.10)
 def test_uploaded_files_are_never_unpacked(user_module, tmp_path):
     m = user_module(OPS)
