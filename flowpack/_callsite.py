@@ -24,7 +24,7 @@ class CallSite(NamedTuple):
     code: str
 
     def __str__(self) -> str:
-        return f"{_shown(self.filename)}:{self.lineno}" + (f": {self.code}" if self.code else "")
+        return f"{display_path(self.filename)}:{self.lineno}" + (f": {self.code}" if self.code else "")
 
 
 def call_site() -> CallSite | None:
@@ -39,7 +39,7 @@ def call_site() -> CallSite | None:
     return CallSite(filename, lineno, linecache.getline(filename, lineno).strip())
 
 
-def _shown(filename: str) -> str:
+def display_path(filename: str) -> str:
     """A file relative to the working directory when it lies below it, else as it is (how users refer to it)."""
     try:
         rel = os.path.relpath(filename)

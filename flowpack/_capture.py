@@ -16,7 +16,6 @@ import builtins
 import inspect
 import linecache
 import math
-import os
 import symtable
 import sys
 import textwrap
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, NamedTuple
 
 from ._capture_imports import _import_option, _ImportOption, _pickle_modules
+from ._callsite import display_path
 from ._capture_project import copied_module, with_project_modules
 from ._code_names import MODULE_DUNDERS as _MODULE_DUNDERS
 from ._code_names import check_by_value, is_reserved, reserved_problem
@@ -207,15 +207,6 @@ def _first_line(tree: ast.AST, name: str) -> int:
     return min(lines) if lines else 1
 
 
-def _display_path(filename: str) -> str:
-    """`filename` relative to the working directory when it lies below it (how users refer to their files)."""
-    try:
-        rel = os.path.relpath(filename)
-    except ValueError:
-        return filename
-    return filename if rel.startswith("..") else rel
-
-
 # ---------------------------------------------------------------------------------------------------------- source
 
 
@@ -364,7 +355,7 @@ def _capture_source(func: Callable, op_name: str, is_async: bool, python: tuple[
         if state.bind(var, cell.cell_contents):
             state.constants.append(Constant(var, literal, None))
     source, start = _without_decorators(block, lambda d: True)
-    state.origins.append(Origin(source, _display_path(block.filename), block.first_line + start - 1))
+    state.origins.append(Origin(source, display_path(block.filename), block.first_line + start - 1))
     state.homes.add(func.__module__)
     closure = dict(zip(func.__code__.co_freevars, (c.cell_contents for c in func.__closure__ or ())))
     _resolve_block(state, source, block, start, func.__globals__, func.__module__, closure)
@@ -387,7 +378,7 @@ def _resolve_block(state: _State, source: str, block: _Block, start: int, module
             continue
         else:
             line = block.first_line + start - 1 + _first_line(ast.parse(source), name) - 1
-            path = _display_path(block.filename)
+            path = display_path(block.filename)
             raise ScriptError(
                 f"op {state.op_name!r}: name {name!r} is not defined ({path}:{line}). "
                 f"Define or import it at module level of {path}."
@@ -473,7 +464,7 @@ def _add_helper(state: _State, name: str, value: Any, target: Any, is_op: bool) 
         state.bind(name, value)
     _resolve_block(state, source, block, start, globals_, home)
     state.helpers.append(source)
-    state.origins.append(Origin(source, _display_path(block.filename), block.first_line + start - 1))
+    state.origins.append(Origin(source, display_path(block.filename), block.first_line + start - 1))
     if inspect.isclass(target) and home != "__main__":
         # Values of this class leave the step pickled by value, naming the user's module: the caller gets them back
         # as instances of the real class (see _results.load_pickled).
