@@ -23,8 +23,8 @@ import types
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, NamedTuple
 
-from ._capture_imports import _import_option, _ImportOption, _pickle_modules
 from ._callsite import display_path
+from ._capture_imports import _import_option, _ImportOption, _pickle_modules
 from ._capture_project import copied_module, with_project_modules
 from ._code_names import MODULE_DUNDERS as _MODULE_DUNDERS
 from ._code_names import check_by_value, is_reserved, reserved_problem
