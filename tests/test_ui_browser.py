@@ -534,6 +534,14 @@ def test_a_forged_stop_is_refused(site):
     assert b.js("document.querySelector('meta[name=\"fp-token\"]').content") == token
 
 
+def _record(run_folder: Path) -> dict:
+    """A run's record, or {} in the moment between the engine creating the run's folder and writing run.json."""
+    try:
+        return json.loads((run_folder / "run.json").read_text())
+    except FileNotFoundError:
+        return {}
+
+
 def test_stop_and_resume_a_local_run_from_the_viewer(site):
     b, tmp = site["browser"], site["tmp"]
     release = tmp / "cli-release"
@@ -542,8 +550,7 @@ def test_stop_and_resume_a_local_run_from_the_viewer(site):
                             stderr=subprocess.PIPE, text=True)
     try:
         rid = _until(lambda: next((p.name for p in site["run_dir"].iterdir() if p.name.startswith("slow-")
-                                   and json.loads((p / "run.json").read_text()).get("phase") == "Running"
-                                   and "owner" in json.loads((p / "run.json").read_text())), None))
+                                   and _record(p).get("phase") == "Running" and "owner" in _record(p)), None))
         b.send("Page.navigate", url=site["url"] + f"#/run/{rid}")
         b.wait("document.querySelector('#dag g.node[data-node=\"wait-for\"][data-phase=\"Running\"]')", "running")
         # the step's process has started (the engine notes it in <run>/pids): a stop in the instant between
@@ -558,8 +565,8 @@ def test_stop_and_resume_a_local_run_from_the_viewer(site):
         b.wait("document.getElementById('control-message').textContent.startsWith('resuming')", "resume started")
         b.screenshot("ui-resumed.png")
         resumed = _until(lambda: next((p for p in site["run_dir"].iterdir() if p.name.startswith("slow-")
-                                       and json.loads((p / "run.json").read_text()).get("resumedFrom") == rid
-                                       and json.loads((p / "run.json").read_text()).get("phase") == "Succeeded"),
+                                       and _record(p).get("resumedFrom") == rid
+                                       and _record(p).get("phase") == "Succeeded"),
                                       None), limit=120)
         assert json.loads((resumed / "run.json").read_text())["outputs"]["parameters"]["return"] == "released"
     finally:
