@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import functools
 import importlib
+import io
 import itertools
 import json
 import os
 import sys
+import tarfile
 import textwrap
 import uuid
 from pathlib import Path
@@ -101,3 +103,15 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+def tgz(files: dict[str, str]) -> bytes:
+    """A gzipped tarball holding `files` (name -> text), built in memory: what Argo's executor recognises as one."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()

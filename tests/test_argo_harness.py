@@ -5,7 +5,6 @@ ends as Stuck instead of hanging."""
 from __future__ import annotations
 
 import copy
-import io
 import json
 import tarfile
 import uuid
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 from argo_harness import HarnessRun, run, validate
+from helpers import tgz
 
 EXAMPLES = Path(__file__).parent / "data" / "argo-examples"
 
@@ -165,17 +165,6 @@ def test_memoized_result_requeueing_forever_ends_stuck(tmp_path):
     assert not r.nodes_named("use")
 
 
-def _tgz(files: dict[str, str]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
 def test_pods_run_with_argos_executor_semantics(tmp_path):
     """Output parameters lose one trailing newline, the result is captured where it is referenced, artifacts go to
     the store under the key Argo's controller assigned (tgz unless archive none) and come back at their paths,
@@ -184,7 +173,7 @@ def test_pods_run_with_argos_executor_semantics(tmp_path):
     store = tmp_path / "store"
     (store / "in").mkdir(parents=True)
     (store / "in" / "plain.txt").write_text("plain input\n")
-    (store / "in" / "bundle.tgz").write_bytes(_tgz({"pkg/inner.txt": "tarred"}))
+    (store / "in" / "bundle.tgz").write_bytes(tgz({"pkg/inner.txt": "tarred"}))
     marker = f"harness-private-{uuid.uuid4().hex}"
     make = script("make", f"""
 import os

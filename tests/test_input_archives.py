@@ -5,11 +5,10 @@ local engine and on Argo's own controller and executor (tests/argo_harness.py)."
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 
 import pytest
+from helpers import tgz
 
 from flowpack._engine.local import LocalEngine
 from flowpack._store import LocalStore
@@ -21,17 +20,6 @@ else
   echo "file: $(od -An -tx1 -v /tmp/in | tr -d ' \\n')" > /tmp/out
 fi
 """
-
-def _tgz(files: dict[str, str]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
 
 def _manifest(key: str, archive: dict | None) -> dict:
     art = {"name": "data", "s3": {"key": key}}
@@ -50,9 +38,9 @@ def _manifest(key: str, archive: dict | None) -> dict:
 
 
 CASES = {
-    "one-file-tarball": (_tgz({"inner.txt": "hello"}), None),
-    "many-files-tarball": (_tgz({"a.txt": "A", "sub/b.txt": "B"}), None),
-    "tarball-kept-by-archive-none": (_tgz({"inner.txt": "hello"}), {"none": {}}),
+    "one-file-tarball": (tgz({"inner.txt": "hello"}), None),
+    "many-files-tarball": (tgz({"a.txt": "A", "sub/b.txt": "B"}), None),
+    "tarball-kept-by-archive-none": (tgz({"inner.txt": "hello"}), {"none": {}}),
     "gzip-but-not-tar": (b"\x1f\x8b" + b"not really gzip", None),
     "plain-file": (b"just bytes", None),
 }
