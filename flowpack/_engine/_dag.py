@@ -189,7 +189,7 @@ class Dag:
                                             "phase": phase, "message": message})
             self.ex._notify(node)
         hook = (self.tasks[name].get("hooks") or {}).get("exit")
-        if hook is not None and phase in ("Succeeded", "Failed", "Error"):
+        if hook is not None and phase in Phase.COMPLETED:
             self.run_exit_hook(name, hook)
             return
         self.release(name)
