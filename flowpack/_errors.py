@@ -53,6 +53,9 @@ class ArtifactIntegrityError(StoreError):
 class ImageBuildError(FlowpackError):
     """A container image failed to build or push; carries the failing build step."""
 
+    step: str = ""  # the build step that failed ("Step 3/7 : RUN ..."), when a build failed
+    output_tail: tuple[str, ...] = ()  # that step's last output lines
+
 
 class ArgoError(FlowpackError):
     """The Argo Server refused or failed a request."""

@@ -24,12 +24,15 @@ from typing import Any, Callable, Iterable
 
 from ._capture_project import module_distributions
 from ._errors import ImageBuildError
+from ._jinja import render, templates_dir
 
 __all__ = ["ImageSpec", "pinned_packages", "build", "push", "render_dockerfile", "DEFAULT_REPOSITORY"]
 
 DEFAULT_REPOSITORY = "flowpack/step"
 HOST_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
-_CONTAINER_WHEEL_DIR = "/tmp/flowpack-build/wheels"
+_SCRATCH = "/tmp/flowpack-build"  # the build's own folder in the image, removed by the build's last layer
+_CA_FILE = "ca-certificates.crt"  # the host's CA bundle: in the build context and in the scratch folder
+_WHEELS = "wheels"  # the local projects' wheels: a folder of the build context and of the scratch folder
 _TAIL_LINES = 25
 
 Progress = Callable[[str], None]
@@ -122,7 +125,8 @@ class ImageSpec:
 def _check_repository(repository: str, registry: str | None) -> None:
     """Raise unless repository/registry make a valid image name (they end up in the tag and in push)."""
     if not isinstance(repository, str) or not re.fullmatch(_REPOSITORY_RE, repository):
-        raise ImageBuildError(f"ImageSpec.tag(repository={repository!r}): use lowercase path parts like 'flowpack/step'")
+        raise ImageBuildError(
+            f"ImageSpec.tag(repository={repository!r}): use lowercase path parts like 'flowpack/step'")
     if registry is not None and (not isinstance(registry, str) or not re.fullmatch(_REGISTRY_RE, registry)):
         raise ImageBuildError(f"ImageSpec.tag(registry={registry!r}): give host[:port], e.g. '127.0.0.1:5000'")
 
@@ -167,39 +171,40 @@ def pinned_packages(modules: Iterable[str]) -> tuple[str, ...]:
 
 
 # ----------------------------------------------------------------------------------------------------- templates
-def _template_dir() -> Path:
-    """The installed flowpack/templates package dir, else the repo's templates/ dir in a checkout."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "templates", here.parent / "templates"):
-        if (candidate / "Dockerfile.j2").is_file():
-            return candidate
-    raise ImageBuildError(f"Dockerfile.j2 not found beside {here}: reinstall flowpack")
+_DOCKERFILE = "Dockerfile.j2"
 
 
 def _template_text() -> str:
-    return (_template_dir() / "Dockerfile.j2").read_text(encoding="utf-8")
+    return (templates_dir() / _DOCKERFILE).read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class _Copied:
+    """What the build copies from its context (`source`) to the image's scratch folder (`target`), and the files."""
+
+    source: str
+    target: str
+    files: tuple[str, ...] = ()
 
 
 def render_dockerfile(spec: ImageSpec, wheel_names: Iterable[str] = (), *, ca_bundle: bool = True,
                       digest: str = "") -> str:
     """Render templates/Dockerfile.j2 for `spec`; every value is validated and inserted as a JSON string."""
-    import jinja2  # lazy: Jinja loads on the first render
-
-    wheels = []
+    wheel_dir = f"{_SCRATCH}/{_WHEELS}"
+    files = []
     for name in wheel_names:
         if not re.fullmatch(_WHEEL_NAME_RE, name):
             raise ImageBuildError(f"render_dockerfile: unexpected wheel file name {name!r}")
-        wheels.append(f"{_CONTAINER_WHEEL_DIR}/{name}")
+        files.append(f"{wheel_dir}/{name}")
     if digest and not re.fullmatch(r"[0-9a-f]{64}", digest):
         raise ImageBuildError(f"render_dockerfile(digest={digest!r}): expected 64 hex digits")
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(_template_dir())), autoescape=False,
-                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-    env.policies["json.dumps_kwargs"] = {"sort_keys": True, "ensure_ascii": True}
-    return env.get_template("Dockerfile.j2").render(
+    return render(
+        _DOCKERFILE,
         base=_check_reference(spec.base, "render_dockerfile(spec.base"),
         packages=[_check_requirement(p) for p in sorted(spec.packages)],
-        wheels=wheels,
-        ca_bundle=ca_bundle,
+        wheels=_Copied(_WHEELS, wheel_dir, tuple(files)) if files else None,
+        ca_bundle=_Copied(_CA_FILE, f"{_SCRATCH}/{_CA_FILE}") if ca_bundle else None,
+        scratch=_SCRATCH,
         digest=digest,
     )
 
@@ -289,7 +294,8 @@ def _client() -> Any:
     try:
         return docker.from_env()
     except Exception as exc:
-        raise ImageBuildError(f"can't reach the docker daemon ({exc}): start it (as root: bash ci/services.sh)") from exc
+        raise ImageBuildError(
+            f"can't reach the docker daemon ({exc}): start it (as root: bash ci/services.sh)") from exc
 
 
 def _image_exists(client: Any, ref: str) -> bool:
@@ -327,11 +333,11 @@ def build(spec: ImageSpec, *, client: Any = None, registry: str | None = None,
         ctx = Path(ctx_dir)
         ca_bundle = os.path.isfile(HOST_CA_BUNDLE)
         if ca_bundle:  # pip in the build trusts what the host trusts (TLS-intercepting proxies included)
-            shutil.copyfile(HOST_CA_BUNDLE, ctx / "ca-certificates.crt")
+            shutil.copyfile(HOST_CA_BUNDLE, ctx / _CA_FILE)
         if wheels:
-            (ctx / "wheels").mkdir()
+            (ctx / _WHEELS).mkdir()
             for wheel in wheels:
-                shutil.copyfile(wheel, ctx / "wheels" / wheel.name)
+                shutil.copyfile(wheel, ctx / _WHEELS / wheel.name)
         (ctx / "Dockerfile").write_text(
             render_dockerfile(spec, [w.name for w in wheels], ca_bundle=ca_bundle, digest=digest), encoding="utf-8")
         say(f"building {tag} FROM {spec.base}")
@@ -353,7 +359,7 @@ def _run_build(client: Any, context: str, tag: str, say: Progress) -> None:
                 lines = "\n".join(f"    {line}" for line in tail)
                 error = ImageBuildError(
                     f"build of {tag} failed at {step}\n  error: {detail.strip()}\n  last output lines:\n{lines}")
-                error.step, error.output_tail = step, list(tail)  # for callers that show them their own way
+                error.step, error.output_tail = step, tuple(tail)  # for callers that show them their own way
                 raise error
             text = event.get("stream")
             if not text:
@@ -380,7 +386,8 @@ def push(tag: str, *, client: Any = None, progress: Progress | None = None) -> N
     say = progress or (lambda _line: None)
     repository, _, image_tag = tag.rpartition(":")
     if not repository or "/" in image_tag:
-        raise ImageBuildError(f"push(tag={tag!r}): give registry/repository:tag, e.g. '127.0.0.1:5000/flowpack/step:abc'")
+        raise ImageBuildError(
+            f"push(tag={tag!r}): give registry/repository:tag, e.g. '127.0.0.1:5000/flowpack/step:abc'")
     try:
         for event in client.api.push(repository, tag=image_tag, stream=True, decode=True):
             if "error" in event or "errorDetail" in event:

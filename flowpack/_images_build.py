@@ -1,37 +1,32 @@
 """Images for a whole workflow: one image per distinct (base image, Python packages, local packages) of its ops.
 
-An op's image spec comes from what it declares and what its script imports, never from the script itself: code
-travels in the manifest, so changing a function's body never rebuilds an image. Specs are content-tagged by
-`flowpack._images`, so an unchanged spec is recognised (and not rebuilt) in a few milliseconds.
+An op's image spec comes from what capture found (`ImageFacts`: the modules its code imports, whether it pickles, the
+packages it declares), never from its script: code travels in the manifest, so changing a function's body never
+rebuilds an image. A manifest alone carries its ops' facts in an annotation written when it was rendered. Specs are
+content-tagged by `flowpack._images`, so an unchanged spec is recognised (and not rebuilt) in a few milliseconds.
 """
 
 from __future__ import annotations
 
-import ast
-import base64
 import copy
 import json
-import sys
 from importlib.metadata import PackageNotFoundError, distribution, version
 from typing import Any, Callable, Iterable, Protocol, runtime_checkable
 from urllib.parse import unquote, urlparse
 
-from ._capture_project import imported_tops
+from ._capture_facts import ImageFacts, read_images_annotation
 from ._context import building
 from ._errors import ImageBuildError
 from ._graph import Graph, workflow_param
 from ._images import ImageSpec, _client, build, pinned_packages
 from ._images import push as push_image
+from ._op import Step
 from ._signature import Interface
-from ._types import PARAM_JSON
+from ._types import PARAM_JSON, PICKLE
 
-__all__ = ["build_images", "apply_images", "image_specs", "spec_for_step", "spec_for_template", "workflow_steps"]
+__all__ = ["build_images", "apply_images", "image_specs", "spec_for_step", "workflow_steps"]
 
 Progress = Callable[[str], None]
-_PICKLE = "pickle"
-# Step scripts always carry a guarded `import cloudpickle` in their runtime; it runs only for pickled values (inputs,
-# outputs: see _FP_SPEC) or when the function or its constants travel pickled (then the script defines this helper).
-_UNPICKLE = "\ndef _fp_unpickle("
 
 
 # ----------------------------------------------------------------------------------------------------- steps
@@ -44,17 +39,24 @@ class WorkflowBody(Protocol):
     interface: Interface
 
 
-def workflow_steps(wf: WorkflowBody) -> dict[str, object]:
+@runtime_checkable
+class HasManifest(Protocol):
+    """A built workflow (or anything else holding a rendered manifest)."""
+
+    manifest: dict
+
+
+def workflow_steps(wf: WorkflowBody) -> dict[str, Step]:
     """Template name -> step (Op/ShellOp) of a workflow, found by running its body once with placeholder handles.
 
     No parameter values are needed: handles stand for every parameter, as in `Workflow.build`.
     """
     graph = Graph(wf.name)
-    handles = {name: workflow_param(name, inp.kind if inp.kind.how != _PICKLE else PARAM_JSON)
+    handles = {name: workflow_param(name, inp.kind if inp.kind.how != PICKLE else PARAM_JSON)
                for name, inp in wf.interface.inputs.items()}
     with building(graph):
         wf.func(**handles)
-    return dict(graph.steps)
+    return {name: step for name, step in graph.steps.items() if isinstance(step, Step)}
 
 
 # ----------------------------------------------------------------------------------------------------- specs
@@ -72,7 +74,8 @@ def _merge(user: Iterable[str], found: Iterable[str]) -> tuple[str, ...]:
         try:
             name = _req_name(req)
         except Exception:
-            raise ImageBuildError(f"op packages=[...]: {req!r} is not a pip requirement such as 'six==1.17.0'") from None
+            raise ImageBuildError(
+                f"op packages=[...]: {req!r} is not a pip requirement such as 'six==1.17.0'") from None
         if name not in names:
             names.add(name)
             out.append(req)
@@ -109,97 +112,25 @@ def _cloudpickle_pin() -> str:
         return "cloudpickle"
 
 
-def _spec(base: str, user: Iterable[str], modules: Iterable[str], pickled: bool):
-    """ImageSpec from a base, the user's requirements and the imported modules; None when nothing is added."""
-    found, local = [], []
-    third_party = [m for m in modules if m.split(".", 1)[0] not in sys.stdlib_module_names
-                   and m.split(".", 1)[0] != "flowpack"]
-    for pin in pinned_packages(third_party) if third_party else ():  # the first call scans site-packages
+def _spec(base: str, facts: ImageFacts) -> ImageSpec | None:
+    """ImageSpec of a base image and a step's facts; None when the base image already has everything."""
+    found: list[str] = []
+    local: list[str] = []
+    for pin in pinned_packages(facts.modules) if facts.modules else ():  # the first call scans site-packages
         project = _local_project(pin)
         (local if project else found).append(project or pin)
-    if pickled and not any(_req_name(p) == "cloudpickle" for p in found):
+    if facts.pickles and not any(_req_name(p) == "cloudpickle" for p in found):
         found.append(_cloudpickle_pin())
-    packages = _merge(user, found)
+    packages = _merge(facts.packages, found)
     if not packages and not local:
         return None
     return ImageSpec(base, packages, tuple(sorted(set(local))))
 
 
-def _op_pickles(step) -> bool:
-    interface = getattr(step, "interface", None)
-    if interface is None:
-        return False
-    kinds = [i.kind for i in interface.inputs.values()] + list(interface.outputs.values())
-    return any(k.how == _PICKLE for k in kinds)
-
-
-def spec_for_step(step):
+def spec_for_step(step: Step) -> ImageSpec | None:
     """The ImageSpec of an op (None when its base image already has everything); shell ops keep their image."""
-    if not hasattr(step, "modules"):  # a shell op (or another step without Python code)
-        return None
-    pickled = _op_pickles(step) or _UNPICKLE in step.script()
-    return _spec(step.image, getattr(step, "packages", ()), step.modules(), pickled)
-
-
-def _script_text(source: str) -> str:
-    """A template's script source, unwrapped when it travels base64-encoded (see `_op.script_source`)."""
-    if "b64decode(" not in source or "flowpack: this step script contains" not in source:
-        return source
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "b64decode" and node.args:
-            arg = node.args[0]
-            if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
-                return base64.b64decode(arg.value).decode("utf-8")
-    return source
-
-
-def _source_facts(text: str) -> tuple[set[str], bool]:
-    """Modules a step script imports at module level and whether it needs cloudpickle (pickled values)."""
-    modules: set[str] = set()
-    carried: set[str] = set()
-    pickled = _UNPICKLE in text
-    try:
-        tree = ast.parse(text)
-    except SyntaxError:
-        return modules, pickled
-    for node in tree.body:  # the captured imports are module-level; the runtime's own imports are in functions
-        if isinstance(node, ast.Import):
-            modules |= {a.name.split(".")[0] for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
-            modules.add(node.module.split(".")[0])
-        elif isinstance(node, ast.Assign) and len(node.targets) == 1:
-            target = getattr(node.targets[0], "id", "")
-            if target == "_FP_EMBEDDED":  # project modules carried as source: what they import counts
-                embedded = _literal_dict(node.value)
-                for _, source in embedded.values():
-                    modules |= imported_tops(source)
-                carried |= {name.split(".")[0] for name in embedded}
-            elif target == "_FP_SPEC":
-                spec = _literal_dict(node.value)
-                try:
-                    kinds = list(spec.get("inputs", {}).values()) + list(spec.get("outputs", {}).values())
-                    pickled = pickled or any(k.get("how") == _PICKLE for k in kinds)
-                except AttributeError:
-                    pass
-    return modules - carried, pickled
-
-
-def _literal_dict(node: ast.expr) -> dict:
-    """A dict literal of the script, or {} for anything else."""
-    try:
-        value = ast.literal_eval(node)
-    except (ValueError, TypeError, SyntaxError):
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def spec_for_template(template: dict):
-    """The ImageSpec of a manifest's Python script template, from its imports alone (None: keep its image)."""
-    script = template.get("script")
-    if not script or (script.get("command") or [""])[0].rsplit("/", 1)[-1] not in ("python", "python3"):
-        return None
-    modules, pickled = _source_facts(_script_text(script.get("source", "")))
-    return _spec(script["image"], (), modules, pickled)
+    facts = step.image_facts()
+    return None if facts is None else _spec(step.image, facts)
 
 
 def _leaf_templates(manifest: dict) -> dict[str, dict]:
@@ -211,29 +142,27 @@ def _image_of(template: dict) -> str:
     return (template.get("script") or template.get("container") or {}).get("image", "")
 
 
-def image_specs(target, *, managed: Callable[[str], bool] | None = None) -> tuple[dict, dict]:
+def image_specs(target: WorkflowBody | dict | HasManifest, *, managed: Callable[[str], bool] | None = None
+                ) -> tuple[dict[str, ImageSpec | None], dict[str, str]]:
     """(template name -> ImageSpec or None, template name -> current image) for a Workflow, a Built or a manifest.
 
-    `managed(image)` says an image was already built by flowpack: manifest templates using one are left alone.
+    A workflow's ops hand over their facts; a manifest's come from its `flowpack.io/images` annotation, written when
+    it was rendered (templates without facts keep their image). `managed(image)` says an image was already built by
+    flowpack: manifest templates using one are left alone.
     """
     if isinstance(target, WorkflowBody):
         steps = workflow_steps(target)
-        return ({n: spec_for_step(s) for n, s in steps.items()},
-                {n: getattr(s, "image", "") for n, s in steps.items()})
-    steps = getattr(target, "steps", None)
-    manifest = getattr(target, "manifest", target)
+        return {n: spec_for_step(s) for n, s in steps.items()}, {n: s.image for n, s in steps.items()}
+    manifest = target.manifest if isinstance(target, HasManifest) else target
     if not isinstance(manifest, dict):
         raise ImageBuildError(f"build_images({target!r}): give a workflow, a built workflow or a manifest dict")
-    leaves = _leaf_templates(manifest)
-    specs, images = {}, {}
-    for name, tpl in leaves.items():
+    facts = read_images_annotation((manifest.get("metadata") or {}).get("annotations") or {})
+    specs: dict[str, ImageSpec | None] = {}
+    images: dict[str, str] = {}
+    for name, tpl in _leaf_templates(manifest).items():
         images[name] = _image_of(tpl)
-        if steps and name in steps:
-            specs[name] = spec_for_step(steps[name])
-        elif managed is not None and managed(images[name]):
-            specs[name] = None
-        else:
-            specs[name] = spec_for_template(tpl)
+        skip = name not in facts or (managed is not None and managed(images[name]))
+        specs[name] = None if skip else _spec(images[name], facts[name])
     return specs, images
 
 

@@ -10,6 +10,8 @@ import json
 import sys
 from typing import Callable, Generic, ParamSpec, Sequence, TypeVar, overload
 
+from ._capture import Captured
+from ._capture_facts import ImageFacts
 from ._code_names import check_function_names
 from ._context import current
 from ._engine._expr import memo_expression
@@ -20,7 +22,7 @@ from ._names import k8s_name
 from ._options import Options
 from ._script import render_script
 from ._signature import Interface, check_callable, describe
-from ._types import MARKER, PARAM, PICKLE, protect
+from ._types import MARKER, PARAM, PATHS, PICKLE, protect
 from ._wire import DIGEST_PREFIX, INPUTS, OUTPUT_ARTIFACTS, OUTPUT_DIGESTS, OUTPUT_PARAMETERS, PARAMS, io_path
 
 PROTECTED = MARKER  # marks a value that travels base64-encoded (see _types.protect)
@@ -51,6 +53,7 @@ class Step:
     __flowpack_op__ = True
     decodes_protected = False  # True when the step script decodes '{{'-protected literals
     name: str
+    image: str
     interface: Interface
 
     def template(self) -> dict:  # pragma: no cover - abstract
@@ -58,6 +61,10 @@ class Step:
 
     def signature(self) -> inspect.Signature:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def image_facts(self) -> ImageFacts | None:
+        """What the step's image must provide beyond its base image; None: the step keeps its image as it is."""
+        return None
 
     def map(self, *args, parallelism: int | None = None, **kwargs):
         """Fan out inside a workflow: list arguments are mapped (zipped), others broadcast to every item.
@@ -96,7 +103,7 @@ class Op(Step, Generic[P, R]):
         self.options = Options.make(f"op {self.name!r}", **options)
         self.interface = describe(func, self.name)
         check_cacheable(self)
-        self._rendered: tuple[str, object] | None = None
+        self._rendered: tuple[str, Captured] | None = None
         self._template: dict | None = None
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -119,20 +126,24 @@ class Op(Step, Generic[P, R]):
         """The self-contained step script (rendered once, then cached)."""
         return self._render()[0]
 
-    def modules(self) -> tuple[str, ...]:
-        """Top-level modules the step script imports (to pick packages for an image)."""
-        return tuple(self._render()[1].modules)
+    def image_facts(self) -> ImageFacts:
+        """What capture found that the step's image must provide: imported modules, pickles, declared packages."""
+        captured = self._render()[1]
+        kinds = [i.kind for i in self.interface.inputs.values()] + list(self.interface.outputs.values())
+        pickles = captured.needs_cloudpickle or any(k.how == PICKLE for k in kinds)
+        return ImageFacts.found(captured.modules, pickles, self.packages)
 
-    def _render(self) -> tuple[str, object]:
-        if self._rendered is None:
-            self._rendered = render_script(self.func, self.name, self.interface)
-        return self._rendered
+    def _render(self) -> tuple[str, Captured]:
+        rendered = self._rendered
+        if rendered is None:
+            rendered = self._rendered = render_script(self.func, self.name, self.interface)
+        return rendered
 
     def template(self) -> dict:
         """The Argo `script` template of this op (one per op, however often it is called)."""
         if self._template is None:
             inputs = self.interface.inputs.values()
-            params = [i for i in inputs if i.kind.how == PARAM]
+            params = [i for i in inputs if i.kind.how in (PARAM, PATHS)]  # list[Path]: its files' names (_fanin)
             # Parameter values reach the script as files (raw artifacts Argo fills in), not environment
             # variables: no size limit of one variable, NUL bytes and newlines arrive exactly.
             param_files = [{"name": f"param-{i.name}", "path": io_path(PARAMS, i.name), "optional": False,
@@ -143,7 +154,8 @@ class Op(Step, Generic[P, R]):
                 inputs={
                     "parameters": [{"name": i.name, "default": protect(i.default_text, i.kind.codec)} for i in params],
                     "artifacts": param_files + [
-                        {"name": i.name, "path": io_path(INPUTS, i.name), "optional": i.has_default, "raw": None}
+                        {"name": i.name, "path": io_path(INPUTS, i.name), "optional": i.has_default or i.kind.how == PATHS,
+                         "raw": None}
                         for i in inputs if i.kind.how != PARAM
                     ],
                 },

@@ -15,8 +15,8 @@ from fixtures_docker import docker_client  # noqa: E402,F401  (pytest fixture)
 
 import flowpack as fp  # noqa: E402
 from flowpack._engine.docker import DockerEngine  # noqa: E402
-from flowpack._images_build import spec_for_template  # noqa: E402
-from helpers import run_checked, template  # noqa: E402
+from flowpack._images_build import image_specs  # noqa: E402
+from helpers import run_checked  # noqa: E402
 
 
 def _write(src: Path, files: dict[str, str]) -> None:
@@ -117,7 +117,7 @@ def test_project_modules_travel_in_the_script_and_keep_their_module(project, tmp
     # is in the spec's line map, as data: where a traceback's lines come from)
     assert "flowpack" not in "".join(src for _, src in _embedded(shift).values())
     # the image gets what the carried module imports (PyYAML), not the project modules themselves
-    assert m.make.modules() == ("yaml",)
+    assert m.make.image_facts().modules == ("yaml",)
 
 
 def test_a_step_script_from_a_project_module_runs_without_the_project(project, tmp_path):
@@ -165,10 +165,9 @@ def test_a_module_object_from_a_project_module_that_imports_flowpack_is_a_clear_
 def test_project_modules_in_a_container_and_in_the_image_spec(project, tmp_path, docker_client):
     m, names = project
     manifest = m.proj.render(n=2)
-    spec = spec_for_template(template(manifest, "make"))  # from the manifest alone, as for a submitted workflow
-    assert spec is not None and [p.split("==")[0] for p in spec.packages] == ["cloudpickle", "PyYAML"]
-    shift = spec_for_template(template(manifest, "shift"))
-    assert shift is None  # it carries no module: its helper was copied, and the base image has all it needs
+    specs, _ = image_specs(manifest)  # from the manifest alone (its image facts annotation), as for a submitted one
+    assert specs["make"] is not None and [p.split("==")[0] for p in specs["make"].packages] == ["cloudpickle", "PyYAML"]
+    assert specs["shift"] is None  # it carries no module: its helper was copied, and the base image has all it needs
     run = m.proj.run(engine=DockerEngine(run_dir=tmp_path / "runs", client=docker_client), n=2)
     out = run.result()
     assert out["g"] == 12 and out["s"] == 111 and out["p"].norm1() == 24
