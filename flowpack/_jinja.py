@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 from pathlib import Path
+from typing import Any, Mapping
 
 
 def templates_dir() -> Path:
@@ -17,6 +19,16 @@ def templates_dir() -> Path:
 
 
 _json = json.JSONEncoder(ensure_ascii=False).encode  # one encoder for every value: rendering stays fast
+
+
+def present(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    """The mapping without its absent entries (None): how a template leaves out a key it has no value for."""
+    return {key: value for key, value in mapping.items() if value is not None}
+
+
+def json_digest(value: object) -> str:
+    """sha256 (hex) of a value's JSON with sorted keys: the same for equal values, whatever their key order."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
 
 
 @functools.lru_cache(maxsize=1)
@@ -34,6 +46,8 @@ def environment():
     )
     env.filters["j"] = _json
     env.filters["pyrepr"] = repr
+    env.filters["present"] = present
+    env.filters["json_digest"] = json_digest
     return env
 
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import base64
 import functools
-import hashlib
 import inspect
-import json
 import sys
 from typing import Callable, Generic, ParamSpec, Sequence, TypeVar, overload
 
@@ -171,16 +169,14 @@ class Op(Step, Generic[P, R]):
                         for n, k in self.interface.outputs.items() if k.how != PARAM
                     ],
                 },
-                metadata=None,
                 extra=self.options.template_fields(),
                 image=self.image,
                 command=["python"],
                 source=script_source(self.script()),
                 resources=self.options.resources(),
                 env=self.options.env_entries(),
+                **memoize_context(self.options.cache, [i.name for i in params]),
             )
-            if self.options.cache:
-                self._template["memoize"] = memoize_spec(self._template, self.options.cache)
         return self._template
 
 
@@ -193,17 +189,14 @@ def _refuse_handles(name: str, args: tuple, kwargs: dict) -> None:
             )
 
 
-def memoize_spec(template: dict, cache: bool | str = True) -> dict:
-    """Argo memoization for a cached op: the key covers the template (script, image) and every input value.
+def memoize_context(cache: bool | str, params: list[str]) -> dict[str, bool | str | None]:
+    """What op-template.json.j2 needs for Argo memoization: `cache` (False, True or a max age such as '1h') and the
+    Argo expression hashing the input parameters, whose values the key covers beside the template itself.
 
-    Input values are hashed in an Argo expression (see `memo_expression`): raw values could break a ConfigMap key
-    (only `[-._a-zA-Z0-9]`, at most 253 characters) and, joined by dashes, two calls could share one key.
+    Input values are hashed (see `memo_expression`): raw values could break a ConfigMap key (only `[-._a-zA-Z0-9]`,
+    at most 253 characters) and, joined by dashes, two calls could share one key.
     """
-    digest = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:16]
-    params = [p["name"] for p in (template.get("inputs") or {}).get("parameters") or []]
-    key = "fp-" + digest + ("-{{%s}}" % memo_expression(params) if params else "")
-    max_age = cache if isinstance(cache, str) else "8760h"
-    return {"key": key, "maxAge": max_age, "cache": {"configMap": {"name": "flowpack-memo"}}}
+    return {"cache": cache, "memo_inputs": memo_expression(params) if params else None}
 
 
 def check_cacheable(step) -> None:

@@ -15,7 +15,7 @@ from ._context import current
 from ._errors import OpDefinitionError
 from ._jinja import render_json
 from ._names import k8s_name
-from ._op import Step, check_cacheable, default_image, memoize_spec
+from ._op import Step, check_cacheable, default_image, memoize_context
 from ._options import Options
 from ._signature import Input, Interface
 from ._types import ARTIFACT_PATH, PARAM, kind_of
@@ -125,16 +125,14 @@ class ShellOp(Step):
                     "artifacts": [{"name": n, "path": s.path, "raw": False} for n, s in self._outputs.items()
                                   if isinstance(s, Artifact)],
                 },
-                metadata=None,
                 extra=self.options.template_fields(),
                 image=self.image,
                 command=[self.shell],
                 source=self.script,
                 resources=self.options.resources(),
                 env=env + self.options.env_entries(),
+                **memoize_context(self.options.cache, params),
             )
-            if self.options.cache:
-                self._template["memoize"] = memoize_spec(self._template, self.options.cache)
         return self._template
 
 
