@@ -10,6 +10,7 @@ import json
 import linecache
 import os
 import sys
+from types import FrameType
 from typing import NamedTuple
 
 LINES = "flowpack.io/lines"  # workflow annotation: JSON {task name: "file:line: code"}
@@ -29,7 +30,7 @@ class CallSite(NamedTuple):
 
 def call_site() -> CallSite | None:
     """The first caller outside flowpack (its code, and wrappers flowpack compiles), or None when there is none."""
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None and (frame.f_code.co_filename.startswith(_PACKAGE)
                                  or str(frame.f_globals.get("__name__", "")).split(".")[0] == "flowpack"):
         frame = frame.f_back

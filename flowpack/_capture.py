@@ -1,4 +1,5 @@
-"""Turn a plain function into the code pieces a step script needs, so the script runs without flowpack or the user's module.
+"""Turn a plain function into the code pieces a step script needs, so the script runs without flowpack or the user's
+module.
 
 `capture` reads the function's source, finds the global names it uses (symtable for scoping, ast for annotations and
 decorators) and resolves each one by value from the function's globals: modules and foreign objects become import
@@ -66,7 +67,8 @@ class Captured:
     is_async: bool
     modules: tuple[str, ...]
     needs_cloudpickle: bool
-    embedded: tuple[tuple[str, bool, str], ...] = ()  # the user's project modules it imports: (name, is_package, source)
+    # the user's project modules it imports: (name, is_package, source)
+    embedded: tuple[tuple[str, bool, str], ...] = ()
     origins: tuple[Origin, ...] = ()  # where the function's and helpers' source came from (a traceback's line map)
 
 
@@ -203,7 +205,8 @@ def _global_reads(source: str, filename: str) -> tuple[set[str], set[str]]:
 def _first_line(tree: ast.AST, name: str) -> int:
     """1-based line of the first non-annotation use of `name` in `tree` (1 when not found)."""
     in_annotations = {id(n) for ann in _annotation_nodes(tree) for n in ast.walk(ann)}
-    lines = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id == name and id(n) not in in_annotations]
+    lines = [n.lineno for n in ast.walk(tree)
+             if isinstance(n, ast.Name) and n.id == name and id(n) not in in_annotations]
     return min(lines) if lines else 1
 
 
@@ -251,7 +254,8 @@ def _read_class_block(cls: type) -> _Block | None:
         except SyntaxError:
             continue
         for node in ast.walk(tree):
-            if isinstance(node, ast.ClassDef) and node.name == cls.__name__ and node.lineno <= code.co_firstlineno <= (node.end_lineno or 0):
+            if (isinstance(node, ast.ClassDef) and node.name == cls.__name__
+                    and node.lineno <= code.co_firstlineno <= (node.end_lineno or 0)):
                 start = min([node.lineno] + [d.lineno for d in node.decorator_list])
                 text = "".join(lines[start - 1:node.end_lineno])
                 return _parse_block(text, code.co_filename, start)
@@ -263,7 +267,9 @@ def _read_class_block(cls: type) -> _Block | None:
     except (OSError, TypeError):
         return None
     block = _parse_block("".join(lines), filename, max(lnum, 1))
-    return block if block is not None and isinstance(block.node, ast.ClassDef) and block.node.name == cls.__name__ else None
+    if block is not None and isinstance(block.node, ast.ClassDef) and block.node.name == cls.__name__:
+        return block
+    return None
 
 
 def _parse_block(text: str, filename: str, first_line: int) -> _Block | None:
@@ -291,7 +297,7 @@ def _without_decorators(block: _Block, drop: Callable[[ast.expr], bool]) -> tupl
 class _State:
     """What one capture has collected so far."""
 
-    def __init__(self, op_name: str, func: Callable, name: str) -> None:
+    def __init__(self, op_name: str, func: types.FunctionType, name: str) -> None:
         self.op_name, self.func, self.name, self.module = op_name, func, name, func.__module__
         self.bound: dict[str, Any] = {}
         self.imports: list[str] = []
@@ -328,7 +334,8 @@ def capture(func: Callable, op_name: str) -> Captured:
     if inspect.isfunction(func):
         check_by_value(func, op_name)
     module = getattr(func, "__module__", None)
-    b64, modules = _pickle_b64(func, {module} if isinstance(module, str) and not module.startswith("flowpack") else set())
+    own = {module} if isinstance(module, str) and not module.startswith("flowpack") else set()
+    b64, modules = _pickle_b64(func, own)
     name = getattr(func, "__name__", op_name)
     embedded, modules = with_project_modules(op_name, modules)
     return Captured(name if isinstance(name, str) and name.isidentifier() else op_name, (), (), (), "", b64, python,  # type: ignore[arg-type]
@@ -398,9 +405,11 @@ def _resolve_value(state: _State, name: str, value: Any, module_globals: dict[st
     if name in state.bound and state.bound[name] is value:
         return
     is_op = _is_op(value)
-    option = None if is_op else _import_option(name, value, module_globals, filename, home, state.homes, state.import_tables)
+    option = None if is_op else _import_option(name, value, module_globals, filename, home, state.homes,
+                                               state.import_tables)
     # From a project module that imports flowpack: its code is copied (or its value re-created), never imported.
-    copied = copied_module(value.__name__ if isinstance(value, types.ModuleType) else getattr(value, "__module__", None))
+    copied = copied_module(value.__name__ if isinstance(value, types.ModuleType)
+                           else getattr(value, "__module__", None))
     copied = copied or (option is not None and copied_module(option.top_module()))
     if copied and isinstance(value, types.ModuleType):
         raise ScriptError(
@@ -453,7 +462,8 @@ def _add_helper(state: _State, name: str, value: Any, target: Any, is_op: bool) 
         if not isinstance(root, ast.Name) or root.id not in globals_:
             return False
         obj = globals_[root.id]
-        owner = obj.__name__ if isinstance(obj, types.ModuleType) else getattr(obj, "__module__", None) or type(obj).__module__
+        owner = (obj.__name__ if isinstance(obj, types.ModuleType)
+                 else getattr(obj, "__module__", None) or type(obj).__module__)
         return isinstance(owner, str) and owner.split(".")[0] == "flowpack"
 
     source, start = _without_decorators(block, (lambda d: True) if is_op else is_flowpack)
@@ -477,7 +487,7 @@ def _add_helper(state: _State, name: str, value: Any, target: Any, is_op: bool) 
 def _class_globals(cls: type, state: _State) -> dict[str, Any]:
     """The namespace a class was defined in (its module's globals; the op's globals when that's the same module)."""
     if cls.__module__ == state.module:
-        return state.func.__globals__  # type: ignore[attr-defined]
+        return state.func.__globals__
     module = sys.modules.get(cls.__module__)
     return vars(module) if module is not None else {}
 

@@ -110,7 +110,8 @@ def _generated_import(name: str, value: Any) -> _ImportOption | None:
 
 def _import_option(name: str, value: Any, module_globals: dict[str, Any], filename: str, home: str, homes: set[str],
                    tables: dict[str, dict[str, list[_ImportOption]]]) -> _ImportOption | None:
-    """The user's own import statement for `name` if it yields `value`, else a generated one for modules/foreign objects.
+    """The user's own import statement for `name` if it yields `value`, else a generated one for modules and foreign
+    objects.
 
     `homes` are the modules whose code the script copies (never imported); `tables` caches `_user_imports` per file.
     """
@@ -128,8 +129,8 @@ def _import_option(name: str, value: Any, module_globals: dict[str, Any], filena
         return _generated_import(name, value)
     module = getattr(value, "__module__", None)
     if (inspect.isfunction(value) or inspect.isclass(value) or inspect.isbuiltin(value)) and module != home:
-        option = _generated_import(name, value)
-        return None if option is None or option.touches(homes | {home}) else option
+        generated = _generated_import(name, value)
+        return None if generated is None or generated.touches(homes | {home}) else generated
     return None
 
 
@@ -155,7 +156,7 @@ def _pickle_modules(data: bytes) -> set[str]:
         elif name in ("BINPUT", "LONG_BINPUT", "PUT"):
             continue
         elif name == "GLOBAL":
-            module, qualname = arg.split(" ", 1)
+            module, qualname = str(arg).split(" ", 1)
             found.add(module.split(".")[0])
             pushed = ("global", qualname)
         elif name == "STACK_GLOBAL":

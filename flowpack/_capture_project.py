@@ -13,6 +13,7 @@ import importlib.util
 import site
 import sys
 import sysconfig
+from collections.abc import Mapping
 from functools import lru_cache
 from importlib.metadata import packages_distributions
 from pathlib import Path
@@ -32,7 +33,7 @@ def _installed_roots() -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=1)
-def module_distributions() -> dict[str, list[str]]:
+def module_distributions() -> Mapping[str, list[str]]:
     """Top-level module -> distributions providing it (cached: scanning site-packages takes ~0.1 s)."""
     return packages_distributions()
 

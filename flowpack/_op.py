@@ -6,6 +6,7 @@ import base64
 import functools
 import inspect
 import sys
+import types
 from typing import Callable, Generic, ParamSpec, Sequence, TypeVar, overload
 
 from ._capture import Captured
@@ -18,6 +19,7 @@ from ._graph import Handle
 from ._jinja import render_json
 from ._names import k8s_name
 from ._options import Options
+from ._retry import Retry
 from ._script import render_script
 from ._signature import Interface, check_callable, describe
 from ._types import MARKER, PARAM, PICKLE, protect
@@ -91,6 +93,7 @@ class Op(Step, Generic[P, R]):
     def __init__(self, func: Callable[P, R], *, name: str | None = None, image: str | None = None,
                  packages: Sequence[str] = (), **options):
         check_callable(func)
+        assert isinstance(func, types.FunctionType)  # check_callable refused anything else
         functools.update_wrapper(self, func)
         self.func = func
         self.raw_name = name or func.__name__
@@ -213,25 +216,25 @@ def check_cacheable(step) -> None:
 
 @overload
 def op(func: Callable[P, R], *, name: str | None = None, image: str | None = None,
-       packages: Sequence[str] = (), retries: int = 0, backoff: float | None = None, timeout: float | None = None,
-       cpu: str | float | None = None, memory: str | None = None, gpu: int = 0, env: dict | None = None,
-       secret_env: dict | None = None, node_selector: dict | None = None, tolerations: Sequence[dict] = (),
-       cache: bool = False) -> Op[P, R]: ...
+       packages: Sequence[str] = (), retries: int | Retry = 0, backoff: float | None = None,
+       timeout: float | None = None, cpu: str | float | None = None, memory: str | None = None, gpu: int = 0,
+       env: dict | None = None, secret_env: dict | None = None, node_selector: dict | None = None,
+       tolerations: Sequence[dict] = (), cache: bool | str = False) -> Op[P, R]: ...
 
 
 @overload
 def op(func: None = None, *, name: str | None = None, image: str | None = None,
-       packages: Sequence[str] = (), retries: int = 0, backoff: float | None = None, timeout: float | None = None,
-       cpu: str | float | None = None, memory: str | None = None, gpu: int = 0, env: dict | None = None,
-       secret_env: dict | None = None, node_selector: dict | None = None, tolerations: Sequence[dict] = (),
-       cache: bool = False) -> Callable[[Callable[P, R]], Op[P, R]]: ...
+       packages: Sequence[str] = (), retries: int | Retry = 0, backoff: float | None = None,
+       timeout: float | None = None, cpu: str | float | None = None, memory: str | None = None, gpu: int = 0,
+       env: dict | None = None, secret_env: dict | None = None, node_selector: dict | None = None,
+       tolerations: Sequence[dict] = (), cache: bool | str = False) -> Callable[[Callable[P, R]], Op[P, R]]: ...
 
 
 def op(func: Callable | None = None, *, name: str | None = None, image: str | None = None,
-       packages: Sequence[str] = (), retries: int = 0, backoff: float | None = None, timeout: float | None = None,
-       cpu: str | float | None = None, memory: str | None = None, gpu: int = 0, env: dict | None = None,
-       secret_env: dict | None = None, node_selector: dict | None = None, tolerations: Sequence[dict] = (),
-       cache: bool = False) -> Op | Callable[[Callable], Op]:
+       packages: Sequence[str] = (), retries: int | Retry = 0, backoff: float | None = None,
+       timeout: float | None = None, cpu: str | float | None = None, memory: str | None = None, gpu: int = 0,
+       env: dict | None = None, secret_env: dict | None = None, node_selector: dict | None = None,
+       tolerations: Sequence[dict] = (), cache: bool | str = False) -> Op | Callable[[Callable], Op]:
     """Turn a function into an op: `@op` bare, or `@op(image=..., retries=2, timeout=60, cpu=2, ...)` with options.
 
     retries/backoff: retry a failed step (backoff seconds, doubling); timeout: seconds before the step is killed;

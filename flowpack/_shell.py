@@ -58,6 +58,7 @@ class ShellOp(Step):
         self.shell = shell
         self._inputs: dict[str, object] = dict(inputs or {})
         self._outputs: dict[str, object] = dict(outputs or {})
+        self._artifacts: dict[str, Artifact] = {}  # the inputs placed as files, by name
         ins: dict[str, Input] = {}
         for n, spec in self._inputs.items():
             if not isinstance(n, str) or not _NAME.match(n):
@@ -65,8 +66,10 @@ class ShellOp(Step):
             if isinstance(spec, Artifact):
                 _check_path(spec.path, where, n)
                 ins[n] = Input(n, ARTIFACT_PATH)
+                self._artifacts[n] = spec
             elif isinstance(spec, type) and issubclass(spec, PurePath):
-                raise OpDefinitionError(f"{where}: input {n!r} is a file; declare where it goes with fp.Artifact(path).")
+                raise OpDefinitionError(
+                    f"{where}: input {n!r} is a file; declare where it goes with fp.Artifact(path).")
             else:
                 kind = kind_of(spec)
                 if kind.how != PARAM:
@@ -83,7 +86,8 @@ class ShellOp(Step):
                 _check_path(spec.path, where, n)
                 kind = kind_of(spec.type)
                 if kind.how != PARAM:
-                    raise OpDefinitionError(f"{where}: output parameter {n!r} must have a JSON type, not {spec.type!r}.")
+                    raise OpDefinitionError(
+                        f"{where}: output parameter {n!r} must have a JSON type, not {spec.type!r}.")
                 outs[n] = kind
             elif isinstance(spec, Artifact):
                 _check_path(spec.path, where, n)
@@ -110,15 +114,14 @@ class ShellOp(Step):
         if self._template is None:
             ins = self.interface.inputs
             params = [n for n, i in ins.items() if i.kind.how == PARAM]
-            arts = [n for n, i in ins.items() if i.kind.how != PARAM]
             env = [{"name": n, "value": "{{inputs.parameters.%s}}" % n} for n in params]
-            env += [{"name": n, "value": self._inputs[n].path} for n in arts]
+            env += [{"name": n, "value": a.path} for n, a in self._artifacts.items()]
             self._template = render_json(
                 "op-template.json.j2",
                 name=self.name,
                 inputs={"parameters": [{"name": n, "default": None} for n in params],
-                        "artifacts": [{"name": n, "path": self._inputs[n].path, "optional": False, "raw": None}
-                                      for n in arts]},
+                        "artifacts": [{"name": n, "path": a.path, "optional": False, "raw": None}
+                                      for n, a in self._artifacts.items()]},
                 outputs={
                     "parameters": [{"name": n, "path": s.path} for n, s in self._outputs.items()
                                    if isinstance(s, Parameter)],

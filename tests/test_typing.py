@@ -1,5 +1,5 @@
 """Type checkers see an op as its function: `@fp.op` keeps the signature (ParamSpec), so mypy knows `add(1, 2)` is an
-int and refuses `add("x")`, with or without decorator options."""
+int and refuses `add("x")`, with or without decorator options (a retry policy and a cache's max age included)."""
 
 from __future__ import annotations
 
@@ -22,8 +22,13 @@ def add(a: int, b: int = 1) -> int:
 def greet(name: str) -> str:
     return "hi " + name
 
+@fp.op(retries=fp.Retry(limit=2, on="failure"), cache="24h")
+def shout(name: str) -> str:
+    return name.upper()
+
 reveal_type(add(1, 2))
 reveal_type(greet("x"))
+reveal_type(shout("x"))
 add("x")
 '''
 
@@ -37,6 +42,7 @@ def test_op_keeps_the_function_signature_for_mypy(tmp_path):
     found = [re.sub(r"^snippet\.py:\d+: ", "", line).replace("builtins.", "") for line in done.stdout.splitlines()]
     assert found == [
         'note: Revealed type is "int"',
+        'note: Revealed type is "str"',
         'note: Revealed type is "str"',
         'error: Argument 1 to "__call__" of "Op" has incompatible type "str"; expected "int"  [arg-type]',
     ], done.stdout + done.stderr
