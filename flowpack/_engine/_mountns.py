@@ -19,10 +19,11 @@ import subprocess
 SYSTEM_TOPS = {"/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32", "/nix", "/opt",
                "/proc", "/root", "/run", "/sbin", "/snap", "/srv", "/sys", "/usr", "/var"}
 
-# $1 script, $2 step root, $3 the shell, then the folders to bind. The script is opened before any mount hides the
-# folder it lives in, and read through its open descriptor.
+# $1 script, $2 step root, $3 the shell, then the folders to bind, with the mounts below them (an input's
+# copy-on-write view, _overlay). The script is opened before any mount hides the folder it lives in, and read through
+# its open descriptor.
 _SETUP = ('script=$1; root=$2; shell=$3; shift 3; exec 9<"$script" || exit 126; '
-          'for top; do mount --bind "$root$top" "$top" || exit 126; done; exec "$shell" /dev/fd/9')
+          'for top; do mount --rbind "$root$top" "$top" || exit 126; done; exec "$shell" /dev/fd/9')
 
 
 @functools.lru_cache(maxsize=1)

@@ -19,11 +19,13 @@ from pathlib import Path
 
 from .._errors import ManifestError, StoreError
 from .._store import ArtifactRef
-from .._wire import ERROR, IO_ROOT
+from .._wire import DIGEST_PREFIX, ERROR, IO_ROOT
 from . import _mountns as mountns
+from . import _overlay as overlay
 from ._cache import fresh as cache_fresh
 from ._expr import substitute
 from ._forkserver import start_step_process
+from ._handoff import Handoff
 from ._procs import STEP_ID, kill_group, kill_tagged, remember, step_id
 from ._record import now, read_json, tail_text, write_json
 from ._retry import decide
@@ -79,10 +81,13 @@ class StepResult:
 class StepRunner:
     """Runs leaf steps for one run; shared by the engine's worker threads."""
 
+    views = True  # inputs may reach steps as copy-on-write views mounted by this process (see _overlay)
+
     def __init__(self, run_dir: Path, run_id: str, store, python: str):
         self.run_dir = run_dir
         self.run_id = run_id
         self.store = store
+        self.handoff = Handoff(store)  # outputs into the store, inputs out of it (see _handoff)
         self.python = python
         self.scripts = run_dir / "scripts"
         self.scripts.mkdir(parents=True, exist_ok=True)
@@ -103,10 +108,12 @@ class StepRunner:
         return len(self.reuse)
 
     def cache_key(self, job: StepJob) -> str:
-        """Covers the rendered template (script, image, options) and every input value and artifact digest."""
+        """Covers the rendered template (script, image, options), every input value and which stored object each
+        artifact is: its key (an upload's key is its content's digest; an output's names the run and step that made
+        it), so a resumed run's key doesn't wait for a digest the hand-off no longer computes."""
         arts = {}
         for name, src in job.artifacts.items():
-            arts[name] = ["raw", src[1]] if isinstance(src, tuple) else ["sha256", src.sha256]
+            arts[name] = ["raw", src[1]] if isinstance(src, tuple) else ["key", src.key]
         blob = json.dumps({"template": job.template, "parameters": job.parameters, "artifacts": arts},
                           sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()
@@ -122,8 +129,8 @@ class StepRunner:
             return None
         outs = rec.get("outputs") or {}
         refs = {k: ArtifactRef.from_dict(v) for k, v in (outs.get("artifacts") or {}).items()}
-        if not all(self.store.exists(r.key) for r in refs.values()):
-            return None  # an output is gone from the store: run the step again
+        if not all(self.store.exists(r.key) and not r.pending for r in refs.values()):
+            return None  # an output is gone from the store, or its run ended before its digest: run the step again
         t = now()
         res = StepResult(job.node, "Succeeded", 0, f"reused from {source}", t, t, dict(outs.get("parameters") or {}),
                          refs, rec.get("result"))
@@ -171,17 +178,22 @@ class StepRunner:
         if "memoize" in job.template:
             self.cache_dir.mkdir(parents=True, exist_ok=True)
             write_json(self.cache_dir / f"{key}.json", record)
+            self.handoff.note(self.cache_dir / f"{key}.json", record)
 
     def run_once(self, job: StepJob, node: str) -> StepResult:
         res = StepResult(job.node, "Error", started=now())
         step_dir = self.run_dir / "steps" / node
         record = {"node": job.node, "template": job.template.get("name"), "inputs": {"parameters": {}, "artifacts": {}}}
+        views = overlay.Views(step_dir / "inputs-cow") if self.views and overlay.available() else None
         try:
-            self._execute(job, step_dir, res, record)
+            self._execute(job, step_dir, res, record, views)
         except (ManifestError, StoreError) as exc:  # e.g. a directory output holding a link that can't travel
             res.phase, res.message = "Error", str(exc)
         except OSError as exc:
             res.phase, res.message = "Error", f"{type(exc).__name__}: {exc}"
+        finally:
+            if views is not None:
+                views.close()  # after the outputs were collected
         res.finished = now()
         record.update(
             phase=res.phase, exitCode=res.exit_code, message=res.message, startedAt=res.started,
@@ -190,9 +202,11 @@ class StepRunner:
         )
         if step_dir.is_dir():
             write_json(step_dir / "step.json", record)
+            self.handoff.note(step_dir / "step.json", record)
         return res
 
-    def _execute(self, job: StepJob, step_dir: Path, res: StepResult, record: dict) -> None:
+    def _execute(self, job: StepJob, step_dir: Path, res: StepResult, record: dict,
+                 views: overlay.Views | None) -> None:
         tpl = job.template
         name = tpl.get("name", "?")
         root, work = step_dir / "root", step_dir / "work"
@@ -225,8 +239,11 @@ class StepRunner:
                 dest.write_bytes(substitute(source[1], values, f"template {name!r}").encode("utf-8"))
                 record["inputs"]["artifacts"][a["name"]] = {"raw": True}
             else:
-                self.store.get(source, dest)
+                self.handoff.place_input(source, dest, views)
                 record["inputs"]["artifacts"][a["name"]] = source.to_dict()
+        if views is not None:
+            for stored, dest in views.mount():  # what could not be viewed is copied
+                self.handoff.copy_stored(stored, dest)
 
         kind = "script" if "script" in tpl else "container"
         spec = tpl.get(kind)
@@ -354,7 +371,8 @@ class StepRunner:
                 res.phase, res.message = "Error", (
                     f"template {name!r}: output artifact {a['name']!r}: the step did not create {a['path']}")
                 return
-            res.artifacts[a["name"]] = self.store.put(src, f"runs/{self.run_id}/{node}/{a['name']}")
+            res.artifacts[a["name"]] = self.handoff.store_output(src, f"runs/{self.run_id}/{node}/{a['name']}",
+                                                                 res.parameters.get(DIGEST_PREFIX + a["name"]))
         if kind == "script":
             stdout = step_dir / "stdout"
             if stdout.stat().st_size <= RESULT_LIMIT:

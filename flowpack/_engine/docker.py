@@ -146,6 +146,8 @@ def resource_limits(template: dict) -> dict:
 class DockerStepRunner(StepRunner):
     """Runs each leaf step in a container; everything else (inputs, outputs, records) is the local engine's."""
 
+    views = False  # dockerd mounts the step's folders itself: inputs are copied in, never mounted views
+
     def __init__(self, run_dir: Path, run_id: str, store, python: str, client: Any, network: str | None = None):
         super().__init__(run_dir, run_id, store, python)
         self.client = client

@@ -25,6 +25,7 @@ from .._store import ArtifactRef, LocalStore, Store
 from ._dag import Dag
 from ._duration import seconds
 from ._expr import DONE_OK, references, substitute
+from ._handoff import completed
 from ._procs import owner, settle_abandoned
 from ._record import new_run_id, now, overwrite_json, read_json, write_json
 from ._resources import check_resources
@@ -154,6 +155,7 @@ class _Execution:
         return self._finish(result.get("phase", "Error"), result.get("outputs", {}), result.get("message", ""))
 
     def _finish(self, phase: str, outputs: dict, message: str) -> dict:
+        outputs = completed(outputs, self.runner.handoff.settle())  # the digests of outputs moved in during the run
         if phase == "Stopped":
             t = now()
             for step in self.steps.values():

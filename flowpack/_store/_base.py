@@ -21,6 +21,7 @@ from flowpack._errors import ArtifactIntegrityError, StoreError
 from . import _archive
 
 KINDS = ("file", "dir")
+PENDING = ""  # the sha256 of a ref whose digest is not computed yet
 
 
 class ArtifactNotFoundError(StoreError):
@@ -41,7 +42,11 @@ class StoreUnreachableError(StoreError):
 
 @dataclass(frozen=True)
 class ArtifactRef:
-    """Where an artifact lives in a store and what its bytes hash to: the record a run keeps."""
+    """Where an artifact lives in a store and what its bytes hash to: the record a run keeps.
+
+    `sha256` is "" (PENDING) only for a step's output the local engine has just moved into its LocalStore: its digest
+    is computed once, off the hand-off, and written into the run's records when the run ends (see _engine/_handoff).
+    """
 
     key: str
     sha256: str
@@ -51,8 +56,13 @@ class ArtifactRef:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise StoreError(f"ArtifactRef(kind={self.kind!r}): kind must be 'file' or 'dir'")
-        if len(self.sha256) != 64 or any(c not in "0123456789abcdef" for c in self.sha256):
+        if self.sha256 != PENDING and (len(self.sha256) != 64 or any(c not in "0123456789abcdef" for c in self.sha256)):
             raise StoreError(f"ArtifactRef(sha256={self.sha256!r}): expected 64 lowercase hex digits")
+
+    @property
+    def pending(self) -> bool:
+        """True while the digest of a just-moved local output is still being computed."""
+        return self.sha256 == PENDING
 
     def to_dict(self) -> dict:
         """JSON-able form for run records."""
