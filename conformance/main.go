@@ -17,7 +17,7 @@ var (
 
 const usage = `usage:
   argo-harness validate [--json] [--serve] FILE...
-  argo-harness run FILE [--store DIR] [--timeout SECONDS] [--stuck-after SECONDS] [--log FILE]
+  argo-harness run FILE [--store DIR] [--timeout SECONDS] [--stuck-after SECONDS] [--log FILE] [--keep] [--stream]
   argo-harness version`
 
 func main() {

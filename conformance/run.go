@@ -38,6 +38,7 @@ type runOptions struct {
 	stuckAfter time.Duration
 	logFile    string
 	keep       bool
+	stream     bool // --stream: print every change and take the server's actions on stdin (stream.go)
 }
 
 func parseRunArgs(args []string) (runOptions, error) {
@@ -60,6 +61,8 @@ func parseRunArgs(args []string) (runOptions, error) {
 			o.logFile, err = value()
 		case "--keep":
 			o.keep = true
+		case "--stream":
+			o.stream = true
 		case "--timeout", "--stuck-after":
 			if v, err = value(); err == nil {
 				var secs float64
@@ -191,7 +194,11 @@ func runWorkflow(opts runOptions) (runRecord, error) {
 	if err != nil {
 		return runRecord{}, err
 	}
-	final, stuckReason := drive(ctx, h, k, created, opts)
+	driveRun := drive
+	if opts.stream {
+		driveRun = streamDrive
+	}
+	final, stuckReason := driveRun(ctx, h, k, created, opts)
 	k.killAll()
 	rec := buildRecord(final, k.savedArtifacts())
 	rec.LastLog = logs.lastProblem()

@@ -1,18 +1,20 @@
 """Submitting to Argo: a submit, wait, logs, result round trip and the workflow actions, against the Argo Server
-test double (tests/argo_double.py: checked against Argo's OpenAPI spec, executing with the local engine) and a
-real S3 server (SeaweedFS) as the artifact repository."""
+test double (tests/argo_double.py: checked against Argo's OpenAPI spec; Argo's own controller runs the workflows and
+applies the actions) and a real S3 server (SeaweedFS) as the artifact repository. Steps run in pods that see the
+network, not the test's files: a step the test holds or releases polls a URL (argo_double.StepSignal)."""
 
 from __future__ import annotations
 
 import pytest
-
-from argo_double import TOKEN, argo, argo_server, argo_store  # noqa: F401
+from argo_double import TOKEN, argo, argo_server, argo_store, step_signal  # noqa: F401
 from fixtures_s3 import s3_server, s3_store  # noqa: F401
+
 from flowpack import StepFailed
 from flowpack._argo import ArgoNotFoundError, ArgoRun, ArgoTimeoutError, get, list_runs, submit
 
 WORKFLOWS = '''
 import time
+import urllib.request
 from pathlib import Path
 import flowpack as fp
 
@@ -53,11 +55,16 @@ def pipeline(data: Path, n: int = 3, label: str = "run", xs: list = [1, 2, 3]):
     return {"x": x, "report": report(x, data, label), "stats": stats(x), "squares": total(square.map(x=xs))}
 
 
+def is_open(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return answer.read() == b"open"
+
+
 @fp.op
-def gate(flag: str) -> str:
-    print("waiting for", Path(flag).name, flush=True)
+def gate(url: str) -> str:
+    print("waiting for the signal", flush=True)
     for _ in range(1200):
-        if Path(flag).exists():
+        if is_open(url):
             print("released", flush=True)
             return "open"
         time.sleep(0.05)
@@ -65,22 +72,20 @@ def gate(flag: str) -> str:
 
 
 @fp.workflow
-def gated(flag: str) -> str:
-    return gate(flag)
+def gated(url: str) -> str:
+    return gate(url)
 
 
 @fp.op
-def flaky(marker: str) -> int:
-    m = Path(marker)
-    if not m.exists():
-        m.write_text("failed once")
-        raise RuntimeError("first attempt fails on purpose")
+def flaky(url: str) -> int:
+    if not is_open(url):
+        raise RuntimeError("the service is not up yet")
     return 42
 
 
 @fp.workflow
-def retried(marker: str) -> int:
-    return flaky(marker)
+def retried(url: str) -> int:
+    return flaky(url)
 
 
 @fp.op
@@ -146,18 +151,17 @@ def test_round_trip_parameters_artifacts_pickle_and_map(wf, argo, argo_server, a
     assert sorted(ln.content for ln in run.logs(step="square/square(2:6)")) == ["36", "square of 6"]
 
 
-def test_status_progresses_and_logs_follow(wf, argo, argo_store, tmp_path):
-    flag = tmp_path / "release"
-    run = submit(wf.gated, argo=argo, store=argo_store, flag=str(flag))
+def test_status_progresses_and_logs_follow(wf, argo, argo_store, step_signal):
+    run = submit(wf.gated, argo=argo, store=argo_store, url=step_signal.url)
     with pytest.raises(ArgoTimeoutError, match="still"):  # a workflow that does not end in time keeps running
         run.wait(timeout=0, progress=False)
     follow = run.logs(follow=True)
     first = next(follow)  # arrives while the step still runs
-    assert first.content == "waiting for release" and first.step == "gate"
+    assert first.content == "waiting for the signal" and first.step == "gate"
     status = run.status()
     assert status["phase"] == "Running" and status["steps"]["gate"]["phase"] == "Running"
     assert not run.done()
-    flag.write_text("go")
+    step_signal.open()
     assert [ln.content for ln in follow] == ["released"]  # the stream ends when the step ends
     assert run.wait(timeout=60, progress=False, interval=0.1).result() == "open"
 
@@ -174,8 +178,8 @@ def test_failed_workflow_names_the_step(wf, argo, argo_store):
 
 
 @pytest.mark.parametrize("verb", ["stop", "terminate"])
-def test_stop_and_terminate_end_the_wait(wf, argo, argo_store, tmp_path, verb):
-    run = submit(wf.gated, argo=argo, store=argo_store, flag=str(tmp_path / "never"))
+def test_stop_and_terminate_end_the_wait(wf, argo, argo_store, step_signal, verb):
+    run = submit(wf.gated, argo=argo, store=argo_store, url=step_signal.url)
     next(run.logs(follow=True))  # the step is running
     getattr(run, verb)()
     run.wait(timeout=60, progress=False, interval=0.1)
@@ -188,9 +192,10 @@ def test_stop_and_terminate_end_the_wait(wf, argo, argo_store, tmp_path, verb):
         run.result()
 
 
-def test_retry_reruns_a_failed_workflow_in_place(wf, argo, argo_store, tmp_path):
-    run = submit(wf.retried, argo=argo, store=argo_store, marker=str(tmp_path / "marker"))
+def test_retry_reruns_a_failed_workflow_in_place(wf, argo, argo_store, step_signal):
+    run = submit(wf.retried, argo=argo, store=argo_store, url=step_signal.url)
     assert run.wait(timeout=60, progress=False, interval=0.1).status()["phase"] == "Failed"
+    step_signal.open()
     again = run.retry()
     assert again is run
     assert run.wait(timeout=60, progress=False, interval=0.1).result() == 42

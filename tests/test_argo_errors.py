@@ -168,11 +168,15 @@ def test_rejected_manifest_reports_the_servers_message_and_field(wf, argo):
     manifest["spec"]["entrypoint"] = "missing"
     with pytest.raises(ArgoManifestRejected) as err:
         argo.create(manifest)
-    assert err.value.field == "spec.entrypoint"
-    assert "template 'missing' is not defined" in err.value.server_message
-    assert "spec.entrypoint" in str(err.value) and "rejected" in str(err.value)
-    with pytest.raises(ArgoManifestRejected, match="spec.entrypoint"):
+    assert err.value.server_message == "template name 'missing' undefined"  # Argo's validator's words
+    assert err.value.field is None  # Argo's message names no field, so none is made up
+    assert "rejected the manifest: template name 'missing' undefined" in str(err.value)
+    with pytest.raises(ArgoManifestRejected, match="template name 'missing' undefined"):
         lint(manifest, argo=argo)
+    manifest["spec"]["templates"][0]["name"] = "Bad_Name"  # a refusal that names its field
+    with pytest.raises(ArgoManifestRejected) as err:
+        argo.create(manifest)
+    assert err.value.field is not None and "Bad_Name" in err.value.server_message
 
 
 def test_base_href(wf, tmp_path, argo_store):

@@ -1,6 +1,6 @@
 """`flowpack ui` and Argo: submit records next to the run folder, Argo workflows listed beside local runs, their
 per-step phases, inputs, outputs and logs read live from the Argo Server test double (tests/argo_double.py, which
-runs the workflow with the local engine against a real S3 server), and a clear message when the server is away."""
+runs the workflow with Argo's own controller against a real S3 server), and a clear message when the server is away."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import pytest
 
-from argo_double import TOKEN, argo, argo_server, argo_store  # noqa: F401
+from argo_double import TOKEN, argo, argo_server, argo_store, step_signal  # noqa: F401
 from fixtures_s3 import s3_server, s3_store  # noqa: F401
 from flowpack._argo import ArgoClient, submit
 from flowpack._argo._record import record_path, record_submitted
@@ -23,7 +23,7 @@ from flowpack._view._runs import _io, dag_key
 
 WORKFLOWS = '''
 import time
-from pathlib import Path
+import urllib.request
 import flowpack as fp
 
 
@@ -50,18 +50,19 @@ def numbers(n: int = 3, xs: list = [1, 2]):
 
 
 @fp.op
-def gate(flag: str) -> str:
-    print("waiting for", Path(flag).name, flush=True)
+def gate(url: str) -> str:
+    print("waiting for the signal", flush=True)
     for _ in range(1200):
-        if Path(flag).exists():
-            return "open"
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            if answer.read() == b"open":
+                return "open"
         time.sleep(0.05)
     raise TimeoutError("never released")
 
 
 @fp.workflow
-def gated(flag: str) -> str:
-    return gate(flag)
+def gated(url: str) -> str:
+    return gate(url)
 '''
 
 
@@ -152,10 +153,10 @@ def test_submitted_workflow_is_listed_with_steps_dag_and_logs(wf, cli_env, argo_
     assert set(step["step"]["inputs"]) == {"parameters", "artifacts"}  # the double leaves node inputs empty
     assert step["step"]["outputs"]["parameters"]["return"] == "6"
     assert step["step"]["command"] == ["python"] and isinstance(step["step"]["startedAt"], float)
-    # the log holds the step's result (stdout; the double sends it first) and its print (stderr)
-    assert step["stdout"]["text"] == "6\nadding 5 1\n"
+    # the pod's log holds the step's print (stderr) and its result (stdout), as its container wrote them
+    assert sorted(step["stdout"]["text"].splitlines()) == ["6", "adding 5 1"]
     item = get_json(base + f"api/runs/{quote(rid, safe='')}/steps/" + quote("square/square(2:6)"))
-    assert item["stdout"]["text"] == "36\nsquare of 6\n"
+    assert sorted(item["stdout"]["text"].splitlines()) == ["36", "square of 6"]
     with pytest.raises(urllib.error.HTTPError) as info:
         get_json(base + f"api/runs/{quote(rid, safe='')}/steps/nope")
     assert info.value.code == 404
@@ -166,10 +167,9 @@ def test_submitted_workflow_is_listed_with_steps_dag_and_logs(wf, cli_env, argo_
     assert f"argo:argo:{again.name}" in {r["id"] for r in get_json(base + "api/runs")["runs"]}
 
 
-def test_a_running_workflow_shows_running_then_refreshes(wf, cli_env, argo_store, ui, tmp_path):
+def test_a_running_workflow_shows_running_then_refreshes(wf, cli_env, argo_store, ui, tmp_path, step_signal):
     run_dir = tmp_path / "runs"
-    flag = tmp_path / "release"
-    run = submit(wf.gated, store=argo_store, run_dir=run_dir, flag=str(flag))
+    run = submit(wf.gated, store=argo_store, run_dir=run_dir, url=step_signal.url)
     next(run.logs(follow=True))  # the step is running and has printed
     base = ui(run_dir)
     rid = quote(f"argo:argo:{run.name}", safe="")
@@ -177,8 +177,8 @@ def test_a_running_workflow_shows_running_then_refreshes(wf, cli_env, argo_store
     assert one["record"]["phase"] == "Running" and one["record"]["steps"]["gate"]["phase"] == "Running"
     assert one["record"]["steps"]["gate"]["finishedAt"] is None
     step = get_json(base + f"api/runs/{rid}/steps/gate")
-    assert step["step"]["phase"] == "Running" and step["stdout"]["text"] == "waiting for release\n"
-    flag.write_text("go")
+    assert step["step"]["phase"] == "Running" and step["stdout"]["text"] == "waiting for the signal\n"
+    step_signal.open()
     deadline = time.monotonic() + 60
     while get_json(base + "api/runs/" + rid)["record"]["phase"] == "Running" and time.monotonic() < deadline:
         time.sleep(0.1)

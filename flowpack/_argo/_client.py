@@ -205,8 +205,12 @@ class ArgoClient:
                          what=f"{verb} workflow {name!r}", namespace=ns)
 
     def log_stream(self, name: str, *, namespace: str | None = None, pod: str | None = None,
-                   container: str = "main", follow: bool = False, grep: str | None = None) -> Iterator[dict]:
-        """Yield Argo LogEntry dicts ({content, podName}) from the line-delimited JSON log stream."""
+                   container: str = "main", follow: bool = False, grep: str | None = None,
+                   executor: bool = False) -> Iterator[dict]:
+        """Yield Argo LogEntry dicts ({content, podName}) from the line-delimited JSON log stream.
+
+        A main container's log also holds the lines Argo's executor (argoexec emissary, which runs the step's
+        command) logs itself, marked `argo=true`; they are left out unless executor=True."""
         ns = self._ns(namespace)
         params = {"podName": pod, "logOptions.container": container,
                   "logOptions.follow": "true" if follow else None, "grep": grep}
@@ -225,11 +229,29 @@ class ArgoClient:
                     err = item["error"]
                     raise ArgoError(f"{what}: the server ended the log stream with an error: "
                                     f"{err.get('message') or err}")
-                if "result" in item:
+                if "result" in item and (executor or not is_executor_line((item["result"] or {}).get("content"))):
                     yield item["result"] or {}
 
     def version(self) -> dict:
         return self.json("GET", "/api/v1/version", what="get server version")
+
+
+# A line Argo's executor logs in a pod's container: text (`time=... level=info msg="..." ... argo=true`, quoted time
+# on v3) or JSON ({"argo": true, "level": ..., "msg": ...}), as cmd/argoexec's logger marks every line it writes.
+_EXECUTOR_TEXT = re.compile(r'^time="?[0-9][^ ]*"? level=[A-Za-z]+ msg=.* argo=true( |$)')
+
+
+def is_executor_line(content: object) -> bool:
+    """Whether a log line was written by Argo's executor rather than by the step's own command."""
+    if not isinstance(content, str):
+        return False
+    if content.startswith("{"):
+        try:
+            entry = json.loads(content)
+        except ValueError:
+            return False
+        return isinstance(entry, dict) and entry.get("argo") is True and "msg" in entry and "level" in entry
+    return bool(_EXECUTOR_TEXT.match(content))
 
 
 def _lines(resp) -> Iterator[bytes]:
