@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import alive, run_checked
 
 import flowpack as fp
 from flowpack._engine import _forkserver
-from helpers import alive, run_checked
 
 PROBE = '''
 import os
@@ -92,6 +92,7 @@ def _view(flowpack_dir: str) -> dict:
         "umask": os.umask(0o022),
         "random": random.random(),
         "ppid": os.getppid(),
+        "started_as": os.path.basename(Path("/proc/self/cmdline").read_bytes().split(b"\\0")[1].decode()),
     }
 
 
@@ -129,9 +130,11 @@ def look(flowpack_dir: str):
 
 @fp.op
 def draw(i: int) -> int:
-    """A random 64-bit number, with the step's parent pid in the digits above it."""
+    """A random 64-bit number, with 1 in the digit above it when the step was forked (its process runs the server's
+    command line)."""
     import random
-    return os.getppid() * 10 ** 20 + random.getrandbits(64)
+    forked = b"_forkserver.py" in Path("/proc/self/cmdline").read_bytes()
+    return int(forked) * 10 ** 20 + random.getrandbits(64)
 
 
 @fp.workflow
@@ -168,9 +171,11 @@ def _view(m, tmp_path: Path, forkserver: str, **run) -> dict:
 def test_a_forked_step_sees_exactly_what_a_spawned_step_sees(m, tmp_path):
     spawned = _view(m, tmp_path, "0")
     forked = _view(m, tmp_path, "1")
-    # which way each step started: a spawned step is the engine's child, a forked one the server's
-    assert spawned.pop("ppid") == os.getpid()
-    assert forked.pop("ppid") != os.getpid()
+    # which way each step started: both are the server's children (it stops what they leave behind); a spawned
+    # step exec'd a fresh interpreter, a forked one still runs the server's command line
+    server = _forkserver.fork_server(sys.executable).proc.pid
+    assert spawned.pop("ppid") == forked.pop("ppid") == server
+    assert spawned.pop("started_as") == "probe.py" and forked.pop("started_as") == "_forkserver.py"
     spawned.pop("random"), forked.pop("random")
     assert spawned["environ"].pop("FLOWPACK_FORKSERVER") == "0" and forked["environ"].pop("FLOWPACK_FORKSERVER") == "1"
     assert forked == spawned
@@ -197,7 +202,7 @@ def test_no_open_file_of_the_server_reaches_a_step(m, tmp_path):
 
 def test_two_forked_steps_draw_different_random_numbers(m, tmp_path):
     first, second = map(int, run_checked(m.draw_twice, tmp_path).result())
-    assert first // 10 ** 20 != os.getpid() and second // 10 ** 20 != os.getpid()  # both forked
+    assert first // 10 ** 20 == second // 10 ** 20 == 1  # both forked
     assert first % 10 ** 20 != second % 10 ** 20
 
 
@@ -232,7 +237,8 @@ def test_another_interpreter_spawns(m, tmp_path):
     wrapper.write_text(f"#!/bin/sh\nexec {sys.executable} \"$@\"\n")
     wrapper.chmod(0o755)
     view = run_checked(m.look, tmp_path, python=str(wrapper), flowpack_dir=FLOWPACK_DIR).result()
-    assert view["ppid"] == os.getpid()
+    assert view["started_as"] == "probe.py"  # exec'd, not forked
+    assert view["ppid"] == _forkserver.fork_server(sys.executable).proc.pid  # by the server that contains it
 
 
 def test_interpreter_startup_variables_decide_between_fork_and_spawn():

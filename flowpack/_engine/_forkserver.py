@@ -1,16 +1,26 @@
-"""The fork server: local Python steps start by forking a warm interpreter instead of spawning a fresh one.
+"""The fork server: local steps start from a warm interpreter that also keeps track of everything they start.
 
 Engine side: `start_step_process` is the one place a local step's process starts. It hands a Python step script
-to the fork server when it can (same interpreter as the engine, no PYTHON*/locale variable of the step differing
-from the server's, `FLOWPACK_FORKSERVER` not "0", Linux) and spawns it with subprocess otherwise.
+to the fork server to fork when it can (same interpreter as the engine, no PYTHON*/locale variable of the step
+differing from the server's, `FLOWPACK_FORKSERVER` not "0"), and any other step to the same server to spawn (fork
+and exec, as subprocess would). Only where there is no server (not Linux, or a request too large for one message)
+does the engine spawn the step itself.
 
 Server side (this file run as a script, `python _forkserver.py FD`): a single-threaded interpreter that imported
 only what step scripts import (the stdlib modules of templates/step.py.j2, cloudpickle). For each request on its
 socket it forks one child, which becomes the step as `python SCRIPT ARGS` would: a session and process group of
 its own, the step's working folder, environment, argv and sys.path[0], a fresh `__main__` running the script,
 stdin on /dev/null, stdout/stderr on the step's files (received as file descriptors), the interpreter's default
-signal handlers and no other open file of the server. The server reports each child's pid, then its exit status
-(Popen's returncode convention: negative for a signal). It exits when the engine's end of the socket closes.
+signal handlers and no other open file of the server; or the child execs the request's argv in that session,
+folder, environment and files. The server reports each child's pid, then its exit status (Popen's returncode
+convention: negative for a signal).
+
+Containment: the server and each step are child subreapers (prctl PR_SET_CHILD_SUBREAPER). A process a step
+started whose parent ended is re-parented to the step, not to init, so while the step runs everything it started
+stays below it, whatever it did (`setsid`, a double fork, a fork without exec, a cleared environment). When the
+step process ends, what is still below it is re-parented to the server, which kills and reaps every child that is
+not a running step before it reports the step's status. When the engine's end of the socket closes (the engine
+was killed) the server keeps doing so until its last step ended, then exits.
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ if __name__ == "__main__":  # the server: its own folder must not shadow the std
 
 import atexit
 import builtins
+import ctypes
 import functools
 import gc
 import importlib.machinery
@@ -43,6 +54,9 @@ _PRELOAD = ("base64", "hashlib", "json", "pathlib", "pickle", "re", "shutil", "u
             "cloudpickle")
 # Variables read once by an interpreter at startup: a step whose value differs from the server's must spawn.
 _STARTUP_VARS = ("PYTHON", "LANG", "LC_", "LANGUAGE")
+_PR_SET_CHILD_SUBREAPER = 36  # prctl option (linux/prctl.h)
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_MAX_FD = os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 65536
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -91,8 +105,9 @@ class ForkedProcess:
             self._reports = -1
 
     def started(self) -> None:
-        """Wait for the child's pid; ForkRefused when the server did not fork, ForkServerError when it ended."""
-        line = self._next_report(None)
+        """Wait for the child's pid. ForkRefused when the server did not fork, the OSError of a failed exec (as
+        subprocess raises it), ForkServerError when the server ended."""
+        line = self._next_report(None) or ""  # without a timeout: a line, or "" at end of file
         kind, _, text = line.partition(" ")
         if kind == "pid":
             self.pid = int(text)
@@ -100,6 +115,9 @@ class ForkedProcess:
         self._close()
         if kind == "error":
             raise ForkRefused(f"the fork server did not start the step: {text}")
+        if kind == "oserror":
+            number, _, filename = text.partition(" ")
+            raise OSError(int(number), os.strerror(int(number)), json.loads(filename))
         # it ended before saying whether it forked: the step may be running, so it is not run a second time
         raise ForkServerError("the fork server ended while it started the step")
 
@@ -109,7 +127,7 @@ class ForkedProcess:
             return self.returncode
         line = self._next_report(timeout)
         if line is None:
-            raise subprocess.TimeoutExpired(self.args, timeout)
+            raise subprocess.TimeoutExpired(self.args, timeout or 0.0)
         self._close()
         kind, _, text = line.partition(" ")
         if kind != "status":
@@ -140,9 +158,10 @@ class ForkServer:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def start(self, argv: list[str], cwd: str, env: dict, stdout: int, stderr: int) -> ForkedProcess:
-        """Fork a step; returns once the child exists (its pid known). ForkRefused when it did not fork it."""
-        data = json.dumps({"argv": argv, "cwd": cwd, "env": env}).encode()
+    def start(self, argv: list[str], cwd: str, env: dict, stdout: int, stderr: int, *, spawn: bool) -> ForkedProcess:
+        """Start a step: forked as `python SCRIPT ARGS`, or with `spawn` its argv exec'd. Returns once the child
+        exists (its pid known); ForkRefused when the server did not start it."""
+        data = json.dumps({"argv": argv, "cwd": cwd, "env": env, "spawn": spawn}).encode()
         if len(data) > MAX_MESSAGE:
             raise ForkRefused(f"a request of {len(data)} bytes is over {MAX_MESSAGE}")
         reports, theirs = os.pipe()
@@ -172,11 +191,14 @@ def fork_server(python: str) -> ForkServer:
         return server
 
 
+def serving() -> bool:
+    """Whether steps can start through a fork server here (Linux: fork, pidfds, descriptors over sockets)."""
+    return sys.platform.startswith("linux") and hasattr(os, "pidfd_open") and hasattr(socket, "send_fds")
+
+
 def forkable(argv: list[str], env: dict) -> bool:
-    """True when the fork server can start `python SCRIPT ARGS` exactly as spawning it would."""
-    if os.environ.get("FLOWPACK_FORKSERVER", "1") == "0":
-        return False
-    if not (hasattr(os, "fork") and hasattr(os, "pidfd_open") and hasattr(socket, "send_fds")):
+    """True when the fork server can start `python SCRIPT ARGS` by forking exactly as spawning it would."""
+    if os.environ.get("FLOWPACK_FORKSERVER", "1") == "0" or not serving():
         return False
     if len(argv) < 2 or argv[1].startswith("-") or _realpath(argv[0]) != _realpath(sys.executable):
         return False
@@ -195,23 +217,32 @@ def _realpath(path: str) -> str:
 
 
 def start_step_process(argv: list[str], *, cwd, env: dict, stdout, stderr, python_script: bool):
-    """Start a local step's process: forked by the fork server when it can be, else spawned (subprocess.Popen).
+    """Start a local step's process: forked or spawned by the fork server, which stops what the step leaves behind
+    (see the module's docstring); spawned with subprocess.Popen only where no server can start it.
 
     `python_script` says argv is `python SCRIPT [ARGS]` running a step script; stdout/stderr are open files.
     Either way the process leads a session (and process group) of its own, with stdin on /dev/null.
     """
-    if python_script and forkable(argv, env):
+    if serving():
+        fork = python_script and forkable(argv, env)
         try:
-            server = fork_server(argv[0])
+            server: ForkServer | None = fork_server(argv[0] if fork else sys.executable)
         except OSError:
             server = None  # it could not be started: spawn
-        if server is not None:
+        for spawn in ((False, True) if fork else (True,)):
+            if server is None:
+                break
             try:
-                return server.start(argv, str(cwd), env, stdout.fileno(), stderr.fileno())
+                return server.start(argv, str(cwd), env, stdout.fileno(), stderr.fileno(), spawn=spawn)
             except ForkRefused:
-                pass  # e.g. a request too large for one message: spawn this step
+                pass  # e.g. a script that doesn't compile: spawned, its interpreter reports it as it would
     return subprocess.Popen(argv, cwd=cwd, env=env, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL,
                             start_new_session=True)
+
+
+def contained(proc) -> bool:
+    """Whether a fork server stops what this step process leaves behind (else only its process group is known)."""
+    return isinstance(proc, ForkedProcess)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -227,19 +258,22 @@ class _Job:
 
 
 def _serve(fd: int) -> _Job | None:
-    """Fork a child per request until the engine closes the socket; returns only in a child (its job).
+    """Start a child per request until the engine closed the socket and the last step ended; returns only in a
+    forked child (its job).
 
-    A request is JSON (argv, cwd, env) with three descriptors: the step's stdout and stderr, and the write end of
-    the pipe its reports go to ("pid N", then "status N"; or "error TEXT")."""
+    A request is JSON (argv, cwd, env, spawn) with three descriptors: the step's stdout and stderr, and the write
+    end of the pipe its reports go to ("pid N", then "status N"; or "error TEXT", or "oserror ERRNO FILENAME")."""
     for name in _PRELOAD:
         try:
             __import__(name)
         except ImportError:
             pass
+    _subreaper()
     sock = socket.socket(fileno=fd)
     sel = selectors.DefaultSelector()
     sel.register(sock, selectors.EVENT_READ, None)
     compiled: dict[str, tuple] = {}
+    steps: set[int] = set()  # the running step processes: every other child of the server is left behind by one
     server_modules = frozenset(sys.modules)
     gc.freeze()  # objects of the server stay out of the children's collections: fewer pages copied on write
 
@@ -251,44 +285,143 @@ def _serve(fd: int) -> _Job | None:
         if last:
             os.close(pipe)
 
-    while True:
+    while steps or sock.fileno() >= 0:
         for key, _ in sel.select():
-            if key.data is not None:  # a child ended
+            if key.data is not None:  # a step ended: what it left running goes first, then its status
                 pid, pipe = key.data
                 sel.unregister(key.fd)
                 os.close(key.fd)
                 _, status = os.waitpid(pid, 0)
+                steps.discard(pid)
+                _stop_leftovers(steps)
                 report(pipe, f"status {os.waitstatus_to_exitcode(status)}", last=True)
                 continue
             try:
                 data, fds, _, _ = socket.recv_fds(sock, MAX_MESSAGE, 3)
             except OSError:
                 data, fds = b"", []
-            if not data:
-                return None
+            if not data:  # the engine is gone: its steps run to their end (a stopped run's record stops them)
+                sel.unregister(sock)
+                sock.close()
+                break
             if len(fds) != 3:  # not a request of ours: nothing to answer on
                 for f in fds:
                     os.close(f)
                 continue
-            pipe = fds[2]
+            pipe, pid = fds[2], -1
             try:
                 request = json.loads(data)
-                code = _compiled(compiled, request["argv"][1])
-                pid = os.fork()
+                if request["spawn"]:
+                    pid = _spawn(request, fds[:2])
+                else:
+                    code = _compiled(compiled, request["argv"][1])
+                    pid = os.fork()
+            except _ExecFailed as exc:
+                report(pipe, f"oserror {exc.errno} {json.dumps(exc.filename)}", last=True)
+                continue
             except (OSError, SyntaxError, ValueError, KeyError, IndexError, TypeError) as exc:
-                for f in fds[:2]:
-                    os.close(f)
                 report(pipe, f"error {type(exc).__name__}: {' '.join(str(exc).split())}", last=True)
                 continue
+            finally:
+                if pid != 0:  # the server's side: the step's files are the child's now
+                    for f in fds[:2]:
+                        os.close(f)
             if pid == 0:  # the server's descriptors held by objects are closed here, the rest by _become_step
                 sel.close()
                 sock.close()
                 _become_step(request, fds[:2])
                 return _Job(request, code, server_modules)
-            for f in fds[:2]:
-                os.close(f)
+            steps.add(pid)
             sel.register(os.pidfd_open(pid), selectors.EVENT_READ, (pid, pipe))
             report(pipe, f"pid {pid}", last=False)
+    return None
+
+
+class _ExecFailed(OSError):
+    """A spawned step's folder or program could not be entered (the engine raises it as subprocess would)."""
+
+
+def _spawn(request: dict, fds: list[int]) -> int:
+    """Fork a child that execs the request's argv as subprocess.Popen(start_new_session=True) would, in the step's
+    folder, environment and files; its pid once the exec succeeded (_ExecFailed when it did not)."""
+    argv = request["argv"]
+    readable, writable = os.pipe()  # close-on-exec: end of file without a word from the child means it exec'd
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(readable)
+        os.close(writable)
+        raise
+    if pid == 0:
+        try:
+            os.close(readable)
+            os.setsid()
+            _subreaper()
+            os.dup2(fds[0], 1)
+            os.dup2(fds[1], 2)
+            os.closerange(3, writable)
+            os.closerange(writable + 1, _MAX_FD)
+            for sig in (signal.SIGPIPE, signal.SIGXFSZ):  # ignored by the interpreter, restored as Popen does
+                signal.signal(sig, signal.SIG_DFL)
+            where = request["cwd"]
+            os.chdir(where)
+            where = argv[0]
+            os.execvpe(argv[0], argv, request["env"])
+        except OSError as exc:
+            os.write(writable, json.dumps([exc.errno, where]).encode())
+        finally:
+            os._exit(127)
+    os.close(writable)
+    with open(readable, "rb") as words:
+        failure = words.read()
+    if not failure:
+        return pid
+    os.waitpid(pid, 0)
+    number, where = json.loads(failure)
+    raise _ExecFailed(number, os.strerror(number), where)
+
+
+def _subreaper() -> None:
+    """Make this process a child subreaper: a descendant whose parent ended becomes its child, not init's."""
+    _LIBC.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def _stop_leftovers(steps: set[int]) -> None:
+    """Kill and reap every child of the server that is not a running step: what ended steps left behind. A killed
+    process's own children become the server's in turn, so this goes on until none is left."""
+    while True:
+        left = [pid for pid in _children() if pid not in steps]
+        if not left:
+            return
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for pid in left:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+
+
+def _children() -> list[int]:
+    """This process's children (a kernel without /proc/PID/task/TID/children: every process's parent is read)."""
+    me = os.getpid()
+    try:
+        with open(f"/proc/{me}/task/{me}/children", "rb") as f:  # the server has one thread
+            return [int(p) for p in f.read().split()]
+    except FileNotFoundError:
+        pass
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                if int(f.read().rsplit(b")", 1)[1].split()[1]) == me:
+                    found.append(int(entry))
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
 
 
 def _compiled(cache: dict, path: str):
@@ -308,10 +441,11 @@ def _compiled(cache: dict, path: str):
 def _become_step(request: dict, fds: list[int]) -> None:
     """In the child: the session, files, folder, environment and argv of `python SCRIPT ARGS`."""
     os.setsid()
+    _subreaper()
     out, err = fds
     os.dup2(out, 1)
     os.dup2(err, 2)
-    os.closerange(3, os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 65536)  # out, err and the rest
+    os.closerange(3, _MAX_FD)  # out, err and the rest
     os.chdir(request["cwd"])
     env = request["env"]
     for name in [n for n in os.environ if n not in env]:
@@ -329,11 +463,8 @@ def _run(job: _Job) -> None:
     """Run the step script as `__main__`, then exit as the interpreter would (see _exit)."""
     script = job.request["argv"][1]
     main = types.ModuleType("__main__")
-    main.__file__ = script
-    main.__cached__ = None
-    main.__loader__ = importlib.machinery.SourceFileLoader("__main__", script)
-    main.__builtins__ = builtins
-    main.__annotations__ = {}
+    vars(main).update(__file__=script, __cached__=None, __builtins__=builtins, __annotations__={},
+                      __loader__=importlib.machinery.SourceFileLoader("__main__", script))
     sys.modules["__main__"] = main
     interrupted = False
     try:
@@ -368,7 +499,7 @@ def _exit(code: int, interrupted: bool, modules: list) -> None:
     An unhandled KeyboardInterrupt ends the process by SIGINT, as the interpreter does.
     """
     try:
-        threading._shutdown()
+        threading._shutdown()  # type: ignore[attr-defined]  # what Py_FinalizeEx calls: joins non-daemon threads
         atexit._run_exitfuncs()
         for stream in (sys.stdout, sys.stderr):
             try:

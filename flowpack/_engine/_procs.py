@@ -1,14 +1,18 @@
 """Processes a run leaves behind: step descendants that outlive their step, and runs whose engine was killed.
 
-Every local step starts with FLOWPACK_STEP_ID=<run id>:<node> in its environment; its children inherit it, so when
-the step ends (or the run is stopped) every process still carrying the id is killed, including children that left
-the step's process group with `setsid`. (A process that clears its environment, or a Python child forked without
-exec from a step started by the fork server, is not found this way; its process group still is.) Each step process
-is also noted in <run>/pids, so a run whose engine was killed can still have its steps stopped.
+Local steps start through the fork server (_forkserver), which stops whatever a step left running when it ends:
+every step and the server are child subreapers, so nothing a step starts can leave its tree, whatever it does
+(`setsid`, a double fork, a fork without exec, a cleared environment). The engine kills a step's process group on
+a timeout or a stop; the server then kills the rest. Only a step the engine had to spawn itself (no fork server:
+not Linux, or a request too large for one) is cleaned up the older way: by its process group, and by the
+FLOWPACK_STEP_ID=<run id>:<node> every step's environment carries (`kill_tagged`, which reads /proc/*/environ;
+a process that clears its environment is not found so). Each step process is also noted in <run>/pids, so a run
+whose engine was killed can still have its steps stopped.
 
 run.json records which process runs it (`owner`: pid, start time in clock ticks since boot, host). A run still
 marked Running whose owner is gone was stopped by force (`kill -9`, a crash): `settle_abandoned` marks it Error,
-with its unfinished steps, and kills what its steps left running.
+with its unfinished steps, and kills what its steps left running (their process groups; the fork server, which
+outlives its engine until its last step ended, stops the rest).
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
 from pathlib import Path
 
 from .._phase import Phase
@@ -30,12 +33,19 @@ def step_id(run_id: str, node: str) -> str:
     return f"{run_id}:{node}"
 
 
-def kill_group(proc: subprocess.Popen) -> None:
-    """Kill a step's whole process group (the step and what it started in its group)."""
+def kill_group(proc) -> None:
+    """Kill a step's whole process group (the step and what it started in its group). A step process still on
+    its way to its own group (forked, not yet past its setsid) is killed alone: it has started nothing yet."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
+    except PermissionError:
         pass
+    except ProcessLookupError:
+        if proc.returncode is None:  # not yet reaped: the pid is still this process's
+            try:
+                os.kill(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def kill_tagged(value: str, *, prefix: bool = False) -> int:
@@ -66,7 +76,7 @@ def kill_tagged(value: str, *, prefix: bool = False) -> int:
 
 def remember(run_path: Path, pid: int) -> None:
     """Note a started step process in <run>/pids ("pid start-ticks" lines), so its group can be stopped even when
-    the engine is gone (a forked step's /proc environment doesn't show its FLOWPACK_STEP_ID)."""
+    the engine is gone."""
     with open(run_path / PIDS, "a", encoding="ascii") as f:
         f.write(f"{pid} {_start_ticks(pid)}\n")
 
@@ -131,7 +141,8 @@ def settle_abandoned(run_path: Path, record: dict) -> dict:
     message = (f"engine stopped: the process that ran this run (pid {pid}) ended without finishing it "
                f"(killed or crashed); resume it with resume={record.get('id')!r}")
     t = now()
-    steps = record.get("steps") if isinstance(record.get("steps"), dict) else {}
+    recorded = record.get("steps")
+    steps: dict = recorded if isinstance(recorded, dict) else {}
     for step in steps.values():
         if isinstance(step, dict) and step.get("phase") in Phase.UNFINISHED:
             step.update(phase="Error", finishedAt=t, message="engine stopped")

@@ -24,7 +24,7 @@ from . import _mountns as mountns
 from . import _overlay as overlay
 from ._cache import fresh as cache_fresh
 from ._expr import substitute
-from ._forkserver import start_step_process
+from ._forkserver import contained, start_step_process
 from ._handoff import Handoff
 from ._procs import STEP_ID, kill_group, kill_tagged, remember, step_id
 from ._record import now, read_json, tail_text, write_json
@@ -93,7 +93,8 @@ class StepRunner:
         self.scripts.mkdir(parents=True, exist_ok=True)
         self._written: dict[str, str] = {}  # template -> the source written to scripts/<template>
         self._scripts_lock = threading.Lock()
-        self.procs: set[subprocess.Popen] = set()
+        self.procs: set = set()  # running step processes (subprocess.Popen or ForkedProcess)
+        self._procs_lock = threading.Lock()
         self.stopping = False
         self.reuse: dict[str, dict] = {}  # cache key -> step record of a resumed run
         self.cache_dir = run_dir.parent.parent / "cache"  # results of steps whose template asks for memoization
@@ -317,18 +318,24 @@ class StepRunner:
             proc = start_step_process(argv, cwd=launch.work, env=env, stdout=out, stderr=err,
                                       python_script=launch.is_python and launch.source is not None
                                       and len(launch.command) == 1)
-            self.procs.add(proc)
+            with self._procs_lock:  # a stop either sees this process or is seen here: none starts unstopped
+                self.procs.add(proc)
+                stopped = self.stopping
             try:
                 remember(self.run_dir, proc.pid)
+                if stopped:
+                    kill_group(proc)
                 try:
                     return proc.wait(timeout=launch.timeout), False, argv
                 except subprocess.TimeoutExpired:
                     kill_group(proc)
                     return proc.wait(), True, argv
             finally:
-                self.procs.discard(proc)
-                kill_group(proc)  # what the step left running in its process group ...
-                kill_tagged(env[STEP_ID])  # ... and anywhere else (setsid children)
+                with self._procs_lock:
+                    self.procs.discard(proc)
+                kill_group(proc)  # what the step left running in its process group (the fork server stops the
+                if not contained(proc):  # rest before it reports the end); without a server, the tagged ones
+                    kill_tagged(env[STEP_ID])
 
     def secret_value(self, entry: dict, where: str) -> str:
         """Locally, an env var from a Kubernetes secret is read from this machine's environment variable of that name."""
@@ -397,10 +404,13 @@ class StepRunner:
 
     def stop_all(self) -> None:
         """Stop every running step and its children (used on Ctrl-C and on a stop request)."""
-        self.stopping = True
-        kill_tagged(step_id(self.run_id, ""), prefix=True)
-        for proc in list(self.procs):
+        with self._procs_lock:
+            self.stopping = True
+            procs = list(self.procs)
+        for proc in procs:
             kill_group(proc)
+        if not all(map(contained, procs)):
+            kill_tagged(step_id(self.run_id, ""), prefix=True)
 
 
 def _argo_trimmed(text: str) -> str:
