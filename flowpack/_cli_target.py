@@ -73,7 +73,7 @@ def load_target(target: str, want: str | None = None):
     obj = getattr(module, name)
     kind = kind_of(obj)
     if want and kind != want:
-        what = {WORKFLOW: "a workflow", OP: "an op"}.get(kind) or f"a {type(obj).__name__}"
+        what = (kind and {WORKFLOW: "a workflow", OP: "an op"}.get(kind)) or f"a {type(obj).__name__}"
         wanted = {WORKFLOW: "a workflow (@fp.workflow)", OP: "an op (@fp.op or fp.shell)"}[want]
         listing = (f"{_plural(want).capitalize()} in {file}: {', '.join(names)}." if names
                    else f"{file} defines no {want}.")

@@ -14,18 +14,15 @@ from ._types import PARAM
 class OneOf(Handle):
     """A handle on the output of the first of `branches` that succeeded."""
 
-    __slots__ = ("branches",)
+    __slots__ = ("branches", "expression")
 
-    def __init__(self, branches: tuple[Handle, ...]):
+    def __init__(self, branches: tuple[Handle, ...], sources: list[tuple[str, str]]):
+        """`sources`: (task name, output name) of each branch, in order."""
         first = branches[0]
-        expr = choice_expression([(h.task.name, h.output) for h in branches])
+        expr = choice_expression(sources)
         super().__init__(None, first.output, first.kind, "{{=" + expr + "}}")
         self.branches = branches
-
-    @property
-    def expression(self) -> str:
-        """The expression without its tag, as a DAG output's `valueFrom.expression` takes it."""
-        return self.ref[3:-2]
+        self.expression = expr  # without its tag, as a DAG output's `valueFrom.expression` takes it
 
     def __repr__(self) -> str:
         return "fp.one_of(" + ", ".join(repr(h) for h in self.branches) + ")"
@@ -37,14 +34,16 @@ def one_of(*handles: Handle) -> OneOf:
     kind; when none succeeded, a step taking it is omitted and a workflow returning it ends in Error."""
     if len(handles) < 2:
         raise WorkflowBuildError("fp.one_of(...) chooses among two or more step outputs, e.g. fp.one_of(a, b).")
+    codecs, sources = set(), []
     for h in handles:
-        if not isinstance(h, Handle) or h.task is None or h.kind is None:
+        if not isinstance(h, Handle) or h.task is None or h.kind is None or h.output is None:
             raise WorkflowBuildError(f"fp.one_of(...) takes single outputs of op calls; got {h!r}.")
         if h.kind.how != PARAM or h.task.is_map or h.problem:
             raise WorkflowBuildError(f"fp.one_of(...): {h!r} is not a parameter output of a single step (a file, a "
                                      f"pickled value or a map's output); return a JSON value or text instead.")
-    kinds = {h.kind.codec for h in handles}
-    if len(kinds) > 1 or len({h.task for h in handles}) < len(handles):
+        codecs.add(h.kind.codec)
+        sources.append((h.task.name, h.output))
+    if len(codecs) > 1 or len({h.task for h in handles}) < len(handles):
         raise WorkflowBuildError(f"fp.one_of{handles!r}: the outputs must come from different steps and be of one "
                                  f"kind (all text or all JSON).")
-    return OneOf(tuple(handles))
+    return OneOf(tuple(handles), sources)

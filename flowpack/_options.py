@@ -41,7 +41,10 @@ def duration_text(seconds: float) -> str:
 
 
 def quantity_value(text: str) -> float:
+    """The number a Kubernetes quantity stands for ('500m' -> 0.5, '1Gi' -> 2**30); ValueError for anything else."""
     m = _QUANTITY.match(text)
+    if m is None:
+        raise ValueError(f"{text!r} is not a Kubernetes quantity such as '500m' or '1Gi'")
     return float(m.group(1)) * _UNITS[m.group(3)]
 
 
@@ -86,9 +89,10 @@ class Options:
                 raise OpDefinitionError(f"{where}: env {k!r}={v!r}: names must be identifiers and values strings.")
         secrets = {}
         for k, v in (secret_env or {}).items():
-            if not _ENV.match(str(k)) or not (isinstance(v, tuple) and len(v) == 2 and all(isinstance(x, str) for x in v)):
-                raise OpDefinitionError(
-                    f"{where}: secret_env {k!r}: give (secret name, key), e.g. secret_env={{'TOKEN': ('api', 'token')}}.")
+            pair = isinstance(v, tuple) and len(v) == 2 and all(isinstance(x, str) for x in v)
+            if not _ENV.match(str(k)) or not pair:
+                raise OpDefinitionError(f"{where}: secret_env {k!r}: give (secret name, key), "
+                                        f"e.g. secret_env={{'TOKEN': ('api', 'token')}}.")
             secrets[k] = v
         return cls(retries, backoff, timeout, quantity(cpu, "cpu", where) if cpu is not None else None,
                    quantity(memory, "memory", where) if memory is not None else None, gpu, env, secrets,

@@ -16,7 +16,7 @@ from ._errors import WorkflowBuildError
 class Rows:
     """The rows to map over: a list of dicts, or a reference to one."""
 
-    rows: object
+    rows: list[dict[str, object]] | Reference
 
 
 @dataclass(frozen=True, eq=False)

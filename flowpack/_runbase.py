@@ -89,8 +89,8 @@ class RunBase:
         if not failures:
             message = out.message.strip()
             used = [lines[t] for t in dict.fromkeys(_REFERENCED.findall(message)) if t in lines]
-            text = f"{head}: {message}" + "".join(f"\n  used at {line}" for line in used)
-            raise RunError("\n".join([text] + out.hints), out.failures, self)
+            summary = f"{head}: {message}" + "".join(f"\n  used at {line}" for line in used)
+            raise RunError("\n".join([summary] + out.hints), out.failures, self)
         lines_by_node = {f["node"]: lines.get(_task_of(f["node"], set(lines)) or "") for f in failures}
         text = [f"{head}: step {failures[0]['node']} failed"]
         for f in failures:

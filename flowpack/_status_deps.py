@@ -12,6 +12,7 @@ import json
 import re
 from dataclasses import dataclass
 from enum import Enum
+from typing import Protocol
 
 from ._condition import Condition, Reference
 from ._errors import WorkflowBuildError
@@ -56,14 +57,20 @@ def parse_on(on: object, where: str) -> On:
         raise WorkflowBuildError(f"{where}: on={on!r} is not one of {[o.value for o in On]}.") from None
 
 
+class NamedTask(Protocol):
+    """What a dependency needs of a graph Task (declared here: the graph sits above): its name in the DAG."""
+
+    name: str
+
+
 @dataclass(frozen=True)
 class Clause:
     """One part of a task's `depends`: `(task, On)` pairs joined by `||` (one pair for `.after(x, on=...)`)."""
 
-    members: tuple[tuple[object, On], ...]
+    members: tuple[tuple[NamedTask, On], ...]
 
     @property
-    def tasks(self) -> set:
+    def tasks(self) -> set[NamedTask]:
         return {t for t, _ in self.members}
 
     def accepts_failure(self, task) -> bool:
@@ -83,7 +90,7 @@ class Clause:
 class AnyOf:
     """`fp.any_of(a, b, on=...)`: run after all of them ended, when at least one ended as `on` says (Argo's `||`)."""
 
-    def __init__(self, members: tuple[tuple[object, On], ...]):
+    def __init__(self, members: tuple[tuple[NamedTask, On], ...]):
         self.members = members
 
     def __bool__(self):
@@ -95,9 +102,10 @@ class AnyOf:
 
 def any_of(*handles, on: str = "succeeded") -> AnyOf:
     """A dependency on any one of several steps: `report().after(fp.any_of(a, b))` runs once `a` and `b` have both
-    ended, if at least one succeeded (`on=` as in `.after`). Nest them to mix: `fp.any_of(fp.any_of(a, on="failed"), b)`."""
+    ended, if at least one succeeded (`on=` as in `.after`). Nest them to mix:
+    `fp.any_of(fp.any_of(a, on="failed"), b)`."""
     kind = parse_on(on, "fp.any_of(...)")
-    members: list[tuple[object, On]] = []
+    members: list[tuple[NamedTask, On]] = []
     for h in handles:
         if isinstance(h, AnyOf):
             members.extend(h.members)
@@ -142,16 +150,16 @@ class StepStatus:
     def __init__(self, task):
         self.task = task
 
-    def _compare(self, op: str, other) -> "object":
+    def _compare(self, op: str, other: object) -> Condition:
         if other not in STATUSES:
             raise WorkflowBuildError(f"fp.status({self.task.name}) is compared with {other!r}; a step's status is one "
                                      f"of {list(STATUSES)}.")
         return Condition(f"tasks['{self.task.name}'].status {op} {json.dumps(other)}", {self.task})
 
-    def __eq__(self, other):  # type: ignore[override]
+    def __eq__(self, other: object) -> Condition:  # type: ignore[override]  # a condition, not a bool
         return self._compare("==", other)
 
-    def __ne__(self, other):  # type: ignore[override]
+    def __ne__(self, other: object) -> Condition:  # type: ignore[override]  # a condition, not a bool
         return self._compare("!=", other)
 
     __hash__ = object.__hash__

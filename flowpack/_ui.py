@@ -22,6 +22,7 @@ import secrets
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Callable
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from ._view import _assets
@@ -81,7 +82,7 @@ def run_payload(run_dir: Path, run_id: str, connect=None) -> dict:
 
     record = dict(data["record"])
     record.pop("store", None)
-    details = {r["node"]: r.get("detail") for r in rows if r.get("map")}
+    details = {r["node"]: r["detail"] for r in rows if r.get("map") and r.get("detail")}
     phases = dict(data["phases"])
     if record.get("phase") in ("Running", "Pending"):  # planned steps not started yet are drawn as pending
         for r in rows:
@@ -94,6 +95,7 @@ def run_payload(run_dir: Path, run_id: str, connect=None) -> dict:
 
 
 class Handler(BaseHTTPRequestHandler):
+    server: ViewerServer
     """Serves the page and its JSON; `server.run_dir` is the folder of runs."""
 
     server_version = "flowpack-ui"
@@ -116,7 +118,7 @@ class Handler(BaseHTTPRequestHandler):
                    "application/json; charset=utf-8")
 
     def _host_ok(self) -> bool:
-        port = self.server.server_address[1]
+        port = self.server.server_port
         return self.headers.get("Host", "") in (f"127.0.0.1:{port}", f"localhost:{port}")
 
     def do_HEAD(self) -> None:
@@ -175,8 +177,8 @@ class Handler(BaseHTTPRequestHandler):
                 head = f.read(16)
                 mime = next((m for magic, m in IMAGES.items() if head.startswith(magic)), None)
                 f.seek(0)
-                inline = query.get("inline") == "1" and mime is not None  # only images are shown in the page
-                self._stream(f, mime if inline else "application/octet-stream",
+                inline = mime if query.get("inline") == "1" else None  # only images are shown in the page
+                self._stream(f, inline or "application/octet-stream",
                              None if inline else f"{node}-{query.get('name', '')}")
         else:
             raise NotFound(tail)
@@ -202,7 +204,7 @@ class Handler(BaseHTTPRequestHandler):
         """Why a POST is refused (None when it is allowed): another site can't forge one. It must come to our own
         Host, from our own Origin (when the browser sends one), as JSON, with this server's secret token (which
         only our own page holds: other sites can't read it)."""
-        port = self.server.server_address[1]
+        port = self.server.server_port
         if not self._host_ok():
             return "wrong Host header"
         origin = self.headers.get("Origin")
@@ -244,18 +246,24 @@ def all_runs(run_dir: Path, connect) -> list[dict]:
     return runs
 
 
-def make_server(run_dir: str | Path = ".flowpack/runs", port: int = 8765, *, argo=None) -> ThreadingHTTPServer:
+class ViewerServer(ThreadingHTTPServer):
+    """The viewer's HTTP server: the run folder it shows, how it reaches the Argo Server, the token its page holds."""
+
+    daemon_threads = True
+
+    def __init__(self, port: int, run_dir: Path, argo_connect: Callable[[str], object], token: str) -> None:
+        super().__init__((HOST, port), Handler)
+        self.run_dir, self.argo_connect, self.token = run_dir, argo_connect, token
+
+
+def make_server(run_dir: str | Path = ".flowpack/runs", port: int = 8765, *, argo=None) -> ViewerServer:
     """A server bound to 127.0.0.1:port (0 picks a free port), not yet serving.
 
     `argo` (an ArgoClient, ArgoConfig, dict of settings or 'host:port') says how to reach the Argo Server for the
     recorded Argo workflows; None reads the settings as the CLI does, on every request.
     """
-    server = ThreadingHTTPServer((HOST, port), Handler)
-    server.daemon_threads = True
-    server.run_dir = Path(run_dir).absolute()
-    server.argo_connect = argo_connector(argo)
-    server.token = secrets.token_urlsafe(32)  # in the page; every POST must carry it
-    return server
+    # the token is in the page; every POST must carry it
+    return ViewerServer(port, Path(run_dir).absolute(), argo_connector(argo), secrets.token_urlsafe(32))
 
 
 def serve(run_dir: str | Path = ".flowpack/runs", port: int = 8765, *, background: bool = False, argo=None):

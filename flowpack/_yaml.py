@@ -71,7 +71,7 @@ def _block(text: str, indent: str) -> str | None:
     return "|" + chomp + "\n" + "\n".join(lines)
 
 
-def _emit(value: object, indent: str, out: list[str]) -> None:
+def _emit(value: dict | list, indent: str, out: list[str]) -> None:
     """Append the lines for a mapping or sequence value at the given indentation."""
     if isinstance(value, dict):
         for key, item in value.items():
