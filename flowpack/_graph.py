@@ -221,6 +221,17 @@ def task_base(name: str) -> str:
     return "t-" + name if name[:1].isdigit() else name
 
 
+def item_codec(handle: Handle) -> str | None:
+    """The items' codec when `handle` is Argo's list gathered from a map's items (a map's output, or a sub-workflow's
+    output passing one on), else None."""
+    task = handle.task
+    if task is None or handle.output is None:
+        return None
+    if task.is_map:
+        return task.step.interface.outputs[handle.output].codec
+    return task.step.interface.gathered.get(handle.output)
+
+
 def result_handle(task: Task) -> Handle:
     """What an op call returns: its single output, or the task itself for several (h.field) or none."""
     outputs = task.step.interface.outputs
@@ -249,6 +260,14 @@ class Graph:
         self._signatures: dict[int, tuple] = {}  # id(step) -> (signature, positional names, required, all)
         self.text_refs: list = []  # handles put into text (f-strings, +), by placeholder number (see _text)
         self.param_types: dict = {}  # workflow parameter -> its annotation
+        self.subworkflows: dict[int, object] = {}  # id(workflow) -> its step, for workflows called in the body
+
+    def nested(self, workflow_name: str) -> "Graph":
+        """The graph of a sub-workflow's body: its own tasks and task names; this graph's templates and uploads."""
+        child = Graph(workflow_name)
+        child.steps, child.template_of, child._templates = self.steps, self.template_of, self._templates
+        child.uploads, child._signatures, child.subworkflows = self.uploads, self._signatures, self.subworkflows
+        return child
 
     def register(self, step) -> str:
         """The step's template name in this workflow: its own name, made unique when two names sanitise alike."""
@@ -467,9 +486,9 @@ class Graph:
         src, dst = value.kind.how, inp.kind.how
         if value.task is not None:
             task.deps.add(value.task)
-        gathered = value.task is not None and value.task.is_map  # Argo's list of the items' texts or values
-        codec = (value.task.step.interface.outputs[value.output].codec if gathered
-                 else getattr(value.kind, "codec", None))
+        each = item_codec(value)  # Argo's list of the items' texts or values: the items' codec
+        gathered = each is not None
+        codec = each if gathered else getattr(value.kind, "codec", None)
         decodes = getattr(task.step, "decodes_protected", False)
         if src == PARAM and dst == PARAM:
             tag = wire_tag(codec, gathered, inp.kind.codec) if decodes else ""

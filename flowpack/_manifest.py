@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass, field
 
 from ._capture_facts import IMAGES_ANNOTATION, images_annotation
 from ._engine._expr import fallback_expression
@@ -11,15 +12,39 @@ from ._graph import Graph, Handle, encode_protected
 from ._hooks import hooks_field
 from ._jinja import render_json
 from ._status_deps import failure_handled, may_not_run, task_clauses
+from ._subworkflow import SubWorkflow
 from ._types import PARAM, needs_marker
 
 OUTPUTS_ANNOTATION = "flowpack.io/outputs"  # how each workflow output decodes, for every engine and client
 
 
+@dataclass(frozen=True)
+class DagOutput:
+    """One output of a DAG template: a parameter read from a task (`ref`) or an expression, or an artifact."""
+
+    name: str
+    artifact: bool = False
+    ref: str | None = None  # valueFrom.parameter, or an artifact's `from`
+    expression: str | None = None  # valueFrom.expression (fp.one_of)
+    default: str | None = None  # stands in when the parameter can't be resolved
+
+
+@dataclass
+class DagTemplate:
+    """A DAG template as templates/workflow.json.j2 writes it: task rows (see `task_rows`), inputs by name."""
+
+    name: str
+    tasks: list[dict]
+    parameters: list[str] = field(default_factory=list)
+    artifacts: list[str] = field(default_factory=list)
+    outputs: list[DagOutput] = field(default_factory=list)
+    parallelism: int | None = None
+
+
 FINISH = "finish"  # the closing task of a DAG whose tasks may end in an allowed failure (see `_finish_row`)
 
 
-def task_rows(graph: Graph, finish: tuple[str, str] | None = None) -> tuple[list[dict], list[dict]]:
+def task_rows(graph: Graph, finish: tuple[str, str] | None = None) -> tuple[list[dict], list["DagTemplate"]]:
     """DAG task rows, plus the extra DAG templates a map runs in when it is bounded, conditional or may be empty.
 
     `finish` is (task name, template name) of the closing task, rendered when some task's `depends` accepts the
@@ -138,7 +163,7 @@ def _fallback_value(src, output: str, default: str) -> str:
     return fallback_expression(src.name, output, json.dumps(text))
 
 
-def _map_in_dag(row: dict, parallelism: int | None, loop_name: str) -> tuple[dict, dict]:
+def _map_in_dag(row: dict, parallelism: int | None, loop_name: str) -> tuple[dict, DagTemplate]:
     """A map that runs inside a one-task DAG of its own: Argo bounds parallelism per template; the map's
     condition and failure policy apply to it as a whole (outside); and the DAG's outputs default to an empty
     list, so a map that ran no item (an empty list at run time) gathers `[]` on every Argo version."""
@@ -170,81 +195,81 @@ def _map_in_dag(row: dict, parallelism: int | None, loop_name: str) -> tuple[dic
     extra = {k: (lift(v) if isinstance(v, str) else v) for k, v in row["extra"].items() if k not in outer_extra}
     if "withSequence" in extra:  # its run-time bounds come in as the wrapper's inputs too
         extra["withSequence"] = {k: lift(v) if isinstance(v, str) else v for k, v in extra["withSequence"].items()}
-    wrapper = {"name": loop_name, "dag": {"tasks": [{
-        "name": row["name"], "template": row["template"], **_arguments(inner_params, inner_arts), **extra}]}}
-    if parallelism is not None:
-        wrapper["parallelism"] = parallelism
+    inner = {"name": row["name"], "template": row["template"], "depends": "", "parameters": inner_params,
+             "artifacts": inner_arts, "extra": extra}
     outer_params = [(name, expr) for expr, name in inputs.items()]
-    if outer_params or art_inputs:
-        wrapper["inputs"] = {}
-        if outer_params:
-            wrapper["inputs"]["parameters"] = [{"name": n} for n, _ in outer_params]
-        if art_inputs:
-            wrapper["inputs"]["artifacts"] = [{"name": a["name"]} for a in art_inputs]
-    wrapper["_outputs_of"] = row["name"]  # filled in by build() once the op's outputs are known
+    wrapper = DagTemplate(loop_name, [inner], parameters=[n for n, _ in outer_params],
+                          artifacts=[a["name"] for a in art_inputs], parallelism=parallelism)
     outer = {"name": row["name"], "template": loop_name, "depends": row["depends"], "parameters": outer_params,
              "artifacts": art_inputs, "extra": outer_extra}
     return outer, wrapper
 
 
-def _arguments(params: list, arts: list) -> dict:
-    args: dict = {}
-    if params:
-        args["parameters"] = [{"name": n, "value": v} for n, v in params]
-    if arts:
-        args["artifacts"] = arts
-    return {"arguments": args} if args else {}
+def _gathered_outputs(task: str, parameters: list[str]) -> list[DagOutput]:
+    """A map's DAG passes on its task's gathered output parameters, each `[]` when no item ran."""
+    return [DagOutput(p, ref="{{tasks.%s.outputs.parameters.%s}}" % (task, p), default="[]") for p in parameters]
 
 
-def dag_outputs(outputs: dict[str, Handle]) -> dict:
-    params, arts = [], []
-    for name, h in outputs.items():
-        if h.kind.how == PARAM:
-            source = {"expression": h.ref[3:-2]} if h.branches else {"parameter": h.ref}  # fp.one_of: an expression
-            params.append({"name": name, "valueFrom": source})
-        else:
-            arts.append({"name": name, "from": h.ref})
-    block = {}
-    if params:
-        block["parameters"] = params
-    if arts:
-        block["artifacts"] = arts
-    return block
+def dag_outputs(outputs: dict[str, Handle]) -> list[DagOutput]:
+    """A DAG template's outputs: each returned handle's parameter (fp.one_of: an expression) or artifact."""
+    return [DagOutput(name, artifact=True, ref=h.ref) if h.kind.how != PARAM else
+            DagOutput(name, expression=h.ref[3:-2]) if h.branches else DagOutput(name, ref=h.ref)
+            for name, h in outputs.items()]
+
+
+def dag_templates(graph: Graph, dag: DagTemplate, finish: tuple[str, str] | None,
+                  parameters: dict[str, list[str]]) -> list[DagTemplate]:
+    """The DAG template of `graph`'s tasks (its name, inputs and outputs given in `dag`), followed by the DAGs its
+    bounded, conditional or run-time maps run in. `parameters`: each template's output parameters."""
+    rows, wrappers = task_rows(graph, finish)
+    for w in wrappers:
+        w.outputs = _gathered_outputs(w.tasks[0]["name"], parameters[w.tasks[0]["template"]])
+    dag.tasks = rows
+    return [dag, *wrappers]
 
 
 def build(graph: Graph, *, name: str, entrypoint: str, parameters: list[tuple[str, str]],
           artifacts: list[dict], outputs: dict[str, Handle], shape: dict, kind: str = "Workflow",
           spec_extra: dict | None = None, extra_templates: list[dict] = (),
-          finish: tuple[str, str] | None = None) -> dict:
+          finish: tuple[str, str] | None = None, own_entry: bool = False) -> dict:
     """The manifest as a dict; the `shape` annotation records how run.result() rebuilds the return value.
-    `finish` is (task, template) of the closing task when `needs_finish(graph)`."""
-    templates = [step.template() if step.name == name else {**step.template(), "name": name}
-                 for name, step in graph.steps.items()] + list(extra_templates)
+    `finish` is (task, template) of the closing task when `needs_finish(graph)`. `own_entry`: the entrypoint is
+    the DAG template of the workflow as a sub-workflow of itself (its body calls it), so `graph` adds none."""
+    ops = {tpl: step.template() if step.name == tpl else {**step.template(), "name": tpl}
+           for tpl, step in graph.steps.items() if not isinstance(step, SubWorkflow)}
+    parameters_of = {tpl: [p["name"] for p in (t.get("outputs") or {}).get("parameters") or []]
+                     for tpl, t in ops.items()}
+    parameters_of.update({tpl: [n for n, k in step.interface.outputs.items() if k.how == PARAM]
+                          for tpl, step in graph.steps.items() if isinstance(step, SubWorkflow)})
+    entry = DagTemplate(entrypoint, [], artifacts=[a["name"] for a in artifacts], outputs=dag_outputs(outputs))
+    dags = dag_templates(graph, entry, finish, parameters_of)
+    templates: list[dict | DagTemplate] = [] if own_entry else [dags[0]]
+    nested: list[dict | DagTemplate] = []  # the DAGs of sub-workflows' maps, and their closing tasks' templates
+    for tpl, step in graph.steps.items():
+        if not isinstance(step, SubWorkflow):
+            templates.append(ops[tpl])
+            continue
+        inputs = step.interface.inputs.values()
+        head = DagTemplate(tpl, [], parameters=[i.name for i in inputs if i.kind.how == PARAM],
+                           artifacts=[i.name for i in inputs if i.kind.how != PARAM],
+                           outputs=dag_outputs(step.outputs), parallelism=step.parallelism)
+        sub = dag_templates(step.graph, head, step.finish, parameters_of)
+        templates.append(sub[0])
+        nested += sub[1:] + ([finish_template(step.finish[1])] if step.finish is not None else [])
+    templates += extra_templates
     if finish is not None:
         templates.append(finish_template(finish[1]))
-    rows, wrappers = task_rows(graph, finish)
-    by_name = {t["name"]: t for t in templates}
-    for w in wrappers:  # a bounded map's DAG passes on its task's (gathered) output parameters
-        task = w.pop("_outputs_of")
-        inner = by_name[w["dag"]["tasks"][0]["template"]]
-        params = [{"name": p["name"], "valueFrom": {
-            "parameter": "{{tasks.%s.outputs.parameters.%s}}" % (task, p["name"]), "default": "[]"}}
-                  for p in (inner.get("outputs") or {}).get("parameters") or []]
-        if params:
-            w["outputs"] = {"parameters": params}
-    templates += wrappers
+    templates += ([] if own_entry else dags[1:]) + nested
+    if own_entry:  # the entrypoint first, as in the workflow's own DAG
+        templates.sort(key=lambda t: (t.get("name") if isinstance(t, dict) else t.name) != entrypoint)
     annotations = {OUTPUTS_ANNOTATION: json.dumps(shape, separators=(",", ":")),
                    IMAGES_ANNOTATION: images_annotation({n: step.image_facts() for n, step in graph.steps.items()})}
-    dag_inputs = {"artifacts": [{"name": a["name"]} for a in artifacts]} if artifacts else None
     return render_json(
         "workflow.json.j2",
         kind=kind,
         metadata={"generateName": name + "-", "labels": {"flowpack.io/workflow": name}, "annotations": annotations},
         entrypoint=entrypoint,
-        arguments={"parameters": [{"name": n, "value": v} for n, v in parameters], "artifacts": artifacts},
+        arguments={"parameters": parameters, "artifacts": artifacts},
         spec_extra=spec_extra or {},
-        dag_inputs=dag_inputs,
-        dag_outputs=dag_outputs(outputs) or None,
-        tasks=rows,
-        op_templates=templates,
+        templates=templates,
     )

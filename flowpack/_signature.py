@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import inspect
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Mapping
 
 from ._errors import OpDefinitionError
 from ._names import PARAM_NAME
@@ -45,6 +46,8 @@ class Interface:
     fields: tuple[str, ...] | None  # NamedTuple fields when the return gives several named outputs
     # The output also printed to stdout, so consumers read Argo's short `outputs.result` (a number, bool or None).
     result: str | None = None
+    # Outputs that are Argo's list gathered from a map's items (a sub-workflow passing one on) -> the items' codec.
+    gathered: Mapping[str, str] = field(default_factory=dict)
 
 
 def _hints(func) -> dict:

@@ -12,14 +12,16 @@ from typing import Callable
 
 from . import _manifest
 from ._callsite import lines_annotation
-from ._context import building
+from ._context import building, current
 from ._errors import OpDefinitionError, WorkflowBuildError
 from ._exit import check_exit_op, exit_handler
-from ._graph import Graph, Handle, _content_key, upload_argument, workflow_param
+from ._graph import Graph, Handle, _content_key, item_codec, upload_argument, workflow_param
 from ._names import PARAM_NAME, UniqueNames, k8s_name
 from ._op import protect
 from ._signature import check_callable, describe
 from ._skip_warning import warn_skippable
+from ._subworkflow import SubWorkflow
+from ._subworkflow import call as subworkflow_call
 from ._types import PARAM, PARAM_JSON, encode, is_json_value
 from ._values import check as check_value
 from ._values import check_env_text
@@ -70,8 +72,19 @@ class Workflow:
             )
 
     def __call__(self, *args, **kwargs):
-        """Outside a build, the workflow is its plain function: every op in it runs in-process."""
-        return self.func(*args, **kwargs)
+        """Outside a build, the workflow is its plain function: every op in it runs in-process. Inside another
+        workflow's body, a task running this workflow as a DAG template of its own (see _subworkflow)."""
+        graph = current()
+        if graph is None:
+            return self.func(*args, **kwargs)
+        return subworkflow_call(graph, self, args, kwargs, _outputs)
+
+    def map(self, *args, parallelism: int | None = None, **kwargs):
+        """Inside another workflow's body: run this workflow once per item, as `op.map(...)` runs an op."""
+        graph = current()
+        if graph is None:
+            raise WorkflowBuildError(f"{self.name}.map(...) builds a fan-out; call it inside an @fp.workflow body.")
+        return subworkflow_call(graph, self, args, kwargs, _outputs, mapped=True, parallelism=parallelism)
 
     def __repr__(self) -> str:
         return f"<flowpack workflow {self.name!r}>"
@@ -130,18 +143,24 @@ class Workflow:
         if self.parallelism:
             spec_extra["parallelism"] = self.parallelism
         exit_template = graph.register(self.on_exit) if self.on_exit is not None else None  # before naming the rest
-        names = UniqueNames(set(graph.steps) | {t.loop_template for t in graph.tasks if t.loop_template})
-        entry = names.take(self.name)
+        subflows = [s for s in graph.steps.values() if isinstance(s, SubWorkflow)]
+        every_task = graph.tasks + [t for s in subflows for t in s.graph.tasks]
+        names = UniqueNames(set(graph.steps) | {t.loop_template for t in every_task if t.loop_template})
+        own = graph.subworkflows.get(id(self))  # the body calls this workflow itself: its template is the entry
+        entry = graph.template_of[id(own)] if own is not None else names.take(self.name)
         if exit_template is not None:
             exit_name = names.take(self.name + "-exit")
             extra_templates.append(exit_handler(self.on_exit, exit_template, exit_name))
             spec_extra["onExit"] = exit_name
         finish = None
-        if _manifest.needs_finish(graph):
+        if own is None and _manifest.needs_finish(graph):
             finish = (graph.task_name(_manifest.FINISH), names.take(self.name + "-" + _manifest.FINISH))
+        for sub in subflows:  # a sub-workflow's DAG closes with its own finish task when it needs one
+            if _manifest.needs_finish(sub.graph):
+                sub.finish = (sub.graph.task_name(_manifest.FINISH), names.take(sub.name + "-" + _manifest.FINISH))
         manifest = _manifest.build(graph, name=self.name, entrypoint=entry, parameters=parameters,
                                    artifacts=artifacts, outputs=outputs, shape=shape, spec_extra=spec_extra,
-                                   extra_templates=extra_templates, finish=finish)
+                                   extra_templates=extra_templates, finish=finish, own_entry=own is not None)
         manifest["metadata"].setdefault("annotations", {}).update(lines_annotation(graph.tasks))
         if self._images:
             from ._images_build import apply_images  # lazy: image building loads only when images are built
@@ -329,8 +348,9 @@ def _kind_record(h: Handle) -> dict:
     """How an output decodes. A map's gathered output also records its items' codec (`each`): Argo gathers
     numbers, booleans and null as a list of their texts (["1","4"]), which are decoded one by one."""
     record = {"how": h.kind.how, "codec": h.kind.codec}
-    if h.task is not None and h.task.is_map and h.output is not None:
-        record["each"] = h.task.step.interface.outputs[h.output].codec
+    each = item_codec(h)
+    if each is not None:
+        record["each"] = each
     return record
 
 

@@ -38,6 +38,7 @@ LAYER_OF = {
     "_callsite": "values",  # where the body calls an op: recorded by the graph, read by runs
     "_capture": "capture", "_capture_imports": "capture", "_capture_project": "capture", "_script": "capture",
     "_capture_facts": "capture",
+    "_subworkflow": "ops",  # a workflow called inside another: its own DAG template
     "_condition": "ops", "_status_deps": "ops", "_one_of": "ops", "_sequence": "ops", "_rows": "ops", "_text": "ops", "_hooks": "ops", "_graph": "ops", "_op": "ops", "_shell": "ops",
     "_manifest": "manifest", "_skip_warning": "manifest",
     "_validate": "validation",

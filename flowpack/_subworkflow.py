@@ -1,0 +1,204 @@
+"""A workflow called inside another: its own DAG template (never inlined), called, mapped and recursed like an op.
+
+Its body is built once per manifest, on the first call, into a graph of its own (sharing the caller's templates);
+its parameters become the DAG template's inputs (`{{inputs.parameters.x}}`, `{{inputs.artifacts.x}}`) and its
+returned handles the template's outputs. A call inside its own body (or a body it calls) refers to the template
+being built, so recursion ends the build; at run time a condition must be able to stop it.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Callable, Protocol
+
+from ._context import building
+from ._errors import WorkflowBuildError
+from ._graph import Graph, Handle, Task, item_codec
+from ._op import Step
+from ._signature import Input, Interface
+from ._status_deps import may_not_run
+from ._types import PARAM, PARAM_JSON, PATH, PICKLE, Kind, is_json_value
+
+Outputs = Callable[[object, str], "tuple[dict[str, Handle], dict]"]  # the body's return value -> named outputs
+
+
+class WorkflowLike(Protocol):
+    """What a sub-workflow needs of the `@fp.workflow` it stands for (flowpack/_workflow.Workflow)."""
+
+    name: str
+    func: Callable
+    interface: Interface
+    signature: inspect.Signature
+    parallelism: int | None
+    on_exit: object
+
+
+class SubWorkflow(Step):
+    """The step a `@fp.workflow` is inside another workflow: a DAG template with its body's tasks."""
+
+    decodes_protected = False  # values cross the template's boundary as they are; the ops inside decode them
+
+    def __init__(self, workflow: WorkflowLike, root: Graph):
+        self.workflow = workflow
+        self.func = workflow.func  # its return annotation rebuilds a NamedTuple result (see _workflow)
+        self.name = self.raw_name = workflow.name
+        self.image = ""
+        self.parallelism = workflow.parallelism
+        self.graph = root.nested(workflow.name)
+        declared = workflow.interface  # from the return annotation, when there is one
+        annotated = workflow.signature.return_annotation is not inspect.Signature.empty
+        self.declared = dict(declared.outputs) if annotated else None
+        fields = declared.fields if annotated else None
+        self.interface = Interface(_inputs(workflow), dict(self.declared or {}), fields)
+        self.outputs: dict[str, Handle] = {}
+        self.building = True
+        self.recursive = False  # a call of it was made while its body was being built
+        self.finish: tuple[str, str] | None = None  # (task, template) closing its DAG, set when the manifest is named
+
+    def signature(self) -> inspect.Signature:
+        return self.workflow.signature
+
+    def template(self) -> dict:
+        raise AssertionError("a sub-workflow is rendered as a DAG template by flowpack/_manifest.py")
+
+    def __repr__(self) -> str:
+        return f"<flowpack sub-workflow {self.name!r}>"
+
+    def build(self, outputs_of: Outputs) -> None:
+        """Run the body once with handles for the template's inputs; its returned handles become the outputs."""
+        handles = {}
+        for name, inp in self.interface.inputs.items():
+            section = "parameters" if inp.kind.how == PARAM else "artifacts"
+            handles[name] = Handle(None, name, inp.kind, "{{inputs.%s.%s}}" % (section, name))
+            self.graph.param_types[name] = inp.annotation
+        with building(self.graph):
+            returned = self.workflow.func(**handles)
+        outputs, shape = outputs_of(returned, self.name)
+        where = f"sub-workflow {self.name!r}"
+        if shape["shape"] == "tuple":
+            raise WorkflowBuildError(f"{where} returns a tuple; a sub-workflow's outputs are named, as an op's are. "
+                                     f"Return one handle, a NamedTuple-returning op's result, or a dict of handles.")
+        kinds = {n: h.kind for n, h in outputs.items()}
+        gathered = {n: c for n, c in ((n, item_codec(h)) for n, h in outputs.items()) if c is not None}
+        fields = tuple(outputs) if shape["shape"] in ("fields", "dict") else None
+        if self.recursive and self.declared is None and outputs:
+            raise WorkflowBuildError(f"{where} calls itself and returns {sorted(outputs)}, but its outputs can't be "
+                                     f"known at the call inside its own body. Annotate its return type (e.g. "
+                                     f"-> int, or a NamedTuple).")
+        if self.recursive and self.declared is not None and kinds != self.declared:
+            raise WorkflowBuildError(f"{where} calls itself, so its outputs come from its return annotation "
+                                     f"({_describe(self.declared)}), but its body returns {_describe(kinds)}. "
+                                     f"Make the annotation and the returned handles agree.")
+        self.outputs = outputs
+        self.interface = Interface(self.interface.inputs, kinds, fields, None, gathered)
+        self.building = False
+        _check_recursion_stops(self)
+
+
+def _inputs(workflow: WorkflowLike) -> dict[str, Input]:
+    """The template's inputs: a parameter without annotation is a JSON parameter, as a workflow's is by value."""
+    inputs = {}
+    for name, inp in workflow.interface.inputs.items():
+        where = f"sub-workflow {workflow.name!r}: parameter {name!r}"
+        if inp.kind.how not in (PARAM, PATH, PICKLE):  # e.g. a list of files (list[Path])
+            raise WorkflowBuildError(f"{where} takes {inp.annotation}, which can't cross a template's boundary yet. "
+                                     f"Take one folder (a Path) instead.")
+        if inp.annotation is inspect.Parameter.empty:
+            if inp.has_default and not is_json_value(inp.default):
+                raise WorkflowBuildError(f"{where} has no annotation and its default {inp.default!r} is not JSON; "
+                                         f"annotate it with its type so it travels as a pickled artifact.")
+            inp = Input(name, PARAM_JSON, inp.has_default, inp.default, inp.annotation)
+        inputs[name] = inp
+    return inputs
+
+
+def _describe(kinds: dict[str, Kind]) -> str:
+    how = {PARAM: "a parameter", PATH: "a file", PICKLE: "a pickled value"}
+    return ", ".join(f"{n}: {how.get(k.how, k.how)}{' (list)' if k.is_list else ''}" for n, k in kinds.items()) \
+        or "nothing"
+
+
+def _check_recursion_stops(step: SubWorkflow) -> None:
+    """Every call of the sub-workflow inside its own body must be able not to run: under a `when`, a status
+    clause, a map over a list known only at run time (which may be empty), or below such a step."""
+    guarded: dict[int, bool] = {}
+
+    def can_stop(task: Task) -> bool:
+        if id(task) not in guarded:
+            guarded[id(task)] = False  # the graph is acyclic; this only guards against surprises
+            dynamic = task.is_map and ("withParam" in task.extra or "withSequence" in task.extra)
+            guarded[id(task)] = (task.when is not None or may_not_run(task) or dynamic
+                                 or any(can_stop(d) for d in task.deps))
+        return guarded[id(task)]
+
+    for task in step.graph.tasks:
+        if task.step is step and not can_stop(task):
+            raise WorkflowBuildError(
+                f"workflow {step.name!r} calls itself (task {task.name!r}) unconditionally, so it would never end. "
+                f"Guard the call with .when(condition), e.g. {step.name}(...).when(flip == \"tails\").")
+
+
+def call(graph: Graph, workflow: WorkflowLike, args: tuple, kwargs: dict, outputs_of: Outputs,
+         mapped: bool = False, parallelism: int | None = None) -> Handle:
+    """`sub(...)` or `sub.map(...)` inside a workflow body: a task running the sub-workflow's DAG template."""
+    where = f"sub-workflow {workflow.name!r}"
+    if workflow.on_exit is not None:
+        raise WorkflowBuildError(f"{where} has on_exit, which applies to a whole run. Put the exit op on the call "
+                                 f"instead: {workflow.name}(...).on_exit(op).")
+    step = graph.subworkflows.get(id(workflow))
+    if step is None:
+        step = SubWorkflow(workflow, graph)
+        graph.subworkflows[id(workflow)] = step
+        graph.register(step)
+        step.build(outputs_of)
+    elif step.building:
+        step.recursive = True
+        if step.declared is None:
+            step.interface = Interface(step.interface.inputs, {}, None)  # checked once the body returned
+    bound = _bound(step, args, kwargs, where)
+    for name, value in bound.items():
+        _check_crossing(step, name, value, where)
+    if not mapped:
+        return graph.add_call(step, (), bound)
+    if any(k.how != PARAM for k in step.interface.outputs.values()) or step.interface.gathered:
+        raise WorkflowBuildError(f"{where}: {workflow.name}.map(...) gathers the items' outputs as Argo does, "
+                                 f"which works for single parameters only; its outputs are "
+                                 f"{_describe(step.interface.outputs)}{' (a gathered list)' if step.interface.gathered else ''}. "
+                                 f"Return JSON values from it, or map an op inside it instead.")
+    return graph.add_map(step, (), bound, parallelism)
+
+
+def _bound(step: SubWorkflow, args: tuple, kwargs: dict, where: str) -> dict:
+    """The call's arguments by name, defaults filled in (a DAG template's inputs carry no defaults here)."""
+    name = kwargs.pop("name", None) if "name" not in step.interface.inputs else None
+    try:
+        bound = step.signature().bind(*args, **kwargs)
+    except TypeError as exc:
+        raise WorkflowBuildError(f"{where} called with the wrong arguments: {exc}. Its signature is "
+                                 f"{step.name}{step.signature()}.") from None
+    bound.apply_defaults()
+    arguments = dict(bound.arguments)
+    if name is not None:
+        arguments["name"] = name  # taken out again by the graph as the task's own name
+    return arguments
+
+
+def _check_crossing(step: SubWorkflow, name: str, value: object, where: str) -> None:
+    """A handle reaches the template's input as the text it is: it must be the input's codec, and not Argo's list
+    gathered from a map's items (its items are texts that only a step can decode)."""
+    inp = step.interface.inputs.get(name)
+    if inp is None or not isinstance(value, Handle) or value.kind is None or value.kind.how != PARAM:
+        return
+    if inp.kind.how != PARAM:
+        return  # a pickled input takes the value tagged (the graph's wiring), as an op does
+    if item_codec(value) is not None:
+        raise WorkflowBuildError(
+            f"{where}: argument {name!r} gets {value!r}, the list gathered from a map's items, which Argo hands on as "
+            f"the items' texts; it can't cross a template's boundary yet. Pass it through an op that returns it "
+            f"(-> list) first, or map inside the sub-workflow.")
+    if value.kind.codec != inp.kind.codec:
+        theirs = "text (str)" if value.kind.codec == "text" else "JSON"
+        ours = "text (str)" if inp.kind.codec == "text" else "JSON"
+        raise WorkflowBuildError(
+            f"{where}: argument {name!r} is {ours}, but {value!r} is {theirs}; a value crosses a template's boundary "
+            f"as it is. Make the two annotations agree.")
