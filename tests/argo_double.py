@@ -30,9 +30,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import argo_harness
 import jsonschema
 
+import argo_harness
 from flowpack._argo._fetch import open_object
 from flowpack._argo._status import pod_name
 

@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 
 import yaml
+
 from argo_harness import assert_argo_accepts
 
 DATA = Path(__file__).parent / "data"

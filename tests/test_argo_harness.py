@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from argo_harness import HarnessRun, run, validate
 from helpers import tgz
 

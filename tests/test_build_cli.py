@@ -7,10 +7,8 @@ import textwrap
 import urllib.request
 from pathlib import Path
 
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fixtures_docker import docker_client, local_registry  # noqa: E402,F401  (pytest fixtures)
-
 from flowpack._cli_images import main  # noqa: E402
 
 BASE = "python:3.11-slim"

@@ -308,7 +308,7 @@ def test_undefined_name_names_op_name_and_user_line(load):
         capture(mod.train, "train")
     message = str(info.value)
     assert "op 'train'" in message and "'lr_schedule'" in message
-    assert f"fp_fix_bad.py:7" in message
+    assert "fp_fix_bad.py:7" in message
     assert "Define or import it at module level" in message
 
 
@@ -376,7 +376,8 @@ def test_notebook_cell_source_in_linecache(tmp_path):
 # ------------------------------------------------------------------------------------------------ literals
 
 
-_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text() | st.binary()
+_scalars = (st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text()
+            | st.binary())
 _values = st.recursive(
     _scalars,
     lambda inner: st.lists(inner, max_size=4)

@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import alive
 
 import flowpack as fp
+from helpers import alive
 
 DEADLINE = 60.0  # how long a test waits for something that should happen (a failure guard, not a measurement)
 WAYS = ("fork-setsid", "double-fork", "setsid-exec")

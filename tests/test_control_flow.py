@@ -11,7 +11,7 @@ import pytest
 
 import flowpack as fp
 from flowpack._errors import ResourceError
-from helpers import dag_tasks, render_checked, run_checked, template, alive
+from helpers import alive, dag_tasks, render_checked, run_checked, template
 
 
 def steps_by_name(run) -> dict:
@@ -125,7 +125,8 @@ def test_map_over_literals_parameters_handles_and_maps(user_module, tmp_path):
     assert {p["name"]: p["value"] for p in tasks["label"]["arguments"]["parameters"]} == {
         "name": "{{item.name}}", "n": "{{item.n}}"}
     total_task = next(t for t in tasks.values() if t["template"] == "total" and "sq" == t.get("depends"))
-    assert total_task["arguments"]["parameters"] == [{"name": "xs", "value": "fp-each-json:{{tasks.sq.outputs.parameters.return}}"}]
+    assert total_task["arguments"]["parameters"] == [
+        {"name": "xs", "value": "fp-each-json:{{tasks.sq.outputs.parameters.return}}"}]
 
     out = run_checked(m.fan, tmp_path, items=[4, 5]).result()
     assert out == {"lit": 3 * (1 + 4 + 9), "par": 16 + 25, "dyn": [0, 1, 4], "again": [9, 144, 729],

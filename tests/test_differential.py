@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from argo_harness import run as run_on_argo
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

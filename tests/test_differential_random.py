@@ -10,14 +10,14 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-import argo_harness
-from helpers import write_module
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from test_fidelity import _argo_view, _local_view
 
+import argo_harness
 import flowpack as fp
 from flowpack._results import decode_parameter, output_kind, rebuild
+from helpers import write_module
+from test_fidelity import _argo_view, _local_view
 
 HEADER = "import flowpack as fp\nfrom differential_ops import add, boom, echo, fallback, inc, shout, sq, stats, " \
          "total, upto\n\n\n@fp.workflow\ndef generated(n: int):\n"

@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fixtures_docker import docker_client  # noqa: E402,F401  (pytest fixture)
-
 import flowpack as fp  # noqa: E402
+from fixtures_docker import docker_client  # noqa: E402,F401  (pytest fixture)
 from flowpack._engine.docker import DockerEngine  # noqa: E402
 
 SECRET = "TOPSECRET-7f3a9c"
@@ -47,7 +46,8 @@ def _cases(secret: Path) -> dict:
         "param": (f"ln -s {secret} /tmp/p.txt", {"p": fp.Parameter("/tmp/p.txt")}),
         "in-dir": (f"mkdir /tmp/d && echo fine > /tmp/d/ok && ln -s {secret} /tmp/d/leak",
                    {"d": fp.Artifact("/tmp/d")}),
-        "escaping-in-dir": ("mkdir -p /tmp/d/sub && ln -s ../../../../../../../../../.." + str(secret) + " /tmp/d/sub/x",
+        "escaping-in-dir": ("mkdir -p /tmp/d/sub && ln -s ../../../../../../../../../.." + str(secret)
+                            + " /tmp/d/sub/x",
                             {"d": fp.Artifact("/tmp/d")}),
         "dir": (f"ln -s {secret.parent} /tmp/d", {"d": fp.Artifact("/tmp/d")}),
         "parent": (f"rm -rf /tmp/sub && ln -s {secret.parent} /tmp/sub", {"o": fp.Artifact("/tmp/sub/out.txt")}),

@@ -13,10 +13,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fixtures_docker import docker_client, local_registry  # noqa: E402,F401  (pytest fixtures)
-
 import flowpack as fp  # noqa: E402
 import flowpack._run  # noqa: E402
+from fixtures_docker import docker_client, local_registry  # noqa: E402,F401  (pytest fixtures)
 from flowpack._engine.docker import LABEL, DockerEngine, resource_limits  # noqa: E402
 from flowpack._images_build import apply_images, build_images, image_specs  # noqa: E402
 
@@ -136,7 +135,8 @@ def test_concurrent_steps_writing_the_same_tmp_path_do_not_collide(user_module, 
     run = m.both.run(engine=_engine(tmp_path, docker_client, workers=2))
     assert run.result() == {"one": "first", "two": "second"}
     steps = {s["name"]: s for s in run.steps.values()}
-    assert steps["one"]["startedAt"] < steps["two"]["finishedAt"] and steps["two"]["startedAt"] < steps["one"]["finishedAt"]
+    assert steps["one"]["startedAt"] < steps["two"]["finishedAt"]
+    assert steps["two"]["startedAt"] < steps["one"]["finishedAt"]
 
 
 FAILING = '''

@@ -18,10 +18,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import flowpack as fp  # noqa: E402
 from examples_support import EXAMPLES, check_sweep, load_example, oracle, unload  # noqa: E402
 from fixtures_docker import docker_client  # noqa: E402,F401  (pytest fixture)
-
-import flowpack as fp  # noqa: E402
 
 # Three grid points keep the Docker run short; the third (a large gamma) overfits, so the pick is not trivial.
 SMALL_GRID = [{"C": 10.0, "gamma": 0.001}, {"C": 1.0, "gamma": 0.0001}, {"C": 1.0, "gamma": 0.01}]

@@ -1,4 +1,5 @@
-"""The public names of `import flowpack as fp`: everything users hold or catch is exported, and the import stays light."""
+"""The public names of `import flowpack as fp`: everything users hold or catch is exported, and the import stays
+light."""
 
 from __future__ import annotations
 

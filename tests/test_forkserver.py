@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import alive, run_checked
 
 import flowpack as fp
 from flowpack._engine import _forkserver
+from helpers import alive, run_checked
 
 PROBE = '''
 import os

@@ -13,7 +13,6 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fixtures_docker import docker_client, local_registry  # noqa: E402,F401  (pytest fixtures)
-
 from flowpack._errors import ImageBuildError  # noqa: E402
 from flowpack._images import ImageSpec, build, pinned_packages, push, render_dockerfile  # noqa: E402
 

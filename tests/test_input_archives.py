@@ -8,10 +8,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers import tgz
 
 from flowpack._engine.local import LocalEngine
 from flowpack._store import LocalStore
+from helpers import tgz
 
 DESCRIBE = """
 if [ -d /tmp/in ]; then

@@ -89,7 +89,8 @@ def test_templates_follow_the_type_table(user_module):
             {"name": "param-a", "path": "/tmp/flowpack/params/a", "raw": {"data": "{{inputs.parameters.a}}"}},
             {"name": "param-b", "path": "/tmp/flowpack/params/b", "raw": {"data": "{{inputs.parameters.b}}"}},
         ]}
-    assert add["outputs"] == {"parameters": [{"name": "return", "valueFrom": {"path": "/tmp/flowpack/outputs/parameters/return"}}]}
+    assert add["outputs"] == {
+        "parameters": [{"name": "return", "valueFrom": {"path": "/tmp/flowpack/outputs/parameters/return"}}]}
     assert add["script"]["command"] == ["python"]
     assert not any("{{" in e.get("value", "") for e in add["script"].get("env", []))  # no values in env vars
     split = template(manifest, "split")

@@ -39,7 +39,8 @@ RESERVED_HERE = {"fp", "_bi", "n", "pipeline", "x", "v"}  # the test module's ow
 
 
 def usable(name: str) -> bool:
-    return (name.isidentifier() and not keyword.iskeyword(name) and unicodedata.normalize("NFKC", name) == name and name not in MODULE_DUNDERS
+    return (name.isidentifier() and not keyword.iskeyword(name) and unicodedata.normalize("NFKC", name) == name
+            and name not in MODULE_DUNDERS
             and not name.lower().startswith("_fp_") and name not in RESERVED_HERE)
 
 

@@ -91,7 +91,8 @@ def test_flowpack_run_in_a_terminal_ticks_names_the_running_step_and_ends_cleanl
                               check=True).stdout
 
     try:
-        first = _until(lambda: (lambda p: p if "running: hold" in p else "")(pane()), "the hold step running", shows=pane)
+        first = _until(lambda: (lambda p: p if "running: hold" in p else "")(pane()), "the hold step running",
+                       shows=pane)
         line = next(ln for ln in first.splitlines() if "running: hold" in ln)
         assert f"13/{TOTAL} steps" in line, line  # the map counted as its 12 items, known from make's output
         t1 = float(_CLOCK.search(line).group(1))

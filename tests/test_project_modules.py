@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fixtures_docker import docker_client  # noqa: E402,F401  (pytest fixture)
-
 import flowpack as fp  # noqa: E402
+from fixtures_docker import docker_client  # noqa: E402,F401  (pytest fixture)
 from flowpack._engine.docker import DockerEngine  # noqa: E402
 from flowpack._images_build import image_specs  # noqa: E402
 from helpers import run_checked  # noqa: E402
@@ -140,7 +139,8 @@ def test_a_step_script_from_a_project_module_runs_without_the_project(project, t
 def test_a_module_object_from_a_project_module_that_imports_flowpack_is_a_clear_error(tmp_path, user_module):
     tag = uuid.uuid4().hex[:8]
     _write(tmp_path / "src", {f"fpops2_{tag}.py": "import flowpack as fp\n\ndef helper(x):\n    return x\n",
-                              f"fpmid_{tag}.py": f"from fpops2_{tag} import helper\n\ndef via(x):\n    return helper(x)\n"})
+                              f"fpmid_{tag}.py": f"from fpops2_{tag} import helper\n\n"
+                                                 f"def via(x):\n    return helper(x)\n"})
     m = user_module(f'''
         import flowpack as fp
         import fpops2_{tag} as ops
@@ -156,7 +156,7 @@ def test_a_module_object_from_a_project_module_that_imports_flowpack_is_a_clear_
         def indirect(x: int) -> int:
             return via(x)
         ''')
-    with pytest.raises(fp.ScriptError, match=rf"op 'direct': module 'ops' of your project imports flowpack"):
+    with pytest.raises(fp.ScriptError, match=r"op 'direct': module 'ops' of your project imports flowpack"):
         m.direct.script()
     with pytest.raises(fp.ScriptError, match=rf"module 'fpops2_{tag}' \(imported by 'fpmid_{tag}'\) of your project"):
         m.indirect.script()

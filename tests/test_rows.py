@@ -34,7 +34,8 @@ def literal():
     return train.map(fp.rows([{"c": 1, "g": 0.5}, {"c": 2, "g": 1.5}]))
 '''
 
-CASES = [("runtime", ["svc c=1 g=0.5", "svc c=10 g=0.25", "svc c=3 g=2.0"]), ("literal", ["m c=1 g=0.5", "m c=2 g=1.5"])]
+CASES = [("runtime", ["svc c=1 g=0.5", "svc c=10 g=0.25", "svc c=3 g=2.0"]),
+         ("literal", ["m c=1 g=0.5", "m c=2 g=1.5"])]
 
 
 def test_rows_render_as_items_of_dicts(user_module):

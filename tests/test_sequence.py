@@ -62,7 +62,8 @@ def test_sequence_renders_with_sequence(user_module):
     assert dag_tasks(render_checked(m.literal))["square"]["withSequence"] == {"count": "4"}
     assert dag_tasks(render_checked(m.ranged))["square"]["withSequence"] == {"start": "3", "end": "1"}
     manifest = render_checked(m.runtime, n=3)
-    outer = dag_tasks(manifest)["square"]  # a run-time count may be 0: the map runs in a DAG whose output defaults to []
+    # a run-time count may be 0: the map runs in a DAG whose output defaults to []
+    outer = dag_tasks(manifest)["square"]
     assert outer["arguments"]["parameters"] == [{"name": "p0", "value": "{{tasks.count.outputs.result}}"}]
     inner = next(t for t in manifest["spec"]["templates"] if t["name"] == outer["template"])
     assert inner["dag"]["tasks"][0]["withSequence"] == {"count": "{{inputs.parameters.p0}}"}

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import flowpack as fp
-from helpers import assert_argo_valid, render_checked, run_checked, template, alive
+from helpers import alive, assert_argo_valid, render_checked, run_checked, template
 
 DEADLINE = 60.0  # how long a test waits for something that should happen (a failure guard, not a measurement)
 

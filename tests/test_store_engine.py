@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
+import flowpack as fp
 from fixtures_s3 import s3_server, s3_store  # noqa: F401  (pytest fixtures: a real SeaweedFS, a fresh bucket)
 from helpers import run_checked
-
-import flowpack as fp
 
 PIPELINE = '''
 from pathlib import Path

@@ -14,8 +14,8 @@ import threading
 from pathlib import Path
 
 import pytest
-from fixtures_s3 import s3_server, s3_store  # noqa: F401
 
+from fixtures_s3 import s3_server, s3_store  # noqa: F401
 from flowpack._errors import ArtifactIntegrityError, StoreError
 from flowpack._store import S3, ArtifactRef
 from flowpack._store._base import (

@@ -283,7 +283,8 @@ def test_click_from_run_list_into_a_run_and_a_steps_logs(site):
                   ".map(g => [g.dataset.node, g.dataset.phase]))")
     assert phases == {"square": "Succeeded", "total": "Succeeded", "boom": "Failed"}
     text = b.js("document.getElementById('app').innerText")
-    assert "square/1" in text and "ValueError: bad total" in text and "items" in text  # the exception, not "exit code 1"
+    # the exception, not "exit code 1"
+    assert "square/1" in text and "ValueError: bad total" in text and "items" in text
     b.screenshot("ui-run.png")
 
     b.click(f'a[href="#/run/{bad.id}/step/boom"]')
@@ -311,8 +312,9 @@ def test_a_running_run_refreshes_until_it_ends(site):
     worker.start()
     try:
         b.send("Page.navigate", url=site["url"] + "#/")
-        rid = b.wait("(() => { const a = [...document.querySelectorAll('a')].find(a => a.textContent.startsWith('slow-'));"
-                     " return a && a.textContent; })()", "the slow run in the list")
+        rid = b.wait("(() => { const a = [...document.querySelectorAll('a')]"
+                     ".find(a => a.textContent.startsWith('slow-')); return a && a.textContent; })()",
+                     "the slow run in the list")
         b.click(f'a[href="#/run/{rid}"]')
         b.wait("document.querySelector('#dag g.node[data-node=\"wait-for\"][data-phase=\"Running\"]')",
                "wait-for running")
@@ -342,15 +344,16 @@ def test_logs_follow_the_tail_without_losing_scroll_or_selection_and_draw_like_a
     try:
         rid = _until(lambda: next((p.name for p in site["run_dir"].iterdir() if p.name.startswith("logs-")), None))
         b.send("Page.navigate", url=site["url"] + f"#/run/{rid}/step/chatty")
-        b.wait("document.getElementById('stderr') && document.getElementById('stderr').textContent.includes('line 199')",
-               "the first 200 lines")
+        b.wait("document.getElementById('stderr')"
+               " && document.getElementById('stderr').textContent.includes('line 199')", "the first 200 lines")
         text = b.js("document.getElementById('stderr').innerText")
         assert "progress done" in text and "progress 0/3" not in text and "progress 2/3" not in text  # \r redraws
         red = b.js("[...document.querySelectorAll('#stderr span.f31')].map(s => s.textContent).join('')")
         assert red == "red alert" and "\x1b" not in text and "[31m" not in text and "then plain" in text
         # the reader scrolls up and selects a line; new lines arrive
         b.js("(() => { const pre = document.getElementById('stderr'); pre.scrollTop = 0;"
-             " const line = [...pre.querySelectorAll('.ln')].find(l => l.textContent === 'line 5'); line.dataset.mark = 'kept';"
+             " const line = [...pre.querySelectorAll('.ln')].find(l => l.textContent === 'line 5');"
+             " line.dataset.mark = 'kept';"
              " const r = document.createRange(); r.selectNodeContents(line); const s = getSelection();"
              " s.removeAllRanges(); s.addRange(r); return true; })()")
         stage1.write_text("go")
@@ -358,10 +361,12 @@ def test_logs_follow_the_tail_without_losing_scroll_or_selection_and_draw_like_a
         assert b.js("document.getElementById('stderr').scrollTop") == 0  # not dragged to the bottom
         assert b.js("getSelection().toString()") == "line 5"  # the selection survived the update
         assert b.js("document.querySelector('#stderr .ln[data-mark=\"kept\"]') !== null")  # appended, not rebuilt
-        lines = b.js("[...document.querySelectorAll('#stderr .ln')].map(l => l.textContent).filter(t => t.startsWith('line '))")
+        lines = b.js("[...document.querySelectorAll('#stderr .ln')].map(l => l.textContent)"
+                     ".filter(t => t.startsWith('line '))")
         assert lines == [f"line {i}" for i in range(260)]  # every line once, in order
         # at the bottom, the view follows the tail
-        b.js("(() => { const pre = document.getElementById('stderr'); pre.scrollTop = pre.scrollHeight; return true; })()")
+        b.js("(() => { const pre = document.getElementById('stderr'); pre.scrollTop = pre.scrollHeight;"
+             " return true; })()")
         stage2.write_text("go")
         b.wait("document.getElementById('stderr').textContent.includes('line 299')", "the last lines")
         assert b.js("(() => { const p = document.getElementById('stderr');"
@@ -478,7 +483,8 @@ def test_run_list_filters_by_phase_and_name_and_searches_parameters_and_files(si
          " n.dispatchEvent(new Event('change')); return true; })()")
     assert listed() == [good.id]
     b.js("(() => { const n = document.getElementById('filter-name'); n.value = '';"
-         " n.dispatchEvent(new Event('change')); const q = document.getElementById('search'); q.value = 'items=[1,2,3]';"
+         " n.dispatchEvent(new Event('change')); const q = document.getElementById('search');"
+         " q.value = 'items=[1,2,3]';"
          " q.dispatchEvent(new Event('input')); return true; })()")
     assert listed() == [good.id]
     b.js("(() => { const q = document.getElementById('search'); q.value = ''; q.dispatchEvent(new Event('input'));"
@@ -499,7 +505,8 @@ def test_dag_zooms_pans_and_fits(site):
         b.click("#zoom-in")
     assert b.js("(() => { const d = document.getElementById('dag'); return d.scrollWidth > d.clientWidth; })()")
     b.js("document.getElementById('dag').scrollLeft = 0")
-    box = b.js("(() => { const r = document.getElementById('dag').getBoundingClientRect(); return [r.x + 30, r.y + 30]; })()")
+    box = b.js("(() => { const r = document.getElementById('dag').getBoundingClientRect();"
+               " return [r.x + 30, r.y + 30]; })()")
     for kind, x in (("mousePressed", box[0] + 60), ("mouseMoved", box[0]), ("mouseReleased", box[0])):
         b.send("Input.dispatchMouseEvent", type=kind, x=x, y=box[1], button="left", clickCount=1)
     assert b.js("document.getElementById('dag').scrollLeft") > 0  # dragged left: the view panned right
@@ -555,7 +562,8 @@ def test_stop_and_resume_a_local_run_from_the_viewer(site):
         b.wait("document.querySelector('#dag g.node[data-node=\"wait-for\"][data-phase=\"Running\"]')", "running")
         # the step's process has started (the engine notes it in <run>/pids): a stop in the instant between
         # "Running" and the process starting can leave the engine waiting for that step (reported to the engine's owner)
-        _until(lambda: (site["run_dir"] / rid / "pids").is_file() and (site["run_dir"] / rid / "pids").read_text().strip())
+        pids = site["run_dir"] / rid / "pids"
+        _until(lambda: pids.is_file() and pids.read_text().strip())
         b.click("#stop")
         b.wait("document.querySelector('h2 .ph').textContent === 'Stopped'", "the run stopped")
         assert proc.wait(60) == 130  # the CLI stopped as on Ctrl-C

@@ -15,9 +15,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from examples_support import load_example, unload  # noqa: E402
-from test_ui_browser import CHROMIUM, Browser  # noqa: E402
-
 from flowpack._ui import make_server, url  # noqa: E402
+from test_ui_browser import CHROMIUM, Browser  # noqa: E402
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed: apt-get install -y chromium")
 
@@ -89,7 +88,7 @@ def test_the_sweep_run_and_its_report_artifact(site):
     downloaded = b.js("fetch(document.querySelector('[data-artifact=\"out:report\"] a[download]').href)"
                       ".then(r => r.text())")
     assert downloaded == best.report.read_text()
-    b.wait(f"(document.getElementById('stderr') || {{}}).textContent.includes('best of 2 models')", "pick-best's log")
+    b.wait("(document.getElementById('stderr') || {}).textContent.includes('best of 2 models')", "pick-best's log")
     stderr = b.js("document.getElementById('stderr').textContent")
     assert f"best of 2 models: {best.params} (test accuracy {best.accuracy:.4f})" in stderr
     b.screenshot("ui-sweep-report.png")

@@ -77,7 +77,8 @@ def test_layers_follow_longest_path_and_edges_are_drawn():
 
 
 def _random_dag(n: int, seed: int) -> dict:
-    """A workflow of n tasks, each depending on up to 3 of the 15 before it, some with conditions or allowed failures."""
+    """A workflow of n tasks, each depending on up to 3 of the 15 before it, some with conditions or allowed
+    failures."""
     import random
 
     rnd = random.Random(seed)
@@ -164,7 +165,8 @@ def test_svg_marks_conditions_allowed_failures_and_tells_skipped_from_pending():
     assert groups["d"].get("data-phase") == ""
     root = ET.fromstring(_view.dag_svg(m, {"a": "Succeeded", "b": "Skipped", "d": "Pending"}))
     pending = {g.get("data-node"): g for g in root.iter(SVG + "g") if g.get("class") == "node"}["d"].find(SVG + "rect")
-    assert (skipped.get("fill"), skipped.get("stroke-dasharray")) != (pending.get("fill"), pending.get("stroke-dasharray"))
+    look = ("fill", "stroke-dasharray")
+    assert tuple(skipped.get(k) for k in look) != tuple(pending.get(k) for k in look)
     assert "skipped" in "".join(groups["b"].itertext())
 
 
@@ -250,8 +252,9 @@ def test_argo_run_snapshot_reads_the_workflow_object(tmp_path):
     from flowpack._argo import ArgoClient, ArgoConfig, ArgoRun
 
     wf = {"metadata": {"name": "w-abc", "namespace": "ns"},
-          "spec": {"entrypoint": "main", "templates": [{"name": "main", "dag": {"tasks": [{"name": "a", "template": "t"}]}},
-                                                      {"name": "t", "script": {"source": ""}}]},
+          "spec": {"entrypoint": "main",
+                   "templates": [{"name": "main", "dag": {"tasks": [{"name": "a", "template": "t"}]}},
+                                 {"name": "t", "script": {"source": ""}}]},
           "status": {"phase": "Running", "startedAt": "2026-01-01T00:00:00Z", "nodes": {
               "w-abc": {"id": "w-abc", "name": "w-abc", "type": "DAG", "phase": "Running"},
               "w-abc-1": {"id": "w-abc-1", "name": "w-abc.a", "displayName": "a", "type": "Pod", "templateName": "t",
