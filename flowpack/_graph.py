@@ -16,14 +16,15 @@ from ._capture import _pickle_b64
 from ._condition import Condition, Reference
 from ._digest import path_digest
 from ._errors import WorkflowBuildError
+from ._fanin import FANIN_PARAM, FanInStep, fanin_step, gathered_input, has_files, item_artifact, names_ref, prefix
 from ._hooks import add_exit_hook
 from ._names import PARAM_NAME, UniqueNames, k8s_name
 from ._rows import RowField, spread
 from ._sequence import Sequence
 from ._status_deps import add_after, wire_one_of
 from ._text import argo_text, check_no_placeholders, concat, has_placeholders, placeholder
-from ._types import (JSON, MARKER, PARAM, PATH, PICKLE, TEXT, Kind, encode, is_json_value, needs_marker, protect,
-                     wire_tag)
+from ._types import (ARTIFACT_PATHS, JSON, MARKER, PARAM, PATH, PATHS, PICKLE, TEXT, Kind, encode, is_json_value,
+                     needs_marker, protect, wire_tag)
 from ._values import check as check_value
 from ._values import check_env_text
 from ._wire import RAW_JSON, RAW_PICKLE
@@ -194,6 +195,8 @@ class Task:
             if output == self.step.interface.result and not cached:
                 ref = "{{tasks.%s.outputs.result}}" % self.name
             return Handle(self, output, kind, ref)
+        if kind.how == PATH:  # a map of files: its items' file names, in item order, under the map's prefix (_fanin)
+            return Handle(self, output, ARTIFACT_PATHS, names_ref(self.name, output))
         if kind.how != PARAM:
             return Handle(self, output, kind, ref, problem=(
                 f"output {output!r} of map {self.name!r} is an artifact; Argo gathers only parameters from a map. "
@@ -303,13 +306,19 @@ class Graph:
 
     def add_map(self, step, args: tuple, kwargs: dict, parallelism: int | None = None) -> Handle:
         """A fan-out: list arguments are mapped (zipped), the others broadcast; renders to withItems/withParam."""
+        where = f"{step.name}.map(...)"
+        if has_files(step):  # its items' files are gathered for the steps after it (_fanin)
+            step = fanin_step(step, where)
         self.register(step)
         chosen = self._chosen_name(step, kwargs)
-        where = f"{step.name}.map(...)"
         args, kwargs = spread(step, args, kwargs, where)  # fp.rows(...): each dict's keys onto the arguments
         bound = self._bind(step, args, kwargs)
         literal = {n: list(v) for n, v in bound.items() if isinstance(v, (list, tuple)) and not _contains_handle(v)}
-        dynamic = {n: v for n, v in bound.items() if isinstance(v, Handle) and v.kind is not None and v.kind.is_list}
+        dynamic = {n: v for n, v in bound.items() if isinstance(v, Handle) and v.kind is not None and v.kind.is_list
+                   and not (v.kind.how == PATHS and step.interface.inputs[n].kind.how == PATHS)}  # files: broadcast
+        files = {n: self._upload_items(v, where, n) for n, v in literal.items()
+                 if step.interface.inputs[n].kind.how == PATH}  # local files: their upload keys are the items
+        literal.update({n: keys for n, (keys, _) in files.items()})
         sequences = {n: v for n, v in bound.items() if isinstance(v, Sequence)}  # fp.sequence(...): withSequence
         fields = {n: v for n, v in bound.items() if isinstance(v, RowField)}  # fp.rows(run-time list)
         if sequences and (len(sequences) > 1 or literal or dynamic):
@@ -330,9 +339,11 @@ class Graph:
             )
         if parallelism is not None and (not isinstance(parallelism, int) or parallelism < 1):
             raise WorkflowBuildError(f"{where}: parallelism={parallelism!r} must be a whole number >= 1.")
-        task = Task(chosen or self._names.take(task_base(step.name)), step, order=len(self.tasks), is_map=True,
-                    parallelism=parallelism)
+        task = Task(chosen or self._names.take(task_base(getattr(step, "step", step).name)), step,
+                    order=len(self.tasks), is_map=True, parallelism=parallelism)
         task.loop_template = self._templates.take(task.name + "-loop")  # used when the map runs in a DAG of its own
+        if isinstance(step, FanInStep):
+            task.parameters.append((FANIN_PARAM, prefix(task.name)))
         mapped = list(literal or dynamic or sequences or fields)
         for name, value in bound.items():
             inp = step.interface.inputs[name]
@@ -340,12 +351,18 @@ class Graph:
                 self._wire(task, inp, value)
                 continue
             item = "{{item}}" if len(mapped) == 1 and not fields else "{{item.%s}}" % name
-            if inp.kind.how == PARAM:
+            of_files = getattr(value, "kind", None) == ARTIFACT_PATHS  # a map's files (_fanin)
+            if inp.kind.how == PARAM and not of_files:
                 task.parameters.append((name, item))
-            elif inp.kind.how == PICKLE:
+            elif inp.kind.how == PICKLE and not of_files:
                 task.artifacts.append({"name": name, "raw": {"data": RAW_JSON + item}})
+            elif inp.kind.how == PATH and (name in files or of_files):
+                task.artifacts.append(item_artifact(name, dynamic.get(name), item, files.get(name, ((), True))[1]))
             else:
-                raise WorkflowBuildError(f"{where}: argument {name!r} is a file (Path); map over parameters instead.")
+                raise WorkflowBuildError(
+                    f"{where}: argument {name!r} is {_describe(inp.kind)}, but the mapped list holds "
+                    f"{'files' if of_files or inp.kind.how == PATH else 'values'}. Map files over a Path argument "
+                    f"(a list of local files, or the result of a map of an op returning Path), values over the others.")
         if literal:
             lengths = {len(v) for v in literal.values()}
             if len(lengths) > 1:
@@ -382,6 +399,24 @@ class Graph:
                 task.deps.add(handle.task)
         self.tasks.append(task)
         return result_handle(task)
+
+    def _upload_items(self, values: list, where: str, name: str) -> tuple[list[str], bool]:
+        """A literal list of local files or folders mapped over a Path argument: each is uploaded by content, its key
+        the loop's item. Returns the keys and whether they are files (stored as they are) rather than folders."""
+        keys, kinds = [], set()
+        for v in values:
+            if not isinstance(v, (str, Path)) or not Path(v).exists():
+                raise WorkflowBuildError(f"{where}: item {v!r} of {name!r} is not an existing file or folder; map a "
+                                         f"Path argument over existing files (or folders).")
+            path = Path(v)
+            kinds.add(path.is_dir())
+            key = _content_key(path)
+            self.uploads[key] = path
+            keys.append(key)
+        if len(kinds) > 1:
+            raise WorkflowBuildError(f"{where}: the items of {name!r} mix files and folders; map over files only or "
+                                     f"folders only (Argo unpacks a folder's upload, and must keep a file as it is).")
+        return keys, kinds != {True}
 
     def _chosen_name(self, step, kwargs: dict) -> str | None:
         """`op(x, name="train-lr-0.1")`: the step's own name in the manifest, the viewer and the run record (taken
@@ -463,6 +498,10 @@ class Graph:
                     f"Pass the handle as its own argument and build the object inside the op."
                 ) from None
             task.artifacts.append({"name": inp.name, "raw": {"data": protect(raw)}})
+        elif how == PATHS:
+            raise WorkflowBuildError(
+                f"{where} takes a list of files (list[Path]): pass the result of a map of an op returning Path. A list "
+                f"of local files can't be passed yet; pass their folder to a Path argument instead.")
         else:  # PATH: a local file or directory, uploaded by content before the run
             path = Path(value)
             if not path.exists():
@@ -486,6 +525,11 @@ class Graph:
         src, dst = value.kind.how, inp.kind.how
         if value.task is not None:
             task.deps.add(value.task)
+        if src == dst == PATHS:  # a map's files: the names in item order, and the folder holding them (_fanin)
+            param, art = gathered_input(inp.name, value.task.name, value.output)
+            task.parameters.append(param)
+            task.artifacts.append(art)
+            return
         each = item_codec(value)  # Argo's list of the items' texts or values: the items' codec
         gathered = each is not None
         codec = each if gathered else getattr(value.kind, "codec", None)
@@ -561,7 +605,8 @@ def _reads_as_json(text: str) -> bool:
 
 def _describe(kind: Kind) -> str:
     return {PARAM: "a JSON parameter" if kind.codec == JSON else "a text parameter",
-            PATH: "a file or folder (Path) artifact", PICKLE: "a pickled Python value"}[kind.how]
+            PATH: "a file or folder (Path) artifact", PICKLE: "a pickled Python value",
+            PATHS: "a list of files (list[Path])"}[kind.how]
 
 
 def _contains_handle(value) -> bool:

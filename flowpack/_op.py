@@ -22,7 +22,7 @@ from ._options import Options
 from ._retry import Retry
 from ._script import render_script
 from ._signature import Interface, check_callable, describe
-from ._types import MARKER, PARAM, PICKLE, protect
+from ._types import MARKER, PARAM, PATHS, PICKLE, protect
 from ._wire import DIGEST_PREFIX, INPUTS, OUTPUT_ARTIFACTS, OUTPUT_DIGESTS, OUTPUT_PARAMETERS, PARAMS, io_path
 
 PROTECTED = MARKER  # marks a value that travels base64-encoded (see _types.protect)
@@ -144,7 +144,7 @@ class Op(Step, Generic[P, R]):
         """The Argo `script` template of this op (one per op, however often it is called)."""
         if self._template is None:
             inputs = self.interface.inputs.values()
-            params = [i for i in inputs if i.kind.how == PARAM]
+            params = [i for i in inputs if i.kind.how in (PARAM, PATHS)]  # list[Path]: its files' names (_fanin)
             # Parameter values reach the script as files (raw artifacts Argo fills in), not environment
             # variables: no size limit of one variable, NUL bytes and newlines arrive exactly.
             param_files = [{"name": f"param-{i.name}", "path": io_path(PARAMS, i.name), "optional": False,
@@ -155,7 +155,8 @@ class Op(Step, Generic[P, R]):
                 inputs={
                     "parameters": [{"name": i.name, "default": protect(i.default_text, i.kind.codec)} for i in params],
                     "artifacts": param_files + [
-                        {"name": i.name, "path": io_path(INPUTS, i.name), "optional": i.has_default, "raw": None}
+                        {"name": i.name, "path": io_path(INPUTS, i.name),
+                         "optional": i.has_default or i.kind.how == PATHS, "raw": None}
                         for i in inputs if i.kind.how != PARAM
                     ],
                 },

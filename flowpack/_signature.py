@@ -9,7 +9,7 @@ from typing import Mapping
 
 from ._errors import OpDefinitionError
 from ._names import PARAM_NAME
-from ._types import ARTIFACT_PICKLE, PARAM, Kind, encode, is_json_value, is_namedtuple, is_short_json, kind_of
+from ._types import ARTIFACT_PICKLE, PARAM, PATHS, Kind, encode, is_json_value, is_namedtuple, is_short_json, kind_of
 
 _EMPTY = inspect.Parameter.empty
 
@@ -104,6 +104,11 @@ def describe(func, op_name: str) -> Interface:
         outputs = {f: kind_of(field_hints.get(f, object)) for f in fields}
     else:
         outputs = {"return": kind_of(ret)}
+    listed = sorted(n for n, k in outputs.items() if k.how == PATHS)
+    if listed:
+        raise OpDefinitionError(
+            f"op {op_name!r}: output {listed[0]!r} is a list of files (list[Path]), which a step can't return yet. "
+            f"Return one folder holding them (-> Path), or map an op returning one Path each (op.map(...)).")
     result = "return" if fields is None and outputs and is_short_json(ret) else None
     return Interface(inputs, outputs, fields, result)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 PARAM = "param"
 PATH = "path"
 PICKLE = "pickle"
+PATHS = "paths"  # a list of files (`list[Path]`): a folder of the items' artifacts and their names in order (_fanin)
 
 # Codecs for parameters: "text" passes a str through unchanged, "json" encodes everything else.
 TEXT = "text"
@@ -38,14 +39,18 @@ PARAM_JSON = Kind(PARAM, JSON)
 LIST_JSON = Kind(PARAM, JSON, True)
 ARTIFACT_PATH = Kind(PATH)
 ARTIFACT_PICKLE = Kind(PICKLE)
+ARTIFACT_PATHS = Kind(PATHS, is_list=True)
 
 
 def kind_of(annotation: object) -> Kind:
-    """The table: str -> text parameter; JSON-representable types -> JSON parameter; Path -> artifact; else pickle."""
+    """The table: str -> text parameter; JSON-representable types -> JSON parameter; Path -> artifact; list[Path] ->
+    a list of files; else pickle."""
     if annotation is str:
         return PARAM_TEXT
     if _is_path(annotation):
         return ARTIFACT_PATH
+    if typing.get_origin(annotation) is list and [_is_path(a) for a in typing.get_args(annotation)] == [True]:
+        return ARTIFACT_PATHS
     if _is_json(annotation):
         listy = annotation in (list, tuple, typing.List, typing.Tuple) or typing.get_origin(annotation) in (list, tuple)
         return LIST_JSON if listy else PARAM_JSON

@@ -22,7 +22,7 @@ from ._signature import check_callable, describe
 from ._skip_warning import warn_skippable
 from ._subworkflow import SubWorkflow
 from ._subworkflow import call as subworkflow_call
-from ._types import PARAM, PARAM_JSON, encode, is_json_value
+from ._types import PARAM, PARAM_JSON, PATHS, encode, is_json_value
 from ._values import check as check_value
 from ._values import check_env_text
 from ._yaml import dump
@@ -117,6 +117,9 @@ class Workflow:
             if name not in bound.arguments:
                 raise WorkflowBuildError(f"workflow {self.name!r}: parameter {name!r} needs a value (no default).")
             value = bound.arguments[name]
+            if inp.kind.how == PATHS:  # local files: the body gets the paths, each uploaded where it is used
+                handles[name] = _local_files(value, self.name, name)
+                continue
             kind = inp.kind if inp.kind.how != "pickle" else _param_kind(value, self.name, name)
             handles[name] = workflow_param(name, kind)
             graph.param_types[name] = inp.annotation
@@ -269,6 +272,14 @@ def _param_kind(value, wf: str, name: str):
     )
 
 
+def _local_files(value, wf: str, name: str) -> list[Path]:
+    """A `list[Path]` workflow parameter: a list of existing local files or folders."""
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, (str, Path)) and Path(v).exists() for v in value):
+        raise WorkflowBuildError(f"workflow {wf!r}: parameter {name!r} takes a list of existing files or folders, e.g. "
+                                 f"[Path('a.csv'), Path('b.csv')]; got {value!r}.")
+    return [Path(v) for v in value]
+
+
 def _upload_key(graph: Graph, path: Path, wf: str, name: str) -> str:
     if not path.exists():
         raise WorkflowBuildError(f"workflow {wf!r}: parameter {name!r}: the path {str(path)!r} does not exist.")
@@ -312,6 +323,11 @@ def _outputs(returned, wf: str) -> tuple[dict[str, Handle], dict]:
                 f"workflow {wf!r}: {label} must be the output of an op call (a handle); got {h!r}. "
                 f"Return handles, a tuple or dict of handles, or nothing."
             )
+        if h.kind.how == PATHS:
+            raise WorkflowBuildError(
+                f"workflow {wf!r}: {label} is the files of map {h.task.name!r}, which a workflow can't return yet. "
+                f"Return the result of an op that takes them (files: list[Path]), e.g. one that packs them into a "
+                f"folder it returns as a Path.")
         return h
 
     if returned is None:

@@ -26,6 +26,7 @@ from ._cache import fresh as cache_fresh
 from ._expr import substitute
 from ._forkserver import contained, start_step_process
 from ._handoff import Handoff
+from ._keyed import Folder, outputs_substituted
 from ._procs import STEP_ID, kill_group, kill_tagged, remember, step_id
 from ._record import now, read_json, tail_text, write_json
 from ._retry import decide
@@ -239,6 +240,10 @@ class StepRunner:
             if isinstance(source, tuple):
                 dest.write_bytes(substitute(source[1], values, f"template {name!r}").encode("utf-8"))
                 record["inputs"]["artifacts"][a["name"]] = {"raw": True}
+            elif isinstance(source, Folder):  # the objects below a key prefix, each a copy at its name (_keyed)
+                for entry, ref in source.entries:
+                    self.handoff.place_input(ref, dest / entry, None)
+                record["inputs"]["artifacts"][a["name"]] = source.to_dict()
             else:
                 self.handoff.place_input(source, dest, views)
                 record["inputs"]["artifacts"][a["name"]] = source.to_dict()
@@ -289,7 +294,7 @@ class StepRunner:
             res.stderr_tail = _tail(step_dir / "stderr")
             res.message = "stopped" if self.stopping else (_raised(root) or f"exit code {code}")
             return
-        self._collect(tpl, root, job.node, res, step_dir, kind)
+        self._collect(outputs_substituted(tpl, values), root, job.node, res, step_dir, kind)
 
     def launch(self, launch: "Launch") -> tuple[int, bool, list[str]]:
         """Run the step's process to the end: (exit code, timed out, argv). Other engines override this."""

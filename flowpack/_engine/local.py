@@ -25,6 +25,7 @@ from .._store import ArtifactRef, LocalStore, Store
 from ._dag import Dag
 from ._duration import seconds
 from ._expr import DONE_OK, references, substitute
+from ._keyed import KeyedOutputs, pod_name
 from ._handoff import completed
 from ._procs import owner, settle_abandoned
 from ._record import new_run_id, now, overwrite_json, read_json, write_json
@@ -95,6 +96,7 @@ class _Execution:
         self.steps: dict[str, dict] = {}
         self.record: dict = {}
         self.values = {"workflow.name": run_id, "workflow.namespace": "local", "workflow.uid": run_id}
+        self.keyed = KeyedOutputs()  # artifacts steps put under keys of their own (_keyed)
         self.resumed_from: str | None = None
 
     # -- the loop --------------------------------------------------------------------------------
@@ -212,9 +214,12 @@ class _Execution:
         if "suspend" in tpl:
             self.suspend(tpl, node or tpl["name"], display or tpl["name"], on_done)
             return
-        job = StepJob(node or tpl["name"], tpl, params, artifacts, self.values)
+        job = StepJob(node or tpl["name"], tpl, params, artifacts,
+                      {**self.values, "pod.name": pod_name(tpl["name"], node or tpl["name"])})
 
         def leaf_done(res: StepResult) -> None:
+            if res.phase == Phase.SUCCEEDED:
+                self.keyed.record(tpl, job.values, params, res.artifacts)
             outputs = {"parameters": res.parameters, "artifacts": res.artifacts, "result": res.result}
             message = res.message
             if res.phase in Phase.FAILED_LIKE and res.stderr_tail:
@@ -253,9 +258,13 @@ class _Execution:
             return ("raw", substitute(spec["raw"].get("data", ""), values, f"artifact {spec['name']!r}"))
         key = (spec.get("s3") or {}).get("key")
         if key is not None:
+            key = substitute(key, values, f"artifact {spec['name']!r}")
             if key in uploads:
                 return _loaded_as_argo(uploads[key], spec, self.store)
-            raise ManifestError(f"artifact {spec['name']!r}: key {key!r} was not uploaded to this run's store")
+            found = self.keyed.find(key)  # an object a step put under its own key, or the folder below the key
+            if found is not None:
+                return found
+            raise ManifestError(f"artifact {spec['name']!r}: no object has the key {key!r} or lies below it")
         raise ManifestError(f"artifact {spec['name']!r}: the local engine reads `from`, `raw` and s3 `key` sources")
 
 
