@@ -25,8 +25,8 @@ from .._store import ArtifactRef, LocalStore, Store
 from ._dag import Dag
 from ._duration import seconds
 from ._expr import DONE_OK, references, substitute
-from ._keyed import KeyedOutputs, pod_name
 from ._handoff import completed
+from ._keyed import KeyedOutputs, pod_name
 from ._procs import owner, settle_abandoned
 from ._record import new_run_id, now, overwrite_json, read_json, write_json
 from ._resources import check_resources
