@@ -30,6 +30,9 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	k8stesting "k8s.io/client-go/testing"
 
 	argoerrs "github.com/argoproj/argo-workflows/v4/errors"
 	wfv1 "github.com/argoproj/argo-workflows/v4/pkg/apis/workflow/v1alpha1"
@@ -96,6 +99,7 @@ func readCommands() <-chan streamCommand {
 // needed, prints each change, applies commands, and returns when stdin closes (or, while the
 // workflow runs, when it gets stuck or --timeout passes).
 func streamDrive(ctx context.Context, h *controller.HarnessController, k *kubelet, wf *wfv1.Workflow, opts runOptions) (*wfv1.Workflow, string) {
+	deleteCollectionOfTaskResults(h)
 	printLine(streamLine{Event: "started", PodDir: k.dir})
 	commands := readCommands()
 	start, lastProgress := time.Now(), time.Now()
@@ -141,6 +145,38 @@ func streamDrive(ctx context.Context, h *controller.HarnessController, k *kubele
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// deleteCollectionOfTaskResults makes the fake clientset delete WorkflowTaskResults by label
+// selector, as the API server does when the operator's deleteTaskResults runs on a completed
+// workflow (the fake's object tracker implements no delete-collection, so the results would
+// stay, and a retried node would get its failed attempt's outputs from them).
+func deleteCollectionOfTaskResults(h *controller.HarnessController) {
+	gvr := wfv1.SchemeGroupVersion.WithResource("workflowtaskresults")
+	gvk := wfv1.SchemeGroupVersion.WithKind("WorkflowTaskResult")
+	h.WF.PrependReactor("delete-collection", "workflowtaskresults", func(action k8stesting.Action) (bool, runtime.Object, error) {
+		dc, ok := action.(k8stesting.DeleteCollectionAction)
+		if !ok {
+			return false, nil, nil
+		}
+		selector := dc.GetListRestrictions().Labels
+		listed, err := h.WF.Tracker().List(gvr, gvk, action.GetNamespace())
+		if err != nil {
+			return true, nil, err
+		}
+		results, ok := listed.(*wfv1.WorkflowTaskResultList)
+		if !ok {
+			return true, nil, fmt.Errorf("unexpected list type %T", listed)
+		}
+		for _, r := range results.Items {
+			if selector == nil || selector.Matches(labels.Set(r.Labels)) {
+				if err := h.WF.Tracker().Delete(gvr, r.Namespace, r.Name); err != nil {
+					return true, nil, err
+				}
+			}
+		}
+		return true, nil, nil
+	})
 }
 
 // suspended is true while the workflow or one of its suspend nodes waits for a resume.

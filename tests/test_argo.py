@@ -166,11 +166,15 @@ def test_status_progresses_and_logs_follow(wf, argo, argo_store, step_signal):
     assert run.wait(timeout=60, progress=False, interval=0.1).result() == "open"
 
 
-def test_failed_workflow_names_the_step(wf, argo, argo_store):
+def test_failed_workflow_names_the_step(wf, argo, argo_server, argo_store):
     run = submit(wf.failing, argo=argo, store=argo_store, n=2).wait(timeout=60, progress=False, interval=0.1)
     status = run.status()
     assert status["phase"] == "Failed"
     assert status["steps"]["add"]["phase"] == "Succeeded" and status["steps"]["boom"]["phase"] == "Failed"
+    # the step leaves its exception's last line as its container's termination message; Argo's node message holds it
+    node = argo_server.objects[("workflows", "argo", run.name)]["status"]["nodes"][status["steps"]["boom"]["id"]]
+    assert node["message"] == "main: Error (exit code 1): ValueError: boom 3"
+    assert status["steps"]["boom"]["message"] == "ValueError: boom 3" and status["steps"]["boom"]["exitCode"] == 1
     with pytest.raises(StepFailed, match=r"step boom failed") as err:
         run.result()
     assert err.value.failures[0]["node"] == "boom"

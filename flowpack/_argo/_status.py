@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from .._phase import Phase
 
 GROUP_TYPES = ("DAG", "Steps", "StepGroup", "TaskGroup", "Retry")
@@ -72,6 +74,19 @@ def step_key(wf: dict, node: dict) -> str:
     return "".join(out)
 
 
+# A failed main container as Argo's controller words it (operator.go inferFailedReason): "main: <reason> (exit code
+# <n>): <the container's termination message>". A flowpack step leaves its exception's last line there.
+_MAIN_FAILED = re.compile(r"main: [^:]+ \(exit code -?\d+\): (?P<said>.+)", re.DOTALL)
+
+
+def step_message(node: dict) -> str:
+    """A node's message; for a pod whose main container failed with a termination message, that message (a flowpack
+    step's exception line, e.g. "ValueError: n must be positive"); the exit code is the node's exitCode."""
+    message = node.get("message") or ""
+    found = _MAIN_FAILED.fullmatch(message) if node.get("type") == "Pod" else None
+    return found.group("said") if found else message
+
+
 def steps(wf: dict) -> dict[str, dict]:
     """Leaf nodes (pods, skipped and omitted tasks) by step path, each {name, template, phase, ...} in start order."""
     nodes = (wf.get("status") or {}).get("nodes") or {}
@@ -86,7 +101,7 @@ def steps(wf: dict) -> dict[str, dict]:
             "type": node.get("type"),
             "startedAt": node.get("startedAt"),
             "finishedAt": node.get("finishedAt"),
-            "message": node.get("message") or "",
+            "message": step_message(node),
             "id": node.get("id"),
         }
         if node.get("type") == "Pod":
