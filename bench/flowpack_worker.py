@@ -7,7 +7,6 @@
     python bench/flowpack_worker.py workers STEPS RUNS      # fan-out of CPU-bound-ish steps, workers=1 vs workers=2
     python bench/flowpack_worker.py forkchain N RUNS        # N-step chain: fork server, spawning, bare python, interleaved
     python bench/flowpack_worker.py mapthroughput N RUNS    # an N-item map of trivial items: items per second
-    python bench/flowpack_worker.py handoff MIB RUNS        # a MIB file and folder handed from one step to the next
 
 Steps run as subprocesses of this interpreter (sys.executable), so the bare floor uses the same interpreter.
 """
@@ -304,80 +303,6 @@ def map_throughput(n: int, runs: int) -> dict:
         shutil.rmtree(work, ignore_errors=True)
 
 
-@fp.op
-def produce(mib: int, kind: str, stamp: str) -> Path:
-    """Write `mib` MiB (a file, or a folder of 4 files), then note the time the function returns."""
-    chunk = os.urandom(1 << 20)
-    out = Path("out")
-    if kind == "dir":
-        out.mkdir()
-        files = [out / f"part{i}" for i in range(4)]
-    else:
-        files = [out]
-    for i, path in enumerate(files):
-        with open(path, "wb") as f:
-            for _ in range(mib // len(files) + (i < mib % len(files))):
-                f.write(chunk)
-    Path(stamp, "returned").write_text(repr(time.time()))
-    return out
-
-
-@fp.op
-def consume(data: Path, stamp: str) -> int:
-    """Note the time the function starts, then the size of what arrived (stat only, no read)."""
-    Path(stamp, "started").write_text(repr(time.time()))
-    if data.is_dir():
-        return sum(p.stat().st_size for p in data.iterdir())
-    return data.stat().st_size
-
-
-@fp.workflow(name="handoff")
-def handoff_workflow(mib: int, kind: str, stamp: str):
-    return consume(produce(mib, kind, stamp), stamp)
-
-
-def _filesystem(path: Path) -> str:
-    """The type of the filesystem holding path (the longest mount point above it in /proc/mounts)."""
-    best = ("", "?")
-    try:
-        for line in Path("/proc/mounts").read_text().splitlines():
-            _, mount, kind = line.split()[:3]
-            if (str(path) + "/").startswith(mount.rstrip("/") + "/") and len(mount) > len(best[0]):
-                best = (mount, kind)
-    except OSError:
-        pass
-    return best[1]
-
-
-def handoff(mib: int, runs: int) -> dict:
-    """Time from the producer's function returning to the consumer's function starting, for `mib` MiB and for
-    1 MiB, interleaved; the hand-off cost of the big artifact is the difference of the two medians."""
-    work = Path(tempfile.mkdtemp(prefix="bench-fp-handoff-", dir=os.environ.get("BENCH_HANDOFF_DIR")))
-    out: dict = {"mib": mib, "folder": str(work), "filesystem": _filesystem(work)}
-    try:
-        before = load()
-        for kind in ("file", "dir"):
-            gaps: dict = {1: [], mib: []}
-            for size in [1, mib] * (runs + 1):
-                stamp = work / "stamp"
-                stamp.mkdir(exist_ok=True)
-                run_dir = work / "runs"
-                run = handoff_workflow.run(run_dir=run_dir, mib=size, kind=kind, stamp=str(stamp))
-                if run.result() != size << 20:
-                    raise RuntimeError(f"handoff: consumer saw {run.result()} bytes, expected {size << 20}")
-                gaps[size].append(float((stamp / "started").read_text()) - float((stamp / "returned").read_text()))
-                shutil.rmtree(run_dir)
-                shutil.rmtree(work / "store", ignore_errors=True)
-                shutil.rmtree(stamp)
-            small, big = gaps[1][1:], gaps[mib][1:]  # the first pair warms up
-            out[kind] = {"small": summary(small), "big": summary(big),
-                         "cost": statistics.median(big) - statistics.median(small)}
-        out.update(load_before=before, load_after=load())
-        return out
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
-
 def main(argv: list[str]) -> None:
     what = argv[0]
     result: dict = {"tool": "flowpack", "version": fp.__version__}
@@ -406,8 +331,6 @@ def main(argv: list[str]) -> None:
             result.update(forkchain(int(argv[1]), int(argv[2])))
         elif what == "mapthroughput":
             result.update(map_throughput(int(argv[1]), int(argv[2])))
-        elif what == "handoff":
-            result.update(handoff(int(argv[1]), int(argv[2])))
         else:
             raise SystemExit(f"unknown task {what!r}")
     except Exception as exc:

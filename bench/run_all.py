@@ -124,8 +124,23 @@ def script_bench(name: str, args: list[str]) -> dict:
             "command": " ".join(["python", f"bench/{name}", *args])}
 
 
+def script_result(name: str, args: list[str]) -> dict:
+    """Run a benchmark script that ends with a BENCH-RESULT line (bench_handoff.py); its result, or an error."""
+    before = load()
+    try:
+        proc = subprocess.run([sys.executable, str(BENCH / name), *args], capture_output=True, text=True, cwd=REPO,
+                              timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {TIMEOUT:.0f} s (BENCH_TIMEOUT)"}
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith(RESULT_PREFIX):
+            return {"load_before": before, **json.loads(line[len(RESULT_PREFIX):])}
+    return {"error": f"exit {proc.returncode} without a result: {(proc.stderr or proc.stdout)[-1500:]}"}
+
+
 LATE_PARTS = {  # the parts a BENCH_REDO can measure again, by name
-    "handoff": {"fp_handoff": lambda: work("flowpack", "handoff", HANDOFF_MIB, min(RUNS, 3))},
+    "handoff": {"fp_handoff": lambda: script_result("bench_handoff.py", ["--mib", str(HANDOFF_MIB),
+                                                                         "--runs", str(min(RUNS, 3))])},
     "scale": {"fp_chain_2000": lambda: work("flowpack", "scale", "chain", 2000),
               "fp_map_10000": lambda: work("flowpack", "scale", "map", 10000)},
     "docker": {"docker": lambda: script_bench("bench_docker.py", ["--repeat", str(RUNS)])},
@@ -215,7 +230,7 @@ def main() -> int:
     else:
         builds["kfp"]["2000"] = work("kfp", "build", 2000, RUNS)
     save()
-    # a 1 GiB folder takes about 2 minutes a hand-off today (tar.gz): 3 measured runs of each size
+    # the hand-off's old path (one run of each kind: a 1 GiB folder packed as tar.gz takes minutes) is measured beside
     for name in ("handoff", "scale"):
         for key, fn in LATE_PARTS[name].items():
             part(key, fn, name)

@@ -282,3 +282,51 @@ def test_a_pickle_changed_in_the_store_after_its_step_is_not_loaded_by_the_next(
         run.wait(progress=False)
     assert not proof.exists()
     assert run.steps["use"]["phase"] == "Error"
+
+
+RESUMED = '''
+from pathlib import Path
+
+import flowpack as fp
+
+
+@fp.op
+def produce(side: str) -> Path:
+    with open(Path(side, "log"), "a") as log:
+        log.write("produce\\n")
+    Path("out").write_text("original")
+    return Path("out")
+
+
+@fp.op
+def check(data: Path, side: str) -> str:
+    if not Path(side, "pass").exists():
+        raise RuntimeError("not yet")
+    return data.read_text()
+
+
+@fp.workflow
+def resumable(side: str):
+    return check(produce(side), side)
+'''
+
+
+@pytest.mark.parametrize("tampered", [False, True])
+def test_a_resumed_run_gets_an_earlier_run_s_output_checked_against_its_digest(user_module, tmp_path, tampered):
+    m = user_module(RESUMED)
+    side = tmp_path / "side"
+    side.mkdir()
+    with pytest.raises(Exception, match="not yet"):
+        m.resumable.run(run_dir=tmp_path / "runs", side=str(side))
+    (first,) = (tmp_path / "runs").iterdir()
+    ref = ArtifactRef.from_dict(json.loads((first / "steps" / "produce" / "step.json").read_text())
+                                ["outputs"]["artifacts"]["return"])
+    assert ref.sha256 == hashlib.sha256(b"original").hexdigest()  # settled when the failed run ended
+    (side / "pass").write_text("")
+    if tampered:  # the store folder changed between the runs: the earlier output is not handed on
+        LocalStore(tmp_path / "store").path(ref.key).write_text("changed between runs")
+        with pytest.raises(Exception, match="hash to"):
+            m.resumable.run(run_dir=tmp_path / "runs", resume=first.name, side=str(side))
+    else:
+        assert m.resumable.run(run_dir=tmp_path / "runs", resume=first.name, side=str(side)).result() == "original"
+    assert (side / "log").read_text() == "produce\n"  # the producer ran once: the resumed run reused its output

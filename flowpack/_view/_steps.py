@@ -199,6 +199,8 @@ def artifact_path(run_dir: str | Path, run_id: str, node: str, side: str, name: 
         file = LocalStore(store["root"]).path(ref["key"])
     except Exception as exc:  # noqa: BLE001 - a key the store refuses is not served
         raise NotFound(f"artifact {name!r}: {exc}") from None
+    if file.is_dir() and not file.is_symlink():  # a step's folder output, moved into the store as a folder
+        raise NotFound(f"artifact {name!r} is a folder: it is at {file}")
     if file.is_symlink() or not file.is_file():
         raise NotFound(f"artifact {name!r} is not in the store any more")
     if file.stat().st_size > VERIFY_LIMIT:
