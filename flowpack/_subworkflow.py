@@ -78,7 +78,7 @@ class SubWorkflow(Step):
         if shape["shape"] == "tuple":
             raise WorkflowBuildError(f"{where} returns a tuple; a sub-workflow's outputs are named, as an op's are. "
                                      f"Return one handle, a NamedTuple-returning op's result, or a dict of handles.")
-        kinds = {n: h.kind for n, h in outputs.items()}
+        kinds = {n: h.kind for n, h in outputs.items() if h.kind is not None}  # a returned handle has a kind
         gathered = {n: c for n, c in ((n, item_codec(h)) for n, h in outputs.items()) if c is not None}
         fields = tuple(outputs) if shape["shape"] in ("fields", "dict") else None
         if self.recursive and self.declared is None and outputs:
@@ -145,7 +145,8 @@ def call(graph: Graph, workflow: WorkflowLike, args: tuple, kwargs: dict, output
     if workflow.on_exit is not None:
         raise WorkflowBuildError(f"{where} has on_exit, which applies to a whole run. Put the exit op on the call "
                                  f"instead: {workflow.name}(...).on_exit(op).")
-    step = graph.subworkflows.get(id(workflow))
+    found = graph.subworkflows.get(id(workflow))
+    step = found if isinstance(found, SubWorkflow) else None
     if step is None:
         step = SubWorkflow(workflow, graph)
         graph.subworkflows[id(workflow)] = step

@@ -10,6 +10,7 @@ import re
 import pytest
 
 import flowpack as fp
+from fixtures_docker import docker_client  # noqa: F401  (a pytest fixture)
 from helpers import dag_tasks, render_checked, template
 
 SUBS = '''
@@ -148,9 +149,16 @@ def failing(n: int):
 
 
 @fp.workflow
+def keyed(n: int):
+    return {"square": sq(n), "following": inc(n)}
+
+
+@fp.workflow
 def tolerated(n: int):
-    failing(n).allow_failure()
-    return sq(n)
+    failed = failing(n).allow_failure()
+    sq(n, name="cleanup").after(failed, on="failed")
+    k = keyed(n).on_exit(notify)
+    return add(k.square, k.following)
 
 
 @fp.workflow
@@ -193,7 +201,8 @@ def _argo_view(result) -> tuple[str, dict, dict]:
     steps = {}
     for n in result.nodes:
         if n.type in ("Pod", "Skipped", "Suspend"):
-            steps[_path("/".join(n.name.split(".")[1:]))] = n.phase
+            path = "/".join(n.name.replace(".onExit", "\0").split(".")[1:]).replace("\0", ".onExit")
+            steps[_path(path)] = n.phase  # a task's exit hook is `task.onExit`, beside the task
     return result.phase, steps, {p["name"]: p.get("value") for p in (root.outputs or {}).get("parameters") or []}
 
 
@@ -345,3 +354,14 @@ def test_misuse_is_a_build_error_naming_the_workflow(user_module):
 
     with pytest.raises(fp.WorkflowBuildError, match="'with-exit'.*on_exit.*on_exit\\(op\\)"):
         calls_with_exit.render(n=1)
+
+
+def test_docker_runs_the_nested_dags_as_the_local_engine_does(user_module, tmp_path, docker_client):
+    from flowpack._engine.docker import DockerEngine
+
+    m = user_module(SUBS)
+    local = m.calls.run(run_dir=tmp_path / "local", n=3)
+    docker = m.calls.run(engine=DockerEngine(run_dir=tmp_path / "docker", client=docker_client), n=3)
+    assert docker.record["engine"] == "docker"
+    assert docker.result() == local.result() == (26, "hello", 365, 109)
+    assert _local_view(docker) == _local_view(local)
