@@ -1,10 +1,13 @@
-"""`flowpack build FILE.py[:NAME] [--push REGISTRY]`: build the step images of one workflow or of every workflow in a file."""
+"""`flowpack build FILE.py[:NAME] [--push REGISTRY]`: build the step images of one workflow or of every workflow in a
+file; `flowpack build MANIFEST.json [-o OUT.json]`: those of a rendered manifest, from the facts it carries."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
+from pathlib import Path
 
 from ._cli_target import WORKFLOW, load_module, load_target
 from ._errors import FlowpackError, UsageError
@@ -39,30 +42,56 @@ class _Lines:
             self.stream.flush()
 
 
+def _manifest(path: Path) -> dict:
+    """The manifest in a JSON file (`flowpack render -f json -o FILE`); a clear error for anything else."""
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{path}: can't read a JSON manifest ({exc}); write one with "
+                         f"`flowpack render FILE.py:WORKFLOW --format json -o {path.name}`") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("spec"), dict):
+        raise UsageError(f"{path} holds no Argo Workflow manifest (no spec); write one with `flowpack render`")
+    return manifest
+
+
 def cmd_build(args) -> int:
     """Build (and with --push, push) the images; print 'workflow template image' lines on stdout."""
-    from ._images_build import build_images  # lazy: image building loads only when images are built
+    from ._images_build import apply_images, build_images  # lazy: image building loads only when images are built
 
-    workflows = _workflows(args.target)
+    path = Path(args.target)
+    if path.suffix == ".json":  # a rendered manifest: its images come from the facts it carries
+        manifest = _manifest(path)
+        targets: list = [manifest]
+        name = ((manifest.get("metadata") or {}).get("labels") or {}).get("flowpack.io/workflow") or path.stem
+    elif args.output:
+        raise UsageError("--output writes a manifest with the built images: give a rendered MANIFEST.json")
+    else:
+        targets = _workflows(args.target)
     progress = _Lines(verbose=args.verbose)
-    for wf in workflows:
-        progress(f"image plan for workflow {wf.name}")
+    for target in targets:
+        label = name if isinstance(target, dict) else target.name
+        progress(f"image plan for workflow {label}")
         try:
-            mapping = build_images(wf, registry=args.push, push=bool(args.push), progress=progress)
+            mapping = build_images(target, registry=args.push, push=bool(args.push), progress=progress)
         except FlowpackError as exc:  # ImageBuildError names the failing build step and its last output lines
-            print(f"flowpack build: workflow {wf.name}: {exc}", file=sys.stderr)
+            print(f"flowpack build: workflow {label}: {exc}", file=sys.stderr)
             return 1
         for template, tag in sorted(mapping.items()):
-            print(f"{wf.name}\t{template}\t{tag}")
+            print(f"{label}\t{template}\t{tag}")
+        if args.output:
+            Path(args.output).write_text(json.dumps(apply_images(manifest, mapping), indent=1, ensure_ascii=False),
+                                         encoding="utf-8")
     return 0
 
 
 def add_commands(subparsers) -> None:
     """Add `flowpack build` to the main parser's subcommands."""
     p = subparsers.add_parser("build", help="build the step images of a workflow (one per distinct package set)")
-    p.add_argument("target", help="FILE.py:WORKFLOW, or FILE.py for every workflow in it")
+    p.add_argument("target", help="FILE.py:WORKFLOW, FILE.py for every workflow in it, or a rendered MANIFEST.json")
     p.add_argument("--push", metavar="REGISTRY", default=None,
                    help="tag the images for this registry (host:port) and push them there")
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="with a MANIFEST.json: write the manifest naming the built images to FILE")
     p.add_argument("-v", "--verbose", action="store_true", help="show every line of the image builds")
     p.set_defaults(func=cmd_build)
 

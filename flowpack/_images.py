@@ -298,6 +298,16 @@ def _client() -> Any:
             f"can't reach the docker daemon ({exc}): start it (as root: bash ci/services.sh)") from exc
 
 
+def is_managed(client: Any, image: str) -> bool:
+    """Whether flowpack built `image` (its label says so): its packages are in already, nothing is added to it."""
+    import docker.errors  # lazy: the docker SDK loads only when Docker is used
+
+    try:
+        return (client.images.get(image).labels or {}).get("org.flowpack.managed") == "true"
+    except docker.errors.ImageNotFound:
+        return False
+
+
 def _image_exists(client: Any, ref: str) -> bool:
     import docker.errors  # lazy: the docker SDK loads only when Docker is used
 

@@ -18,7 +18,7 @@ from ._capture_facts import ImageFacts, read_images_annotation
 from ._context import building
 from ._errors import ImageBuildError
 from ._graph import Graph, workflow_param
-from ._images import ImageSpec, _client, build, pinned_packages
+from ._images import ImageSpec, _client, build, is_managed, pinned_packages
 from ._images import push as push_image
 from ._op import Step
 from ._signature import Interface
@@ -142,13 +142,11 @@ def _image_of(template: dict) -> str:
     return (template.get("script") or template.get("container") or {}).get("image", "")
 
 
-def image_specs(target: WorkflowBody | dict | HasManifest, *, managed: Callable[[str], bool] | None = None
-                ) -> tuple[dict[str, ImageSpec | None], dict[str, str]]:
+def image_specs(target: WorkflowBody | dict | HasManifest) -> tuple[dict[str, ImageSpec | None], dict[str, str]]:
     """(template name -> ImageSpec or None, template name -> current image) for a Workflow, a Built or a manifest.
 
     A workflow's ops hand over their facts; a manifest's come from its `flowpack.io/images` annotation, written when
-    it was rendered (templates without facts keep their image). `managed(image)` says an image was already built by
-    flowpack: manifest templates using one are left alone.
+    it was rendered (templates without facts keep their image).
     """
     if isinstance(target, WorkflowBody):
         steps = workflow_steps(target)
@@ -161,8 +159,7 @@ def image_specs(target: WorkflowBody | dict | HasManifest, *, managed: Callable[
     images: dict[str, str] = {}
     for name, tpl in _leaf_templates(manifest).items():
         images[name] = _image_of(tpl)
-        skip = name not in facts or (managed is not None and managed(images[name]))
-        specs[name] = None if skip else _spec(images[name], facts[name])
+        specs[name] = _spec(images[name], facts[name]) if name in facts else None
     return specs, images
 
 
@@ -172,12 +169,13 @@ def build_images(target, *, registry: str | None = None, push: bool = False, pro
     """Build (or find) the images a workflow's ops need; return template name -> image tag for every leaf template.
 
     `target` is a Workflow, a Built (`Workflow.build(...)`) or a rendered manifest. Ops with nothing to add keep
-    their image. With `registry`, tags are '<registry>/flowpack/step:<digest>'; `push=True` pushes them there.
+    their image, as do those whose image flowpack built already (`managed(image)`; by default its label says so).
+    With `registry`, tags are '<registry>/flowpack/step:<digest>'; `push=True` pushes them there.
     """
     if push and not registry:
         raise ImageBuildError("build_images(push=True) needs registry='host:port' to push to")
     say = progress or (lambda _line: None)
-    specs, images = image_specs(target, managed=managed)
+    specs, images = image_specs(target)
     own = client is None
     tags: dict = {}
     mapping: dict[str, str] = {}
@@ -187,8 +185,11 @@ def build_images(target, *, registry: str | None = None, push: bool = False, pro
             if spec is None:
                 mapping[name] = images[name]
                 continue
+            client = client or _client()
+            if managed(spec.base) if managed else is_managed(client, spec.base):
+                mapping[name] = images[name]
+                continue
             if spec not in tags:
-                client = client or _client()
                 say(f"image for {name}: FROM {spec.base} + {', '.join(spec.packages + spec.local_packages)}")
                 tag = build(spec, client=client, registry=registry, progress=say)
                 if push:

@@ -1,7 +1,9 @@
-"""`flowpack build FILE.py[:NAME] [--push REGISTRY]` against the real daemon and registry (nothing mocked)."""
+"""`flowpack build FILE.py[:NAME] [--push REGISTRY]` and `flowpack build MANIFEST.json` against the real daemon and
+registry (nothing mocked)."""
 
 from __future__ import annotations
 
+import json
 import sys
 import textwrap
 import urllib.request
@@ -123,3 +125,32 @@ def test_push_to_an_unreachable_registry_fails_cleanly(tmp_path, capsys, docker_
     code, out, err = _cli(capsys, f"{_write(tmp_path, FILE)}:first", "--push", "127.0.0.1:1")
     assert code == 1
     assert "push of 127.0.0.1:1/flowpack/step:" in err
+
+
+def test_build_a_rendered_manifest_from_the_facts_it_carries(tmp_path, capsys, docker_client):
+    """`flowpack build MANIFEST.json`: the images of a manifest alone (its flowpack.io/images annotation), the same
+    as the workflow's; `-o` writes the manifest naming them, and building that one again keeps them."""
+    from flowpack._cli import main as flowpack_main
+
+    source = _write(tmp_path, FILE)
+    rendered, built = tmp_path / "first.json", tmp_path / "first-built.json"
+    assert flowpack_main(["render", f"{source}:first", "--format", "json", "-o", str(rendered)]) == 0
+    code, out, err = _cli(capsys, f"{source}:first")
+    assert code == 0, err
+    code, from_manifest, err = _cli(capsys, str(rendered), "-o", str(built))
+    assert code == 0, err
+    assert _rows(from_manifest) == _rows(out)  # same workflow name, templates and tags
+    images = {t["name"]: t["script"]["image"] for t in json.loads(built.read_text())["spec"]["templates"]
+              if "script" in t}
+    assert images == {tpl: tag for (_, tpl), tag in _rows(out).items()}
+    code, again, err = _cli(capsys, str(built))  # images flowpack built are kept as they are, not built upon
+    assert code == 0 and _rows(again) == _rows(out), err
+
+
+def test_a_file_that_is_no_manifest_is_a_clear_error(tmp_path, capsys):
+    bad = tmp_path / "notes.json"
+    bad.write_text('{"hello": 1}')
+    code, _, err = _cli(capsys, str(bad))
+    assert code == 2 and "no Argo Workflow manifest" in err and "flowpack render" in err
+    code, _, err = _cli(capsys, f"{_write(tmp_path, FILE)}:first", "-o", str(tmp_path / "out.json"))
+    assert code == 2 and "MANIFEST.json" in err
