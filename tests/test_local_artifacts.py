@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -330,3 +332,34 @@ def test_a_resumed_run_gets_an_earlier_run_s_output_checked_against_its_digest(u
     else:
         assert m.resumable.run(run_dir=tmp_path / "runs", resume=first.name, side=str(side)).result() == "original"
     assert (side / "log").read_text() == "produce\n"  # the producer ran once: the resumed run reused its output
+
+
+@pytest.mark.parametrize("kind", ["file", "dir"])
+def test_a_store_on_another_filesystem_gets_copies_and_still_keeps_them_apart(user_module, tmp_path, kind):
+    """No rename or hard link crosses filesystems: the output is copied into the store, a file input can't be linked
+    under a view (it is copied), a folder input is still viewed (a lower layer may live anywhere)."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or _fs_id(shm) == _fs_id(tmp_path):
+        pytest.skip("needs a second filesystem at /dev/shm (a tmpfs on Linux)")
+    m = user_module(PIPELINE)
+    side = tmp_path / "side"
+    side.mkdir()
+    store = LocalStore(Path(tempfile.mkdtemp(prefix="fp-store-", dir=shm)))
+    try:
+        run = m.handoff.run(run_dir=tmp_path / "runs", store=store, kind=kind, side=str(side), wait=False)
+        _wait_for((side / "entered").exists, "read_after to start")
+        (side / "open").write_text("")
+        extra = "data.txt" if kind == "dir" else ""
+        assert run.result() == f"original|{extra}|original|changed by the consumer and appended"
+        record = json.loads((run.path / "steps" / "produce" / "step.json").read_text())
+        ref = ArtifactRef.from_dict(record["outputs"]["artifacts"]["return"])
+        assert ref.sha256 == _original_digest(tmp_path, kind)
+        store.get(ref, tmp_path / "again")
+        stored = store.path(ref.key) / "sub" / "data.txt" if kind == "dir" else store.path(ref.key)
+        assert stored.stat().st_ino != int((side / "produced-inode").read_text())  # copied across
+    finally:
+        shutil.rmtree(store.root, ignore_errors=True)
+
+
+def _fs_id(path: Path) -> int:
+    return path.stat().st_dev
