@@ -4,7 +4,8 @@ Routes: `/` the page; `/api/runs` the run list; `/api/runs/<id>` one run (record
 step in DAG order, its DAG as SVG); `/api/runs/<id>/steps/<node>` one step (step.json, log tails, artifacts; pending
 and skipped steps too); `/api/runs/<id>/log?node=&name=&from=` a log from a byte offset (the page follows logs with
 it); `.../download`, `.../preview`, `.../artifact` a whole log, an artifact's preview, an artifact's bytes. POST
-`/api/runs/<id>/stop|resume` stops or resumes a local run. The page polls while a run is going. Requests whose Host
+`/api/runs/<id>/stop|resume` stops or resumes a run (an Argo workflow: Argo's stop, and its retry as the
+resume). The page polls while a run is going. Requests whose Host
 header isn't this server's loopback address are refused (DNS rebinding); a POST must also carry the page's secret
 token, come from the page's own Origin and be JSON, so another site can't forge one.
 
@@ -26,6 +27,7 @@ from typing import Callable
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from ._view import _assets
+from ._view._argo_control import argo_log_chunk, resume_argo_run, stop_argo_run
 from ._view._control import SOURCE, Refused, resume_run, stop_run
 from ._view._runs import (
     NotFound,
@@ -159,6 +161,11 @@ class Handler(BaseHTTPRequestHandler):
             self._json(200, argo_step_detail(run_dir, run_id, node, self.server.argo_connect))
         elif tail.startswith("steps/"):
             self._json(200, step_page(run_dir, run_id, node))
+        elif argo and tail == "log":
+            start = query.get("from")
+            self._json(200, argo_log_chunk(run_dir, run_id, node, query.get("name", ""),
+                                           int(start) if start and start.isdigit() else None,
+                                           self.server.argo_connect))
         elif argo:
             raise NotFound(f"/{tail} is for local runs")
         elif tail == "log":
@@ -229,9 +236,13 @@ class Handler(BaseHTTPRequestHandler):
         run_id, _, action = path[len("/api/runs/"):].partition("/") if path.startswith("/api/runs/") else ("", "", "")
         try:
             run_id = unquote(run_id)
-            if is_argo_id(run_id) or action not in ("stop", "resume"):
+            if action not in ("stop", "resume"):
                 raise NotFound(path)
-            done = (stop_run if action == "stop" else resume_run)(self.server.run_dir, run_id)
+            if is_argo_id(run_id):  # Argo's stop, and Argo's retry as the resume (_view/_argo_control)
+                done = (stop_argo_run if action == "stop" else resume_argo_run)(self.server.run_dir, run_id,
+                                                                                 self.server.argo_connect)
+            else:
+                done = (stop_run if action == "stop" else resume_run)(self.server.run_dir, run_id)
             self._json(200, {"ok": True, "message": done})
         except NotFound as exc:
             self._json(404, {"error": str(exc)})

@@ -20,6 +20,7 @@ from flowpack._argo._record import record_path, record_submitted
 from flowpack._argo._submit import resubmit
 from flowpack._ui import make_server, url
 from flowpack._view._runs import _io, dag_key
+from test_ui_browser import CHROMIUM, Browser
 
 WORKFLOWS = '''
 import time
@@ -63,6 +64,39 @@ def gate(url: str) -> str:
 @fp.workflow
 def gated(url: str) -> str:
     return gate(url)
+
+
+def is_open(url):
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return answer.read() == b"open"
+
+
+@fp.op
+def talk(url: str) -> str:
+    for i in range(20):
+        print("line", i, flush=True)
+    n = 0
+    while not is_open(url):
+        print("waiting", n, flush=True)
+        n += 1
+        time.sleep(0.2)
+    print("released", flush=True)
+    return "done"
+
+
+@fp.workflow
+def talker(url: str) -> str:
+    return talk(url)
+
+
+@fp.op
+def boom(n: int) -> int:
+    raise ValueError(f"bad total {n}")
+
+
+@fp.workflow
+def broken(n: int = 3) -> int:
+    return boom(n)
 '''
 
 
@@ -231,3 +265,53 @@ def test_argo_node_inputs_outputs_and_item_names_in_the_page_shapes():
     assert _io(node["outputs"]) == {"parameters": {}, "artifacts": {"report": "s3://b/wf/pod/report.tgz"}}
     assert dag_key("square(1:2)") == "square/1" and dag_key("inner/square(0:a.b/c)") == "inner/square/0"
     assert dag_key("inner/add") == "inner/add"
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed: apt-get install -y chromium")
+def test_the_viewer_follows_stops_and_resumes_an_argo_workflow(wf, cli_env, argo_store, ui, tmp_path, step_signal):
+    """In headless Chromium: a failed step's exception line in the step table, a running step's log followed without
+    losing the selection, Stop (Argo's stop) and Resume (Argo's retry of the failed step) from the run page."""
+    run_dir = tmp_path / ".flowpack" / "runs"
+    broken = submit(wf.broken, store=argo_store, run_dir=run_dir).wait(timeout=120, progress=False, interval=0.1)
+    run = submit(wf.talker, store=argo_store, run_dir=run_dir, url=step_signal.url)
+    base = ui(run_dir)
+    b = Browser(tmp_path / "profile")
+    try:
+        b.send("Page.navigate", url=base + "#/run/" + quote(f"argo:argo:{broken.name}", safe=""))
+        b.wait("document.getElementById('steps') && document.getElementById('steps').innerText"
+               ".includes('ValueError: bad total 3')", "the step's exception line")
+
+        rid = quote(f"argo:argo:{run.name}", safe="")
+        next(run.logs(follow=True))  # the step is running and has printed
+        b.send("Page.navigate", url=base + f"#/run/{rid}/step/talk")
+        b.wait("document.getElementById('stdout') && document.getElementById('stdout').textContent"
+               ".includes('waiting 0')", "the running step's log")
+        b.js("(() => { const pre = document.getElementById('stdout'); pre.scrollTop = 0;"
+             " const line = [...pre.querySelectorAll('.ln')].find(l => l.textContent === 'line 5');"
+             " line.dataset.mark = 'kept';"
+             " const r = document.createRange(); r.selectNodeContents(line); const s = getSelection();"
+             " s.removeAllRanges(); s.addRange(r); return true; })()")
+        b.wait("document.getElementById('stdout').textContent.includes('waiting 8')", "lines written since")
+        assert b.js("getSelection().toString()") == "line 5"  # the selection survived the updates
+        assert b.js("document.querySelector('#stdout .ln[data-mark=\"kept\"]') !== null")  # appended, not rebuilt
+        lines = b.js("[...document.querySelectorAll('#stdout .ln')].map(l => l.textContent)")
+        assert [t for t in lines if t.startswith("line ")] == [f"line {i}" for i in range(20)]  # each line once
+        waits = [t for t in lines if t.startswith("waiting ")]
+        assert waits == [f"waiting {i}" for i in range(len(waits))]
+        assert not any("argo=true" in t for t in lines)  # Argo's executor's own lines are left out
+
+        b.send("Page.navigate", url=base + f"#/run/{rid}")
+        b.wait("document.getElementById('stop') && !document.getElementById('stop').disabled", "Stop enabled")
+        b.click("#stop")
+        b.wait("document.querySelector('h2 .ph').textContent === 'Failed'", "the stopped workflow")
+        assert run.status()["stopped"] == "Stop"
+        step_signal.open()
+        b.wait("!document.getElementById('resume').disabled", "Resume enabled")
+        b.click("#resume")
+        b.wait("document.getElementById('control-message').textContent.startsWith('retrying')", "the retry")
+        b.wait("document.querySelector('h2 .ph').textContent === 'Succeeded'", "the retried workflow's end", 120)
+        assert run.wait(timeout=60, progress=False, interval=0.1).result() == "done"
+        b.screenshot("ui-argo-resumed.png")
+    finally:
+        step_signal.open()
+        b.close()

@@ -206,15 +206,13 @@ function controls(rec, id) {
   const act = (verb) => async () => {
     const out = () => document.getElementById("control-message");  // the one on the page, kept across refreshes
     out().textContent = verb + "\u2026"; out().className = "note";
-    try { out().textContent = (await post("/api/runs/" + encodeURIComponent(id) + "/" + verb)).message; }
+    try { out().textContent = (await post("/api/runs/" + encodeURIComponent(id) + "/" + verb)).message; route(); }
     catch (e) { out().textContent = e.message; out().className = "err"; }
   };
-  if (rec.engine !== "argo") {
-    const stop = el("button", "stop"); stop.id = "stop"; stop.disabled = !going(rec.phase); stop.onclick = act("stop");
-    const resume = el("button", "resume"); resume.id = "resume";
-    resume.disabled = !["Failed", "Error", "Stopped"].includes(rec.phase); resume.onclick = act("resume");
-    box.append(stop, resume);
-  }
+  const stop = el("button", "stop"); stop.id = "stop"; stop.disabled = !going(rec.phase); stop.onclick = act("stop");
+  const resume = el("button", "resume"); resume.id = "resume";  // on Argo: Argo's retry of the failed steps
+  resume.disabled = !["Failed", "Error", "Stopped"].includes(rec.phase); resume.onclick = act("resume");
+  box.append(stop, resume);
   box.appendChild(msg);
   return box;
 }
@@ -390,8 +388,9 @@ async function showStep(g, id, node) {
   const logs = [];
   if (!id.startsWith("argo:") && !d.started) {
     box.appendChild(el("p", "No logs: this step has not run" + (s.phase === "Pending" ? " yet." : "."), "note"));
-  } else if (id.startsWith("argo:")) {
-    for (const name of ["stdout", "stderr"]) { box.appendChild(el("h3", name)); const pre = el("pre", d[name].text || "(empty)"); pre.id = name; box.appendChild(pre); }
+  } else if (id.startsWith("argo:")) {  // one log: the Argo Server streams stdout and stderr together
+    const v = new LogView(node, "stdout", base + "/log?" + q({node, name: "stdout"}));
+    logs.push(v); box.appendChild(v.box); box.appendChild(el("p", d.stderr.text, "note"));
   } else {
     for (const name of ["stdout", "stderr"]) {
       const v = new LogView(node, name, base + "/log?" + q({node, name}));
