@@ -364,6 +364,21 @@ def test_unchanged_spec_and_changed_code_are_not_rebuilt(packaged_images, docker
     assert build_images(manifest, client=docker_client) == mapping
 
 
+def test_a_bare_manifest_runs_in_the_images_its_facts_ask_for(packaged_images, docker_client, tmp_path):
+    """DockerEngine.execute(manifest): a manifest alone gets its ops' images from the facts it carries (the same
+    images as its workflow's, already built: found by their content tag) and runs in them."""
+    module, mapping, _ = packaged_images
+    import importlib.metadata
+    import json
+
+    record = _engine(tmp_path, docker_client).execute(module.packaged.render())
+    assert record["phase"] == "Succeeded", record
+    ran = {t["name"]: (t.get("script") or {}).get("image")
+           for t in json.loads((tmp_path / "runs" / record["id"] / "manifest.json").read_text())["spec"]["templates"]}
+    assert {n: ran[n] for n in mapping} == mapping
+    assert record["outputs"]["parameters"]["six"] == importlib.metadata.version("six")  # six was in the image
+
+
 def test_push_remove_pull_back_and_run(packaged_images, docker_client, local_registry, tmp_path):
     import docker.errors
 
