@@ -22,9 +22,9 @@ from ._names import PARAM_NAME, UniqueNames, k8s_name
 from ._rows import RowField, spread
 from ._sequence import Sequence
 from ._status_deps import add_after, wire_one_of
-from ._text import argo_text, check_no_placeholders, concat, has_placeholders, placeholder
+from ._text import _value_type, argo_text, check_no_placeholders, concat, has_placeholders, placeholder
 from ._types import (ARTIFACT_PATHS, JSON, MARKER, PARAM, PATH, PATHS, PICKLE, TEXT, Kind, encode, is_json_value,
-                     needs_marker, protect, wire_tag)
+                     needs_marker, protect, reads_as_json, value_shape, wire_tag)
 from ._values import check as check_value
 from ._values import check_env_text
 from ._wire import RAW_JSON, RAW_PICKLE
@@ -351,11 +351,15 @@ class Graph:
                 self._wire(task, inp, value)
                 continue
             item = "{{item}}" if len(mapped) == 1 and not fields else "{{item.%s}}" % name
+            text_items = name in dynamic and self._text_items(value)  # Argo pastes them bare: say they are text
             of_files = getattr(value, "kind", None) == ARTIFACT_PATHS  # a map's files (_fanin)
             if inp.kind.how == PARAM and not of_files:
-                task.parameters.append((name, item))
+                decodes = getattr(step, "decodes_protected", False)
+                tag = wire_tag(TEXT, False, inp.kind.codec) if text_items and decodes else ""
+                task.parameters.append((name, tag + item))
             elif inp.kind.how == PICKLE and not of_files:
-                task.artifacts.append({"name": name, "raw": {"data": RAW_JSON + item}})
+                task.artifacts.append({"name": name, "raw": {"data": (wire_tag(TEXT, False) if text_items else
+                                                                      RAW_JSON) + item}})
             elif inp.kind.how == PATH and (name in files or of_files):
                 task.artifacts.append(item_artifact(name, dynamic.get(name), item, files.get(name, ((), True))[1]))
             else:
@@ -417,6 +421,12 @@ class Graph:
             raise WorkflowBuildError(f"{where}: the items of {name!r} mix files and folders; map over files only or "
                                      f"folders only (Argo unpacks a folder's upload, and must keep a file as it is).")
         return keys, kinds != {True}
+
+    def _text_items(self, handle: Handle) -> bool:
+        """The list `handle` holds only text, by its annotation (`list[str]`): its items, which Argo pastes bare
+        into a loop, are text even when they read as JSON (`"123"`)."""
+        items = value_shape(_value_type(handle, self)).get("items")
+        return items is not None and items["str"] and not items["other"]
 
     def _chosen_name(self, step, kwargs: dict) -> str | None:
         """`op(x, name="train-lr-0.1")`: the step's own name in the manifest, the viewer and the run record (taken
@@ -539,7 +549,11 @@ class Graph:
             task.parameters.append((inp.name, tag + value.ref))
             if inp.has_default and value.task is not None and value.output is not None:
                 # May fall back to the default if that step is skipped (decided when the manifest is assembled).
-                task.fallbacks[inp.name] = (value.task, value.output, inp.default_text)
+                # The default is the consumer's own codec: after the wire's tag it carries its own tag.
+                default = inp.default_text
+                if decodes:
+                    default = (wire_tag(inp.kind.codec, False) if tag else "") + protect(default, inp.kind.codec)
+                task.fallbacks[inp.name] = (value.task, value.output, default)
         elif src == PARAM and dst == PICKLE:
             task.artifacts.append({"name": inp.name, "raw": {"data": wire_tag(codec, gathered) + value.ref}})
         elif src == dst:
@@ -553,8 +567,8 @@ class Graph:
 
 def encode_protected(text: str) -> str:
     """`text` base64-encoded behind the protected-value marker, which a Python step decodes (see _op.protect).
-    For text Argo would not carry unchanged where `protect` alone does not apply: an expression's default holding
-    braces, a loop item's field holding quotes."""
+    For a loop item Argo would paste bare or change (`"123"`, a field holding quotes): the step reads text behind
+    the marker as a string, whatever its input's codec."""
     return MARKER + base64.b64encode(text.encode("utf-8")).decode("ascii")
 
 
@@ -577,10 +591,10 @@ def _item_value(value, step, name: str, in_dict: bool, where: str):
         return value
     kind = step.interface.inputs[name].kind
     decodes = getattr(step, "decodes_protected", False)
-    if decodes and kind.codec != TEXT and (_reads_as_json(value) or needs_marker(value)):
-        # Argo substitutes a string item bare: "123" would reach an input taking more than text as 123. It goes as
-        # its JSON text, encoded, which the step decodes to the same string.
-        return encode_protected(json.dumps(value, ensure_ascii=False))
+    if decodes and kind.codec != TEXT and (reads_as_json(value) or needs_marker(value)):
+        # Argo substitutes a string item bare: "123" would reach an input taking more than text as 123. It goes
+        # encoded, which the step decodes to the same string (text behind the marker is always a string).
+        return encode_protected(value)
     if decodes and kind.codec == TEXT and needs_marker(value):  # e.g. text beginning with a codec tag: encoded too
         return encode_protected(value)
     if kind.how != PARAM:
@@ -593,14 +607,6 @@ def _item_value(value, step, name: str, in_dict: bool, where: str):
     raise WorkflowBuildError(
         f"{where}: item {value!r} of {name!r} holds {changed.group(0)!r}, which Argo would not pass on exactly to "
         f"a shell step's loop item. Map a Python op over such text, or pass it in a file.")
-
-
-def _reads_as_json(text: str) -> bool:
-    try:
-        json.loads(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _describe(kind: Kind) -> str:

@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 
 from ._capture_facts import IMAGES_ANNOTATION, images_annotation
 from ._engine._expr import fallback_expression
-from ._graph import Graph, Handle, encode_protected
+from ._graph import Graph, Handle
 from ._hooks import hooks_field
 from ._jinja import render_json
 from ._status_deps import failure_handled, may_not_run, task_clauses
 from ._subworkflow import SubWorkflow
-from ._types import PARAM, needs_marker
+from ._types import PARAM
 
 OUTPUTS_ANNOTATION = "flowpack.io/outputs"  # how each workflow output decodes, for every engine and client
 
@@ -61,7 +61,7 @@ def task_rows(graph: Graph, finish: tuple[str, str] | None = None) -> tuple[list
                                if d not in covered] + clauses)
         parameters = t.parameters
         if fallback:
-            parameters = [(n, _fallback_value(*t.fallbacks[n]) if n in t.fallbacks and t.fallbacks[n][0] in fallback
+            parameters = [(n, _fallback_value(v, *t.fallbacks[n]) if n in t.fallbacks and t.fallbacks[n][0] in fallback
                            else v) for n, v in parameters]
         extra = dict(t.extra)
         if t.when is not None:
@@ -156,11 +156,13 @@ def _depends_clause(dep, skippable: bool, fallback: bool, data: bool) -> str:
     return dep.name + (".Succeeded" if skippable else "")
 
 
-def _fallback_value(src, output: str, default: str) -> str:
-    """An Argo expression: the step's output if it succeeded, else the default (as an expr string literal)."""
-    text = encode_protected(default) if ("{" in default or "}" in default or needs_marker(default)) else default
-
-    return fallback_expression(src.name, output, json.dumps(text))
+def _fallback_value(wired: str, src, output: str, default: str) -> str:
+    """An Argo expression: the step's output if it succeeded, else the default (as an expr string literal, which
+    the graph tagged and protected for a Python step), after the codec tag the wire has before its reference.
+    Braces in the literal are written as escapes, so no `}}` ends the expression early."""
+    tag = wired[:wired.index("{{")]
+    literal = json.dumps(default, ensure_ascii=False).replace("{", "\\u007b").replace("}", "\\u007d")
+    return tag + fallback_expression(src.name, output, literal)
 
 
 def _map_in_dag(row: dict, parallelism: int | None, loop_name: str) -> tuple[dict, DagTemplate]:

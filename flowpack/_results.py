@@ -13,7 +13,7 @@ from typing import Callable
 from ._errors import ArtifactIntegrityError
 from ._manifest import OUTPUTS_ANNOTATION
 from ._wire import DIGEST_PREFIX
-from ._types import PARAM, Kind, decode, unmarked
+from ._types import PARAM, TEXT, Kind, decode, unmarked
 
 _NONE = '{"shape":"none","kinds":{}}'
 
@@ -40,6 +40,9 @@ def decode_parameter(shape: dict, name: str, text: str, kind: Kind) -> object:
     items = json.loads(text)  # Argo's aggregate itself is never encoded: only the items' texts and strings inside
     if not isinstance(items, list):
         return unmarked(items)
+    if each == TEXT:  # text items Argo decoded (every one was JSON-object or -list text) are text again
+        return [decode(v, Kind(PARAM, each)) if isinstance(v, str) else
+                json.dumps(unmarked(v), separators=(",", ":"), ensure_ascii=False) for v in items]
     return [decode(v, Kind(PARAM, each)) if isinstance(v, str) else unmarked(v) for v in items]
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import ast
+import typing
 
 from . import _capture, _jinja
 from ._capture import undefined_names
 from ._code_names import is_reserved
 from ._errors import ScriptError
 from ._signature import Interface, _hints
-from ._types import ANY_SHAPE, value_shape
+from ._types import ANY_SHAPE, bare_items, value_shape
 from ._wire import script_spec
 
 SCRIPT_TEMPLATE = "step.py.j2"
@@ -23,13 +24,25 @@ def spec_of(func, op_name: str, interface: Interface, is_async: bool, embedded: 
         "inputs": {n: {"how": i.kind.how, "codec": i.kind.codec,
                        "shape": value_shape(hints[n]) if n in hints else ANY_SHAPE}
                    for n, i in interface.inputs.items()},
-        "outputs": {n: {"how": k.how, "codec": k.codec} for n, k in interface.outputs.items()},
+        "outputs": {n: {"how": k.how, "codec": k.codec, "bare_items": bare_items(_output_hint(hints, interface, n))}
+                    for n, k in interface.outputs.items()},
         "fields": list(interface.fields) if interface.fields else None,
         "result": interface.result,
         "is_async": is_async,
         "embedded": list(embedded),
         **script_spec(),  # the wire format: I/O root and layout, marker, codec tags, what must be encoded
     }
+
+
+def _output_hint(hints: dict, interface: Interface, name: str) -> object:
+    """The annotation of output `name`: the return's, or its NamedTuple field's (None when unknown)."""
+    ret = hints.get("return")
+    if not interface.fields:
+        return ret
+    try:
+        return typing.get_type_hints(ret).get(name)
+    except (NameError, TypeError):  # a field annotation that can't be resolved: its type is not known
+        return None
 
 
 def render_script(func, op_name: str, interface: Interface) -> tuple[str, _capture.Captured]:

@@ -118,10 +118,12 @@ def encode(value: object, kind: Kind) -> str:
 
 
 def decode(text: str, kind: Kind) -> object:
-    """Argo text back to a Python value, as the step script reads it (templates/step.py.j2 has the step's copy)."""
+    """Argo text back to a Python value, as the step script reads it (templates/step.py.j2 has the step's copy).
+
+    Text behind MARKER is always a string, whatever the codec: a protected text value, or a string item that
+    Argo pasted bare out of a list (see `bare_items`)."""
     if text.startswith(MARKER):
-        text = _unprotected(text)  # exact: nothing inside is marked
-        return text if kind.codec == TEXT else json.loads(text)
+        return _unprotected(text)  # exact: nothing inside is marked
     if kind.codec == TEXT:
         return text
     return unmarked(json.loads(text))
@@ -183,6 +185,24 @@ def protect(text: str | None, codec: str = TEXT) -> str | None:
     if not needs_marker(text):
         return text
     return _encoded(text)
+
+
+def reads_as_json(text: str) -> bool:
+    """Whether `text` parses as JSON (`"123"`, `"null"`, `" [1]"`): pasted bare, it would pass for another type."""
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
+def bare_items(annotation: object) -> bool:
+    """Whether a list of this annotation may hold both text and other values (`list`, `list[Any]`,
+    `list[Optional[str]]`): Argo pastes a loop's string item bare (`{{item}}` of `"123"` and of `123` are both
+    `123`), so the step producing such a list writes each string item that reads as JSON protected, and the step
+    mapped over it gets that string back. Lists of text only, or of no text, need nothing (the map's tag says)."""
+    items = value_shape(annotation).get("items")
+    return items is not None and items["str"] and items["other"]
 
 
 def _encoded(text: str) -> str:

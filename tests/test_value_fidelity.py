@@ -278,3 +278,167 @@ def test_literal_string_map_items_stay_strings_for_inputs_that_take_more_than_te
     assert out["pickled"] == [[type(v).__name__, v] for v in values]
     assert out["opt"] == [[type(v).__name__, v] for v in values if not isinstance(v, int)]
     assert out["str"] == ["123", "null", "abc", "[1]", "fp-json:1"]
+
+
+RUNTIME = '''
+from typing import Optional, Union
+import flowpack as fp
+
+
+@fp.op
+def mixed(words: list) -> list:
+    return list(words)
+
+
+@fp.op
+def texts(words: list) -> list[str]:
+    return [w if isinstance(w, str) else str(w) for w in words]
+
+
+@fp.op
+def u(x: Union[str, int]) -> list:
+    return [type(x).__name__, x]
+
+
+@fp.op
+def o(x: Optional[str]) -> list:
+    return [type(x).__name__, x]
+
+
+@fp.op
+def p(x: "object") -> list:
+    return [type(x).__name__, x]
+
+
+@fp.op
+def s(x: str) -> list:
+    return [type(x).__name__, x]
+
+
+@fp.workflow
+def runtime_items(words: list):
+    m, t = mixed(words), texts(words)
+    return {"mixed_union": u.map(x=m), "mixed_pickled": p.map(x=m), "mixed_str": s.map(x=m),
+            "text_union": u.map(x=t), "text_opt": o.map(x=t), "text_pickled": p.map(x=t), "text_str": s.map(x=t),
+            "literal_union": u.map(x=["123", "null"]), "literal_opt": o.map(x=["[1]", " 7 "])}
+'''
+
+JSONISH = ["123", "null", "true", "[1]", '{"a": 1}', '"quoted"', " 7 ", "1e5", "-0", "abc", "\x1b", "fp-b64:eA==",
+           "fp-json:1", "fp-text:[2]"]
+
+
+def _runtime_expected(words: list) -> dict:
+    as_text = [w if isinstance(w, str) else str(w) for w in words]
+    return {"mixed_union": [[type(w).__name__, w] for w in words],
+            "mixed_pickled": [[type(w).__name__, w] for w in words],
+            "mixed_str": [["str", w if isinstance(w, str) else json.dumps(w, separators=(",", ":"))] for w in words],
+            "text_union": [["str", w] for w in as_text], "text_opt": [["str", w] for w in as_text],
+            "text_pickled": [["str", w] for w in as_text], "text_str": [["str", w] for w in as_text],
+            "literal_union": [["str", "123"], ["str", "null"]], "literal_opt": [["str", "[1]"], ["str", " 7 "]]}
+
+
+def _argo_outputs(local_run, argo) -> dict:
+    """The harness's workflow outputs decoded and rebuilt exactly as run.result() does with the local ones."""
+    from test_fidelity import _argo_view
+
+    from flowpack._results import decode_parameter, output_kind, rebuild
+
+    shape = local_run.shape
+    values = _argo_view(argo)[2]
+    return rebuild(shape, lambda name: decode_parameter(shape, name, values[name], output_kind(shape, name, "argo")),
+                   local_run.result_type)
+
+
+def test_string_items_of_a_run_time_list_stay_strings_locally_and_on_argos_controller(user_module, tmp_path):
+    """Argo pastes a loop's string item bare ("123" and 123 both become 123): a list of text only (`list[str]`)
+    tags its items as text in the map; a list that may hold both writes its JSON-looking strings protected."""
+    import argo_harness
+
+    wf = user_module(RUNTIME).runtime_items
+    words = [*JSONISH, 4, 2.5, True, [1, "2"], {"k": "123"}]
+    local = run_checked(wf, tmp_path, words=words)
+    expected = _runtime_expected(words)
+    assert local.result() == expected
+    argo = argo_harness.run(wf.render(words=words), tmp_path / "store", timeout=180)
+    assert argo.phase == "Succeeded", {n.display_name: n.message for n in argo.nodes if n.message}
+    assert _argo_outputs(local, argo) == expected
+
+
+def _json_texts():
+    scalars = st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False,
+                                                                                   allow_infinity=False) | st.text(max_size=4)
+    values = st.recursive(scalars, lambda c: st.lists(c, max_size=2) | st.dictionaries(st.text(max_size=2), c,
+                                                                                        max_size=2), max_leaves=4)
+    space = st.sampled_from(["", " ", "\n", "\t"])
+    return st.tuples(space, values.map(json.dumps), space).map("".join)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+@example("123")
+@example(" null")
+@given(_json_texts())
+def test_any_text_that_reads_as_json_arrives_as_text_through_run_time_and_literal_maps(s):
+    """Property: text that JSON would read as a number, null, a boolean, a list or an object reaches a map's items
+    typed `Union[str, int]`, `Optional[str]` and unannotated (pickled) exactly, as text."""
+    wf = write_module(_WORK / "src", RUNTIME).runtime_items
+    out = run_checked(wf, _WORK / "runs", words=[s, s]).result()
+    assert out["mixed_union"] == [["str", s]] * 2 and out["mixed_pickled"] == [["str", s]] * 2
+    assert out["text_union"] == [["str", s]] * 2 and out["text_opt"] == [["str", s]] * 2
+    assert out["text_pickled"] == [["str", s]] * 2 and out["mixed_str"] == [["str", s]] * 2
+    assert out["text_str"] == [["str", s]] * 2
+
+
+CROSSED = '''
+from typing import Optional, Union
+import flowpack as fp
+
+
+@fp.op
+def give(s: str) -> str:
+    return s
+
+
+@fp.op
+def give_opt(s: str, none: bool = False) -> Optional[str]:
+    return None if none else s
+
+
+@fp.op
+def opt_default(s: Optional[str] = "fallback") -> list:
+    return [type(s).__name__, s]
+
+
+@fp.op
+def str_default(s: str = "fallback") -> list:
+    return [type(s).__name__, s]
+
+
+@fp.op
+def union_default(s: Union[str, dict] = {"k": "}} {{x}} fp-json:1"}) -> list:
+    return [type(s).__name__, s]
+
+
+@fp.workflow
+def crossed(s: str, mode: str):
+    g = give(s).when(mode == "run")
+    o = give_opt(s).when(mode == "run")
+    n = give_opt(s, none=True).when(mode == "run")
+    return {"opt": opt_default(g), "str": str_default(o), "none": str_default(n), "union": union_default(g)}
+'''
+
+
+def test_a_crossed_codec_wire_keeps_its_tag_when_it_can_fall_back_to_a_default(user_module, tmp_path):
+    """str into Optional[str] and Optional[str] into str, from a step that may be skipped: the value that ran
+    arrives as its producer returned it, and the default as the consumer's own value, locally and on Argo."""
+    import argo_harness
+
+    wf = user_module(CROSSED).crossed
+    ran = {"opt": ["str", "123"], "str": ["str", "123"], "none": ["NoneType", None], "union": ["str", "123"]}
+    skipped = {"opt": ["str", "fallback"], "str": ["str", "fallback"], "none": ["str", "fallback"],
+               "union": ["dict", {"k": "}} {{x}} fp-json:1"}]}
+    for mode, expected in (("run", ran), ("skip", skipped)):
+        local = run_checked(wf, tmp_path / mode, s="123", mode=mode)
+        assert local.result() == expected, mode
+        argo = argo_harness.run(wf.render(s="123", mode=mode), tmp_path / mode / "store", timeout=180)
+        assert argo.phase == "Succeeded", {n.display_name: n.message for n in argo.nodes if n.message}
+        assert _argo_outputs(local, argo) == expected, mode
