@@ -16,9 +16,10 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fixtures_docker import docker_client  # noqa: E402,F401  (pytest fixture)
-
+from flowpack._results import decode_parameter, output_kind, rebuild  # noqa: E402
 from flowpack._types import MARKER, TAGS  # noqa: E402
 from helpers import run_checked, write_module  # noqa: E402
+from test_fidelity import _argo_view  # noqa: E402
 
 _WORK = Path(tempfile.mkdtemp(prefix="fp-fidelity-"))
 _modules: dict[str, object] = {}
@@ -339,10 +340,6 @@ def _runtime_expected(words: list) -> dict:
 
 def _argo_outputs(local_run, argo) -> dict:
     """The harness's workflow outputs decoded and rebuilt exactly as run.result() does with the local ones."""
-    from test_fidelity import _argo_view
-
-    from flowpack._results import decode_parameter, output_kind, rebuild
-
     shape = local_run.shape
     values = _argo_view(argo)[2]
     return rebuild(shape, lambda name: decode_parameter(shape, name, values[name], output_kind(shape, name, "argo")),
@@ -365,8 +362,8 @@ def test_string_items_of_a_run_time_list_stay_strings_locally_and_on_argos_contr
 
 
 def _json_texts():
-    scalars = st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False,
-                                                                                   allow_infinity=False) | st.text(max_size=4)
+    scalars = (st.none() | st.booleans() | st.integers(-10**6, 10**6)
+               | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=4))
     values = st.recursive(scalars, lambda c: st.lists(c, max_size=2) | st.dictionaries(st.text(max_size=2), c,
                                                                                         max_size=2), max_leaves=4)
     space = st.sampled_from(["", " ", "\n", "\t"])
