@@ -36,7 +36,9 @@ class WorkflowLike(Protocol):
 class SubWorkflow(Step):
     """The step a `@fp.workflow` is inside another workflow: a DAG template with its body's tasks."""
 
-    decodes_protected = False  # values cross the template's boundary as they are; the ops inside decode them
+    # Text Argo can't carry as it is crosses the boundary as the ops inside read it (base64 behind the marker);
+    # handles cross untagged (see _check_crossing), so the ops inside see the text their producers wrote.
+    decodes_protected = True
 
     def __init__(self, workflow: WorkflowLike, root: Graph):
         self.workflow = workflow

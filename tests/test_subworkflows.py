@@ -149,6 +149,16 @@ def failing(n: int):
 
 
 @fp.workflow
+def echoed(s: str):
+    return say(s)
+
+
+@fp.workflow
+def texts(t: str):
+    return echoed("a{{b}}\x01"), echoed(t), echoed.map(s=["1", "x", 'say "hi"'])
+
+
+@fp.workflow
 def keyed(n: int):
     return {"square": sq(n), "following": inc(n)}
 
@@ -183,6 +193,7 @@ DIFFERENTIAL = [
     ("conditional", {"n": 3}),
     ("tolerated", {"n": 2}),
     ("coinflip", {}),
+    ("texts", {"t": "p{{q}}"}),
 ]
 
 
@@ -232,6 +243,12 @@ def test_outputs_come_back_like_an_ops(user_module, tmp_path):
     assert phase == "Succeeded"
     assert {"sumsq/sq", "sumsq/sq-2", "sumsq/add", "bounds/split", "note/write", "again/add", "twice/sumsq/add",
             "twice/sumsq-2/add"} <= steps.keys()
+
+
+def test_text_argo_cant_carry_crosses_the_boundary_exactly(user_module, tmp_path):
+    m = user_module(SUBS)
+    assert m.texts.run(run_dir=tmp_path / "runs", t="p{{q}}").result() == ("a{{b}}\x01", "p{{q}}",
+                                                                           ["1", "x", 'say "hi"'])
 
 
 def test_maps_and_conditions_on_a_sub_workflow(user_module, tmp_path):
