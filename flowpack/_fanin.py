@@ -58,6 +58,7 @@ class FanInStep:
 
     def __init__(self, step) -> None:
         self.step = step
+        self.op = getattr(step, "op", step)  # the op itself, whatever wraps it
         self.name = step.name + "-fanin"
         self.raw_name = getattr(step, "raw_name", step.name) + "-fanin"
         self._template: dict | None = None

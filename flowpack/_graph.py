@@ -23,6 +23,7 @@ from ._rows import RowField, spread
 from ._sequence import Sequence
 from ._status_deps import add_after, wire_one_of
 from ._text import _value_type, argo_text, check_no_placeholders, concat, has_placeholders, placeholder
+from ._tolerate import Tolerance, check_tolerate, counted_step
 from ._types import (ARTIFACT_PATHS, JSON, MARKER, PARAM, PATH, PATHS, PICKLE, TEXT, Kind, encode, is_json_value,
                      needs_marker, protect, reads_as_json, value_shape, wire_tag)
 from ._values import check as check_value
@@ -180,6 +181,7 @@ class Task:
     fallbacks: dict = field(default_factory=dict)  # input -> (task, output, default text): used if the task is skipped
     clauses: list = field(default_factory=list)  # status clauses from .after(on=...) / fp.any_of (_status_deps)
     exit_hook: tuple | None = None  # (template, takes status): .on_exit(op) (_hooks)
+    tolerance: Tolerance | None = None  # op.map(..., tolerate=2): how many items it may lose (_tolerate)
     line: CallSite | None = field(default_factory=call_site)  # where the body calls it: `pipeline.py:14: ...`
 
     def handle(self, output: str | None) -> Handle:
@@ -304,11 +306,15 @@ class Graph:
         self.tasks.append(task)
         return result_handle(task)
 
-    def add_map(self, step, args: tuple, kwargs: dict, parallelism: int | None = None) -> Handle:
+    def add_map(self, step, args: tuple, kwargs: dict, parallelism: int | None = None,
+                tolerate: int | float | None = None) -> Handle:
         """A fan-out: list arguments are mapped (zipped), the others broadcast; renders to withItems/withParam."""
         where = f"{step.name}.map(...)"
         if has_files(step):  # its items' files are gathered for the steps after it (_fanin)
             step = fanin_step(step, where)
+        if tolerate is not None:  # its items count themselves for the check after them (_tolerate)
+            tolerate = check_tolerate(tolerate, where)
+            step = counted_step(step)
         self.register(step)
         chosen = self._chosen_name(step, kwargs)
         args, kwargs = spread(step, args, kwargs, where)  # fp.rows(...): each dict's keys onto the arguments
@@ -339,11 +345,13 @@ class Graph:
             )
         if parallelism is not None and (not isinstance(parallelism, int) or parallelism < 1):
             raise WorkflowBuildError(f"{where}: parallelism={parallelism!r} must be a whole number >= 1.")
-        task = Task(chosen or self._names.take(task_base(getattr(step, "step", step).name)), step,
+        task = Task(chosen or self._names.take(task_base(getattr(step, "op", step).name)), step,
                     order=len(self.tasks), is_map=True, parallelism=parallelism)
         task.loop_template = self._templates.take(task.name + "-loop")  # used when the map runs in a DAG of its own
-        if isinstance(step, FanInStep):
+        if isinstance(getattr(step, "inner", step), FanInStep):
             task.parameters.append((FANIN_PARAM, prefix(task.name)))
+        if tolerate is not None:
+            task.tolerance = Tolerance(tolerate, self._templates.take(task.name + "-tolerate"))
         mapped = list(literal or dynamic or sequences or fields)
         for name, value in bound.items():
             inp = step.interface.inputs[name]

@@ -13,6 +13,7 @@ from ._hooks import hooks_field
 from ._jinja import render_json
 from ._status_deps import failure_handled, may_not_run, task_clauses
 from ._subworkflow import SubWorkflow
+from ._tolerate import check_row, suspend_template
 from ._types import PARAM
 
 OUTPUTS_ANNOTATION = "flowpack.io/outputs"  # how each workflow output decodes, for every engine and client
@@ -83,7 +84,7 @@ def task_rows(graph: Graph, finish: tuple[str, str] | None = None) -> tuple[list
 def _in_own_dag(t) -> bool:
     """A map that runs inside a one-task DAG of its own (see `_map_in_dag`)."""
     return t.is_map and (t.parallelism is not None or "withParam" in t.extra or t.when is not None
-                         or _sequence_may_be_empty(t.extra.get("withSequence")))
+                         or t.tolerance is not None                         or _sequence_may_be_empty(t.extra.get("withSequence")))
 
 
 def _sequence_may_be_empty(spec: dict | None) -> bool:
@@ -225,14 +226,19 @@ def dag_outputs(outputs: dict[str, Handle]) -> list[DagOutput]:
 
 
 def dag_templates(graph: Graph, dag: DagTemplate, finish: tuple[str, str] | None,
-                  parameters: dict[str, list[str]]) -> list[DagTemplate]:
+                  parameters: dict[str, list[str]]) -> list[DagTemplate | dict]:
     """The DAG template of `graph`'s tasks (its name, inputs and outputs given in `dag`), followed by the DAGs its
     bounded, conditional or run-time maps run in. `parameters`: each template's output parameters."""
     rows, wrappers = task_rows(graph, finish)
+    checks = []
     for w in wrappers:
         w.outputs = _gathered_outputs(w.tasks[0]["name"], parameters[w.tasks[0]["template"]])
+        tolerance = next(t.tolerance for t in graph.tasks if t.name == w.tasks[0]["name"])
+        if tolerance is not None:  # op.map(..., tolerate=N): the check after the loop decides the map (_tolerate)
+            w.tasks.append(check_row(w.tasks[0], tolerance, f"map {w.tasks[0]['name']!r}"))
+            checks.append(suspend_template(tolerance.template))
     dag.tasks = rows
-    return [dag, *wrappers]
+    return [dag, *wrappers, *checks]
 
 
 def build(graph: Graph, *, name: str, entrypoint: str, parameters: list[tuple[str, str]],

@@ -14,6 +14,7 @@ from ._engine._cond import parse as parse_condition
 from ._engine._cond import references as condition_references
 from ._engine._expr import parse_depends, parse_fallback, parse_memo, references
 from ._engine._choice import parse_choice
+from ._engine._tolerance import parse_check
 from ._exit import FAILURES as EXIT_FAILURES
 from ._errors import ManifestError
 from ._names import VALID
@@ -183,6 +184,12 @@ def _check_dag(tpl: dict, templates: dict, scope: set[str]) -> None:
         if ref in known_inputs:
             return
         if ref == EXIT_FAILURES:  # the exit op's failed nodes (see _exit)
+            return
+        check = parse_check(ref[1:]) if ref.startswith("=") else None
+        if check is not None:  # a tolerant map's check (_tolerance): the map it counts, the DAG input it counts in
+            if check.total_is != "literal":
+                check_ref(check.total, where, task)
+            check_ref(f"tasks.{check.task}.status", where, task)
             return
         choice = parse_choice(ref[1:]) if ref.startswith("=") else None
         if choice is not None:  # fp.one_of: each step it reads

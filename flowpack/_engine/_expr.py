@@ -8,6 +8,7 @@ import re
 from .._errors import ManifestError
 from ._choice import parse_choice, resolve_choice
 from ._cond import evaluate
+from ._tolerance import parse_check
 
 _VAR = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
 _DEPENDS_TOKEN = re.compile(
@@ -73,6 +74,9 @@ def substitute(text: str, values: dict[str, str], where: str) -> str:
             if values.get(f"tasks.{task}.status") == "Succeeded":
                 return values.get(f"tasks.{task}.outputs.parameters.{output}", default)
             return default
+        check = parse_check(key[1:]) if key.startswith("=") else None
+        if check is not None:  # a tolerant map's check: did few enough items fail (_tolerance)
+            return "true" if check.holds(values) else "false"
         choice = parse_choice(key[1:]) if key.startswith("=") else None
         if choice is not None:  # fp.one_of: the output of whichever step succeeded
             return resolve_choice(choice, values, where)
