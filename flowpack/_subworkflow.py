@@ -9,6 +9,7 @@ being built, so recursion ends the build; at run time a condition must be able t
 from __future__ import annotations
 
 import inspect
+import json
 from typing import Callable, Protocol
 
 from ._context import building
@@ -56,6 +57,8 @@ class SubWorkflow(Step):
         self.building = True
         self.recursive = False  # a call of it was made while its body was being built
         self.finish: tuple[str, str] | None = None  # (task, template) closing its DAG, set when the manifest is named
+        self.op_inputs: set[str] = set()  # parameters the body only hands to Python ops as they are (see build)
+        self.deferred: list[tuple[str, object, str]] = []  # arguments of calls made while the body was being built
 
     def signature(self) -> inspect.Signature:
         return self.workflow.signature
@@ -94,7 +97,10 @@ class SubWorkflow(Step):
         self.outputs = outputs
         self.interface = Interface(self.interface.inputs, kinds, fields, None, gathered)
         self.building = False
+        self.op_inputs = {n for n in self.interface.inputs if _only_op_inputs(self, n)}
         _check_recursion_stops(self)
+        for name, value, where in self.deferred:
+            _check_crossing(self, name, value, where)
 
 
 def _inputs(workflow: WorkflowLike) -> dict[str, Input]:
@@ -160,7 +166,10 @@ def call(graph: Graph, workflow: WorkflowLike, args: tuple, kwargs: dict, output
             step.interface = Interface(step.interface.inputs, {}, None)  # checked once the body returned
     bound = _bound(step, args, kwargs, where)
     for name, value in bound.items():
-        _check_crossing(step, name, value, where)
+        if step.building:  # a call inside its own body: checked once the body is known
+            step.deferred.append((name, value, where))
+        else:
+            _check_crossing(step, name, value, where)
     if not mapped:
         return graph.add_call(step, (), bound)
     if any(k.how != PARAM for k in step.interface.outputs.values()) or step.interface.gathered:
@@ -186,22 +195,39 @@ def _bound(step: SubWorkflow, args: tuple, kwargs: dict, where: str) -> dict:
     return arguments
 
 
+def _only_op_inputs(step: SubWorkflow, name: str) -> bool:
+    """Whether the body hands the parameter only to Python ops' inputs, as it is: then it may arrive tagged (Argo's
+    list gathered from a map's items, or text into a JSON parameter), which the ops decode. A map over it, a
+    condition on it, text built from it, a sub-workflow or a shell step taking it, or returning it see the text."""
+    ref = "{{inputs.parameters.%s}}" % name
+    for task in step.graph.tasks:
+        plain = task.step.decodes_protected and not isinstance(task.step, SubWorkflow)
+        if any(ref in v and not (plain and v == ref) for _, v in task.parameters):
+            return False
+        control = json.dumps([task.artifacts, task.extra, task.when])
+        if ref in control or "inputs.parameters['%s']" % name in control:  # a condition reads it as a variable
+            return False
+    return not any(h.ref is not None and ref in h.ref for h in step.outputs.values())
+
+
 def _check_crossing(step: SubWorkflow, name: str, value: object, where: str) -> None:
-    """A handle reaches the template's input as the text it is: it must be the input's codec, and not Argo's list
-    gathered from a map's items (its items are texts that only a step can decode)."""
+    """A handle reaches the template's input as the text it is, or tagged as an op's input would be (Argo's list
+    gathered from a map's items, text into a JSON parameter or the reverse): only ops decode a tag, so a tagged
+    value may cross only into a parameter the body hands to ops alone."""
     inp = step.interface.inputs.get(name)
     if inp is None or not isinstance(value, Handle) or value.kind is None or value.kind.how != PARAM:
         return
-    if inp.kind.how != PARAM:
-        return  # a pickled input takes the value tagged (the graph's wiring), as an op does
+    if inp.kind.how != PARAM or name in step.op_inputs:
+        return  # a pickled input, or one only ops read, takes the value tagged (the graph's wiring), as an op does
     if item_codec(value) is not None:
         raise WorkflowBuildError(
             f"{where}: argument {name!r} gets {value!r}, the list gathered from a map's items, which Argo hands on as "
-            f"the items' texts; it can't cross a template's boundary yet. Pass it through an op that returns it "
-            f"(-> list) first, or map inside the sub-workflow.")
+            f"the items' texts; only an op decodes them, and {step.name} does more with {name!r} (maps over it, tests "
+            f"it, builds text from it, passes it to a sub-workflow or shell step, or returns it). Pass it through an "
+            f"op that returns it (-> list) first.")
     if value.kind.codec != inp.kind.codec:
         theirs = "text (str)" if value.kind.codec == "text" else "JSON"
         ours = "text (str)" if inp.kind.codec == "text" else "JSON"
         raise WorkflowBuildError(
-            f"{where}: argument {name!r} is {ours}, but {value!r} is {theirs}; a value crosses a template's boundary "
-            f"as it is. Make the two annotations agree.")
+            f"{where}: argument {name!r} is {ours}, but {value!r} is {theirs}, and {step.name} does more with "
+            f"{name!r} than hand it to ops, so it must arrive as it is. Make the two annotations agree.")

@@ -159,6 +159,17 @@ def texts(t: str):
 
 
 @fp.workflow
+def summed(xs: list, k: int):
+    return {"total": total(xs), "square": sq(k)}
+
+
+@fp.workflow
+def tagged(n: int):
+    s = summed(sq.map(x=numbers(n)), say("3"))
+    return s.total, s.square
+
+
+@fp.workflow
 def keyed(n: int):
     return {"square": sq(n), "following": inc(n)}
 
@@ -194,6 +205,7 @@ DIFFERENTIAL = [
     ("tolerated", {"n": 2}),
     ("coinflip", {}),
     ("texts", {"t": "p{{q}}"}),
+    ("tagged", {"n": 3}),
 ]
 
 
@@ -251,6 +263,16 @@ def test_text_argo_cant_carry_crosses_the_boundary_exactly(user_module, tmp_path
                                                                            ["1", "x", 'say "hi"'])
 
 
+def test_a_maps_list_and_text_cross_tagged_into_what_only_ops_read(user_module, tmp_path):
+    m = user_module(SUBS)
+    manifest = m.tagged.render(n=3)
+    [call] = [t for t in dag_tasks(manifest).values() if t["template"] == "summed"]
+    assert call["arguments"]["parameters"] == [
+        {"name": "xs", "value": "fp-each-json:{{tasks.sq.outputs.parameters.return}}"},
+        {"name": "k", "value": "fp-text:{{tasks.say.outputs.parameters.return}}"}]
+    assert m.tagged.run(run_dir=tmp_path / "runs", n=3).result() == (0 + 1 + 4, 9)
+
+
 def test_maps_and_conditions_on_a_sub_workflow(user_module, tmp_path):
     m = user_module(SUBS)
     assert m.mapped.run(run_dir=tmp_path / "runs", n=3).result() == ([10, 13, 18], [1, 2, 5], 5)
@@ -278,6 +300,25 @@ def test_a_sub_workflow_is_one_template_however_often_it_is_called(user_module):
                                                        {"name": "b", "value": "{{tasks.bounds.outputs.parameters.hi}}"}]
     assert tasks["read"]["arguments"]["artifacts"] == [{"name": "note", "from": "{{tasks.note.outputs.artifacts.return}}"}]
     assert {t["template"] for t in tasks.values()} >= {"sumsq", "bounds", "note", "twice"}
+
+
+def test_a_sub_workflows_parallelism_bounds_its_own_dag(user_module, tmp_path):
+    m = user_module(SUBS)
+
+    @fp.workflow(parallelism=1)
+    def one_at_a_time(n: int):
+        return m.add(m.sq(n), m.sq(3))
+
+    @fp.workflow
+    def uses_it(n: int):
+        return one_at_a_time(n)
+
+    assert template(uses_it.render(n=2), "one-at-a-time")["parallelism"] == 1
+    run = uses_it.run(run_dir=tmp_path / "runs", n=2)
+    assert run.result() == 13
+    squares = sorted((s for p, s in run.steps.items() if p.startswith("one-at-a-time/sq")),
+                     key=lambda s: s["startedAt"])
+    assert len(squares) == 2 and squares[0]["finishedAt"] <= squares[1]["startedAt"]  # one after the other
 
 
 def test_recursion_renders_as_argos_coinflip_recursive(user_module, tmp_path):
@@ -341,18 +382,18 @@ def test_misuse_is_a_build_error_naming_the_workflow(user_module):
 
     @fp.workflow
     def takes_list(xs: list):
-        return m.total(xs)
+        return m.total(m.sq.map(x=xs))
 
     @fp.workflow
     def passes_gathered(n: int):
         return takes_list(m.sq.map(x=[1, 2]))
 
-    with pytest.raises(fp.WorkflowBuildError, match="'takes-list'.*argument 'xs'.*gathered from a map"):
+    with pytest.raises(fp.WorkflowBuildError, match="'takes-list'.*argument 'xs'.*gathered from a map.*maps over it"):
         passes_gathered.render(n=1)
 
     @fp.workflow
     def takes_int(x: int):
-        return m.sq(x)
+        return m.sq(x).when(x > 1)
 
     @fp.workflow
     def passes_text(n: int):
