@@ -144,13 +144,14 @@ class ForkServer:
 
     def __init__(self, python: str) -> None:
         self.python = python
-        self.environ = {k: v for k, v in os.environ.items() if k.startswith(_STARTUP_VARS)}
+        self.base = dict(os.environ)  # the server's environment: requests carry a step's differences from it
+        self.environ = {k: v for k, v in self.base.items() if k.startswith(_STARTUP_VARS)}
         self.owner = os.getpid()
         self._sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * MAX_MESSAGE)
         with theirs:
             self.proc = subprocess.Popen([python, _SERVER, str(theirs.fileno())], pass_fds=[theirs.fileno()],
-                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         env=self.base, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                          stderr=subprocess.DEVNULL, start_new_session=True)
         self._lock = threading.Lock()
 
@@ -161,7 +162,9 @@ class ForkServer:
     def start(self, argv: list[str], cwd: str, env: dict, stdout: int, stderr: int, *, spawn: bool) -> ForkedProcess:
         """Start a step: forked as `python SCRIPT ARGS`, or with `spawn` its argv exec'd. Returns once the child
         exists (its pid known); ForkRefused when the server did not start it."""
-        data = json.dumps({"argv": argv, "cwd": cwd, "env": env, "spawn": spawn}).encode()
+        base = self.base
+        data = json.dumps({"argv": argv, "cwd": cwd, "env": {k: v for k, v in env.items() if base.get(k) != v},
+                           "unset": [k for k in base if k not in env], "spawn": spawn}).encode()
         if len(data) > MAX_MESSAGE:
             raise ForkRefused(f"a request of {len(data)} bytes is over {MAX_MESSAGE}")
         reports, theirs = os.pipe()
@@ -261,8 +264,9 @@ def _serve(fd: int) -> _Job | None:
     """Start a child per request until the engine closed the socket and the last step ended; returns only in a
     forked child (its job).
 
-    A request is JSON (argv, cwd, env, spawn) with three descriptors: the step's stdout and stderr, and the write
-    end of the pipe its reports go to ("pid N", then "status N"; or "error TEXT", or "oserror ERRNO FILENAME")."""
+    A request is JSON (argv, cwd, env and unset: how the step's environment differs from the server's, spawn)
+    with three descriptors: the step's stdout and stderr, and the write end of the pipe its reports go to ("pid N",
+    then "status N"; or "error TEXT", or "oserror ERRNO FILENAME")."""
     for name in _PRELOAD:
         try:
             __import__(name)
@@ -366,7 +370,8 @@ def _spawn(request: dict, fds: list[int]) -> int:
             where = request["cwd"]
             os.chdir(where)
             where = argv[0]
-            os.execvpe(argv[0], argv, request["env"])
+            os.execvpe(argv[0], argv, {**{k: v for k, v in os.environ.items() if k not in request["unset"]},
+                                       **request["env"]})
         except OSError as exc:
             os.write(writable, json.dumps([exc.errno, where]).encode())
         finally:
@@ -447,12 +452,10 @@ def _become_step(request: dict, fds: list[int]) -> None:
     os.dup2(err, 2)
     os.closerange(3, _MAX_FD)  # out, err and the rest
     os.chdir(request["cwd"])
-    env = request["env"]
-    for name in [n for n in os.environ if n not in env]:
-        del os.environ[name]
-    for name, value in env.items():
-        if os.environ.get(name) != value:
-            os.environ[name] = value
+    for name in request["unset"]:  # the request holds the step's differences from the server's environment
+        os.environ.pop(name, None)
+    for name, value in request["env"].items():
+        os.environ[name] = value
     argv = request["argv"]
     sys.argv = list(argv[1:])
     sys.orig_argv = list(argv)

@@ -96,6 +96,7 @@ class StepRunner:
         self._scripts_lock = threading.Lock()
         self.procs: set = set()  # running step processes (subprocess.Popen or ForkedProcess)
         self._procs_lock = threading.Lock()
+        self._template_texts: dict[int, tuple[dict, str]] = {}  # id -> (template, its canonical JSON)
         self.stopping = False
         self.reuse: dict[str, dict] = {}  # cache key -> step record of a resumed run
         self.cache_dir = run_dir.parent.parent / "cache"  # results of steps whose template asks for memoization
@@ -116,8 +117,11 @@ class StepRunner:
         arts = {}
         for name, src in job.artifacts.items():
             arts[name] = ["raw", src[1]] if isinstance(src, tuple) else ["key", src.key]
-        blob = json.dumps({"template": job.template, "parameters": job.parameters, "artifacts": arts},
-                          sort_keys=True, separators=(",", ":"))
+        text = self._template_texts.get(id(job.template))  # the items of a map share their template: once
+        if text is None or text[0] is not job.template:
+            text = self._template_texts[id(job.template)] = (job.template, _canonical(job.template))
+        blob = (f'{{"artifacts":{_canonical(arts)},"parameters":{_canonical(job.parameters)},'
+                f'"template":{text[1]}}}')  # json.dumps of the three, sort_keys: the same text, so the same key
         return hashlib.sha256(blob.encode()).hexdigest()
 
     def _reused(self, job: StepJob, key: str) -> StepResult | None:
@@ -416,6 +420,10 @@ class StepRunner:
             kill_group(proc)
         if not all(map(contained, procs)):
             kill_tagged(step_id(self.run_id, ""), prefix=True)
+
+
+def _canonical(value) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 def _argo_trimmed(text: str) -> str:
