@@ -201,7 +201,7 @@ def _only_op_inputs(step: SubWorkflow, name: str) -> bool:
     condition on it, text built from it, a sub-workflow or a shell step taking it, or returning it see the text."""
     ref = "{{inputs.parameters.%s}}" % name
     for task in step.graph.tasks:
-        plain = task.step.decodes_protected and not isinstance(task.step, SubWorkflow)
+        plain = isinstance(task.step, Step) and task.step.decodes_protected and not isinstance(task.step, SubWorkflow)
         if any(ref in v and not (plain and v == ref) for _, v in task.parameters):
             return False
         control = json.dumps([task.artifacts, task.extra, task.when])
