@@ -29,6 +29,7 @@ import (
 	"sync"
 	"time"
 
+	apiv1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -278,6 +279,7 @@ func retryWorkflow(ctx context.Context, h *controller.HarnessController, k *kube
 			_ = rt.Kill(ctx, nil, 0)
 			<-rt.done
 		}
+		awaitPodReported(ctx, h, wf.Namespace, name)
 		if err := h.Kube.CoreV1().Pods(wf.Namespace).Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !isNotFound(err) {
 			return err
 		}
@@ -289,6 +291,19 @@ func retryWorkflow(ctx context.Context, h *controller.HarnessController, k *kube
 	}
 	_, err = h.WF.ArgoprojV1alpha1().Workflows(wf.Namespace).Update(ctx, retried, metav1.UpdateOptions{})
 	return err
+}
+
+// awaitPodReported waits (at most a minute) until the kubelet has given the pod its final
+// phase, its last write to the pod: a pod stopped by a shutdown is still in its wait
+// container's work when the controller already marked its node failed, and a pod of the same
+// name created by the retry must not get the old one's status.
+func awaitPodReported(ctx context.Context, h *controller.HarnessController, ns, name string) {
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		pod, err := h.Kube.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil || pod.Status.Phase == apiv1.PodSucceeded || pod.Status.Phase == apiv1.PodFailed {
+			return
+		}
+	}
 }
 
 func isNotFound(err error) bool {

@@ -20,6 +20,7 @@ import hmac
 import json
 import os
 import secrets
+import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -27,7 +28,7 @@ from typing import Callable
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from ._view import _assets
-from ._view._argo_control import argo_log_chunk, resume_argo_run, stop_argo_run
+from ._view._argo_control import argo_log_chunk, argo_log_text, resume_argo_run, stop_argo_run
 from ._view._control import SOURCE, Refused, resume_run, stop_run
 from ._view._runs import (
     NotFound,
@@ -166,6 +167,11 @@ class Handler(BaseHTTPRequestHandler):
             self._json(200, argo_log_chunk(run_dir, run_id, node, query.get("name", ""),
                                            int(start) if start and start.isdigit() else None,
                                            self.server.argo_connect))
+        elif argo and tail == "download":
+            with tempfile.TemporaryFile() as f:  # the whole log as the Argo Server streams it
+                f.write(argo_log_text(run_dir, run_id, node, self.server.argo_connect).encode("utf-8"))
+                f.seek(0)
+                self._stream(f, "text/plain; charset=utf-8", f"{run_id}-{node}-log.txt")
         elif argo:
             raise NotFound(f"/{tail} is for local runs")
         elif tail == "log":

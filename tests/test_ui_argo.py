@@ -299,6 +299,9 @@ def test_the_viewer_follows_stops_and_resumes_an_argo_workflow(wf, cli_env, argo
         waits = [t for t in lines if t.startswith("waiting ")]
         assert waits == [f"waiting {i}" for i in range(len(waits))]
         assert not any("argo=true" in t for t in lines)  # Argo's executor's own lines are left out
+        got = b.js("fetch(document.getElementById('stdout-download').href).then(async r => "
+                   "[r.status, r.headers.get('content-disposition'), await r.text()])")
+        assert got[0] == 200 and got[1].startswith("attachment;") and got[2].startswith("line 0\nline 1\n")
 
         b.send("Page.navigate", url=base + f"#/run/{rid}")
         b.wait("document.getElementById('stop') && !document.getElementById('stop').disabled", "Stop enabled")

@@ -57,26 +57,31 @@ def resume_argo_run(run_dir: str | Path, run_id: str, connect: Callable[[str], o
             f"the succeeded ones are kept")
 
 
+def argo_log_text(run_dir: str | Path, run_id: str, node: str, connect: Callable[[str], object]) -> str:
+    """A step's whole log from the Argo Server's log stream (its executor's own lines left out), "" before it runs."""
+    rec = argo_record(run_dir, run_id)
+    wf, _, client = _workflow(rec, connect)
+    if wf is None:
+        return ""
+    step = _status.steps(wf).get(node)
+    if step is None:
+        raise NotFound(f"workflow {rec['namespace']}/{rec['name']} has no step {node!r}")
+    if not step.get("pod") or step.get("phase") in ("Pending", "Skipped", "Omitted"):
+        return ""
+    try:
+        stream = cast(ArgoClient, client).log_stream(rec["name"], namespace=rec["namespace"], pod=step["pod"])
+        return "".join((e.get("content") or "") + "\n" for e in stream)
+    except FlowpackError as exc:
+        return f"(logs unavailable: {_problem(exc, rec)})\n"
+
+
 def argo_log_chunk(run_dir: str | Path, run_id: str, node: str, name: str, start: int | None,
                    connect: Callable[[str], object]) -> dict:
     """A step's log from byte `start` (the tail when None), as _steps.log_chunk gives a local one. The Argo Server
     streams stdout and stderr together: "stdout" is that log, "stderr" is empty."""
     if name not in ("stdout", "stderr"):
         raise NotFound(f"no log {name!r}")
-    rec = argo_record(run_dir, run_id)
-    wf, _, client = _workflow(rec, connect)
-    text = ""
-    if wf is not None and name == "stdout":
-        step = _status.steps(wf).get(node)
-        if step is None:
-            raise NotFound(f"workflow {rec['namespace']}/{rec['name']} has no step {node!r}")
-        if step.get("pod") and step.get("phase") not in ("Pending", "Skipped", "Omitted"):
-            try:
-                stream = cast(ArgoClient, client).log_stream(rec["name"], namespace=rec["namespace"], pod=step["pod"])
-                text = "".join((e.get("content") or "") + "\n" for e in stream)
-            except FlowpackError as exc:
-                text = f"(logs unavailable: {_problem(exc, rec)})\n"
-    data = text.encode("utf-8")
+    data = argo_log_text(run_dir, run_id, node, connect).encode("utf-8") if name == "stdout" else b""
     size = len(data)
     reset = start is not None and start > size
     if start is None or reset:
