@@ -8,17 +8,20 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator, NamedTuple
 
+from ._engine._stamps import read_stamps
 from ._errors import UsageError
 
 STREAMS = ("stderr", "stdout")  # what the function prints goes to stderr; stdout holds its short result, last
 
 
 class LogLine(NamedTuple):
-    """One line of a step's container log (`pod` is empty for a local step)."""
+    """One line of a step's container log (`pod` is empty for a local step). `time`: when the step wrote it (Unix
+    time, stamped by the local engine as the step runs; None where no stamp was kept)."""
 
     step: str
     pod: str
     content: str
+    time: float | None = None
 
     def __str__(self) -> str:
         return f"{self.step}: {self.content}" if self.step else self.content
@@ -37,8 +40,9 @@ def find_step(steps: dict, step: str, run_id: str) -> str:
     raise UsageError(f"run {run_id}: step {step!r} matches several steps; use the full path, one of {matches}")
 
 
-def _lines(folder: Path, offsets: dict, final: bool) -> Iterator[str]:
-    """The complete lines appended to the folder's stderr and stdout since the last call (all of them at the end)."""
+def _lines(folder: Path, offsets: dict, final: bool) -> Iterator[tuple[str, float | None]]:
+    """The complete lines appended to the folder's stderr and stdout since the last call (all of them at the end),
+    each with the time the step wrote it (None when not stamped)."""
     for stream in STREAMS:
         path = folder / stream
         if not path.is_file():
@@ -50,8 +54,15 @@ def _lines(folder: Path, offsets: dict, final: bool) -> Iterator[str]:
         if not final:
             data = data[: data.rfind(b"\n") + 1]
         offsets[stream] = start + len(data)
-        for line in data.decode("utf-8", errors="replace").splitlines():
-            yield line
+        stamps = read_stamps(folder, stream) if data else {}
+        end = start
+        rows = data.split(b"\n")
+        for i, raw in enumerate(rows):
+            if i == len(rows) - 1 and not raw:
+                break  # after the last newline
+            end += len(raw) + (i < len(rows) - 1)
+            for line in raw.decode("utf-8", errors="replace").splitlines() or [""]:
+                yield line, stamps.get(end)
 
 
 def local_logs(steps: Callable[[], dict], folder: Path, run_id: str, done: Callable[[], bool], step: str | None = None,
@@ -74,9 +85,9 @@ def local_logs(steps: Callable[[], dict], folder: Path, run_id: str, done: Calla
             (n for n in current if (folder / n).is_dir()), key=lambda n: (current[n].get("startedAt") or "", n))
         for n in order:
             ended = final or current.get(n, {}).get("phase") not in ("Pending", "Running")
-            for line in _lines(folder / n, offsets.setdefault(n, {}), ended):
+            for line, when in _lines(folder / n, offsets.setdefault(n, {}), ended):
                 if pattern is None or pattern.search(line):
-                    yield LogLine(n, "", line)
+                    yield LogLine(n, "", line, when)
         if final:
             return
         time.sleep(poll)

@@ -50,7 +50,8 @@ def test_logs_of_every_step_in_the_order_they_started(user_module, tmp_path):
     assert all(isinstance(line, fp.LogLine) and line.pod == "" for line in lines)
     start = [line.content for line in lines if line.step == "start"]
     assert start == ["first starts with 2", "to stderr too", "3"]  # prints (stderr), then the short result (stdout)
-    assert lines[: len(start)] == [fp.LogLine("start", "", c) for c in start]  # it started first
+    assert [line[:3] for line in lines[: len(start)]] == [("start", "", c) for c in start]  # it started first
+    assert all(line.time is not None for line in lines)  # each stamped with when the step wrote it
     items = {line.step: line.content for line in lines if line.content.startswith("squaring")}
     assert sorted(items.values()) == ["squaring 3", "squaring 5"] and len(items) == 2
     assert str(lines[0]) == "start: first starts with 2"

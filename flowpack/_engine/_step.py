@@ -30,6 +30,7 @@ from ._keyed import Folder, outputs_substituted
 from ._procs import STEP_ID, kill_group, kill_tagged, remember, step_id
 from ._record import now, read_json, tail_text, write_json
 from ._retry import decide
+from ._stamps import Stamper
 
 STDERR_TAIL = 2000
 RESULT_LIMIT = 256 * 1024
@@ -323,7 +324,8 @@ class StepRunner:
         env["FLOWPACK_ROOT"] = str(launch.root)
         env[STEP_ID] = step_id(self.run_id, launch.node)  # inherited by its children: found and stopped at its end
         argv = command + args
-        with open(launch.step_dir / "stdout", "wb") as out, open(launch.step_dir / "stderr", "wb") as err:
+        with open(launch.step_dir / "stdout", "wb") as out, open(launch.step_dir / "stderr", "wb") as err, \
+                Stamper(launch.step_dir, ("stderr", "stdout")):  # each line's time, as the step writes it
             proc = start_step_process(argv, cwd=launch.work, env=env, stdout=out, stderr=err,
                                       python_script=launch.is_python and launch.source is not None
                                       and len(launch.command) == 1)

@@ -241,6 +241,18 @@ class Store(ABC):
         with self._open(ref) as stream:
             return _archive.is_tarball(stream)
 
+    def read_head(self, ref: ArtifactRef, limit: int) -> bytes:
+        """The first `limit` bytes of a stored object, for a preview: read through the store (an S3 store checks the
+        object's recorded sha256 against the ref's as it opens it), and verified whole when it is no longer."""
+        with self._open(ref) as stream:
+            data = stream.read(limit)
+        whole = len(data) < limit or ref.size < limit  # all of it was read: it must be all of the recorded object
+        if whole and not ref.pending and (len(data) != ref.size or hashlib.sha256(data).hexdigest() != ref.sha256):
+            raise ArtifactIntegrityError(f"read_head({ref.key!r}): the stored bytes ({len(data)}) do not hash to "
+                                         f"the recorded sha256 {ref.sha256} ({ref.size} bytes); the object was "
+                                         f"changed or corrupted")
+        return data
+
     def load_bytes(self, ref: ArtifactRef) -> bytes:
         """Read a small object whole and verify its digest (for pickled values)."""
         with self._open(ref) as stream:

@@ -304,29 +304,39 @@ class LogView {
     const stampNow = this.offset === null ? "\u2264" + (d.mtime ? clock(d.mtime * 1000) : "") : clock(Date.now());
     if (this.offset === null && d.start > 0) this.pre.appendChild(el("span", `(the last ${d.size - d.start} of ${d.size} bytes)`, "ln note"));
     this.offset = d.end;
-    if (d.text) this.append(d.text, stampNow);
+    if (d.text) this.append(d.text, stampNow, d.times || []);
     if (!this.pre.childNodes.length) this.pre.appendChild(el("span", "(empty)", "ln note empty"));
     else if (this.pre.querySelector(".empty") && this.pre.childNodes.length > 1) this.pre.querySelector(".empty").remove();
   }
-  append(text, stamp) {
+  append(text, stamp, times) {  // times[i]: when the step wrote the i-th line ending in `text` (the engine's stamp)
     const pre = this.pre, follow = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 8;
     const parts = (this.partial + text).split("\n");
     this.partial = parts.pop();
     const line = (raw, t) => { const s = el("span", null, "ln"); s.dataset.t = t; s.appendChild(paint(raw.replace(/\r$/, ""))); return s; };
     let t = stamp;
     if (this.last) { t = this.last.dataset.t; this.last.remove(); this.last = null; }  // the unfinished line, redrawn
-    for (const raw of parts) { pre.appendChild(line(raw, t)); t = stamp; }
+    parts.forEach((raw, i) => { pre.appendChild(line(raw, times[i] ? clock(times[i] * 1000) : t)); t = stamp; });
     if (this.partial) { this.last = line(this.partial, t); pre.appendChild(this.last); }
     if (follow) pre.scrollTop = pre.scrollHeight;  // at the bottom: follow the tail; scrolled up: stay put
   }
 }
 
 // -- a step --------------------------------------------------------------------------------------
+const MD_ROW = /^\s*\|.*\|\s*$/, MD_RULE = /^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)+\|?\s*$/;
+function mdCells(line) { return line.trim().replace(/^\|/, "").replace(/\|$/, "").split("|").map(c => c.trim()); }
 function markdown(text) {
   const box = el("div", null, "md"); let list = null, code = null;
-  for (const line of text.split("\n")) {
+  const lines = text.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i];
     if (line.startsWith("```")) { if (code) { box.appendChild(code); code = null; } else code = el("pre"); continue; }
     if (code) { code.textContent += line + "\n"; continue; }
+    if (MD_ROW.test(line) && MD_RULE.test(lines[i + 1] || "")) {  // a table: its head, the rule, its rows
+      const head = mdCells(line), rows = [];
+      for (i += 2; i < lines.length && MD_ROW.test(lines[i]); i++) rows.push(mdCells(lines[i]));
+      i--; list = null;
+      const t = table(head, rows); t.className = "mdtable"; box.appendChild(t); continue;
+    }
     const h = /^(#{1,6})\s+(.*)$/.exec(line), li = /^\s*[-*]\s+(.*)$/.exec(line);
     if (li) { if (!list) { list = el("ul"); box.appendChild(list); } list.appendChild(el("li", li[1])); continue; }
     list = null;

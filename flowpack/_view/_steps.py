@@ -12,9 +12,14 @@ import hashlib
 import io
 import json
 import os
+import re
+import tempfile
 from pathlib import Path
 
-from .._store import LocalStore
+from .._engine._stamps import read_stamps
+from .._errors import StoreError
+from .._store import S3, ArtifactRef, LocalStore, Store
+from .._types import JSON, MARKER, PARAM, TAGS, Kind, decode, unmarked
 from ._control import SOURCE
 from ._graph import build
 from ._runs import NotFound, _read, dag_key, load_run, run_folder, step_detail, step_folder
@@ -99,6 +104,11 @@ def step_page(run_dir: str | Path, run_id: str, node: str) -> dict:
     (pending, skipped, not run) what the run's record and the plan say about it."""
     try:
         detail = step_detail(run_dir, run_id, node)
+        for section in ("inputs", "outputs"):  # parameters as the step reads them, not in their wire form
+            params = (detail["step"].get(section) or {}).get("parameters")
+            if isinstance(params, dict):
+                detail["step"][section]["parameters"] = {n: shown(v) if isinstance(v, str) else v
+                                                         for n, v in params.items()}
         detail["artifacts"] = artifacts(detail["step"])
         detail["started"] = True
         return detail
@@ -126,15 +136,16 @@ def _edges(plan: Plan) -> list[tuple[str, str]]:
 
 
 def log_chunk(run_dir: str | Path, run_id: str, node: str, name: str, start: int | None) -> dict:
-    """Log bytes from `start` (the tail when None) as text: {start, end, size, text, reset, mtime}. `end` never splits a
-    UTF-8 character: the next request starts there. `reset` when the log is now shorter than `start` (rewritten)."""
+    """Log bytes from `start` (the tail when None) as text: {start, end, size, text, reset, mtime, times}. `end` never
+    splits a UTF-8 character: the next request starts there. `reset` when the log is now shorter than `start`
+    (rewritten). `times`: for each newline in the text, the Unix time the step wrote that line (None: not stamped)."""
     if name not in LOGS:
         raise NotFound(f"no log {name!r}")
     folder = step_folder(run_folder(run_dir, run_id), node)
     try:
         fd = os.open(folder / name, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError:
-        return {"start": 0, "end": 0, "size": 0, "text": "", "reset": False, "mtime": None}
+        return {"start": 0, "end": 0, "size": 0, "text": "", "reset": False, "mtime": None, "times": []}
     with os.fdopen(fd, "rb") as f:
         stat = os.fstat(f.fileno())
         size = stat.st_size
@@ -151,8 +162,14 @@ def log_chunk(run_dir: str | Path, run_id: str, node: str, name: str, start: int
             if need > back:
                 cut = len(data) - back
             break
+    stamps = read_stamps(folder, name)  # when the step wrote each line (the local engine stamps them)
+    times = []
+    at = data.find(b"\n", 0, cut)
+    while at >= 0:
+        times.append(stamps.get(start + at + 1))
+        at = data.find(b"\n", at + 1, cut)
     return {"start": start, "end": start + cut, "size": size, "text": data[:cut].decode("utf-8", errors="replace"),
-            "reset": reset, "mtime": stat.st_mtime}
+            "reset": reset, "mtime": stat.st_mtime, "times": times}
 
 
 def log_file(run_dir: str | Path, run_id: str, node: str, name: str):
@@ -188,15 +205,30 @@ def _ref(run_dir: str | Path, run_id: str, node: str, side: str, name: str) -> t
     return ref, _read(path / "run.json") or {}
 
 
-def artifact_path(run_dir: str | Path, run_id: str, node: str, side: str, name: str) -> tuple[Path, dict]:
-    """(the artifact's file in the run's local store, its ref), after checking its sha256 against the record."""
-    ref, record = _ref(run_dir, run_id, node, side, name)
+def _store(record: dict, name: str) -> Store:
+    """The store a run's record names (an S3 store with this process's AWS_* or MINIO_* credentials)."""
     store = record.get("store") or {}
-    if store.get("type") != "local" or not store.get("root"):
-        raise NotFound(f"artifact {name!r} is in a {store.get('type') or 'unknown'} store: the viewer shows files "
-                       "of local stores only")
     try:
-        file = LocalStore(store["root"]).path(ref["key"])
+        if store.get("type") == "local" and store.get("root"):
+            return LocalStore(store["root"])
+        if store.get("type") == "s3" and store.get("endpoint") and store.get("bucket"):
+            return S3(store["endpoint"], store["bucket"], prefix=store.get("prefix") or "",
+                      secure=store.get("secure") is not False, region=store.get("region"))
+    except StoreError as exc:
+        raise NotFound(f"artifact {name!r}: {exc}") from None
+    raise NotFound(f"artifact {name!r} is in a {store.get('type') or 'unknown'} store the viewer can't read")
+
+
+def artifact_path(run_dir: str | Path, run_id: str, node: str, side: str, name: str) -> tuple[Path, dict]:
+    """(the artifact's file: in the run's local store, or fetched from its S3 store into the viewer's own folder,
+    its ref), after checking its sha256 against the record."""
+    ref, record = _ref(run_dir, run_id, node, side, name)
+    store = _store(record, name)
+    if isinstance(store, S3):
+        return _fetched(store, ref, name), ref
+    assert isinstance(store, LocalStore)
+    try:
+        file = store.path(ref["key"])
     except Exception as exc:  # noqa: BLE001 - a key the store refuses is not served
         raise NotFound(f"artifact {name!r}: {exc}") from None
     if file.is_dir() and not file.is_symlink():  # a step's folder output, moved into the store as a folder
@@ -214,12 +246,45 @@ def artifact_path(run_dir: str | Path, run_id: str, node: str, side: str, name: 
     return file, ref
 
 
+_FETCHED: list[Path] = []  # the viewer's own folder for objects fetched from S3 stores (made when first needed)
+
+
+def _fetched(store: S3, ref: dict, name: str) -> Path:
+    """An S3 object downloaded through the store (which checks its sha256) into the viewer's private folder."""
+    if ref.get("kind") != "file":
+        raise NotFound(f"artifact {name!r} is a folder, stored in S3 as a tar.gz under {ref.get('key')!r}")
+    if (ref.get("size") or 0) > VERIFY_LIMIT:
+        raise NotFound(f"artifact {name!r} is {ref.get('size')} bytes: too big for the viewer")
+    if not _FETCHED:
+        _FETCHED.append(Path(tempfile.mkdtemp(prefix="flowpack-viewer-")))  # 0700: this user's alone
+    file = _FETCHED[0] / str(ref["sha256"])
+    if not file.is_file():
+        try:
+            store.get(ArtifactRef.from_dict(ref), file)
+        except StoreError as exc:
+            raise NotFound(f"artifact {name!r}: {exc}") from None
+    return file
+
+
+def _head(run_dir: str | Path, run_id: str, node: str, side: str, name: str) -> tuple[bytes, int, dict]:
+    """(the first PREVIEW bytes of an artifact, its size, its ref): from a local store's file, or from an S3 store
+    as a bounded read of the object's start (a whole object when small, checked against its sha256)."""
+    ref, record = _ref(run_dir, run_id, node, side, name)
+    store = _store(record, name)
+    if isinstance(store, S3):
+        try:
+            head = store.read_head(ArtifactRef.from_dict(ref), PREVIEW)
+        except StoreError as exc:
+            raise NotFound(f"artifact {name!r}: {exc}") from None
+        return head, int(ref.get("size") or len(head)), ref
+    file, ref = artifact_path(run_dir, run_id, node, side, name)
+    with open(file, "rb") as f:
+        return f.read(PREVIEW), file.stat().st_size, ref
+
+
 def preview(run_dir: str | Path, run_id: str, node: str, side: str, name: str) -> dict:
     """{type: text|markdown|json|csv|image|binary|archive|pickle, text?, rows?, mime?, size, truncated}."""
-    file, ref = artifact_path(run_dir, run_id, node, side, name)
-    size = file.stat().st_size
-    with open(file, "rb") as f:
-        head = f.read(PREVIEW)
+    head, size, ref = _head(run_dir, run_id, node, side, name)
     out = {"size": size, "truncated": size > len(head)}
     mime = next((m for magic, m in IMAGES.items() if head.startswith(magic)), None)
     if ref.get("kind") == "dir" or head.startswith(b"\x1f\x8b"):
@@ -239,12 +304,38 @@ def preview(run_dir: str | Path, run_id: str, node: str, side: str, name: str) -
             return {**out, "type": "json", "text": json.dumps(json.loads(text), indent=2, ensure_ascii=False)}
         except ValueError:
             pass
+    markdown = text.lstrip().startswith("#") or "\n## " in text or "\n- " in text and "\n#" in text
+    if markdown or _MD_TABLE.search(text):  # a markdown table's pipes would pass for a CSV's delimiters
+        return {**out, "type": "markdown", "text": text}
     rows = _csv_rows(text)
     if rows is not None:
         return {**out, "type": "csv", "rows": rows}
-    if text.lstrip().startswith("#") or "\n## " in text or "\n- " in text and "\n#" in text:
-        return {**out, "type": "markdown", "text": text}
     return {**out, "type": "text", "text": text}
+
+
+_MD_TABLE = re.compile(r"^[ \t]*\|?[ \t]*:?-+:?[ \t]*(\|[ \t]*:?-+:?[ \t]*)+\|?[ \t]*$", re.M)  # |---|:--:|
+
+
+def shown(text: str) -> str:
+    """A parameter's text as a person reads it: flowpack's codec tags (such as the one before a map's gathered list)
+    and base64 protection undone, as the step reads it; lists and objects as JSON."""
+    codec, each = JSON, False
+    while text.startswith(tuple(TAGS)):
+        tag = next(t for t in TAGS if text.startswith(t))
+        (codec, each), text = TAGS[tag], text[len(tag):]
+    try:
+        if each:
+            items = json.loads(text)
+            value: object = [decode(v, Kind(PARAM, codec)) if isinstance(v, str) else unmarked(v) for v in items]
+        elif text.startswith(MARKER):
+            return str(decode(text, Kind(PARAM, codec)))
+        elif codec == JSON and MARKER in text:
+            value = unmarked(json.loads(text))
+        else:
+            return text
+    except (ValueError, TypeError):  # not what flowpack writes: shown as it is
+        return text
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _csv_rows(text: str) -> list[list[str]] | None:

@@ -1,0 +1,90 @@
+"""When each line of a step's log was written: the local engine stamps every line as the step writes it.
+
+A step writes its standard error and output straight into the files `stderr` and `stdout` of its folder; while it
+runs, a Stamper watches them (every tenth of a second) and, for each line that got its newline, appends a stamp to
+the file beside the log (`stderr.times`, `stdout.times`): the byte offset just past the newline and the Unix time it
+saw the line complete, tab-separated, one stamp a line. The logs themselves stay exactly as the step wrote them. The
+viewer and `run.logs()` read the stamps, so a line shows when it was written (at most a tenth of a second late), not
+when it was read. Logs without stamps (an older run, the Docker engine) read as before.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+SUFFIX = ".times"
+INTERVAL = 0.1  # seconds between two looks at the logs: the most a stamp can be late
+_READ = 1 << 20  # bytes read at a time while looking for newlines
+
+
+class Stamper:
+    """Watches the logs `streams` of a step's `folder` while the step runs: `with Stamper(folder, streams): ...`."""
+
+    def __init__(self, folder: Path, streams: tuple[str, ...]) -> None:
+        self.folder = folder
+        self.streams = streams
+        self._offsets = dict.fromkeys(streams, 0)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name=f"flowpack-stamps-{folder.name}", daemon=True)
+
+    def __enter__(self) -> Stamper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._look()  # what the step wrote last, stamped as it ends
+
+    def _watch(self) -> None:
+        while not self._stop.wait(INTERVAL):
+            self._look()
+
+    def _look(self) -> None:
+        now = round(time.time(), 3)
+        for stream in self.streams:
+            try:
+                self._stamp(stream, now)
+            except OSError:  # a log that can't be read (yet): looked at again next time
+                continue
+
+    def _stamp(self, stream: str, now: float) -> None:
+        start = self._offsets[stream]
+        fd = os.open(self.folder / stream, os.O_RDONLY | os.O_NOFOLLOW)  # never through a link the step planted
+        with os.fdopen(fd, "rb") as log:
+            if os.fstat(log.fileno()).st_size <= start:
+                return
+            log.seek(start)
+            ends: list[int] = []
+            offset = start
+            while chunk := log.read(_READ):
+                at = chunk.find(b"\n")
+                while at >= 0:
+                    ends.append(offset + at + 1)
+                    at = chunk.find(b"\n", at + 1)
+                offset += len(chunk)
+        if not ends:
+            return
+        self._offsets[stream] = ends[-1]
+        with open(self.folder / (stream + SUFFIX), "a", encoding="ascii") as times:
+            times.write("".join(f"{end}\t{now:.3f}\n" for end in ends))
+
+
+def read_stamps(folder: Path, stream: str) -> dict[int, float]:
+    """{offset just past a line's newline: the Unix time the line was written} for a step's log; {} without stamps."""
+    try:
+        fd = os.open(folder / (stream + SUFFIX), os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return {}
+    stamps: dict[int, float] = {}
+    with os.fdopen(fd, "r", encoding="ascii", errors="replace") as times:
+        for row in times:
+            end, _, when = row.partition("\t")
+            try:
+                stamps[int(end)] = float(when)
+            except ValueError:  # a row cut short (the step is still being stamped): the rest is still good
+                continue
+    return stamps
