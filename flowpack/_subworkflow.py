@@ -15,10 +15,10 @@ from typing import Callable, Protocol
 from ._context import building
 from ._errors import WorkflowBuildError
 from ._graph import Graph, Handle, Task, item_codec
-from ._op import Step
-from ._signature import Input, Interface
+from ._op import Op, Step
+from ._signature import Input, Interface, _hints
 from ._status_deps import may_not_run
-from ._types import PARAM, PARAM_JSON, PATH, PICKLE, Kind, is_json_value
+from ._types import PARAM, PARAM_JSON, PATH, PICKLE, Kind, is_json_value, is_namedtuple
 
 Outputs = Callable[[object, str], "tuple[dict[str, Handle], dict]"]  # the body's return value -> named outputs
 
@@ -59,6 +59,7 @@ class SubWorkflow(Step):
         self.finish: tuple[str, str] | None = None  # (task, template) closing its DAG, set when the manifest is named
         self.op_inputs: set[str] = set()  # parameters the body only hands to Python ops as they are (see build)
         self.deferred: list[tuple[str, object, str]] = []  # arguments of calls made while the body was being built
+        self.result_type: type | None = None  # the NamedTuple its fields rebuild as (see build)
 
     def signature(self) -> inspect.Signature:
         return self.workflow.signature
@@ -96,11 +97,25 @@ class SubWorkflow(Step):
                                      f"Make the annotation and the returned handles agree.")
         self.outputs = outputs
         self.interface = Interface(self.interface.inputs, kinds, fields, None, gathered)
+        self.result_type = _fields_type(self, returned) if shape["shape"] == "fields" else None
         self.building = False
         self.op_inputs = {n for n in self.interface.inputs if _only_op_inputs(self, n)}
         _check_recursion_stops(self)
         for name, value, where in self.deferred:
             _check_crossing(self, name, value, where)
+
+
+def _fields_type(step: SubWorkflow, returned: object) -> type | None:
+    """The NamedTuple a call's fields rebuild as: its return annotation, or that of the op (or sub-workflow) whose
+    result it returns, so `run.result()` gives the same value as when that op's result is returned directly."""
+    own = _hints(step.func).get("return")
+    if is_namedtuple(own):
+        return own
+    inner = returned.task.step if isinstance(returned, Handle) and returned.task is not None else None
+    if isinstance(inner, SubWorkflow):
+        return inner.result_type
+    found = _hints(inner.func).get("return") if isinstance(inner, Op) else None
+    return found if is_namedtuple(found) else None
 
 
 def _inputs(workflow: WorkflowLike) -> dict[str, Input]:

@@ -255,6 +255,8 @@ class _no_gc:
 
 
 def _return_annotation(step) -> type | None:
+    if isinstance(step, SubWorkflow):  # the NamedTuple of the op whose result it returns, or its own annotation
+        return step.result_type
     func = getattr(step, "func", None)
     try:
         return typing.get_type_hints(func).get("return") if func is not None else None

@@ -132,6 +132,11 @@ def calls(n: int):
 
 
 @fp.workflow
+def whole(n: int):
+    return bounds(n)
+
+
+@fp.workflow
 def mapped(n: int):
     return sumsq.map(a=[1, 2, 3], b=n), sumsq.map(a=numbers(n), b=1), total(squares(n))
 
@@ -253,6 +258,8 @@ def test_outputs_come_back_like_an_ops(user_module, tmp_path):
     assert run.result() == (26, "hello", 365, 109)
     phase, steps, _ = _local_view(run)
     assert phase == "Succeeded"
+    pair = m.whole.run(run_dir=tmp_path / "runs", n=3).result()  # a NamedTuple, as split's own result would be
+    assert type(pair) is m.Pair and pair == (2, 4)
     assert {"sumsq/sq", "sumsq/sq-2", "sumsq/add", "bounds/split", "note/write", "again/add", "twice/sumsq/add",
             "twice/sumsq-2/add"} <= steps.keys()
 
