@@ -209,9 +209,11 @@ def _issue18(res: dict) -> list[str]:
     cpu = mp.get("cpu_per_item") if _err(mp) is None else None
     if cpu:
         parts = {"engine": "engine process (all its threads; they share one interpreter lock, so one core at most)",
-                 "leftover_scan": "... of which the scan for a step's leftover processes (`_procs.kill_tagged`: "
-                                  "reads /proc/*/environ of every process after each step)",
-                 "fork_server": "fork server (receiving the request, fork, reaping, replying)",
+                 "leftover_scan": "... of which the scan of every process's /proc/*/environ for a step's leftover "
+                                  "processes (`_procs.kill_tagged`; now only for a step the engine spawns itself: "
+                                  "the fork server contains the others)",
+                 "fork_server": "fork server (receiving the request, fork, reaping, killing what a step left "
+                                "behind, replying)",
                  "steps": "step processes (from fork to exit: the kernel's fork and exit, the step script)"}
         whole = sum(cpu[k]["median"] for k in ("engine", "fork_server", "steps"))
         lines += [f"CPU per item of the {mp['items']:,}-item map, same runs as the target row (median of "

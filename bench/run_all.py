@@ -144,6 +144,8 @@ LATE_PARTS = {  # the parts a BENCH_REDO can measure again, by name
     "scale": {"fp_chain_2000": lambda: work("flowpack", "scale", "chain", 2000),
               "fp_map_10000": lambda: work("flowpack", "scale", "map", 10000)},
     "docker": {"docker": lambda: script_bench("bench_docker.py", ["--repeat", str(RUNS)])},
+    "steps": {"fp_forkchain": lambda: work("flowpack", "forkchain", 50, RUNS),  # issue 18.1 and 18.2
+              "fp_map_2000": lambda: work("flowpack", "mapthroughput", 2000, max(3, RUNS // 2))},
 }
 REDO_LOCAL = ("local", "chain", "fan")  # BENCH_REDO=local: flowpack's 50-step chain and fan-out again
 
@@ -212,8 +214,8 @@ def main() -> int:
     part("fanout", lambda: {t: work(t, "fanout", 100_000) for t in ("flowpack", "hera", "dflow", "kfp")})
     part("fp_overhead", lambda: work("flowpack", "local", "chain", 200, RUNS))
     part("fp_workers", lambda: work("flowpack", "workers", 20, RUNS))
-    part("fp_forkchain", lambda: work("flowpack", "forkchain", 50, RUNS))
-    part("fp_map_2000", lambda: work("flowpack", "mapthroughput", 2000, max(3, RUNS // 2)))
+    for key, fn in LATE_PARTS["steps"].items():
+        part(key, fn)
 
     local: dict = {}
     results["local"] = local

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -313,3 +314,21 @@ def test_the_server_keeps_the_code_of_the_latest_scripts_only(tmp_path):
     namespace = {}
     exec(_forkserver._compiled(cache, scripts[-1]), namespace)
     assert namespace["VALUE"] == "changed"
+
+
+@pytest.mark.parametrize("argv, cwd", [
+    (["/nonexistent/program"], "."),  # no such program
+    (["no-such-program-on-any-path"], "."),  # searched on the step's PATH
+    (["true"], "/nonexistent/folder"),  # no such working folder
+])
+def test_a_program_the_server_cannot_start_fails_as_with_subprocess(tmp_path, argv, cwd):
+    cwd = str(tmp_path) if cwd == "." else cwd
+    with open(tmp_path / "out", "wb") as out, open(tmp_path / "err", "wb") as err:
+        with pytest.raises(OSError) as spawned:
+            subprocess.Popen(argv, cwd=cwd, env=dict(os.environ), stdout=out, stderr=err,
+                             stdin=subprocess.DEVNULL, start_new_session=True)
+        with pytest.raises(OSError) as served:
+            _forkserver.start_step_process(argv, cwd=cwd, env=dict(os.environ), stdout=out, stderr=err,
+                                           python_script=False)
+    assert type(served.value) is type(spawned.value) and str(served.value) == str(spawned.value)
+    assert _forkserver.fork_server(sys.executable).alive  # the server goes on

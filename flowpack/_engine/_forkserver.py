@@ -273,6 +273,7 @@ def _serve(fd: int) -> _Job | None:
         except ImportError:
             pass
     _subreaper()
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # inherited as ignored, children would be reaped unseen
     sock = socket.socket(fileno=fd)
     sel = selectors.DefaultSelector()
     sel.register(sock, selectors.EVENT_READ, None)
