@@ -15,6 +15,7 @@ from ._callsite import CallSite, call_site
 from ._capture import _pickle_b64
 from ._condition import Condition, Reference
 from ._digest import path_digest
+from ._engine._zip import zip_expression
 from ._errors import WorkflowBuildError
 from ._fanin import FANIN_PARAM, FanInStep, fanin_step, gathered_input, has_files, item_artifact, names_ref, prefix
 from ._hooks import add_exit_hook
@@ -338,11 +339,13 @@ class Graph:
                 f"{where}: no argument to map over. Pass a list, a list-typed workflow parameter, or the result of "
                 f"another map, e.g. {step.name}.map(x=[1, 2, 3])."
             )
-        if dynamic and (len(dynamic) > 1 or literal):
+        if dynamic and literal:
             raise WorkflowBuildError(
-                f"{where}: maps over {sorted(literal) + sorted(dynamic)} together, but only one list known at run "
-                f"time can be mapped at once. Zip them in an op first, then map over its result."
-            )
+                f"{where}: maps over {sorted(literal)} (lists written in the workflow) and {sorted(dynamic)} (lists "
+                f"known at run time) together. Pass the written lists as list-typed workflow parameters, so all are "
+                f"zipped at run time.")
+        if len(dynamic) > 1:  # several run-time lists, zipped by one Argo expression (_engine/_zip)
+            _check_zip(step, dynamic, where)
         if parallelism is not None and (not isinstance(parallelism, int) or parallelism < 1):
             raise WorkflowBuildError(f"{where}: parallelism={parallelism!r} must be a whole number >= 1.")
         task = Task(chosen or self._names.take(task_base(getattr(step, "op", step).name)), step,
@@ -402,6 +405,9 @@ class Graph:
         elif sequences:
             task.extra["withSequence"] = sequences[mapped[0]].spec()
             task.deps |= sequences[mapped[0]].tasks()
+        elif len(dynamic) > 1:
+            task.extra["withParam"] = zip_expression({n: dynamic[n].ref for n in mapped})
+            task.deps |= {h.task for h in dynamic.values() if h.task is not None}
         else:
             handle = dynamic[mapped[0]]
             if handle.problem:
@@ -615,6 +621,18 @@ def _item_value(value, step, name: str, in_dict: bool, where: str):
     raise WorkflowBuildError(
         f"{where}: item {value!r} of {name!r} holds {changed.group(0)!r}, which Argo would not pass on exactly to "
         f"a shell step's loop item. Map a Python op over such text, or pass it in a file.")
+
+
+def _check_zip(step, lists: dict, where: str) -> None:
+    """Lists zipped at run time: JSON lists (not a map's files), mapped over a Python op, which decodes the
+    encoded text of the items' strings (see _engine/_zip)."""
+    for name, handle in lists.items():
+        if handle.problem or handle.kind.how != PARAM:
+            raise WorkflowBuildError(f"{where}: {name}={handle!r} can't be zipped with other lists at run time; zip "
+                                     f"lists of values (a map's files are mapped alone).")
+    if not getattr(step, "decodes_protected", False):
+        raise WorkflowBuildError(f"{where}: a shell step can't map over several lists known at run time (Argo would "
+                                 f"pass their text escaped); map a Python op over them, or zip them in an op first.")
 
 
 def _describe(kind: Kind) -> str:

@@ -134,10 +134,10 @@ def finish_template(name: str) -> dict:
 
 def _uses(task, dep) -> bool:
     """`task` reads data of `dep` (an argument, its condition or its loop), rather than only running after it."""
-    needle = "{{tasks.%s." % dep.name
+    needles = ("{{tasks.%s." % dep.name, "tasks['%s']" % dep.name)  # a reference, or a path in an expression
     texts = [v for _, v in task.parameters] + [json.dumps(a) for a in task.artifacts]
     texts += [task.when or "", str(task.extra.get("withParam", "")), json.dumps(task.extra.get("withSequence", ""))]
-    return any(needle in text for text in texts)
+    return any(needle in text for text in texts for needle in needles)
 
 
 def _only_fallbacks(task, src) -> bool:

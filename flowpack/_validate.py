@@ -15,6 +15,7 @@ from ._engine._cond import references as condition_references
 from ._engine._expr import parse_depends, parse_fallback, parse_memo, references
 from ._engine._choice import parse_choice
 from ._engine._tolerance import parse_check
+from ._engine._zip import parse_zip
 from ._exit import FAILURES as EXIT_FAILURES
 from ._errors import ManifestError
 from ._names import VALID
@@ -184,6 +185,11 @@ def _check_dag(tpl: dict, templates: dict, scope: set[str]) -> None:
         if ref in known_inputs:
             return
         if ref == EXIT_FAILURES:  # the exit op's failed nodes (see _exit)
+            return
+        zipped = parse_zip(ref[1:]) if ref.startswith("=") else None
+        if zipped is not None:  # run-time lists zipped into a map's items (_zip): each list it reads
+            for source in zipped.sources.values():
+                check_ref(source, where, task)
             return
         check = parse_check(ref[1:]) if ref.startswith("=") else None
         if check is not None:  # a tolerant map's check (_tolerance): the map it counts, the DAG input it counts in

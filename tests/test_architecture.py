@@ -33,7 +33,7 @@ LAYER_OF = {
     "_options": "values", "_signature": "values", "_wire": "values", "_phase": "values", "_records": "values",
     # Argo's expression language and Go's formats: written by the builder, evaluated by the engines
     "_engine._gojson": "values", "_engine._cond": "values", "_engine._expr": "values",
-    "_engine._duration": "values", "_engine._choice": "values", "_engine._tolerance": "values", "_exit": "values",
+    "_engine._duration": "values", "_engine._choice": "values", "_engine._tolerance": "values", "_engine._zip": "values", "_exit": "values",
     "_retry": "values", "_engine._retry": "values",  # retry policy as Argo reads it: written by ops, applied by engines
     "_callsite": "values",  # where the body calls an op: recorded by the graph, read by runs
     "_capture": "capture", "_capture_imports": "capture", "_capture_project": "capture", "_script": "capture",

@@ -9,6 +9,7 @@ from .._errors import ManifestError
 from ._choice import parse_choice, resolve_choice
 from ._cond import evaluate
 from ._tolerance import parse_check
+from ._zip import parse_zip
 
 _VAR = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
 _DEPENDS_TOKEN = re.compile(
@@ -74,6 +75,9 @@ def substitute(text: str, values: dict[str, str], where: str) -> str:
             if values.get(f"tasks.{task}.status") == "Succeeded":
                 return values.get(f"tasks.{task}.outputs.parameters.{output}", default)
             return default
+        zipped = parse_zip(key[1:]) if key.startswith("=") else None
+        if zipped is not None:  # several run-time lists zipped into a map's items (_zip)
+            return zipped.items(values)
         check = parse_check(key[1:]) if key.startswith("=") else None
         if check is not None:  # a tolerant map's check: did few enough items fail (_tolerance)
             return "true" if check.holds(values) else "false"
