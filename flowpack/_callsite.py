@@ -11,9 +11,9 @@ import linecache
 import os
 import sys
 from types import FrameType
-from typing import NamedTuple
+from typing import Iterable, Mapping, NamedTuple
 
-LINES = "flowpack.io/lines"  # workflow annotation: JSON {task name: "file:line: code"}
+LINES = "flowpack.io/lines"  # workflow annotation: JSON {task name (a sub-workflow's: template/task): "file:line: code"}
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
@@ -49,10 +49,31 @@ def display_path(filename: str) -> str:
     return filename if rel.startswith("..") else rel
 
 
-def lines_annotation(tasks) -> dict[str, str]:
-    """The workflow annotation holding each task's call site (empty when none is known)."""
+def lines_annotation(tasks: Iterable, nested: Mapping[str, Iterable] | None = None) -> dict[str, str]:
+    """The workflow annotation holding each task's call site (empty when none is known); `nested` gives the tasks of
+    each sub-workflow's DAG template, keyed `<template>/<task>`."""
     lines = {t.name: str(t.line) for t in tasks if t.line is not None}
+    lines.update({f"{tpl}/{t.name}": str(t.line) for tpl, inner in (nested or {}).items() for t in inner
+                  if t.line is not None})
     return {LINES: json.dumps(lines, sort_keys=True, ensure_ascii=False)} if lines else {}
+
+
+def node_line(manifest: dict, node: str, lines: Mapping[str, str]) -> str | None:
+    """The call site of the step at `node` (`train`, `sub/train`, a map's item `square/0`), following its path
+    through the manifest's DAG templates: the innermost task on it whose call site is known. None when the path's
+    first task is not one of the entrypoint's."""
+    spec = manifest.get("spec") or {}
+    templates = {t.get("name"): t for t in spec.get("templates") or []}
+    template = templates.get(spec.get("entrypoint")) or {}
+    found: str | None = None
+    for depth, part in enumerate(p for p in node.split("/") if not p.isdigit()):  # digits: a loop's item
+        name = part.split("(", 1)[0]
+        tasks = {t.get("name"): t for t in (template.get("dag") or {}).get("tasks") or []}
+        if name not in tasks:
+            break
+        found = lines.get(f"{template.get('name')}/{name}") or (lines.get(name) if depth == 0 else None) or found
+        template = templates.get(tasks[name].get("template")) or {}
+    return found
 
 
 def lines_of(manifest: dict) -> dict[str, str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ._callsite import lines_of
+from ._callsite import lines_of, node_line
 from ._errors import RunError, StepFailed
 from ._phase import Phase
 from ._results import output_kind, rebuild
@@ -91,7 +91,8 @@ class RunBase:
             used = [lines[t] for t in dict.fromkeys(_REFERENCED.findall(message)) if t in lines]
             summary = f"{head}: {message}" + "".join(f"\n  used at {line}" for line in used)
             raise RunError("\n".join([summary] + out.hints), out.failures, self)
-        lines_by_node = {f["node"]: lines.get(_task_of(f["node"], set(lines)) or "") for f in failures}
+        lines_by_node = {f["node"]: node_line(manifest, f["node"], lines) or lines.get(_task_of(f["node"], set(lines))
+                                                                                 or "") for f in failures}
         text = [f"{head}: step {failures[0]['node']} failed"]
         for f in failures:
             code = f.get("exitCode")

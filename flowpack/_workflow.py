@@ -164,7 +164,8 @@ class Workflow:
         manifest = _manifest.build(graph, name=self.name, entrypoint=entry, parameters=parameters,
                                    artifacts=artifacts, outputs=outputs, shape=shape, spec_extra=spec_extra,
                                    extra_templates=extra_templates, finish=finish, own_entry=own is not None)
-        manifest["metadata"].setdefault("annotations", {}).update(lines_annotation(graph.tasks))
+        nested = {graph.template_of[id(s)]: s.graph.tasks for s in subflows}  # a sub-workflow's lines, by template
+        manifest["metadata"].setdefault("annotations", {}).update(lines_annotation(graph.tasks, nested))
         if self._images:
             from ._images_build import apply_images  # lazy: image building loads only when images are built
 

@@ -180,6 +180,12 @@ def keyed(n: int):
 
 
 @fp.workflow
+def broken(n: int):
+    add(n, n)
+    return failing(n)
+
+
+@fp.workflow
 def tolerated(n: int):
     failed = failing(n).allow_failure()
     sq(n, name="cleanup").after(failed, on="failed")
@@ -287,6 +293,15 @@ def test_maps_and_conditions_on_a_sub_workflow(user_module, tmp_path):
     with pytest.raises(fp.RunError, match="sq"):
         m.conditional.run(run_dir=tmp_path / "runs", n=1)  # the skipped sub-workflow's output can't be had
     assert m.conditional.run(run_dir=tmp_path / "runs", n=3).result() == (5, 18 ** 2, 9 + 10 + 13)
+
+
+def test_a_failed_step_inside_one_is_reported_with_its_own_line(user_module, tmp_path):
+    m = user_module(SUBS)
+    with pytest.raises(fp.RunError) as failed:
+        m.broken.run(run_dir=tmp_path / "runs", n=2)
+    text = str(failed.value)
+    assert "step failing/boom failed" in text
+    assert re.search(r"called at \S+:\d+: return boom\(n\)", text), text
 
 
 def test_a_sub_workflow_is_one_template_however_often_it_is_called(user_module):
