@@ -437,9 +437,10 @@ class Graph:
         return keys, kinds != {True}
 
     def _text_items(self, handle: Handle) -> bool:
-        """The list `handle` holds only text, by its annotation (`list[str]`): its items, which Argo pastes bare
-        into a loop, are text even when they read as JSON (`"123"`)."""
-        items = value_shape(_value_type(handle, self)).get("items")
+        """The list `handle` holds only text, by its annotation (`list[str]`, or the items of a map of a `-> str`
+        op): its items, which Argo pastes bare into a loop, are text even when they read as JSON (`"123"`)."""
+        shape = value_shape(_value_type(handle, self))
+        items = shape if handle.task is not None and handle.task.is_map else shape.get("items")
         return items is not None and items["str"] and not items["other"]
 
     def _chosen_name(self, step, kwargs: dict) -> str | None:
