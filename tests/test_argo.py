@@ -6,9 +6,9 @@ network, not the test's files: a step the test holds or releases polls a URL (ar
 from __future__ import annotations
 
 import pytest
+
 from argo_double import TOKEN, argo, argo_server, argo_store, step_signal  # noqa: F401
 from fixtures_s3 import s3_server, s3_store  # noqa: F401
-
 from flowpack import StepFailed
 from flowpack._argo import ArgoNotFoundError, ArgoRun, ArgoTimeoutError, get, list_runs, submit
 

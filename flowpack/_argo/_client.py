@@ -93,7 +93,8 @@ class ArgoClient:
         except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
             raise ArgoUnreachableError(
                 f"{what or method + ' ' + path}: can't reach the Argo Server at {self.config.base_url} "
-                f"({_reason(exc)}). Check ARGO_SERVER (host:port, from {self.config.source}), that the server runs, and "
+                f"({_reason(exc)}). Check ARGO_SERVER (host:port, from {self.config.source}), that the server runs, "
+                f"and "
                 f"that its port is reachable (e.g. `kubectl -n argo port-forward svc/argo-server 2746:2746`)."
             ) from None
         if resp.status_code >= 400:
@@ -156,7 +157,7 @@ class ArgoClient:
         kind = manifest.get("kind", "Workflow")
         coll, key = _kind(kind)
         ns = self._ns(namespace)
-        body = {"namespace": ns, key: manifest}
+        body: dict[str, object] = {"namespace": ns, key: manifest}
         if dry_run and kind == "Workflow":
             body["serverDryRun"] = True
         return self.json("POST", f"/api/v1/{coll}/{_q(ns)}", body=body, what=f"create {kind}", namespace=ns,
@@ -338,7 +339,8 @@ def _tls_message(cfg: ArgoConfig, url: str, exc: Exception) -> str:
 
 
 def client_for(argo=None, *, namespace: str | None = None) -> ArgoClient:
-    """An ArgoClient from None (environment and config file), a client, an ArgoConfig, a dict of settings, or 'host:port'."""
+    """An ArgoClient from None (environment and config file), a client, an ArgoConfig, a dict of settings, or
+    'host:port'."""
     if isinstance(argo, ArgoClient):
         client = argo
     elif isinstance(argo, ArgoConfig):

@@ -20,6 +20,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Mapping
 from urllib.parse import unquote
 
 from ._errors import ArgoConfigError
@@ -138,7 +139,7 @@ class ArgoConfig:
     def resolve(cls, *, server: str | None = None, namespace: str | None = None, token: str | Secret | None = None,
                 secure: bool | None = None, insecure_skip_verify: bool | None = None, base_href: str | None = None,
                 ca_cert: str | None = None, config_file: str | Path | None = None,
-                env: dict | None = None) -> "ArgoConfig":
+                env: Mapping[str, str] | None = None) -> "ArgoConfig":
         """Arguments win over ARGO_* environment variables, which win over the config file, which wins over defaults."""
         env = os.environ if env is None else env
         values: dict = {}
@@ -179,7 +180,7 @@ class ArgoConfig:
         return cfg
 
 
-def config_path(env: dict | None = None) -> Path:
+def config_path(env: Mapping[str, str] | None = None) -> Path:
     """$FLOWPACK_ARGO_CONFIG, else $XDG_CONFIG_HOME/flowpack/argo.toml, else ~/.config/flowpack/argo.toml."""
     env = os.environ if env is None else env
     if env.get("FLOWPACK_ARGO_CONFIG"):
@@ -193,7 +194,8 @@ def _read_file(path: Path) -> dict:
         with open(path, "rb") as f:
             data = tomllib.load(f)
     except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ArgoConfigError(f"Argo config file {path}: can't read it ({exc}). It is TOML: server = \"host:port\"") from None
+        raise ArgoConfigError(f"Argo config file {path}: can't read it ({exc}). "
+                              f"It is TOML: server = \"host:port\"") from None
     if isinstance(data.get("argo"), dict):  # an [argo] table is accepted too
         data = data["argo"]
     unknown = sorted(set(data) - set(FILE_KEYS))

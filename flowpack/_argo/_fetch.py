@@ -15,10 +15,10 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from .._wire import DIGEST_PREFIX
 from .._results import load_pickled
 from .._store import S3, LocalStore
 from .._store._archive import extract
+from .._wire import DIGEST_PREFIX
 from ._errors import ArgoArtifactError
 
 

@@ -158,8 +158,9 @@ def _store_secrets(store) -> list[str]:
     found = []
     for attr in ("access_key", "secret_key", "session_token", "_access_key", "_secret_key", "_session_token"):
         value = getattr(store, attr, None) if store is not None else None
-        if hasattr(value, "reveal"):
-            value = value.reveal()
+        reveal = getattr(value, "reveal", None)
+        if callable(reveal):
+            value = reveal()
         if isinstance(value, str) and value:
             found.append(value)
     return found
