@@ -180,6 +180,12 @@ def keyed(n: int):
 
 
 @fp.workflow
+def maybe(n: int):
+    sumsq(n, n).when(n > 2)
+    return sq(n)
+
+
+@fp.workflow
 def broken(n: int):
     add(n, n)
     return failing(n)
@@ -293,6 +299,21 @@ def test_maps_and_conditions_on_a_sub_workflow(user_module, tmp_path):
     with pytest.raises(fp.RunError, match="sq"):
         m.conditional.run(run_dir=tmp_path / "runs", n=1)  # the skipped sub-workflow's output can't be had
     assert m.conditional.run(run_dir=tmp_path / "runs", n=3).result() == (5, 18 ** 2, 9 + 10 + 13)
+
+
+def test_the_viewer_plans_the_nested_steps_and_ends_them_with_a_skipped_call(user_module, tmp_path):
+    from flowpack import _view
+
+    m = user_module(SUBS)
+    run = m.maybe.run(run_dir=tmp_path / "runs", n=1)
+    plan = _view.Plan(run.manifest)
+    rows = {r.node: r.phase for r in plan.rows(run.steps)}
+    assert rows == {"sumsq/sq": "Skipped", "sumsq/sq-2": "Skipped", "sumsq/add": "Skipped", "sq": "Succeeded"}
+    done = plan.tally(run.steps, final_phase=run.phase)
+    assert (done.done, done.total) == (4, 4)
+    ran = m.maybe.run(run_dir=tmp_path / "runs", n=3)
+    assert {r.node: r.phase for r in plan.rows(ran.steps)} == {"sumsq/sq": "Succeeded", "sumsq/sq-2": "Succeeded",
+                                                               "sumsq/add": "Succeeded", "sq": "Succeeded"}
 
 
 def test_a_failed_step_inside_one_is_reported_with_its_own_line(user_module, tmp_path):

@@ -164,6 +164,10 @@ class Plan:
         for n in self.nodes:
             own = reported.get(n.id)
             claimed.add(n.id)
+            caller = None if own else _not_run_above(n.id, reported)
+            if caller is not None:  # a step of a sub-workflow whose call was skipped or omitted: so is the step
+                own = {"phase": _phase(reported[caller])}
+                claimed.add(caller)
             if not n.loop:
                 phase = _phase(own) if own else "Pending"
                 rows[n.id] = Row(n.id, n.label, phase, done=int(phase in Phase.ENDED), succeeded=int(phase == "Succeeded"),
@@ -228,6 +232,17 @@ class Plan:
             elif phase in Phase.FAILED_LIKE:
                 (t.allowed if allowed else t.failed).append(key)
         return t
+
+
+def _not_run_above(node: str, reported: dict[str, dict]) -> str | None:
+    """The reported call above a nested step (`sub` above `sub/train`) that was skipped or omitted, so that nothing
+    inside it ran; None when there is none."""
+    parts = node.split("/")
+    for i in range(len(parts) - 1, 0, -1):
+        above = "/".join(parts[:i])
+        if _phase(reported.get(above) or {}) in ("Skipped", "Omitted"):
+            return above
+    return None
 
 
 def _normalise(steps: dict) -> dict[str, dict]:
