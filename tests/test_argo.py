@@ -5,12 +5,14 @@ network, not the test's files: a step the test holds or releases polls a URL (ar
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from argo_double import TOKEN, argo, argo_server, argo_store, step_signal  # noqa: F401
 from fixtures_s3 import s3_server, s3_store  # noqa: F401
 from flowpack import StepFailed
-from flowpack._argo import ArgoNotFoundError, ArgoRun, ArgoTimeoutError, get, list_runs, submit
+from flowpack._argo import ArgoError, ArgoNotFoundError, ArgoRun, ArgoTimeoutError, get, list_runs, submit
 
 WORKFLOWS = '''
 import time
@@ -74,6 +76,16 @@ def gate(url: str) -> str:
 @fp.workflow
 def gated(url: str) -> str:
     return gate(url)
+
+
+@fp.op
+def count(text: str) -> int:
+    return len(text)
+
+
+@fp.workflow
+def gated_count(url: str) -> int:
+    return add(count(gate(url)))
 
 
 @fp.op
@@ -194,6 +206,23 @@ def test_stop_and_terminate_end_the_wait(wf, argo, argo_store, step_signal, verb
     assert status["steps"]["gate"]["phase"] == "Failed"
     with pytest.raises(StepFailed, match=f"stopped: {strategy}"):
         run.result()
+
+
+def test_suspend_holds_the_next_step_until_resume(wf, argo, argo_server, argo_store, step_signal):
+    run = submit(wf.gated_count, argo=argo, store=argo_store, url=step_signal.url)
+    next(run.logs(follow=True))  # gate is running
+    assert argo.action(run.name, "suspend")["spec"]["suspend"] is True
+    step_signal.open()
+    for _ in range(1200):  # the running step ends; Argo's controller starts no next step while it is suspended
+        steps = run.status()["steps"]
+        if steps["gate"]["phase"] == "Succeeded":
+            break
+        time.sleep(0.05)
+    assert steps["gate"]["phase"] == "Succeeded" and "count" not in steps and run.phase == "Running"
+    assert "suspend" not in argo.action(run.name, "resume")["spec"]
+    assert run.wait(timeout=60, progress=False, interval=0.1).result() == 5
+    with pytest.raises(ArgoError, match="cannot shutdown a completed workflow"):
+        run.stop()  # Argo's own refusal, with the HTTP status its server answers it with (500)
 
 
 def test_retry_reruns_a_failed_workflow_in_place(wf, argo, argo_store, step_signal):
