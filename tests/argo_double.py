@@ -126,7 +126,9 @@ class ArgoDouble:
         self.forbidden = set(forbidden)  # namespaces where the token's service account has no permissions
         self.tls = tls  # (certfile, keyfile): serve HTTPS
         self.violations: list[str] = []
-        self.version = "v4.1.2"  # what GET /api/v1/version reports (a test may set another)
+        # what GET /api/v1/version reports: the Argo release whose code runs behind the double (a test may set another)
+        self.version = subprocess.run([str(argo_harness.harness_binary()), "version"], capture_output=True, text=True,
+                                      check=True).stdout.strip()
         self.requests: list[tuple[str, str]] = []
         self.objects: dict[tuple[str, str, str], dict] = {}  # (collection, namespace, name) -> object
         self.runs: dict[tuple[str, str], "_Run"] = {}
