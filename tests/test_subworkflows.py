@@ -199,6 +199,27 @@ def tolerated(n: int):
     return add(k.square, k.following)
 
 
+@fp.op
+def mul(a: int, b: int) -> int:
+    return a * b
+
+
+@fp.op
+def dec(n: int) -> int:
+    return n - 1
+
+
+@fp.op
+def one() -> int:
+    return 1
+
+
+@fp.workflow
+def fact(n: int) -> int:
+    deeper = fact(dec(n)).when(n > 1)
+    return fp.one_of(mul(n, deeper, name="times"), one(name="base").when(n <= 1))
+
+
 @fp.workflow
 def coinflip(n: int = 0):
     f = flip(n)
@@ -223,6 +244,8 @@ DIFFERENTIAL = [
     ("coinflip", {}),
     ("texts", {"t": "p{{q}}"}),
     ("tagged", {"n": 3}),
+    ("fact", {"n": 4}),
+    ("fact", {"n": 1}),
 ]
 
 
@@ -379,6 +402,11 @@ def test_recursion_renders_as_argos_coinflip_recursive(user_module, tmp_path):
     assert flips == ["/".join(["coinflip-recursive"] * i + ["flip-coin"]) for i in range(depth)]
     said = [p for p, s in run.steps.items() if p.endswith("say") and s["phase"] == "Succeeded"]
     assert said == ["/".join(["coinflip-recursive"] * (depth - 1) + ["say"])]
+
+
+def test_a_recursive_workflow_returns_a_value(user_module, tmp_path):
+    m = user_module(SUBS)
+    assert [m.fact.run(run_dir=tmp_path / "runs", n=n).result() for n in (1, 2, 5)] == [1, 2, 120]
 
 
 def test_coinflip_recursive_on_argos_controller(user_module, tmp_path):
