@@ -132,6 +132,17 @@ def calls(n: int):
 
 
 @fp.workflow
+def reads(note: pathlib.Path, text: str):
+    return {"first": read(note), "second": read(write(text))}
+
+
+@fp.workflow
+def files(n: int):
+    r = reads(note("hello"), "bye")
+    return r.first, r.second
+
+
+@fp.workflow
 def whole(n: int):
     return bounds(n)
 
@@ -246,6 +257,7 @@ DIFFERENTIAL = [
     ("tagged", {"n": 3}),
     ("fact", {"n": 4}),
     ("fact", {"n": 1}),
+    ("files", {"n": 1}),
 ]
 
 
