@@ -32,6 +32,7 @@ from ._errors import (
     UsageError,
     WorkflowBuildError,
 )
+from ._item import item
 from ._logs import LogLine
 from ._one_of import one_of
 from ._op import Op, op
@@ -112,6 +113,7 @@ __all__ = [
     "BucketNotFoundError",
     "FlowpackError",
     "ImageBuildError",
+    "item",
     "LocalStore",
     "LogLine",
     "ManifestError",

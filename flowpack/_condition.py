@@ -30,9 +30,10 @@ class Condition:
     The expression gives `true` or `false`, which is all govaluate (Argo's `when`) then reads.
     """
 
-    def __init__(self, expr: str, tasks: set):
+    def __init__(self, expr: str, tasks: set, item_fields: frozenset = frozenset()):
         self.expr = expr
         self.tasks = tasks
+        self.item_fields = item_fields  # fp.item (None) or its fields read: a condition per item of a map (_item)
 
     @property
     def when(self) -> str:
@@ -73,16 +74,19 @@ class Condition:
     def compare(cls, left, op: str, right) -> "Condition":
         a, ta = cls.operand(left)
         b, tb = cls.operand(right)
-        return cls(f"{a} {op} {b}", ta | tb)
+        fields = frozenset(getattr(v, "field", None) for v in (left, right) if getattr(v, "per_item", False))
+        return cls(f"{a} {op} {b}", ta | tb, fields)
 
     def __and__(self, other: "Condition") -> "Condition":
-        return Condition(f"({self.expr}) && ({other.expr})", self.tasks | other.tasks)
+        return Condition(f"({self.expr}) && ({other.expr})", self.tasks | other.tasks,
+                         self.item_fields | other.item_fields)
 
     def __or__(self, other: "Condition") -> "Condition":
-        return Condition(f"({self.expr}) || ({other.expr})", self.tasks | other.tasks)
+        return Condition(f"({self.expr}) || ({other.expr})", self.tasks | other.tasks,
+                         self.item_fields | other.item_fields)
 
     def __invert__(self) -> "Condition":
-        return Condition(f"!({self.expr})", set(self.tasks))
+        return Condition(f"!({self.expr})", set(self.tasks), self.item_fields)
 
     def __bool__(self):
         raise WorkflowBuildError("a condition has no value while the workflow is built; pass it to .when(...).")

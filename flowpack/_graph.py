@@ -19,6 +19,7 @@ from ._engine._zip import zip_expression
 from ._errors import WorkflowBuildError
 from ._fanin import FANIN_PARAM, FanInStep, fanin_step, gathered_input, has_files, item_artifact, names_ref, prefix
 from ._hooks import add_exit_hook
+from ._item import set_item_when
 from ._names import PARAM_NAME, UniqueNames, k8s_name
 from ._rows import RowField, spread
 from ._sequence import Sequence
@@ -57,6 +58,9 @@ class Handle(Reference):
         if task.when is not None:
             raise WorkflowBuildError(f"task {task.name!r} already has a condition; combine them with & or |.")
 
+        if isinstance(condition, Condition) and condition.item_fields:  # fp.item: each item on its own (_item)
+            set_item_when(task, condition)
+            return self
         task.when = condition.when if isinstance(condition, Condition) else str(condition)
         if isinstance(condition, Condition):
             task.deps |= condition.tasks
@@ -183,6 +187,9 @@ class Task:
     clauses: list = field(default_factory=list)  # status clauses from .after(on=...) / fp.any_of (_status_deps)
     exit_hook: tuple | None = None  # (template, takes status): .on_exit(op) (_hooks)
     tolerance: Tolerance | None = None  # op.map(..., tolerate=2): how many items it may lose (_tolerate)
+    item_when: str | None = None  # .when(fp.item > 2): the loop's own condition, per item (_item)
+    mapped: tuple = ()  # the arguments a map maps over, and whether its items are dicts of them
+    dict_items: bool = False
     line: CallSite | None = field(default_factory=call_site)  # where the body calls it: `pipeline.py:14: ...`
 
     def handle(self, output: str | None) -> Handle:
@@ -356,6 +363,7 @@ class Graph:
         if tolerate is not None:
             task.tolerance = Tolerance(tolerate, self._templates.take(task.name + "-tolerate"))
         mapped = list(literal or dynamic or sequences or fields)
+        task.mapped, task.dict_items = tuple(mapped), len(mapped) > 1 or bool(fields)
         for name, value in bound.items():
             inp = step.interface.inputs[name]
             if name not in mapped:

@@ -72,6 +72,8 @@ def task_rows(graph: Graph, finish: tuple[str, str] | None = None) -> tuple[list
             extra["hooks"] = hooks
         row = {"name": t.name, "template": graph.template_of[id(t.step)], "depends": depends, "parameters": parameters,
                "artifacts": t.artifacts, "extra": extra}
+        if t.item_when is not None:  # fp.item: the loop's own condition, inside the map's DAG (_item)
+            row["item_when"] = t.item_when
         if t in wrapped:
             row, wrapper = _map_in_dag(row, t.parallelism, t.loop_template)
             wrappers.append(wrapper)
@@ -84,7 +86,8 @@ def task_rows(graph: Graph, finish: tuple[str, str] | None = None) -> tuple[list
 def _in_own_dag(t) -> bool:
     """A map that runs inside a one-task DAG of its own (see `_map_in_dag`)."""
     return t.is_map and (t.parallelism is not None or "withParam" in t.extra or t.when is not None
-                         or t.tolerance is not None                         or _sequence_may_be_empty(t.extra.get("withSequence")))
+                         or t.tolerance is not None or t.item_when is not None
+                         or _sequence_may_be_empty(t.extra.get("withSequence")))
 
 
 def _sequence_may_be_empty(spec: dict | None) -> bool:
@@ -196,6 +199,8 @@ def _map_in_dag(row: dict, parallelism: int | None, loop_name: str) -> tuple[dic
     # The loop runs inside the wrapper; a condition or a failure policy applies to the map as a whole (outside).
     outer_extra = {k: v for k, v in row["extra"].items() if k in ("when", "hooks")}
     extra = {k: (lift(v) if isinstance(v, str) else v) for k, v in row["extra"].items() if k not in outer_extra}
+    if row.get("item_when"):  # a condition per item: on the loop itself (it reads only the item)
+        extra["when"] = row["item_when"]
     if "withSequence" in extra:  # its run-time bounds come in as the wrapper's inputs too
         extra["withSequence"] = {k: lift(v) if isinstance(v, str) else v for k, v in extra["withSequence"].items()}
     inner = {"name": row["name"], "template": row["template"], "depends": "", "parameters": inner_params,

@@ -211,7 +211,8 @@ def _check_dag(tpl: dict, templates: dict, scope: set[str]) -> None:
                 except ManifestError:
                     raise ManifestError(f"{where}: {{{{{ref}}}}} is not an expression flowpack can check") from None
                 for name in names:
-                    check_ref(name, where, task)
+                    if name != "item" and not name.startswith("item."):  # a map's item (fp.item): its own loop's
+                        check_ref(name, where, task)
                 return
             ref = f"tasks.{fallback[0]}.outputs.parameters.{fallback[1]}"
         if ref.startswith("tasks."):

@@ -39,7 +39,7 @@ LAYER_OF = {
     "_capture": "capture", "_capture_imports": "capture", "_capture_project": "capture", "_script": "capture",
     "_capture_facts": "capture",
     "_subworkflow": "ops",  # a workflow called inside another: its own DAG template
-    "_condition": "ops", "_status_deps": "ops", "_one_of": "ops", "_sequence": "ops", "_rows": "ops", "_fanin": "ops", "_tolerate": "ops", "_text": "ops", "_hooks": "ops", "_graph": "ops", "_op": "ops", "_shell": "ops",
+    "_condition": "ops", "_status_deps": "ops", "_one_of": "ops", "_sequence": "ops", "_rows": "ops", "_fanin": "ops", "_tolerate": "ops", "_item": "ops", "_text": "ops", "_hooks": "ops", "_graph": "ops", "_op": "ops", "_shell": "ops",
     "_manifest": "manifest", "_skip_warning": "manifest",
     "_validate": "validation",
     "_engine": "engines", "_store": "engines", "_run": "engines", "_results": "engines", "_images": "engines",

@@ -18,7 +18,7 @@ from .._errors import ManifestError
 from ._gojson import GoJSONError, decode
 
 _TOKEN = re.compile(r"""\s*(?:
-    (?P<path>(?:tasks|workflow|inputs)(?:\.[A-Za-z_][A-Za-z0-9_]*|\['[^'\\]*'\])+)
+    (?P<path>(?:tasks|workflow|inputs)(?:\.[A-Za-z_][A-Za-z0-9_]*|\['[^'\\]*'\])+|item(?:\['[^'\\]*'\])?)
   | (?P<func>sprig\.fromJson)\(
   | (?P<str>"(?:[^"\\]|\\.)*")
   | (?P<num>-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)
@@ -49,6 +49,8 @@ def expression_path(ref: str) -> str:
         if tail[0] == "parameters":
             return "tasks['%s'].outputs.parameters['%s']" % (rest[0], ".".join(tail[1:]))
         return "tasks['%s'].outputs.%s" % (rest[0], ".".join(tail))
+    if head == "item" and len(rest) <= 1:  # a map's item, or a field of a dict item (fp.item, _item)
+        return "item" if not rest else "item['%s']" % rest[0]
     if head in ("workflow", "inputs") and len(rest) >= 2 and rest[0] == "parameters":
         return "%s.parameters['%s']" % (head, ".".join(rest[1:]))
     raise ValueError(f"{{{{{ref}}}}} can't be used in a condition")

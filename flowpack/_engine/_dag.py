@@ -160,6 +160,10 @@ class Dag:
             values.update(item_values(item))
             try:
                 if task.get("when") and not evaluate_when(substitute(task["when"], values, where)):
+                    node = f"{self.prefix}{name}/{i}"  # as Argo, a Skipped node of its own for the item
+                    self.ex.steps[node] = {"name": f"{name}({i})", "template": task.get("template"),
+                                           "phase": "Skipped", "message": "when evaluated false"}
+                    self.ex._notify(node)
                     loop.child_done(i, "Skipped", {}, "when evaluated false")
                     continue
                 params, artifacts = self.arguments(task, values)
