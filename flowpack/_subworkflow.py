@@ -18,7 +18,7 @@ from ._graph import Graph, Handle, Task, item_codec
 from ._op import Op, Step
 from ._signature import Input, Interface, _hints
 from ._status_deps import may_not_run
-from ._types import PARAM, PARAM_JSON, PATH, PICKLE, Kind, is_json_value, is_namedtuple
+from ._types import PARAM, PARAM_JSON, PATH, PICKLE, Kind, encode, is_json_value, is_namedtuple, protect
 
 Outputs = Callable[[object, str], "tuple[dict[str, Handle], dict]"]  # the body's return value -> named outputs
 
@@ -225,11 +225,33 @@ def _only_op_inputs(step: SubWorkflow, name: str) -> bool:
     return not any(h.ref is not None and ref in h.ref for h in step.outputs.values())
 
 
+def check_protected_crossings(graph: Graph, names: set[str], wf: str) -> None:
+    """A workflow parameter Argo can't carry as it is travels encoded (see _workflow): a sub-workflow's call may hand
+    it only to a parameter the body gives to Python ops alone."""
+    for task in graph.tasks:
+        step = task.step
+        if not isinstance(step, SubWorkflow):
+            continue
+        for name, value in task.parameters:
+            used = [p for p in sorted(names) if "{{workflow.parameters.%s}}" % p in value]
+            if used and name not in step.op_inputs:
+                raise WorkflowBuildError(
+                    f"workflow {wf!r}: parameter {used[0]!r} holds text Argo can't carry as it is ('{{{{' or control "
+                    f"characters), so it travels encoded, and sub-workflow {step.name!r} does more with its "
+                    f"argument {name!r} than hand it to Python ops. Pass such text in a file (a Path parameter).")
+
+
 def _check_crossing(step: SubWorkflow, name: str, value: object, where: str) -> None:
     """A handle reaches the template's input as the text it is, or tagged as an op's input would be (Argo's list
     gathered from a map's items, text into a JSON parameter or the reverse): only ops decode a tag, so a tagged
     value may cross only into a parameter the body hands to ops alone."""
     inp = step.interface.inputs.get(name)
+    if inp is not None and inp.kind.how == PARAM and name not in step.op_inputs and is_json_value(value) \
+            and protect(encode(value, inp.kind), inp.kind.codec) != encode(value, inp.kind):
+        raise WorkflowBuildError(
+            f"{where}: argument {name!r} holds text Argo can't carry as it is ('{{{{' or control characters), which "
+            f"crosses encoded; only Python ops decode it, and {step.name} does more with {name!r} (maps over it, tests "
+            f"it, builds text from it, passes it to a sub-workflow or shell step, or returns it). Pass it in a file.")
     if inp is None or not isinstance(value, Handle) or value.kind is None or value.kind.how != PARAM:
         return
     if inp.kind.how != PARAM or name in step.op_inputs:

@@ -22,6 +22,7 @@ from ._signature import check_callable, describe
 from ._skip_warning import warn_skippable
 from ._subworkflow import SubWorkflow
 from ._subworkflow import call as subworkflow_call
+from ._subworkflow import check_protected_crossings
 from ._types import PARAM, PARAM_JSON, PATHS, encode, is_json_value
 from ._values import check as check_value
 from ._values import check_env_text
@@ -138,6 +139,7 @@ class Workflow:
             returned = self.func(**handles)
         if protected:
             _check_protected_uses(graph, protected, self.name)
+            check_protected_crossings(graph, protected, self.name)
         _check_shell_uses(graph, texts, self.name)
         outputs, shape = _outputs(returned, self.name)
         warn_skippable(graph, outputs, self.name)

@@ -485,6 +485,25 @@ def test_misuse_is_a_build_error_naming_the_workflow(user_module):
     with pytest.raises(fp.WorkflowBuildError, match="'takes-int'.*argument 'x' is JSON.*text"):
         passes_text.render(n=1)
 
+    @fp.workflow
+    def tests_text(s: str):
+        return m.say(s).when(s == "x")
+
+    @fp.workflow
+    def passes_braces(n: int):
+        return tests_text("a{{b}}")
+
+    with pytest.raises(fp.WorkflowBuildError, match="'tests-text'.*argument 's' holds text Argo can't carry.*tests it"):
+        passes_braces.render(n=1)
+
+    @fp.workflow
+    def passes_param(t: str):
+        return tests_text(t)
+
+    with pytest.raises(fp.WorkflowBuildError, match="parameter 't' holds text Argo can't carry.*'tests-text'.*'s'"):
+        passes_param.render(t="p{{q}}")
+    passes_param.render(t="plain")
+
     @fp.workflow(on_exit=m.notify)
     def with_exit(n: int):
         return m.sq(n)
