@@ -32,6 +32,7 @@ from ._errors import (
     UsageError,
     WorkflowBuildError,
 )
+from ._exit_with import exit_with
 from ._item import item
 from ._logs import LogLine
 from ._one_of import one_of
@@ -111,6 +112,7 @@ __all__ = [
     "ArtifactIntegrityError",
     "ArtifactNotFoundError",
     "BucketNotFoundError",
+    "exit_with",
     "FlowpackError",
     "ImageBuildError",
     "item",

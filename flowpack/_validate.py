@@ -14,6 +14,7 @@ from ._engine._cond import parse as parse_condition
 from ._engine._cond import references as condition_references
 from ._engine._expr import parse_depends, parse_fallback, parse_memo, references
 from ._engine._choice import parse_choice
+from ._engine._exitvalue import parse_exit_value
 from ._engine._tolerance import parse_check
 from ._engine._zip import parse_zip
 from ._exit import FAILURES as EXIT_FAILURES
@@ -185,6 +186,8 @@ def _check_dag(tpl: dict, templates: dict, scope: set[str]) -> None:
         if ref in known_inputs:
             return
         if ref == EXIT_FAILURES:  # the exit op's failed nodes (see _exit)
+            return
+        if ref.startswith("=") and parse_exit_value(ref[1:]) is not None:  # a global output, or a default
             return
         zipped = parse_zip(ref[1:]) if ref.startswith("=") else None
         if zipped is not None:  # run-time lists zipped into a map's items (_zip): each list it reads

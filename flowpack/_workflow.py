@@ -15,6 +15,7 @@ from ._callsite import lines_annotation
 from ._context import building, current
 from ._errors import OpDefinitionError, WorkflowBuildError
 from ._exit import check_exit_op, exit_handler
+from ._exit_with import bind_exit_values
 from ._graph import Graph, Handle, _content_key, item_codec, upload_argument, workflow_param
 from ._names import PARAM_NAME, UniqueNames, k8s_name
 from ._op import protect
@@ -155,8 +156,12 @@ class Workflow:
         entry = graph.template_of[id(own)] if own is not None else names.take(self.name)
         if exit_template is not None:
             exit_name = names.take(self.name + "-exit")
-            extra_templates.append(exit_handler(self.on_exit, exit_template, exit_name))
+            handler = exit_handler(self.on_exit, exit_template, exit_name)
+            bind_exit_values(graph, self.on_exit, handler, self.name)  # fp.exit_with(...): step outputs (_exit_with)
+            extra_templates.append(handler)
             spec_extra["onExit"] = exit_name
+        else:
+            bind_exit_values(graph, None, {}, self.name)
         finish = None
         if own is None and _manifest.needs_finish(graph):
             finish = (graph.task_name(_manifest.FINISH), names.take(self.name + "-" + _manifest.FINISH))

@@ -8,6 +8,7 @@ import re
 from .._errors import ManifestError
 from ._choice import parse_choice, resolve_choice
 from ._cond import evaluate
+from ._exitvalue import parse_exit_value
 from ._tolerance import parse_check
 from ._zip import parse_zip
 
@@ -75,6 +76,9 @@ def substitute(text: str, values: dict[str, str], where: str) -> str:
             if values.get(f"tasks.{task}.status") == "Succeeded":
                 return values.get(f"tasks.{task}.outputs.parameters.{output}", default)
             return default
+        handed = parse_exit_value(key[1:]) if key.startswith("=") else None
+        if handed is not None:  # a step's output handed to the exit op, or its default (_exitvalue)
+            return handed.resolve(values)
         zipped = parse_zip(key[1:]) if key.startswith("=") else None
         if zipped is not None:  # several run-time lists zipped into a map's items (_zip)
             return zipped.items(values)

@@ -220,6 +220,9 @@ class _Execution:
         def leaf_done(res: StepResult) -> None:
             if res.phase == Phase.SUCCEEDED:
                 self.keyed.record(tpl, job.values, params, res.artifacts)
+            for p in (tpl.get("outputs") or {}).get("parameters") or []:  # a global output (fp.exit_with), as Argo
+                if p.get("globalName"):
+                    self.values["workflow.outputs.parameters." + p["globalName"]] = res.parameters.get(p["name"], "")
             outputs = {"parameters": res.parameters, "artifacts": res.artifacts, "result": res.result}
             message = res.message
             if res.phase in Phase.FAILED_LIKE and res.stderr_tail:
