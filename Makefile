@@ -29,11 +29,17 @@ lint: install-test
 bench: install-test
 	$(PYTHON) bench/run_all.py
 
-# Argo's own validator and controller as a test referee (conformance/README.md): Go modules
-# from the Go module proxy, pinned by conformance/go.sum; the binary goes to build/.
-HARNESS_SOURCES := $(wildcard conformance/*.go conformance/overlay/*/*.go) conformance/go.mod conformance/go.sum conformance/build.sh
+# Argo's own validator and controller as a test referee (conformance/README.md), one binary per
+# pinned Argo version: the default (v4) by conformance/go.mod and go.sum -> build/argo-harness,
+# each other version by conformance/go.VERSION.mod and go.VERSION.sum -> build/argo-harness-VERSION.
+# Go modules come from the Go module proxy; the builds run one after the other (each uses both cores).
+HARNESS_SOURCES := $(wildcard conformance/*.go conformance/overlay/*/*.go) conformance/build.sh
+ARGO_VERSIONS := $(patsubst conformance/go.%.mod,%,$(wildcard conformance/go.v*.mod))
 
-argo-harness: build/argo-harness
+argo-harness: build/argo-harness $(ARGO_VERSIONS:%=build/argo-harness-%)
 
-build/argo-harness: $(HARNESS_SOURCES)
+build/argo-harness: $(HARNESS_SOURCES) conformance/go.mod conformance/go.sum
 	bash conformance/build.sh build
+
+build/argo-harness-%: $(HARNESS_SOURCES) conformance/go.%.mod conformance/go.%.sum
+	bash conformance/build.sh build $*

@@ -16,7 +16,6 @@ import (
 
 	argoerrs "github.com/argoproj/argo-workflows/v4/errors"
 	wfv1 "github.com/argoproj/argo-workflows/v4/pkg/apis/workflow/v1alpha1"
-	"github.com/argoproj/argo-workflows/v4/workflow/artifacts/raw"
 	"github.com/argoproj/argo-workflows/v4/workflow/executor"
 )
 
@@ -126,7 +125,7 @@ func loadInputArtifacts(ctx context.Context, tmpl *wfv1.Template, pod *podFS, st
 		}
 		switch {
 		case driverArt.Raw != nil:
-			err = (&raw.ArtifactDriver{}).Load(ctx, driverArt, tempArtPath)
+			err = loadRaw(ctx, driverArt, tempArtPath)
 		case driverArt.S3 != nil:
 			key, kerr := driverArt.GetKey()
 			if kerr != nil {

@@ -1,6 +1,6 @@
-// The Kubernetes API server's half of validation for v4: the full CRDs Argo ships
-// (manifests/base/crds/full, copied next to the binary at build time from the Argo module)
-// applied with k8s.io/apiextensions-apiserver's own code, in the order its custom resource
+// The Kubernetes API server's half of validation: the CRDs the Argo version's install manifests
+// apply (v4: manifests/base/crds/full; v3: manifests/base/crds/minimal; copied next to the binary
+// at build time from the Argo module) applied with k8s.io/apiextensions-apiserver's own code, in the order its custom resource
 // strategy uses on create: prune and default, object meta, OpenAPI schema (maxItems, enums,
 // types), list-type invariants, then the x-kubernetes-validations CEL rules.
 package main
@@ -51,7 +51,7 @@ var crdFiles = map[string]string{
 	"CronWorkflow":            "argoproj.io_cronworkflows.yaml",
 }
 
-// loadCRDs reads the CRDs of this build; nil when the build carries none (v3 builds).
+// loadCRDs reads the CRDs of this build; nil when the build carries none.
 func loadCRDs() (*crdSet, error) {
 	if crdSubdir == "" {
 		return nil, nil

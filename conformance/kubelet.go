@@ -160,21 +160,21 @@ func (k *kubelet) execute(ctx context.Context, pod *apiv1.Pod) podOutcome {
 	}
 	rt := &podRuntime{pod: fs, done: make(chan struct{})}
 	wfName := pod.Labels[common.LabelKeyWorkflow]
-	we := executor.NewExecutor(ctx, k.h.Kube, k.h.WF.ArgoprojV1alpha1().WorkflowTaskResults(k.ns), nil,
+	we := newExecutor(ctx, k.h.Kube, k.h.WF.ArgoprojV1alpha1().WorkflowTaskResults(k.ns), nil,
 		pod.Name, pod.UID, wfName, k.wf.UID, env[common.EnvVarNodeID], k.ns, rt, *tmpl, includeScriptOutput, deadline, 0, 0)
 	we.InitializeOutput(ctx)
 
 	out := podOutcome{}
 	out.mainExit, out.mainMessage, out.deadlineExceeded, out.waitMessage = k.runMain(ctx, pod, mainCtr, env, fs, rt, deadline)
 	if err := we.CaptureScriptResult(ctx); err != nil {
-		we.AddError(ctx, err)
+		addError(ctx, &we, err)
 	}
 	if err := we.SaveParameters(ctx); err != nil {
-		we.AddError(ctx, err)
+		addError(ctx, &we, err)
 	}
 	saved, err := saveOutputArtifacts(ctx, &we.Template, rt, k.store)
 	if err != nil {
-		we.AddError(ctx, err)
+		addError(ctx, &we, err)
 	}
 	arts := make([]wfv1.Artifact, 0, len(saved))
 	k.mu.Lock()
@@ -186,7 +186,7 @@ func (k *kubelet) execute(ctx context.Context, pod *apiv1.Pod) podOutcome {
 	}
 	k.mu.Unlock()
 	if err := we.ReportOutputs(ctx, arts); err != nil {
-		we.AddError(ctx, err)
+		addError(ctx, &we, err)
 	}
 	we.FinalizeOutput(ctx)
 	out.waitErr = we.HasError()

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"strings"
 	"sync"
 )
 
@@ -62,8 +63,8 @@ func (r *logRing) lastProblem() string {
 		if json.Unmarshal([]byte(r.lines[i]), &entry) != nil {
 			continue
 		}
-		level, _ := entry["level"].(string)
-		if level != "WARN" && level != "ERROR" {
+		level, _ := entry["level"].(string) // slog (v4): WARN, ERROR; logrus (v3): warning, error
+		if level = strings.ToUpper(level); level != "WARN" && level != "WARNING" && level != "ERROR" {
 			continue
 		}
 		msg, _ := entry["msg"].(string)

@@ -14,7 +14,6 @@ import (
 
 	argoerrs "github.com/argoproj/argo-workflows/v4/errors"
 	"github.com/argoproj/argo-workflows/v4/workflow/common"
-	"github.com/argoproj/argo-workflows/v4/workflow/executor"
 )
 
 type podRuntime struct {
@@ -22,8 +21,6 @@ type podRuntime struct {
 	pgid int
 	done chan struct{}
 }
-
-var _ executor.ContainerRuntimeExecutor = (*podRuntime)(nil)
 
 func (r *podRuntime) varRunArgo(elem ...string) string {
 	p, _ := r.pod.hostPath(common.VarRunArgoPath)

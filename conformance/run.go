@@ -26,7 +26,6 @@ import (
 	"github.com/argoproj/argo-workflows/v4/config"
 	wfv1 "github.com/argoproj/argo-workflows/v4/pkg/apis/workflow/v1alpha1"
 	cmdutil "github.com/argoproj/argo-workflows/v4/util/cmd"
-	"github.com/argoproj/argo-workflows/v4/util/logging"
 	"github.com/argoproj/argo-workflows/v4/workflow/controller"
 )
 
@@ -155,8 +154,7 @@ func runWorkflow(opts runOptions) (runRecord, error) {
 		return runRecord{}, err
 	}
 	defer logs.close()
-	ctx, cancel := context.WithCancel(logging.WithLogger(context.Background(),
-		logging.NewSlogLoggerCustom(logging.Info, logging.JSON, logs)))
+	ctx, cancel := context.WithCancel(argoLogContext(logs, true))
 	defer cancel()
 
 	cmdutil.SetGLogLevel(0) // as the workflow-controller command does at start
@@ -257,7 +255,7 @@ func fingerprint(wf *wfv1.Workflow) string {
 	var lines []string
 	for id, n := range wf.Status.Nodes {
 		outs, _ := json.Marshal(n.Outputs)
-		synced := n.TaskResultSynced != nil && *n.TaskResultSynced
+		synced := taskResultSynced(n)
 		lines = append(lines, fmt.Sprintf("%s|%s|%s|%s|%v", id, n.Phase, n.Message, outs, synced))
 	}
 	for k, v := range wf.Status.TaskResultsCompletionStatus {

@@ -15,9 +15,7 @@ import (
 
 	wfv1 "github.com/argoproj/argo-workflows/v4/pkg/apis/workflow/v1alpha1"
 	fakewfclientset "github.com/argoproj/argo-workflows/v4/pkg/client/clientset/versioned/fake"
-	"github.com/argoproj/argo-workflows/v4/util/logging"
 	"github.com/argoproj/argo-workflows/v4/workflow/templateresolution"
-	"github.com/argoproj/argo-workflows/v4/workflow/validate"
 )
 
 const defaultNamespace = "default"
@@ -171,19 +169,18 @@ func validateOne(ctx context.Context, wftmplGetter templateresolution.WorkflowTe
 		if wf.Namespace == "" {
 			wf.Namespace = defaultNamespace
 		}
-		return validate.ValidateWorkflow(ctx, wftmplGetter, cwftmplGetter, wf, nil, validate.ValidateOpts{})
+		return validateWorkflow(ctx, wftmplGetter, cwftmplGetter, wf)
 	case *wfv1.WorkflowTemplate:
-		return validate.ValidateWorkflowTemplate(ctx, wftmplGetter, cwftmplGetter, o.DeepCopy(), nil, validate.ValidateOpts{})
+		return validateWorkflowTemplate(ctx, wftmplGetter, cwftmplGetter, o.DeepCopy())
 	case *wfv1.ClusterWorkflowTemplate:
-		return validate.ValidateClusterWorkflowTemplate(ctx, wftmplGetter, cwftmplGetter, o.DeepCopy(), nil, validate.ValidateOpts{})
+		return validateClusterWorkflowTemplate(ctx, wftmplGetter, cwftmplGetter, o.DeepCopy())
 	case *wfv1.CronWorkflow:
-		return validate.ValidateCronWorkflow(ctx, wftmplGetter, cwftmplGetter, o.DeepCopy(), nil)
+		return validateCronWorkflow(ctx, wftmplGetter, cwftmplGetter, o.DeepCopy())
 	}
 	return fmt.Errorf("unsupported kind %q", d.Kind)
 }
 
 // quietContext carries the logger Argo's code requires, writing only errors to stderr.
 func quietContext() context.Context {
-	logger := logging.NewSlogLoggerCustom(logging.Error, logging.Text, os.Stderr)
-	return logging.WithLogger(context.Background(), logger)
+	return argoLogContext(os.Stderr, false)
 }

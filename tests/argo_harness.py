@@ -1,9 +1,13 @@
 """Argo's own code as the tests' referee: a typed Python face for the Go harness in conformance/.
 
-`validate(...)` sends manifests through Argo's validator (and v4's full CRD schema and CEL rules) in one
+`validate(...)` sends manifests through Argo's validator (and the full CRDs' schema, with v4's CEL rules) in one
 long-lived `argo-harness validate --serve` process; `run(...)` executes a Workflow with Argo's own controller
-over fake Kubernetes clients, every pod running for real on this machine. The binary is built by
+over fake Kubernetes clients, every pod running for real on this machine. The binaries are built by
 `make argo-harness` when missing or stale; a build that fails raises HarnessBuildError (a test error, never a skip).
+
+One harness is built per pinned Argo version (VERSIONS: conformance/go.mod's first, the default, then one per
+conformance/go.VERSION.mod); `version=` picks one, `Harness(version)` binds one, and `assert_argo_accepts` asks
+every version.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import atexit
 import fcntl
 import functools
 import json
+import re
 import subprocess
 import tempfile
 import threading
@@ -22,6 +27,22 @@ from typing import Any, Iterable, Mapping
 ROOT = Path(__file__).resolve().parent.parent
 BINARY = ROOT / "build" / "argo-harness"
 _BUILD_LOCK = ROOT / "build" / ".argo-harness.lock"
+_CONFORMANCE = ROOT / "conformance"
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.lstrip("v").split("."))
+
+
+def _pinned_versions() -> tuple[str, ...]:
+    """The Argo versions the harness is built for, newest pin first after the default: conformance/go.mod's
+    (build/argo-harness), then one per conformance/go.VERSION.mod (build/argo-harness-VERSION)."""
+    found = re.search(r"^\s*github\.com/argoproj/argo-workflows/v\d+ (v[\d.]+)\s*$",
+                      (_CONFORMANCE / "go.mod").read_text(encoding="utf-8"), re.M)
+    if found is None:
+        raise HarnessBuildError("conformance/go.mod requires no Argo module")
+    others = (p.name[len("go."):-len(".mod")] for p in _CONFORMANCE.glob("go.v*.mod"))
+    return (found.group(1), *sorted(others, key=_version_key, reverse=True))
 
 
 class HarnessBuildError(RuntimeError):
@@ -32,19 +53,41 @@ class HarnessError(RuntimeError):
     """The harness could not do what was asked (bad manifest file, internal error); not a verdict of Argo's."""
 
 
+VERSIONS: tuple[str, ...] = _pinned_versions()
+DEFAULT_VERSION = VERSIONS[0]
+
+
+def _checked_version(version: str | None) -> str:
+    if version is None:
+        return DEFAULT_VERSION
+    if version not in VERSIONS:
+        raise HarnessError(f"no harness is pinned for Argo {version!r}; pinned: {', '.join(VERSIONS)}")
+    return version
+
+
 @functools.lru_cache(maxsize=1)
-def harness_binary() -> Path:
-    """build/argo-harness, brought up to date by `make argo-harness` once per test process (under a file lock,
-    so parallel test workers build it once)."""
+def _built() -> None:
+    """`make argo-harness` (every version) once per test process, under a file lock, so parallel test workers build
+    once."""
     _BUILD_LOCK.parent.mkdir(parents=True, exist_ok=True)
     with open(_BUILD_LOCK, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         done = subprocess.run(["make", "--no-print-directory", "argo-harness"], cwd=ROOT,
                               capture_output=True, text=True)
-    if done.returncode != 0 or not BINARY.exists():
+    if done.returncode != 0:
         tail = (done.stdout + done.stderr)[-3000:]
         raise HarnessBuildError(f"`make argo-harness` failed (exit {done.returncode}):\n{tail}")
-    return BINARY
+
+
+def harness_binary(version: str | None = None) -> Path:
+    """The harness for this Argo version (default: DEFAULT_VERSION, build/argo-harness), brought up to date by
+    `make argo-harness`."""
+    version = _checked_version(version)
+    _built()
+    binary = BINARY if version == DEFAULT_VERSION else BINARY.with_name(f"argo-harness-{version}")
+    if not binary.exists():
+        raise HarnessBuildError(f"`make argo-harness` left no {binary.relative_to(ROOT)}")
+    return binary
 
 
 @dataclass(frozen=True)
@@ -68,13 +111,15 @@ class Validation:
 class _Validator:
     """One `validate --serve` process, spoken to one JSON line at a time."""
 
-    def __init__(self) -> None:
+    def __init__(self, version: str) -> None:
+        self._version = version
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[str] | None = None
 
     def _process(self) -> subprocess.Popen[str]:
         if self._proc is None or self._proc.poll() is not None:
-            self._proc = subprocess.Popen([str(harness_binary()), "validate", "--serve"], stdin=subprocess.PIPE,
+            self._proc = subprocess.Popen([str(harness_binary(self._version)), "validate", "--serve"],
+                                          stdin=subprocess.PIPE,
                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                           encoding="utf-8")
         return self._proc
@@ -89,7 +134,7 @@ class _Validator:
             reply = proc.stdout.readline()
         if not reply:
             err = proc.stderr.read() if proc.stderr else ""
-            raise HarnessError(f"argo-harness validate --serve ended: {err[-2000:]}")
+            raise HarnessError(f"argo-harness {self._version} validate --serve ended: {err[-2000:]}")
         return [Validation.from_json(r) for r in json.loads(reply)["results"]]
 
     def close(self) -> None:
@@ -104,21 +149,24 @@ class _Validator:
                     stream.close()
 
 
-_validator = _Validator()
-atexit.register(_validator.close)
+_validators = {version: _Validator(version) for version in VERSIONS}
+for _v in _validators.values():
+    atexit.register(_v.close)
 
 
-def validate(manifests: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> list[Validation]:
+def validate(manifests: Mapping[str, Any] | Iterable[Mapping[str, Any]], *,
+             version: str | None = None) -> list[Validation]:
     """Argo's verdict on each manifest (Workflow, WorkflowTemplate, ClusterWorkflowTemplate, CronWorkflow). Templates
     given together resolve each other's templateRef."""
     items = [manifests] if isinstance(manifests, Mapping) else list(manifests)
-    return _validator.validate(items)
+    return _validators[_checked_version(version)].validate(items)
 
 
 def assert_argo_accepts(manifest: Mapping[str, Any]) -> None:
-    """Argo's server would accept the manifest on create (the failure message is Argo's own)."""
-    for v in validate(manifest):
-        assert v.ok, f"Argo refuses {v.kind} {v.name!r} ({v.stage}): {v.message}"
+    """Every pinned Argo version's server would accept the manifest on create (the failure message is Argo's own)."""
+    for version in VERSIONS:
+        for v in validate(manifest, version=version):
+            assert v.ok, f"Argo {version} refuses {v.kind} {v.name!r} ({v.stage}): {v.message}"
 
 
 @dataclass(frozen=True)
@@ -216,9 +264,10 @@ class HarnessRun:
 
 
 def run(manifest: Mapping[str, Any] | list[Mapping[str, Any]], store_dir: Path | str, *, timeout: float = 180,
-        stuck_after: float = 5) -> HarnessRun:
-    """Run a Workflow (plus any WorkflowTemplates it references, given in the same list) with Argo's controller.
-    Key-only s3 artifacts are read from and written to `store_dir`, keyed by their key."""
+        stuck_after: float = 5, version: str | None = None) -> HarnessRun:
+    """Run a Workflow (plus any WorkflowTemplates it references, given in the same list) with the controller of
+    this Argo version (default: DEFAULT_VERSION). Key-only s3 artifacts are read from and written to `store_dir`,
+    keyed by their key."""
     docs = manifest if isinstance(manifest, list) else [manifest]
     store = Path(store_dir)
     store.mkdir(parents=True, exist_ok=True)
@@ -226,9 +275,35 @@ def run(manifest: Mapping[str, Any] | list[Mapping[str, Any]], store_dir: Path |
         for d in docs:
             f.write(json.dumps(d, ensure_ascii=True) + "\n")
         f.flush()
-        done = subprocess.run([str(harness_binary()), "run", f.name, "--store", str(store), "--timeout",
+        done = subprocess.run([str(harness_binary(version)), "run", f.name, "--store", str(store), "--timeout",
                                str(timeout), "--stuck-after", str(stuck_after)],
                               capture_output=True, text=True, encoding="utf-8", timeout=timeout + 60)
     if done.returncode not in (0, 1) or not done.stdout.strip():
-        raise HarnessError(f"argo-harness run failed (exit {done.returncode}): {done.stderr[-3000:]}")
+        raise HarnessError(f"argo-harness {_checked_version(version)} run failed (exit {done.returncode}): "
+                           f"{done.stderr[-3000:]}")
     return HarnessRun.from_json(json.loads(done.stdout))
+
+
+@dataclass(frozen=True)
+class Harness:
+    """The harness of one Argo version, for tests parametrized over VERSIONS (the `harness` fixture)."""
+
+    version: str
+
+    @property
+    def major(self) -> int:
+        """Argo's major version (3 or 4)."""
+        return _version_key(self.version)[0]
+
+    def older_than(self, version: str) -> bool:
+        """This Argo version comes before `version` (e.g. "v3.7")."""
+        return _version_key(self.version) < _version_key(version)
+
+    def validate(self, manifests: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> list[Validation]:
+        """`validate` on this version."""
+        return validate(manifests, version=self.version)
+
+    def run(self, manifest: Mapping[str, Any] | list[Mapping[str, Any]], store_dir: Path | str, *,
+            timeout: float = 180, stuck_after: float = 5) -> HarnessRun:
+        """`run` on this version."""
+        return run(manifest, store_dir, timeout=timeout, stuck_after=stuck_after, version=self.version)

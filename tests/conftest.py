@@ -1,4 +1,5 @@
-"""Fixtures shared by the core tests: user modules as real files, removed from sys.modules/sys.path afterwards."""
+"""Fixtures shared by the core tests: user modules as real files, removed from sys.modules/sys.path afterwards; the
+Argo harness of each pinned Argo version."""
 
 from __future__ import annotations
 
@@ -6,7 +7,14 @@ import sys
 
 import pytest
 
+from argo_harness import VERSIONS, Harness
 from helpers import write_module
+
+
+@pytest.fixture(params=VERSIONS)
+def harness(request) -> Harness:
+    """Argo's own code of each pinned Argo version (tests/argo_harness.py): the test runs once per version."""
+    return Harness(request.param)
 
 
 @pytest.fixture

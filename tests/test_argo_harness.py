@@ -1,6 +1,6 @@
 """The harness is Argo's referee: Argo's own examples validate and run with Argo's phases, manifests Argo refuses are
 refused with Argo's message, pods run for real with Argo's executor semantics, and a workflow Argo requeues forever
-ends as Stuck instead of hanging."""
+ends as Stuck instead of hanging. Every test runs on each pinned Argo version (the `harness` fixture)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from argo_harness import HarnessRun, run, validate
+from argo_harness import Harness, HarnessRun
 from helpers import tgz
 
 EXAMPLES = Path(__file__).parent / "data" / "argo-examples"
@@ -32,19 +32,41 @@ def script(name: str, source: str, **extra) -> dict:
     return {"name": name, "script": {"image": "python:3.11-slim", "command": ["python3"], "source": source}, **extra}
 
 
+def failed_main(harness: Harness, code: int) -> str:
+    """A pod's message when its main container failed (operator.go inferFailedReason: v3.7 on name the container)."""
+    return f"{'' if harness.older_than('v3.7') else 'main: '}Error (exit code {code})"
+
+
 def only_pods(r: HarnessRun) -> dict[str, str]:
     return {n.display_name: n.phase for n in r.pods}
 
 
+# Fields of Argo's examples (from v4) that older versions lack: (example, field, first version with it).
+NEWER_FIELDS = {"retry-backoff.yaml": ("cap", "v3.7")}
+
+
+def example_for(harness: Harness, name: str) -> dict:
+    """The example as this Argo version can read it: without a field the version does not have."""
+    doc = example(name)
+    if name in NEWER_FIELDS and harness.older_than(NEWER_FIELDS[name][1]):
+        for t in doc["spec"]["templates"]:
+            (t.get("retryStrategy") or {}).get("backoff", {}).pop(NEWER_FIELDS[name][0], None)
+    return doc
+
+
 @pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("*.yaml")))
-def test_argo_examples_pass_argos_validation(name):
-    [verdict] = validate(example(name))
+def test_argo_examples_pass_argos_validation(harness: Harness, name):
+    [verdict] = harness.validate(example(name))
+    if name in NEWER_FIELDS and harness.older_than(NEWER_FIELDS[name][1]):
+        # strict decoding, as `argo lint` does: a field this version's types lack is refused
+        assert not verdict.ok and f'unknown field "{NEWER_FIELDS[name][0]}"' in verdict.message
+        [verdict] = harness.validate(example_for(harness, name))
     assert verdict.ok, verdict.message
     assert verdict.kind == "Workflow"
 
 
-def test_dag_diamond_runs_in_dependency_order(tmp_path):
-    r = run(example("dag-diamond.yaml"), tmp_path)
+def test_dag_diamond_runs_in_dependency_order(harness: Harness, tmp_path):
+    r = harness.run(example("dag-diamond.yaml"), tmp_path)
     assert r.phase == "Succeeded", r.message
     assert only_pods(r) == {"A": "Succeeded", "B": "Succeeded", "C": "Succeeded", "D": "Succeeded"}
     a, d = r.node("A"), r.node("D")
@@ -53,8 +75,8 @@ def test_dag_diamond_runs_in_dependency_order(tmp_path):
     assert a.input_parameters == {"message": "A"} and d.input_parameters == {"message": "D"}
 
 
-def test_parameter_aggregation_with_param_and_when(tmp_path):
-    r = run(example("parameter-aggregation-dag.yaml"), tmp_path)
+def test_parameter_aggregation_with_param_and_when(harness: Harness, tmp_path):
+    r = harness.run(example("parameter-aggregation-dag.yaml"), tmp_path)
     assert r.phase == "Succeeded", r.message
     evens = {n.display_name: n for n in r.nodes if n.display_name.startswith("divide-by-2(")}
     assert {k: n.phase for k, n in evens.items()} == {
@@ -69,21 +91,21 @@ def test_parameter_aggregation_with_param_and_when(tmp_path):
     assert prints == ["1", "2"]
 
 
-def test_retry_backoff_retries_failed_attempts(tmp_path):
-    r = run(example("retry-backoff.yaml"), tmp_path, timeout=170)
+def test_retry_backoff_retries_failed_attempts(harness: Harness, tmp_path):
+    r = harness.run(example_for(harness, "retry-backoff.yaml"), tmp_path, timeout=170)
     retry = r.node(r.record["name"])
     assert retry.type == "Retry"
     attempts = sorted(r.pods, key=lambda n: n.display_name)
     assert 1 <= len(attempts) <= 11
     *failed, last = attempts
-    assert all(n.phase == "Failed" and n.message == "main: Error (exit code 1)" for n in failed)
+    assert all(n.phase == "Failed" and n.message == failed_main(harness, 1) for n in failed)
     assert r.phase == last.phase == retry.phase
     # Argo stops at the limit (10 retries) or when backoff.maxDuration (1m from the first attempt) has passed.
     assert last.phase == "Succeeded" or len(attempts) == 11 or retry.message == "Max duration limit exceeded"
 
 
-def test_conditional_parameters_follow_the_coin(tmp_path):
-    r = run(example("dag-conditional-parameters.yaml"), tmp_path)
+def test_conditional_parameters_follow_the_coin(harness: Harness, tmp_path):
+    r = harness.run(example("dag-conditional-parameters.yaml"), tmp_path)
     assert r.phase == "Succeeded", r.message
     coin = r.node("flip-coin").result
     assert coin in ("heads", "tails")
@@ -93,8 +115,8 @@ def test_conditional_parameters_follow_the_coin(tmp_path):
     assert r.node(r.record["name"]).parameters == {"stepresult": coin}
 
 
-def test_dag_level_exit_handlers_run_after_each_task(tmp_path):
-    r = run(example("exit-handler-dag-level.yaml"), tmp_path)
+def test_dag_level_exit_handlers_run_after_each_task(harness: Harness, tmp_path):
+    r = harness.run(example("exit-handler-dag-level.yaml"), tmp_path)
     assert r.phase == "Succeeded", r.message
     for task in "ABCD":
         assert r.node(task).phase == "Succeeded"
@@ -102,52 +124,58 @@ def test_dag_level_exit_handlers_run_after_each_task(tmp_path):
         assert r.node(f"{task}.onExit").template_name == "exit"
 
 
-def test_continue_on_beside_depends_is_refused_with_argos_message():
+def test_continue_on_beside_depends_is_refused_with_argos_message(harness: Harness):
     wf = workflow([
         {"name": "main", "dag": {"tasks": [{"name": "a", "template": "t"},
                                             {"name": "b", "template": "t", "depends": "a",
                                              "continueOn": {"failed": True}}]}},
         {"name": "t", "container": {"image": "busybox", "command": ["true"]}}])
-    [v] = validate(wf)
+    [v] = harness.validate(wf)
     assert not v.ok and v.stage == "argo"
     assert v.message == ("templates.main cannot use 'continueOn' when using 'depends'. "
                          "Instead use 'dep-task.Failed'/'dep-task.Errored'")
 
 
-def test_201_tasks_are_refused_by_the_v4_crd():
+def test_201_tasks_are_refused_by_the_v4_crd_only(harness: Harness):
+    """v4's full CRDs set maxItems 200 on a DAG's tasks; v3's validator and full CRDs have no such limit."""
     tasks = [{"name": f"t{i}", "template": "t"} for i in range(201)]
     wf = workflow([{"name": "main", "dag": {"tasks": tasks}},
                    {"name": "t", "container": {"image": "busybox", "command": ["true"]}}])
-    [v] = validate(wf)
+    [v] = harness.validate(wf)
+    if harness.major == 3:
+        assert v.ok, v.message
+        return
     assert not v.ok and v.stage == "crd"
     assert "spec.templates[0].dag.tasks: Too many: 201: must have at most 200 items" in v.message
     small = copy.deepcopy(wf)
     small["spec"]["templates"][0]["dag"]["tasks"] = tasks[:200]
-    assert validate(small)[0].ok
+    assert harness.validate(small)[0].ok
 
 
-def test_six_field_cron_is_refused():
+def test_six_field_cron_is_refused(harness: Harness):
     cron = {"apiVersion": "argoproj.io/v1alpha1", "kind": "CronWorkflow", "metadata": {"name": "every-second"},
             "spec": {"schedules": ["0 * * * * *"],
                      "workflowSpec": {"entrypoint": "t", "templates": [
                          {"name": "t", "container": {"image": "busybox", "command": ["true"]}}]}}}
-    [v] = validate(cron)
+    [v] = harness.validate(cron)
     assert not v.ok
     assert v.message == "cron schedule 0 * * * * * is malformed: expected exactly 5 fields, found 6: [0 * * * * *]"
     cron["spec"]["schedules"] = ["0 * * * *"]
-    assert validate(cron)[0].ok
+    assert harness.validate(cron)[0].ok
 
 
-def test_run_of_a_refused_manifest_is_refused(tmp_path):
+def test_run_of_a_refused_manifest_is_refused(harness: Harness, tmp_path):
     wf = workflow([{"name": "main", "dag": {"tasks": [{"name": "a", "template": "nope"}]}}])
-    r = run(wf, tmp_path)
+    r = harness.run(wf, tmp_path)
     assert r.phase == "Refused"
     assert "nope" in r.message and r.nodes == ()
 
 
-def test_memoized_result_requeueing_forever_ends_stuck(tmp_path):
+def test_memoized_result_requeueing_forever_ends_stuck(harness: Harness, tmp_path):
     """A cache hit restores only what the first run captured; the result nobody referenced then is missing, and
-    Argo requeues the workflow without end. The harness stops and says why."""
+    Argo v4 requeues the workflow without end (dag.go resolveDependencyReferences: ReplaceStrict on tasks.*). The
+    harness stops and says why. Argo v3 leaves the reference unresolved (template.Replace with allowUnresolved): the
+    consumer runs with the literal text."""
     say = script("say", "print('hello')", memoize={"key": f"say-{uuid.uuid4().hex[:8]}",
                                                  "cache": {"configMap": {"name": "harness-memo"}}})
     wf = workflow([
@@ -159,14 +187,19 @@ def test_memoized_result_requeueing_forever_ends_stuck(tmp_path):
         say,
         {"name": "echo", "inputs": {"parameters": [{"name": "x"}]},
          "container": {"image": "busybox", "command": ["echo", "{{inputs.parameters.x}}"]}}])
-    r = run(wf, tmp_path, stuck_after=3)
+    r = harness.run(wf, tmp_path, stuck_after=3)
+    if harness.major == 3:
+        assert r.phase == "Succeeded", r.message
+        assert r.node("second").result is None and r.node("second").cache_hit is True
+        assert r.node("use").input_parameters == {"x": "{{tasks.second.outputs.result}}"}
+        return
     assert r.phase == "Stuck"
     assert "failed to resolve {{tasks.second.outputs.result}}" in r.message
     assert r.node("second").phase == "Succeeded" and r.node("second").result is None
     assert not r.nodes_named("use")
 
 
-def test_pods_run_with_argos_executor_semantics(tmp_path):
+def test_pods_run_with_argos_executor_semantics(harness: Harness, tmp_path):
     """Output parameters lose one trailing newline, the result is captured where it is referenced, artifacts go to
     the store under the key Argo's controller assigned (tgz unless archive none) and come back at their paths,
     store inputs are untarred when they are tarballs, a missing optional input is fine, and the pod's /tmp and /proc
@@ -208,7 +241,7 @@ print(json.dumps({"r": "{{inputs.parameters.r}}", "p": {{=toJson(inputs.paramete
                               {"name": "b", "from": "{{tasks.make.outputs.artifacts.b}}"}]}}]},
          "outputs": {"parameters": [{"name": "seen", "valueFrom": {"parameter": "{{tasks.read.outputs.result}}"}}]}},
         make, read])
-    r = run(wf, store)
+    r = harness.run(wf, store)
     assert r.phase == "Succeeded", r.message
     made = r.node("make")
     assert made.parameters == {"p": "line\n"}
@@ -226,7 +259,7 @@ print(json.dumps({"r": "{{inputs.parameters.r}}", "p": {{=toJson(inputs.paramete
     assert not Path("/tmp", marker).exists()
 
 
-def test_exit_code_and_stdout_result_only_where_referenced(tmp_path):
+def test_exit_code_and_stdout_result_only_where_referenced(harness: Harness, tmp_path):
     wf = workflow([
         {"name": "main", "dag": {"tasks": [
             {"name": "quiet", "template": "talk"},
@@ -236,20 +269,20 @@ def test_exit_code_and_stdout_result_only_where_referenced(tmp_path):
              "arguments": {"parameters": [{"name": "x", "value": "{{tasks.loud.outputs.result}}"}]}}]}},
         script("talk", "print('a' * 300_000)", inputs={"parameters": [{"name": "x", "default": ""}]}),
         script("fail", "import sys; print('bye'); sys.exit(3)")])
-    r = run(wf, tmp_path)
+    r = harness.run(wf, tmp_path)
     # The failure is handled by the dependent's `fail.Failed`: Argo's DAG (and workflow) succeed.
     assert r.phase == "Succeeded", r.message
     assert r.node("quiet").result is None
     assert r.node("loud").result == "a" * 256 * 1024
     assert r.node("fail").phase == "Failed" and r.node("fail").exit_code == "3"
-    assert r.node("fail").message == "main: Error (exit code 3)"
+    assert r.node("fail").message == failed_main(harness, 3)
     assert r.node("after").phase == "Succeeded"
 
 
-def test_template_deadline_fails_the_pod_as_the_kubelet_does(tmp_path):
+def test_template_deadline_fails_the_pod_as_the_kubelet_does(harness: Harness, tmp_path):
     wf = workflow([{"name": "main", "activeDeadlineSeconds": 2,
                     "container": {"image": "busybox", "command": ["sh", "-c", "sleep 60"]}}])
-    r = run(wf, tmp_path)
+    r = harness.run(wf, tmp_path)
     assert r.phase == "Failed"
     [pod] = r.pods
     assert pod.phase == "Failed"

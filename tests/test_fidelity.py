@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import tarfile
 import warnings
 from pathlib import Path
@@ -19,12 +20,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import flowpack as fp
+from argo_harness import Harness
+from flowpack._argo._errors import ArgoConfigError
 from flowpack._argo._prepare import as_kind
+from flowpack._argo._status import step_message
 from flowpack._argo._submit import render_for_argo
 from flowpack._engine._assess import assess, targets
 from flowpack._engine._gojson import ItemOutputs, aggregate, format_float, item_values
 from flowpack._engine._when import evaluate_when
-from flowpack._argo._errors import ArgoConfigError
 from flowpack._errors import ManifestError
 from flowpack._validate import ArgoLimitWarning
 from flowpack._yaml import dump
@@ -317,7 +320,7 @@ def test_map_items_holding_braces_are_refused(user_module):
 
 
 # ---------------------------------------------------------------------------------------------- names (14.5)
-def test_names_argo_refuses_are_mapped_or_refused(user_module):
+def test_names_argo_refuses_are_mapped_or_refused(harness: Harness, user_module):
     src = '''
 from typing import NamedTuple
 import flowpack as fp
@@ -352,11 +355,10 @@ def unicode_field():
     assert set(tasks) == {"t-3d-render", "t-3d-render-2"}
     assert tasks["t-3d-render-2"]["depends"] == "t-3d-render"
 
-    import argo_harness  # Argo accepts the mapped names, and refuses the names as they were
-
-    assert argo_harness.validate(manifest)[0].ok
+    # Argo accepts the mapped names, and refuses the names as they were
+    assert harness.validate(manifest)[0].ok
     text = json.dumps(manifest).replace('"t-3d-render', '"3d-render').replace("t-3d-render", "3d-render")
-    [verdict] = argo_harness.validate(json.loads(text))
+    [verdict] = harness.validate(json.loads(text))
     assert not verdict.ok and "cannot begin with a digit" in verdict.message
     with pytest.raises(fp.WorkflowBuildError, match="output 'größe' can't be an Argo parameter"):
         m.unicode_field.render()
@@ -507,15 +509,14 @@ def test_a_default_holding_braces_after_a_skipped_step(user_module, tmp_path):
     assert run_checked(m.optional, tmp_path, n=1).result() == "ran"
 
 
-def test_a_default_holding_control_characters_after_a_skipped_step_on_argo_and_locally(user_module, tmp_path):
+def test_a_default_holding_control_characters_after_a_skipped_step_on_argo_and_locally(harness: Harness, user_module,
+                                                                                         tmp_path):
     """Argo substitutes an expression's result through strconv.Quote and needs valid JSON: a default holding a
     control byte must travel encoded, or Argo's controller errors the node ('the result was invalid JSON')."""
-    import argo_harness
-
     m = user_module(DEFAULTS.replace("} odd { default", "bell \\x07 tab\\t default"))
     manifest = render_checked(m.optional)
     assert "bell" not in json.dumps(dag_tasks(manifest)["show"])  # the control byte travels encoded
-    argo = argo_harness.run(manifest, tmp_path / "store", timeout=120)
+    argo = harness.run(manifest, tmp_path / "store", timeout=120)
     assert argo.phase == "Succeeded", {n.display_name: n.message for n in argo.nodes}
     label = argo.node("show").input_parameters["label"]
     assert label.startswith("fp-b64:") and base64.b64decode(label[7:]).decode() == "bell \x07 tab\t default"
@@ -547,11 +548,9 @@ def w():
     assert "{{tasks.cached.outputs.parameters.return}}" in text and "{{tasks.plain.outputs.result}}" in text
 
 
-def test_a_cache_hit_on_argos_controller_gives_its_consumer_the_value(user_module, tmp_path):
+def test_a_cache_hit_on_argos_controller_gives_its_consumer_the_value(harness: Harness, user_module, tmp_path):
     """Argo restores only the outputs a memoized node captured; flowpack's consumers read the output parameter,
     which is always captured, so the second call (a cache hit, same key) still feeds the step after it."""
-    import argo_harness
-
     src = '''
 import flowpack as fp
 
@@ -573,7 +572,7 @@ def twice():
     return plain(first), plain(second)
 '''
     m = user_module(src)
-    argo = argo_harness.run(m.twice.render(), tmp_path / "store", timeout=120)
+    argo = harness.run(m.twice.render(), tmp_path / "store", timeout=120)
     hit = next(n for n in argo.nodes if n.display_name == "cached-2")
     assert argo.phase == "Succeeded", argo.message
     assert hit.cache_hit is True  # Argo's controller served it from its cache
@@ -583,8 +582,31 @@ def twice():
     assert local.result() == (11, 11)
 
 
+def test_a_failed_steps_message_is_its_exception_line_on_every_version(harness: Harness, user_module, tmp_path):
+    """Argo v3.7 and later word a failed main container "main: Error (exit code 1): <termination message>", v3.6
+    "Error (exit code 1): <termination message>" (operator.go inferFailedReason); the client reads the step's
+    exception line out of both."""
+    m = user_module('''
+import flowpack as fp
+
+
+@fp.op
+def refuse(n: int) -> int:
+    raise ValueError(f"n={n} is refused")
+
+
+@fp.workflow
+def refused(n: int):
+    return refuse(n)
+''')
+    argo = harness.run(m.refused.render(n=1), tmp_path / "store", timeout=120)
+    [pod] = argo.pods
+    assert argo.phase == "Failed" and pod.message.endswith("ValueError: n=1 is refused"), pod.message
+    assert step_message({"type": "Pod", "message": pod.message}) == "ValueError: n=1 is refused"
+
+
 # ---------------------------------------------------------------------------------------- input files (14.10)
-def test_uploaded_files_are_never_unpacked(user_module, tmp_path):
+def test_uploaded_files_are_never_unpacked(harness: Harness, user_module, tmp_path):
     m = user_module(OPS)
     inner = tmp_path / "inner.txt"
     inner.write_text("x" * 100)
@@ -601,8 +623,6 @@ def test_uploaded_files_are_never_unpacked(user_module, tmp_path):
     # Argo's own controller and executor: the file as it is; without `archive: none` it would be unpacked
     import shutil
 
-    import argo_harness
-
     store = tmp_path / "argo-store"
     (store / art["s3"]["key"]).parent.mkdir(parents=True)
     shutil.copy(archive, store / art["s3"]["key"])
@@ -610,7 +630,7 @@ def test_uploaded_files_are_never_unpacked(user_module, tmp_path):
     for archive_none in (True, False):
         if not archive_none:
             del art["archive"]
-        result = argo_harness.run(manifest, store)
+        result = harness.run(manifest, store)
         root = next(n for n in result.nodes if n.type == "DAG")
         sizes.append(int(root.parameters["return"]))
     assert sizes == [archive.stat().st_size, inner.stat().st_size]
@@ -641,7 +661,7 @@ def test_cron_workflows_for_every_server_version():
 
 
 # ------------------------------------------------------------------------------------------- CRD limits (14.12)
-def test_more_than_200_tasks_warns_locally_and_is_refused_for_argo(user_module):
+def test_more_than_200_tasks_warns_locally_and_is_refused_for_argo(harness: Harness, user_module):
     m = user_module(OPS)
 
     @fp.workflow
@@ -656,10 +676,12 @@ def test_more_than_200_tasks_warns_locally_and_is_refused_for_argo(user_module):
             render_for_argo(wide, upload=False)
         manifest = wide.render()
 
-    import argo_harness  # the limit is Argo's: its v4 CRDs refuse the manifest
-
-    [verdict] = argo_harness.validate(manifest)
-    assert not verdict.ok and verdict.stage == "crd" and "200" in verdict.message
+    # the limit is Argo v4's: its CRDs refuse the manifest; v3 has no such limit (flowpack keeps to v4's)
+    [verdict] = harness.validate(manifest)
+    if harness.major == 3:
+        assert verdict.ok, verdict.message
+    else:
+        assert not verdict.ok and verdict.stage == "crd" and "200" in verdict.message
 
 
 # --------------------------------------------------------------------------------------------------- YAML (14.13)
@@ -687,15 +709,30 @@ def _local_view(run) -> tuple[str, dict, dict]:
     return run.phase, steps, dict((run.record.get("outputs") or {}).get("parameters") or {})
 
 
-def _argo_view(result) -> tuple[str, dict, dict]:
-    import re
+def _argo_step_name(node) -> str:
+    return re.sub(r"\((\d+):.*\)$", r"(\1)", node.display_name)
 
+
+def _argo_view(result) -> tuple[str, dict, dict]:
+    """The local view of an Argo run: a retried step is its Retry node (its attempts are _argo_attempts)."""
+    attempts = {c for n in result.nodes if n.type == "Retry" for c in n.children}
     steps = {}
     for n in result.nodes:
-        if n.type in ("Pod", "Skipped", "Suspend"):
-            steps[re.sub(r"\((\d+):.*\)$", r"(\1)", n.display_name)] = n.phase
+        if n.type in ("Pod", "Skipped", "Suspend", "Retry") and n.id not in attempts:
+            steps[_argo_step_name(n)] = n.phase
     root = next(n for n in result.nodes if n.type == "DAG" and not n.boundary_id)
     return result.phase, steps, {p["name"]: p.get("value") for p in (root.outputs or {}).get("parameters") or []}
+
+
+def _local_attempts(run) -> dict[str, int]:
+    """Steps that took more than one attempt, and how many."""
+    return {s["name"]: s["attempts"] for s in run.steps.values() if s.get("attempts", 1) > 1}
+
+
+def _argo_attempts(result) -> dict[str, int]:
+    """Retried steps that took more than one attempt (pods), and how many."""
+    counts = {_argo_step_name(n): len(n.children) for n in result.nodes if n.type == "Retry"}
+    return {name: count for name, count in counts.items() if count > 1}
 
 
 DIFFERENTIAL = [
@@ -716,14 +753,22 @@ DIFFERENTIAL = [
 ]
 
 
+# Argo v3 pastes a string loop item into `{{item}}` with its JSON escapes (operator.go processItem:
+# fmt.Sprintf("%v", item), Item.String), v4 as the string itself (item.GetStrVal()): text items holding quotes or
+# backslashes arrive as `say \"hi\"` on v3. flowpack's maps over texts do not bridge that yet (README).
+ESCAPED_ON_V3 = ("texts",)
+ESCAPED_ON_V3_REASON = "Argo v3 keeps a string item's JSON escapes in {{item}} (processItem, Item.String)"
+
+
 @pytest.mark.parametrize("module, name, params", DIFFERENTIAL, ids=[f"{n}-{i}" for i, (_, n, _) in
                                                                       enumerate(DIFFERENTIAL)])
-def test_the_local_engine_ends_as_argos_controller_does(user_module, tmp_path, module, name, params):
-    import argo_harness
-
+def test_the_local_engine_ends_as_argos_controller_does(harness: Harness, request, user_module, tmp_path, module,
+                                                         name, params):
+    if harness.major == 3 and name in ESCAPED_ON_V3:
+        request.node.add_marker(pytest.mark.xfail(strict=True, reason=ESCAPED_ON_V3_REASON))
     m = user_module(globals()[module])
     wf = getattr(m, name)
-    argo = argo_harness.run(wf.render(**params), tmp_path / "store", timeout=120)
+    argo = harness.run(wf.render(**params), tmp_path / "store", timeout=120)
     try:
         local = wf.run(run_dir=tmp_path / "runs", **params)
     except fp.RunError as exc:
@@ -732,9 +777,7 @@ def test_the_local_engine_ends_as_argos_controller_does(user_module, tmp_path, m
     assert _local_view(local) == _argo_view(argo), f"Argo: {argo.phase} {argo.message} {messages}"
 
 
-def test_argo_accepts_every_form_flowpack_renders(user_module):
-    import argo_harness
-
+def test_argo_accepts_every_form_flowpack_renders(harness: Harness, user_module):
     ops, maps, conditions = user_module(OPS), user_module(MAPS), user_module(CONDITIONS)
     manifests = [ops.tolerant.render(n=1), ops.strict_failure.render(n=1), ops.fallback_after_failure.render(n=1),
                  maps.texts.render(items=["a"]), maps.numbers.render(n=0), maps.zipped.render(),
@@ -746,13 +789,13 @@ def test_argo_accepts_every_form_flowpack_renders(user_module):
 
     manifests.append(bounded.render(n=3))
     manifests.append(as_kind(bounded.render(n=3), "CronWorkflow", name="bounded", schedule="0 * * * *"))
-    for verdict in argo_harness.validate(manifests):
+    for verdict in harness.validate(manifests):
         assert verdict.ok, f"Argo refuses {verdict.kind} {verdict.name!r} ({verdict.stage}): {verdict.message}"
     # the referee does refuse what flowpack used to render: continueOn beside depends
     old = ops.tolerant.render(n=1)
     entry = template(old, old["spec"]["entrypoint"])
     next(t for t in entry["dag"]["tasks"] if t["name"] == "boom")["continueOn"] = {"failed": True}
-    [verdict] = argo_harness.validate(old)
+    [verdict] = harness.validate(old)
     assert not verdict.ok and "continueOn" in verdict.message
 
 

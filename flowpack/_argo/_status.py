@@ -75,8 +75,9 @@ def step_key(wf: dict, node: dict) -> str:
 
 
 # A failed main container as Argo's controller words it (operator.go inferFailedReason): "main: <reason> (exit code
-# <n>): <the container's termination message>". A flowpack step leaves its exception's last line there.
-_MAIN_FAILED = re.compile(r"main: [^:]+ \(exit code -?\d+\): (?P<said>.+)", re.DOTALL)
+# <n>): <the container's termination message>" (v3.6 leaves out "main: "). A flowpack step leaves its exception's
+# last line there.
+_MAIN_FAILED = re.compile(r"(?:main: )?[^:]+ \(exit code -?\d+\): (?P<said>.+)", re.DOTALL)
 
 
 def step_message(node: dict) -> str:

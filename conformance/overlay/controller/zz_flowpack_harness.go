@@ -2,6 +2,7 @@
 // conformance harness. It builds a WorkflowController over fake Kubernetes clients the same
 // way Argo's own controller unit tests do (controller_test.go newController) and exposes the
 // operator, so the harness drives Argo's unmodified operator code from outside the package.
+// The few calls whose signatures differ between Argo versions are in zz_flowpack_harness_v*.go.
 package controller
 
 import (
@@ -30,8 +31,6 @@ import (
 	"github.com/argoproj/argo-workflows/v4/workflow/controller/pod"
 	"github.com/argoproj/argo-workflows/v4/workflow/events"
 	hydratorfake "github.com/argoproj/argo-workflows/v4/workflow/hydrator/fake"
-	"github.com/argoproj/argo-workflows/v4/workflow/metrics"
-	"github.com/argoproj/argo-workflows/v4/workflow/util"
 )
 
 // HarnessController is a WorkflowController over fake clientsets, plus the clientsets.
@@ -42,10 +41,6 @@ type HarnessController struct {
 }
 
 type harnessEventRecorderManager struct{ recorder *record.FakeRecorder }
-
-func (m harnessEventRecorderManager) Get(_ context.Context, _ string) record.EventRecorder {
-	return m.recorder
-}
 
 var _ events.EventRecorderManager = harnessEventRecorderManager{}
 
@@ -76,7 +71,7 @@ func NewHarnessController(ctx context.Context, cfg config.Config, namespace stri
 	}
 	wfc.artifactRepositories = artifactrepositories.New(kube, namespace, &wfc.Config.ArtifactRepository)
 	var err error
-	wfc.metrics, _, err = metrics.CreateDefaultTestMetrics(ctx)
+	wfc.metrics, err = harnessTestMetrics(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -85,14 +80,14 @@ func NewHarnessController(ctx context.Context, cfg config.Config, namespace stri
 	wfc.throttler = wfc.newThrottler()
 	wfc.rateLimiter = wfc.newRateLimiter()
 
-	wfc.wfInformer = util.NewWorkflowInformer(ctx, dynamicClient, "", 0, wfc.tweakListRequestListOptions, wfc.tweakWatchRequestListOptions, indexers)
+	wfc.wfInformer = wfc.harnessWorkflowInformer(ctx, dynamicClient)
 	wfc.wfTaskSetInformer = informerFactory.Argoproj().V1alpha1().WorkflowTaskSets()
 	wfc.artGCTaskInformer = informerFactory.Argoproj().V1alpha1().WorkflowArtifactGCTasks()
-	wfc.taskResultInformer = wfc.newWorkflowTaskResultInformer(ctx)
+	wfc.taskResultInformer = wfc.harnessTaskResultInformer(ctx)
 	wfc.wftmplInformer = informerFactory.Argoproj().V1alpha1().WorkflowTemplates()
 	_ = wfc.addWorkflowInformerHandlers(ctx)
 	wfc.PodController = pod.NewController(ctx, &wfc.Config, wfc.restConfig, "", wfc.kubeclientset, wfc.wfInformer, wfc.metrics, wfc.enqueueWfFromPodLabel)
-	wfc.configMapInformer = wfc.newConfigMapInformer(ctx)
+	wfc.configMapInformer = wfc.harnessConfigMapInformer(ctx)
 	wfc.createSynchronizationManager(ctx)
 	if err := wfc.initManagers(ctx); err != nil {
 		return nil, err
@@ -126,7 +121,7 @@ func NewHarnessController(ctx context.Context, cfg config.Config, namespace stri
 // Operate runs Argo's operator once on wf (as processNextItem does) and returns the
 // workflow as the operator left it; the operator also persists it to the fake clientset.
 func (h *HarnessController) Operate(ctx context.Context, wf *wfv1.Workflow) *wfv1.Workflow {
-	woc := newWorkflowOperationCtx(ctx, wf, h.WFC)
+	woc := harnessOperationCtx(ctx, wf, h.WFC)
 	woc.operate(ctx)
 	return woc.wf
 }

@@ -1,0 +1,33 @@
+//go:build argo_v3_6
+
+// Argo v3.6's validation signatures (no defaults argument, no context) and its nodes, which
+// carry no TaskResultSynced flag; see argo_v4.go.
+package main
+
+import (
+	"context"
+
+	wfv1 "github.com/argoproj/argo-workflows/v4/pkg/apis/workflow/v1alpha1"
+	"github.com/argoproj/argo-workflows/v4/workflow/templateresolution"
+	"github.com/argoproj/argo-workflows/v4/workflow/validate"
+)
+
+func validateWorkflow(_ context.Context, wt templateresolution.WorkflowTemplateNamespacedGetter, cwt templateresolution.ClusterWorkflowTemplateGetter, wf *wfv1.Workflow) error {
+	return validate.ValidateWorkflow(wt, cwt, wf, validate.ValidateOpts{})
+}
+
+func validateWorkflowTemplate(_ context.Context, wt templateresolution.WorkflowTemplateNamespacedGetter, cwt templateresolution.ClusterWorkflowTemplateGetter, t *wfv1.WorkflowTemplate) error {
+	return validate.ValidateWorkflowTemplate(wt, cwt, t, validate.ValidateOpts{})
+}
+
+func validateClusterWorkflowTemplate(_ context.Context, wt templateresolution.WorkflowTemplateNamespacedGetter, cwt templateresolution.ClusterWorkflowTemplateGetter, t *wfv1.ClusterWorkflowTemplate) error {
+	return validate.ValidateClusterWorkflowTemplate(wt, cwt, t, validate.ValidateOpts{})
+}
+
+func validateCronWorkflow(ctx context.Context, wt templateresolution.WorkflowTemplateNamespacedGetter, cwt templateresolution.ClusterWorkflowTemplateGetter, c *wfv1.CronWorkflow) error {
+	return validate.ValidateCronWorkflow(ctx, wt, cwt, c)
+}
+
+// taskResultSynced: v3.6's nodes have no TaskResultSynced flag (the task results' completion
+// is tracked in the workflow's status alone).
+func taskResultSynced(wfv1.NodeStatus) bool { return false }
