@@ -1,14 +1,17 @@
 """Differential suite, generated part (issue 13): hypothesis builds random workflows from the ops in
 differential_ops.py (chains, diamonds, maps over literal lists and over a step's list output, empty ones included,
 `when` on steps and on maps, `allow_failure()` on a raising op, a default standing in for a skipped step, a NamedTuple
-output, text holding quotes, newlines and unicode). Each runs on the embedded local engine and on Argo's own controller
-(the Argo harness, same rendered manifest): the workflow's phase, every node's phase, every output and the decoded
-result must match. Derandomized and bounded (a few examples), so CI is reproducible and its cost known."""
+output, text holding quotes, newlines and unicode, retried steps that fail a given number of attempts). Each runs on
+the embedded local engine and on Argo's own controller (the Argo harness, same rendered manifest): the workflow's
+phase, every node's phase, every output and the decoded result must match, and a retried step must take as many
+attempts on both. Derandomized and bounded (a few examples), so CI is reproducible and its cost known."""
 
 from __future__ import annotations
 
 import itertools
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -17,10 +20,10 @@ import argo_harness
 import flowpack as fp
 from flowpack._results import decode_parameter, output_kind, rebuild
 from helpers import write_module
-from test_fidelity import _argo_view, _local_view
+from test_fidelity import _argo_attempts, _argo_view, _local_attempts, _local_view
 
-HEADER = "import flowpack as fp\nfrom differential_ops import add, boom, echo, fallback, inc, shout, sq, stats, " \
-         "total, upto\n\n\n@fp.workflow\ndef generated(n: int):\n"
+HEADER = "import flowpack as fp\nfrom differential_ops import add, boom, echo, fallback, flaky, flaky_once, inc, " \
+         "shout, sq, stats, total, upto\n\n\n@fp.workflow\ndef generated(n: int, folder: str):\n"
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,12 @@ def text(s: str):
     return lambda v: Construct((f"{v} = echo({s!r})",), v)
 
 
+def retried(fails: int, once: bool):
+    # fails its first `fails` attempts (counted in a file of the run's `folder`): retries=2 or fp.Retry(1, ...)
+    op = "flaky_once" if once else "flaky"
+    return lambda v: Construct((f"{v} = {op}(folder, {v!r}, {fails}, n)",), v)
+
+
 constructs = st.one_of(
     st.builds(chain, st.integers(1, 3)),
     st.builds(diamond),
@@ -94,6 +103,7 @@ constructs = st.one_of(
     st.builds(default_after_skip, condition),
     st.builds(named_tuple, small),
     st.builds(text, texts),
+    st.builds(retried, small, st.booleans()),
 )
 
 
@@ -115,10 +125,12 @@ def source_of(parts: list[Construct], returned: list[str]) -> str:
 
 
 # always tried besides the generated ones: an empty literal map, text with every awkward character, a map skipped
-# by its condition, a step ordered after an allowed failure, and a returned output of a step that is skipped
+# by its condition, a step ordered after an allowed failure, a returned output of a step that is skipped, and a step
+# that succeeds on its last retry
 EXAMPLE = source_of([literal_map([])("e"), text("say \"hi\"\nit's {{x}} \\ é✓λ\t$")("t"),
-                     when_map(2, "n > 0")("m"), allowed_failure(True)("f"), when_step("n == 1")("w")],
-                    ["e", "t", "f", "w"])
+                     when_map(2, "n > 0")("m"), allowed_failure(True)("f"), when_step("n == 1")("w"),
+                     retried(2, False)("r")],
+                    ["e", "t", "f", "w", "r"])
 
 
 _modules = itertools.count()
@@ -141,12 +153,18 @@ def test_random_workflows_run_the_same_locally_and_on_argos_controller(tmp_path_
     source, n = case
     tmp = tmp_path_factory.mktemp("random")
     wf = write_module(tmp / "src", source, f"fprandom_{next(_modules)}").generated
-    argo = argo_harness.run(wf.render(n=n), tmp / "store", timeout=120)
-    try:
-        local = wf.run(run_dir=tmp / "runs", n=n)
-    except fp.RunError as exc:
-        local = exc.run
+    # Each engine counts attempts in a folder of its own, outside /tmp: every pod of Argo's (a retry is a new pod)
+    # has a /tmp of its own.
+    with tempfile.TemporaryDirectory(prefix="fp-attempts-", dir="/var/tmp") as counters:
+        on_argo, here = Path(counters, "argo"), Path(counters, "local")
+        on_argo.mkdir(), here.mkdir()
+        argo = argo_harness.run(wf.render(n=n, folder=str(on_argo)), tmp / "store", timeout=120)
+        try:
+            local = wf.run(run_dir=tmp / "runs", n=n, folder=str(here))
+        except fp.RunError as exc:
+            local = exc.run
     messages = {n.display_name: n.message for n in argo.nodes if n.message}
     assert _local_view(local) == _argo_view(argo), f"{source}\nArgo: {argo.phase} {argo.message} {messages}"
+    assert _local_attempts(local) == _argo_attempts(argo), source
     if local.phase == "Succeeded":
         assert _argo_result(local, argo) == local.result(), source
