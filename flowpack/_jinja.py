@@ -6,7 +6,7 @@ import functools
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 
 def templates_dir() -> Path:
@@ -24,6 +24,16 @@ _json = json.JSONEncoder(ensure_ascii=False).encode  # one encoder for every val
 def present(mapping: Mapping[str, Any]) -> dict[str, Any]:
     """The mapping without its absent entries (None): how a template leaves out a key it has no value for."""
     return {key: value for key, value in mapping.items() if value is not None}
+
+
+def records(rows: Iterable[Sequence[Any]], *keys: str) -> list[dict[str, Any]]:
+    """Each row (a tuple) as a mapping of `keys` to its items: `[("x", 1)] | records("name", "value")`."""
+    return [dict(zip(keys, row)) for row in rows]
+
+
+def merged(mapping: Mapping[str, Any], more: Mapping[str, Any]) -> dict[str, Any]:
+    """The mapping with the entries of `more` added (theirs win): `{"name": n} | merged(extra)`."""
+    return {**mapping, **more}
 
 
 def json_digest(value: object) -> str:
@@ -48,6 +58,8 @@ def environment():
     env.filters["pyrepr"] = repr
     env.filters["present"] = present
     env.filters["json_digest"] = json_digest
+    env.filters["records"] = records
+    env.filters["merged"] = merged
     return env
 
 
