@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fixtures_docker import docker_client  # noqa: E402,F401  (pytest fixture)
+from flowpack._engine import _gojson as gojson  # noqa: E402
 from flowpack._results import decode_parameter, output_kind, rebuild  # noqa: E402
 from flowpack._types import MARKER, TAGS  # noqa: E402
 from helpers import run_checked, write_module  # noqa: E402
@@ -347,14 +348,14 @@ def _runtime_expected(words: list) -> dict:
 
 def _gathered(texts: list[str]) -> list[str]:
     """Texts as a map's fan-in gives them: when every one is JSON-object or -list text, Argo decodes them and they
-    come back re-encoded compactly (keys sorted); otherwise exactly."""
+    come back as Go encodes them (compact, keys sorted, numbers as float64); otherwise exactly."""
     try:
         values = [json.loads(t) for t in texts]
     except ValueError:
         return texts
     if not all(isinstance(v, (list, dict)) for v in values):
         return texts
-    return [json.dumps(v, separators=(",", ":"), sort_keys=True, ensure_ascii=False) for v in values]
+    return [gojson.marshal(gojson.decode(t)) for t in texts]
 
 
 def _argo_outputs(local_run, argo) -> dict:
