@@ -267,7 +267,7 @@ def map_throughput(n: int, runs: int) -> dict:
     part of it spent scanning the machine's processes for a step's leftovers, the fork server, the step processes."""
     import resource
 
-    from flowpack._engine import _forkserver, _step
+    from flowpack._engine import _forkclient, _step
 
     scan = [0.0]
     scan_leftovers = _step.kill_tagged
@@ -284,7 +284,7 @@ def map_throughput(n: int, runs: int) -> dict:
     work = Path(tempfile.mkdtemp(prefix="bench-fp-map-"))
     try:
         run_local(wf, expected, work)  # warm-up, and the fork server's start
-        server = _forkserver._servers.get(sys.executable)
+        server = _forkclient._servers.get(sys.executable)
         before = load()
         walls, cpu = [], {"engine": [], "leftover_scan": [], "fork_server": [], "steps": []}
         for _ in range(runs):

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import flowpack as fp
-from flowpack._engine import _forkserver
+from flowpack._engine import _forkclient, _forkserver
 from helpers import alive, run_checked
 
 PROBE = '''
@@ -174,7 +174,7 @@ def test_a_forked_step_sees_exactly_what_a_spawned_step_sees(m, tmp_path):
     forked = _view(m, tmp_path, "1")
     # which way each step started: both are the server's children (it stops what they leave behind); a spawned
     # step exec'd a fresh interpreter, a forked one still runs the server's command line
-    server = _forkserver.fork_server(sys.executable).proc.pid
+    server = _forkclient.fork_server(sys.executable).proc.pid
     assert spawned.pop("ppid") == forked.pop("ppid") == server
     assert spawned.pop("started_as") == "probe.py" and forked.pop("started_as") == "_forkserver.py"
     spawned.pop("random"), forked.pop("random")
@@ -239,18 +239,18 @@ def test_another_interpreter_spawns(m, tmp_path):
     wrapper.chmod(0o755)
     view = run_checked(m.look, tmp_path, python=str(wrapper), flowpack_dir=FLOWPACK_DIR).result()
     assert view["started_as"] == "probe.py"  # exec'd, not forked
-    assert view["ppid"] == _forkserver.fork_server(sys.executable).proc.pid  # by the server that contains it
+    assert view["ppid"] == _forkclient.fork_server(sys.executable).proc.pid  # by the server that contains it
 
 
 def test_interpreter_startup_variables_decide_between_fork_and_spawn():
     argv = [sys.executable, "/nowhere/step.py"]
     env = dict(os.environ)
-    assert _forkserver.forkable(argv, env)
+    assert _forkclient.forkable(argv, env)
     other_seed = "123" if env.get("PYTHONHASHSEED") != "123" else "7"
-    assert not _forkserver.forkable(argv, {**env, "PYTHONHASHSEED": other_seed})
-    assert not _forkserver.forkable(argv, {**env, "PYTHONPATH": "relative/folder"})
-    assert not _forkserver.forkable([sys.executable, "-u", "/nowhere/step.py"], env)
-    assert not _forkserver.forkable(["/usr/bin/env", "/nowhere/step.py"], env)
+    assert not _forkclient.forkable(argv, {**env, "PYTHONHASHSEED": other_seed})
+    assert not _forkclient.forkable(argv, {**env, "PYTHONPATH": "relative/folder"})
+    assert not _forkclient.forkable([sys.executable, "-u", "/nowhere/step.py"], env)
+    assert not _forkclient.forkable(["/usr/bin/env", "/nowhere/step.py"], env)
 
 
 def still_alive(pids: list[int]) -> list[int]:
@@ -262,7 +262,7 @@ def still_alive(pids: list[int]) -> list[int]:
 
 
 def test_a_server_that_dies_fails_its_running_step_and_the_next_run_forks_again(m, tmp_path):
-    server = _forkserver.fork_server(sys.executable)
+    server = _forkclient.fork_server(sys.executable)
     folder = tmp_path / "pids"
     folder.mkdir()
     run = m.sleeper.run(run_dir=tmp_path / "runs", wait=False, folder=str(folder))
@@ -288,7 +288,7 @@ def test_a_request_too_large_for_the_server_spawns_the_step(tmp_path):
 
     def start(extra: dict) -> list[str]:
         with open(tmp_path / "out", "wb") as out, open(tmp_path / "err", "wb") as err:
-            proc = _forkserver.start_step_process([sys.executable, str(script)], cwd=tmp_path,
+            proc = _forkclient.start_step_process([sys.executable, str(script)], cwd=tmp_path,
                                                   env={**os.environ, **extra}, stdout=out, stderr=err,
                                                   python_script=True)
             assert proc.wait() == 0
@@ -328,7 +328,7 @@ def test_a_program_the_server_cannot_start_fails_as_with_subprocess(tmp_path, ar
             subprocess.Popen(argv, cwd=cwd, env=dict(os.environ), stdout=out, stderr=err,
                              stdin=subprocess.DEVNULL, start_new_session=True)
         with pytest.raises(OSError) as served:
-            _forkserver.start_step_process(argv, cwd=cwd, env=dict(os.environ), stdout=out, stderr=err,
+            _forkclient.start_step_process(argv, cwd=cwd, env=dict(os.environ), stdout=out, stderr=err,
                                            python_script=False)
     assert type(served.value) is type(spawned.value) and str(served.value) == str(spawned.value)
-    assert _forkserver.fork_server(sys.executable).alive  # the server goes on
+    assert _forkclient.fork_server(sys.executable).alive  # the server goes on

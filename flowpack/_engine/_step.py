@@ -24,7 +24,7 @@ from . import _mountns as mountns
 from . import _overlay as overlay
 from ._cache import fresh as cache_fresh
 from ._expr import substitute
-from ._forkserver import contained, start_step_process
+from ._forkclient import contained, start_step_process
 from ._handoff import Handoff
 from ._keyed import Folder, outputs_substituted
 from ._procs import STEP_ID, kill_group, kill_tagged, remember, step_id
