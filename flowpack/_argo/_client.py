@@ -238,8 +238,10 @@ class ArgoClient:
 
 
 # A line Argo's executor logs in a pod's container: text (`time=... level=info msg="..." ... argo=true`, quoted time
-# on v3) or JSON ({"argo": true, "level": ..., "msg": ...}), as cmd/argoexec's logger marks every line it writes.
-_EXECUTOR_TEXT = re.compile(r'^time="?[0-9][^ ]*"? level=[A-Za-z]+ msg=.* argo=true( |$)')
+# on v3) or JSON ({"argo": true, "level": ..., "msg": ...}), as cmd/argoexec's logger marks every line it writes; on
+# v3 also the one line its archive package logs unmarked while the emissary tars an output (`msg="Taring /path"`).
+_EXECUTOR_TEXT = re.compile(r'^time="?[0-9][^ ]*"? level=[A-Za-z]+ msg=.* argo=true( |$)'
+                            r'|^time="[0-9][^"]*" level=info msg="Taring /[^"]*"$')
 
 
 def is_executor_line(content: object) -> bool:
