@@ -4,8 +4,8 @@ A condition built from handles (`h > 3`, `h == "fast"`) renders as one expressio
 `{{=tasks['x'].outputs.parameters['return'] == "fast"}}`. Argo evaluates it with expr-lang, where a value is a
 variable, never text pasted into the condition, so no value can change what the condition means; the result,
 `true` or `false`, is what govaluate then reads. JSON values are decoded first (`sprig.fromJson(...)`, numbers as
-float64; nil for text that is not JSON). This module reads exactly that subset: comparisons of variables, `sprig.fromJson(...)` and literals
-(double-quoted strings, numbers, true, false, nil), `&&`, `||`, `!` and parentheses.
+float64; nil for text that is not JSON). This module reads exactly that subset: comparisons of variables,
+`sprig.fromJson(...)` and literals (double-quoted strings, numbers, true, false, nil), `&&`, `||`, `!` and parentheses.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from typing import NoReturn
 
 from .._errors import ManifestError
 from ._gojson import GoJSONError, decode
@@ -64,6 +65,8 @@ def _tokens(text: str) -> list[tuple[str, str]]:
         if not m or m.end() == pos:
             raise ManifestError(f"condition {{{{={text}}}}}: can't read it from position {pos}")
         kind = m.lastgroup
+        if kind is None:  # every alternative of _TOKEN is a named group
+            raise ManifestError(f"condition {{{{={text}}}}}: can't read it from position {pos}")
         out.append((kind, m.group(kind)))
         pos = m.end()
         while pos < len(text) and text[pos].isspace():
@@ -77,7 +80,7 @@ class _Parser:
         self.toks = _tokens(text)
         self.i = 0
 
-    def fail(self, why: str):
+    def fail(self, why: str) -> NoReturn:
         raise ManifestError(f"condition {{{{={self.text}}}}}: {why}")
 
     def peek(self) -> tuple[str, str] | None:

@@ -8,6 +8,7 @@ for an output that can't be. Finishing a task costs O(its dependents).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Callable
@@ -55,7 +56,7 @@ class Dag:
             for d in deps:
                 self.children[d].append(name)
         self.remaining = len(self.tasks)
-        self.deps = {name: set() for name in self.tasks}
+        self.deps: dict[str, set[str]] = {name: set() for name in self.tasks}
         for parent, kids in self.children.items():
             for kid in kids:
                 self.deps[kid].add(parent)
@@ -171,10 +172,12 @@ class Dag:
                 loop.child_done(i, "Error", {}, str(exc))
                 continue
             node = f"{self.prefix}{name}/{i}"
-            self.schedule(lambda i=i, node=node, params=params, artifacts=artifacts: self.ex.start(
-                tpl, node, f"{name}({i})", params, artifacts,
-                lambda phase, outputs, message="", i=i: self.child_done(
-                    lambda: loop.child_done(i, phase, outputs, message))))
+            self.schedule(functools.partial(self.ex.start, tpl, node, f"{name}({i})", params, artifacts,
+                                            functools.partial(self.item_done, loop, i)))
+
+    def item_done(self, loop: _Loop, i: int, phase: str, outputs: dict, message: str = "") -> None:
+        """Item `i` of a map ended: its slot frees up, then the map notes its result."""
+        self.child_done(lambda: loop.child_done(i, phase, outputs, message))
 
     def task_done(self, name: str, phase: str, outputs: dict, message: str = "") -> None:
         self.phases[name] = phase
@@ -235,9 +238,9 @@ class Dag:
         if verdict.phase in Phase.FAILED_LIKE:
             origin = self.real_failure(order) or verdict.origin
             self.on_done(verdict.phase, {}, f"step {self.prefix}{origin} {verdict.phase.lower()}: "
-                                            f"{self.messages.get(origin, '')}".rstrip(": "))
+                                            f"{self.messages.get(origin or '', '')}".rstrip(": "))
             return
-        outputs = {"parameters": {}, "artifacts": {}}
+        outputs: dict[str, dict] = {"parameters": {}, "artifacts": {}}
         spec = self.tpl.get("outputs") or {}
         where = f"outputs of template {self.tpl['name']!r}"
         for p in spec.get("parameters") or []:

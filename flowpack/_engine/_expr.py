@@ -110,14 +110,15 @@ _SIMPLE = re.compile(r"^[A-Za-z0-9][-A-Za-z0-9]*(?: && [A-Za-z0-9][-A-Za-z0-9]*)
 def parse_depends(expr: str) -> tuple[list[tuple[str, str, str | None]], set[str]]:
     """Tokens of a depends expression and the task names it mentions."""
     if _SIMPLE.match(expr):  # the common form, "a && b": no need for the tokenizer
-        names = expr.split(" && ")
-        tokens: list = []
-        for i, name in enumerate(names):
+        simple = expr.split(" && ")
+        tokens: list[tuple[str, str, str | None]] = []
+        for i, name in enumerate(simple):
             if i:
                 tokens.append(("op", "&&", None))
             tokens.append(("name", name, None))
-        return tokens, set(names)
-    tokens, names, pos = [], set(), 0
+        return tokens, set(simple)
+    names: set[str] = set()
+    tokens, pos = [], 0
     expr = expr.strip()
     while pos < len(expr):
         m = _DEPENDS_TOKEN.match(expr, pos)

@@ -69,6 +69,8 @@ def format_float(value: float) -> str:
     if value == 0:
         return "-0" if math.copysign(1.0, value) < 0 else "0"
     sign, digit_tuple, exponent = Decimal(repr(value)).as_tuple()  # repr: the shortest digits that round-trip
+    if not isinstance(exponent, int):  # NaN or an infinity: JSON has no text for them, nor has Go's encoder
+        raise ValueError(f"{value!r} has no JSON form")
     digits = "".join(map(str, digit_tuple)).rstrip("0") or "0"
     exponent += len(digit_tuple) - len(digits)
     point = len(digits) + exponent  # where the decimal point goes, counted from the first digit

@@ -16,6 +16,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .._errors import ManifestError, StoreError
 from .._store import ArtifactRef
@@ -190,7 +191,8 @@ class StepRunner:
     def run_once(self, job: StepJob, node: str) -> StepResult:
         res = StepResult(job.node, "Error", started=now())
         step_dir = self.run_dir / "steps" / node
-        record = {"node": job.node, "template": job.template.get("name"), "inputs": {"parameters": {}, "artifacts": {}}}
+        record: dict[str, Any] = {"node": job.node, "template": job.template.get("name"),
+                                  "inputs": {"parameters": {}, "artifacts": {}}}
         views = overlay.Views(step_dir / "inputs-cow") if self.views and overlay.available() else None
         try:
             self._execute(job, step_dir, res, record, views)
@@ -349,7 +351,8 @@ class StepRunner:
                     kill_tagged(env[STEP_ID])
 
     def secret_value(self, entry: dict, where: str) -> str:
-        """Locally, an env var from a Kubernetes secret is read from this machine's environment variable of that name."""
+        """Locally, an env var from a Kubernetes secret is read from this machine's environment variable of that
+        name."""
         name = entry.get("name")
         ref = (entry.get("valueFrom") or {}).get("secretKeyRef")
         if ref is None:
@@ -359,7 +362,7 @@ class StepRunner:
                 f"{where}: env {name!r} comes from Kubernetes secret {ref.get('name')!r} (key {ref.get('key')!r}); "
                 f"on this machine, set the environment variable {name} to its value before running."
             )
-        return os.environ[name]
+        return os.environ[str(name)]  # a name in the environment
 
     def _collect(self, tpl: dict, root: Path, node: str, res: StepResult, step_dir: Path, kind: str) -> None:
         outputs = tpl.get("outputs") or {}

@@ -11,7 +11,6 @@ type and value; `<`, `>`, `<=`, `>=` take two numbers or two strings; `&&`, `||`
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timezone
 
 from .._errors import ManifestError
@@ -32,7 +31,8 @@ def _time(text: str) -> float | None:
 
 
 def _lex(text: str) -> list[tuple[str, object]]:
-    tokens, i, n = [], 0, len(text)
+    tokens: list[tuple[str, object]] = []
+    i, n = 0, len(text)
     while i < n:
         c = text[i]
         if c.isspace():

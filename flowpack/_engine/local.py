@@ -293,7 +293,11 @@ def _stop_on_sigterm() -> Callable[[], None]:
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, handler)
-    return lambda: signal.signal(signal.SIGTERM, previous)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+
+    return restore
 
 
 def _result_or_error(future, node: str) -> StepResult:
@@ -304,7 +308,8 @@ def _result_or_error(future, node: str) -> StepResult:
 
 
 def _jsonable(outputs: dict) -> dict:
-    arts = {k: (v.to_dict() if hasattr(v, "to_dict") else {"raw": v[1]}) for k, v in (outputs.get("artifacts") or {}).items()}
+    arts = {k: (v.to_dict() if hasattr(v, "to_dict") else {"raw": v[1]})
+            for k, v in (outputs.get("artifacts") or {}).items()}
     return {"parameters": dict(outputs.get("parameters") or {}), "artifacts": arts}
 
 
