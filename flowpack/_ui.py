@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
+from ._argo._client import ArgoClient
 from ._view import _assets
 from ._view._argo_control import argo_log_chunk, argo_log_text, resume_argo_run, stop_argo_run
 from ._view._control import SOURCE, Refused, resume_run, stop_run
@@ -268,7 +269,7 @@ class ViewerServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, port: int, run_dir: Path, argo_connect: Callable[[str], object], token: str) -> None:
+    def __init__(self, port: int, run_dir: Path, argo_connect: Callable[[str], ArgoClient], token: str) -> None:
         super().__init__((HOST, port), Handler)
         self.run_dir, self.argo_connect, self.token = run_dir, argo_connect, token
 

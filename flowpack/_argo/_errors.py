@@ -8,6 +8,8 @@ from .._errors import ArgoError
 class ArgoConfigError(ArgoError, ValueError):
     """The connection settings are missing or malformed (no server, a bad boolean, an unreadable token file)."""
 
+    other_server: bool = False  # the settings name another server than the one a workflow was submitted to
+
 
 class ArgoUnreachableError(ArgoError, ConnectionError):
     """No answer from the Argo Server: wrong address, server down, port not forwarded, or TLS mismatch."""

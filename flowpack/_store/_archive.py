@@ -95,8 +95,8 @@ def pack(src: Path, out: BinaryIO, *, deterministic: bool = False) -> tuple[str,
 
     writer = HashingWriter(out)
     with (
-        gzip.GzipFile(fileobj=writer, mode="wb", compresslevel=COMPRESSLEVEL, mtime=0) as gz,  # type: ignore[arg-type]
-        tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,  # type: ignore[arg-type]
+        gzip.GzipFile(fileobj=writer, mode="wb", compresslevel=COMPRESSLEVEL, mtime=0) as gz,
+        tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
     ):
         tar.add(str(src), arcname=TOP, recursive=True, filter=_normalize if deterministic else _drop_owner)
     writer.flush()

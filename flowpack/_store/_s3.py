@@ -274,7 +274,7 @@ class S3(Store):
             reader = _HashingReader(f)
             try:
                 with self._errors(what):
-                    self._client.put_object(self.bucket, name, reader, size,  # type: ignore[arg-type]
+                    self._client.put_object(self.bucket, name, reader, size,
                                             part_size=self.PART_SIZE)
             finally:
                 sha = reader.hasher.hexdigest()
@@ -307,7 +307,7 @@ class S3(Store):
                     "the key was overwritten with other content"
                 )
             with self._errors(what):
-                yield resp  # type: ignore[misc]
+                yield resp
         finally:
             resp.close()
             resp.release_conn()

@@ -21,7 +21,7 @@ from ._runs import NotFound, _problem, _workflow, argo_record
 from ._steps import CHUNK
 
 
-def _live(run_dir: str | Path, run_id: str, connect: Callable[[str], object]) -> tuple[dict, dict, ArgoClient]:
+def _live(run_dir: str | Path, run_id: str, connect: Callable[[str], ArgoClient]) -> tuple[dict, dict, ArgoClient]:
     """(submit record, workflow, client), or Refused saying why the workflow can't be reached."""
     rec = argo_record(run_dir, run_id)
     wf, problem, client = _workflow(rec, connect)
@@ -30,7 +30,7 @@ def _live(run_dir: str | Path, run_id: str, connect: Callable[[str], object]) ->
     return rec, wf, cast(ArgoClient, client)
 
 
-def stop_argo_run(run_dir: str | Path, run_id: str, connect: Callable[[str], object]) -> str:
+def stop_argo_run(run_dir: str | Path, run_id: str, connect: Callable[[str], ArgoClient]) -> str:
     """Ask the Argo Server to stop the workflow; returns what was done (Refused when it can't be)."""
     rec, wf, client = _live(run_dir, run_id, connect)
     if _status.is_done(wf):
@@ -42,7 +42,7 @@ def stop_argo_run(run_dir: str | Path, run_id: str, connect: Callable[[str], obj
     return f"asked the Argo Server to stop workflow {rec['namespace']}/{rec['name']}"
 
 
-def resume_argo_run(run_dir: str | Path, run_id: str, connect: Callable[[str], object]) -> str:
+def resume_argo_run(run_dir: str | Path, run_id: str, connect: Callable[[str], ArgoClient]) -> str:
     """Retry a failed, errored or stopped workflow in place (Argo's retry); returns what was done."""
     rec, wf, client = _live(run_dir, run_id, connect)
     phase = _status.phase(wf)
@@ -57,7 +57,7 @@ def resume_argo_run(run_dir: str | Path, run_id: str, connect: Callable[[str], o
             f"the succeeded ones are kept")
 
 
-def argo_log_text(run_dir: str | Path, run_id: str, node: str, connect: Callable[[str], object]) -> str:
+def argo_log_text(run_dir: str | Path, run_id: str, node: str, connect: Callable[[str], ArgoClient]) -> str:
     """A step's whole log from the Argo Server's log stream (its executor's own lines left out), "" before it runs."""
     rec = argo_record(run_dir, run_id)
     wf, _, client = _workflow(rec, connect)
@@ -76,7 +76,7 @@ def argo_log_text(run_dir: str | Path, run_id: str, node: str, connect: Callable
 
 
 def argo_log_chunk(run_dir: str | Path, run_id: str, node: str, name: str, start: int | None,
-                   connect: Callable[[str], object]) -> dict:
+                   connect: Callable[[str], ArgoClient]) -> dict:
     """A step's log from byte `start` (the tail when None), as _steps.log_chunk gives a local one. The Argo Server
     streams stdout and stderr together: "stdout" is that log, "stderr" is empty."""
     if name not in ("stdout", "stderr"):

@@ -71,7 +71,7 @@ def resume_run(run_dir: str | Path, run_id: str) -> str:
         raise Refused(f"run {run_id} is {record.get('phase')}: only a failed, errored or stopped run is resumed")
     source = ((manifest.get("metadata") or {}).get("annotations") or {}).get(SOURCE)
     file = source.rpartition(":")[0] if isinstance(source, str) else ""
-    if not file or not Path(file).is_file():
+    if not isinstance(source, str) or not file or not Path(file).is_file():
         raise Refused(f"run {run_id} doesn't record a workflow file to run again (started from a notebook or "
                       f"python -c?): resume it where it was started, with pipeline.run(resume={run_id!r})")
     command = [sys.executable, "-m", "flowpack", "run", source, "--resume", run_id,

@@ -109,8 +109,9 @@ def _expand(tpl: dict, prefix: str, templates: dict, dag: Dag, stack: set,
             on = {**(looped.get("continueOn") or {}), **(t.get("continueOn") or {})}
             source, scope = _scoped(str(looped.get("withParam") or ""), scope_in, args)
             kind = "withItems" if "withItems" in looped else "withParam" if "withParam" in looped else ""
+            items = looped.get("withItems")
             dag.nodes[node] = Node(node, t["name"], looped.get("template", ""), kind,
-                                   items=len(looped["withItems"]) if isinstance(looped.get("withItems"), list) else None,
+                                   items=len(items) if isinstance(items, list) else None,
                                    source=source, scope=scope, when=str(t.get("when") or looped.get("when") or ""),
                                    allowed=bool(on.get("failed") or on.get("error")))
             if wrapped:
@@ -177,8 +178,8 @@ def _layer(dag: Dag) -> None:
                 ps = [dag.nodes[p].order for p in parents[n.id] if dag.nodes[p].layer < depth]
                 return sum(ps) / len(ps) if ps else float("inf")
             row.sort(key=centre)
-        for i, n in enumerate(row):
-            n.order = i
+        for i, node in enumerate(row):
+            node.order = i
 
 
 def colour(dag: Dag, phases: dict) -> None:

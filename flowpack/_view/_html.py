@@ -52,20 +52,21 @@ def snapshot(run_like) -> dict:
         rec = data["record"]
         return _from_record(rec, data["manifest"], path, step_outputs)
     if hasattr(run_like, "record") and hasattr(run_like, "manifest"):  # a local Run (or a live local handle)
-        path = Path(run_like.path) if getattr(run_like, "path", None) else None
+        folder = Path(run_like.path) if getattr(run_like, "path", None) else None
         rec = dict(run_like.record)
-        if path is not None and rec.get("phase") in ("Running", "Pending"):
-            rec["steps"] = live_steps(path, rec)
-        return _from_record(rec, run_like.manifest, path, step_outputs)
+        if folder is not None and rec.get("phase") in ("Running", "Pending"):
+            rec["steps"] = live_steps(folder, rec)
+        return _from_record(rec, run_like.manifest, folder, step_outputs)
     if hasattr(run_like, "client") and hasattr(run_like, "workflow"):  # an ArgoRun
         return _from_argo(run_like)
     if isinstance(run_like, dict) and "steps" in run_like:
         return _from_record(run_like, run_like.get("manifest") or {}, None, step_outputs)
-    raise TypeError(f"run_html: expected a Run, an ArgoRun, a run folder or a run record, got {type(run_like).__name__}")
+    raise TypeError(
+        f"run_html: expected a Run, an ArgoRun, a run folder or a run record, got {type(run_like).__name__}")
 
 
 def _from_record(rec: dict, manifest: dict, path: Path | None, outputs_of) -> dict:
-    steps = {}
+    steps: dict[str, dict] = {}
     for node, s in (rec.get("steps") or {}).items():
         entry = dict(s)
         if path is not None and len(steps) < MAX_ROWS:

@@ -77,8 +77,8 @@ def layout(dag: Dag) -> Layout:
         return out
     depth = max(n.layer for n in dag.nodes.values()) + 1
     layers: list[list[str]] = [[] for _ in range(depth)]
-    for n in sorted(dag.nodes.values(), key=lambda n: (n.layer, n.order)):
-        layers[n.layer].append(n.id)
+    for node in sorted(dag.nodes.values(), key=lambda n: (n.layer, n.order)):
+        layers[node.layer].append(node.id)
     down: dict[str, list[str]] = {}
     up: dict[str, list[str]] = {}
     chains: list[tuple[str, str, list[str]]] = []  # (from, to, the nodes it passes through: from, dummies..., to)

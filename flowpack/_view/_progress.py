@@ -278,7 +278,8 @@ class ProgressBar:
         if isinstance(event.get("startedAt"), (int, float)) and isinstance(event.get("finishedAt"), (int, float)):
             took = f" in {_clock(max(0.0, event['finishedAt'] - event['startedAt']))}"
         message = (event.get("message") or "").strip().splitlines()
-        allowed = " (allowed to fail)" if phase in Phase.FAILED_LIKE and self.plan is not None and self.plan.allowed(node) else ""
+        allowed = (" (allowed to fail)" if phase in Phase.FAILED_LIKE and self.plan is not None
+                   and self.plan.allowed(node) else "")
         self._write_line(f"[{_clock(self.elapsed()):>7}] {node} {phase}{took}{allowed}"
                          + (f": {message[-1]}" if message and phase != "Succeeded" else ""))
 

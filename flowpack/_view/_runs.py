@@ -63,7 +63,7 @@ def list_runs(run_dir: str | Path, limit: int = 200) -> list[dict]:
     root = Path(run_dir)
     if not root.is_dir():
         return []
-    out = []
+    out: list[dict] = []
     for path in root.iterdir():
         if not path.is_dir() or not _RUN_ID.match(path.name) or not (path / "run.json").exists():
             continue
@@ -240,10 +240,10 @@ def argo_record(run_dir: str | Path, run_id: str) -> dict:
     return rec
 
 
-def argo_connector(argo=None, *, timeout: float = ARGO_TIMEOUT) -> Callable[[str], object]:
+def argo_connector(argo=None, *, timeout: float = ARGO_TIMEOUT) -> Callable[[str], ArgoClient]:
     """namespace -> a fresh ArgoClient with the CLI's settings (ARGO_* variables, config file), or with `argo`'s."""
 
-    def connect(namespace: str):
+    def connect(namespace: str) -> ArgoClient:
         return ArgoClient(client_for(argo, namespace=namespace).config, timeout=timeout)
 
     return connect
@@ -276,7 +276,7 @@ def _other_server(rec: dict, client) -> Exception | None:
     return None
 
 
-def _client_for(rec: dict, connect: Callable[[str], object]):
+def _client_for(rec: dict, connect: Callable[[str], ArgoClient]) -> ArgoClient:
     """A client for the record's namespace, from the configured settings, if they name the record's server."""
     client = connect(rec["namespace"])
     wrong = _other_server(rec, client)
@@ -285,7 +285,7 @@ def _client_for(rec: dict, connect: Callable[[str], object]):
     return client
 
 
-def _workflow(rec: dict, connect: Callable[[str], object]) -> tuple[dict | None, str, object]:
+def _workflow(rec: dict, connect: Callable[[str], ArgoClient]) -> tuple[dict | None, str, ArgoClient | None]:
     """(workflow object, "", client) from the Argo Server, or (None, the problem in words, None)."""
     try:
         client = _client_for(rec, connect)
@@ -374,12 +374,12 @@ def _argo_summary(rec: dict, wf: dict | None, problem: str) -> dict:
                         "artifacts": {n: _where(a) for n, a in outs["artifacts"].items()}}}
 
 
-def list_argo_runs(run_dir: str | Path, connect: Callable[[str], object], limit: int = 200) -> list[dict]:
+def list_argo_runs(run_dir: str | Path, connect: Callable[[str], ArgoClient], limit: int = 200) -> list[dict]:
     """The recorded Argo workflows, newest first, with live phases: one list request per namespace."""
     records = argo_records(run_dir)[:limit]
     found: dict[str, dict] = {}
     failed: dict[str, Exception] = {}  # namespace -> why its workflows couldn't be read
-    clients: dict[str, object] = {}
+    clients: dict[str, ArgoClient] = {}
     for ns in sorted({r["namespace"] for r in records}):
         try:
             clients[ns] = client = connect(ns)
@@ -391,11 +391,11 @@ def list_argo_runs(run_dir: str | Path, connect: Callable[[str], object], limit:
     out = []
     for rec in records:
         ns = rec["namespace"]
-        exc = failed.get(ns) or (_other_server(rec, clients[ns]) if ns in clients else None)
-        wf = None if exc is not None else found.get(f"{ns}/{rec['name']}")
-        if wf is None and exc is None:
-            exc = ArgoNotFoundError("not in the namespace's list of workflows")
-        full = _argo_summary(rec, wf, _problem(exc, rec) if wf is None else "")
+        why = failed.get(ns) or (_other_server(rec, clients[ns]) if ns in clients else None)
+        wf = None if why is not None else found.get(f"{ns}/{rec['name']}")
+        if wf is None and why is None:
+            why = ArgoNotFoundError("not in the namespace's list of workflows")
+        full = _argo_summary(rec, wf, _problem(why, rec) if why is not None else "")
         counts: dict[str, int] = {}
         for s in full["steps"].values():
             counts[s.get("phase", "?")] = counts.get(s.get("phase", "?"), 0) + 1
@@ -404,7 +404,7 @@ def list_argo_runs(run_dir: str | Path, connect: Callable[[str], object], limit:
     return out
 
 
-def load_argo_run(run_dir: str | Path, run_id: str, connect: Callable[[str], object]) -> dict:
+def load_argo_run(run_dir: str | Path, run_id: str, connect: Callable[[str], ArgoClient]) -> dict:
     """One Argo workflow for display, as load_run gives a local one; "Argo server unreachable: ..." when it is."""
     rec = argo_record(run_dir, run_id)
     wf, problem, _ = _workflow(rec, connect)
@@ -415,11 +415,11 @@ def load_argo_run(run_dir: str | Path, run_id: str, connect: Callable[[str], obj
             "expected": expected_steps(manifest) if manifest else None}
 
 
-def argo_step_detail(run_dir: str | Path, run_id: str, node: str, connect: Callable[[str], object]) -> dict:
+def argo_step_detail(run_dir: str | Path, run_id: str, node: str, connect: Callable[[str], ArgoClient]) -> dict:
     """One Argo step: phase, timings, inputs, outputs, command, and the tail of its log from Argo's log stream."""
     rec = argo_record(run_dir, run_id)
     wf, problem, client = _workflow(rec, connect)
-    if wf is None:
+    if wf is None or client is None:
         return {"node": node, "step": {"node": node, "phase": "Unknown", "message": problem},
                 "stdout": _text(""), "stderr": _text("")}
     steps = _status.steps(wf)

@@ -163,7 +163,7 @@ def dag_mermaid(manifest: dict, phases: dict | None = None, *, max_nodes: int = 
         lines.append(f"    {ids[a]} --> {ids[b]}")
     if dag.hidden:
         lines.append(f'    fp_more["{dag.hidden} more steps not drawn"]')
-    coloured = {}
+    coloured: dict[str, list[str]] = {}
     for n in dag.nodes.values():
         phase = "Failed" if n.phase == "Error" else "Skipped" if n.phase == "Omitted" else n.phase
         if phase in MERMAID_CLASSES:

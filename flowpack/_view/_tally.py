@@ -20,7 +20,8 @@ from .._phase import Phase
 from ._graph import Node, build, summarise
 from ._runs import dag_key
 
-_TASK_OUT = re.compile(r"^\{\{tasks\.([A-Za-z0-9][-A-Za-z0-9_]*)\.outputs\.(?:parameters\.([A-Za-z0-9_-]+)|result)\}\}$")
+_TASK_OUT = re.compile(r"^\{\{tasks\.([A-Za-z0-9][-A-Za-z0-9_]*)\.outputs\."
+                       r"(?:parameters\.([A-Za-z0-9_-]+)|result)\}\}$")
 _WF_PARAM = re.compile(r"^\{\{workflow\.parameters\.([A-Za-z0-9_.-]+)\}\}$")
 _ITEM = re.compile(r"^(.*)/(\d+)(?:/.*)?$")
 
@@ -170,8 +171,9 @@ class Plan:
                 claimed.add(caller)
             if not n.loop:
                 phase = _phase(own) if own else "Pending"
-                rows[n.id] = Row(n.id, n.label, phase, done=int(phase in Phase.ENDED), succeeded=int(phase == "Succeeded"),
-                                 when=n.when, allowed=n.allowed, started=(own or {}).get("startedAt"), step=own or {})
+                rows[n.id] = Row(n.id, n.label, phase, done=int(phase in Phase.ENDED),
+                                 succeeded=int(phase == "Succeeded"), when=n.when, allowed=n.allowed,
+                                 started=(own or {}).get("startedAt"), step=own or {})
                 continue
             got = items.get(n.id, {})
             item_phases = [_summed([_phase(e) for e in entries]) for entries in got.values()]
@@ -186,9 +188,9 @@ class Plan:
                 if row.phase not in ("Running", "Pending") and (row.total is None or row.done < row.total) \
                         and not (own and _phase(own) in Phase.ENDED):
                     row.phase = "Running"  # items still to start
-            starts = [e.get("startedAt") for es in got.values() for e in es if e.get("startedAt")]
+            starts = [e["startedAt"] for es in got.values() for e in es if e.get("startedAt")]
             row.started = min(starts) if starts else None
-            ends = [e.get("finishedAt") for es in got.values() for e in es if e.get("finishedAt")]
+            ends = [e["finishedAt"] for es in got.values() for e in es if e.get("finishedAt")]
             if ends and row.phase not in ("Running", "Pending"):
                 row.finished = max(ends)
             rows[n.id] = row
