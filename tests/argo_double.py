@@ -26,8 +26,10 @@ import subprocess
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Iterator
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import jsonschema
@@ -110,8 +112,10 @@ class ArgoDouble:
 
     def __init__(self, *, token: str, store, workdir: Path, namespaces=("default", "argo"),
                  repository: dict | None = None, secrets_: dict | None = None, spec: Spec | None = None,
-                 base_href: str = "", forbidden: tuple[str, ...] = (), tls: tuple[str, str] | None = None):
+                 base_href: str = "", forbidden: tuple[str, ...] = (), tls: tuple[str, str] | None = None,
+                 argo_version: str | None = None):
         self.token = token
+        self.argo_version = argo_version  # the pinned Argo release whose harness runs behind it (None: the default)
         self.store = store
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -127,8 +131,8 @@ class ArgoDouble:
         self.tls = tls  # (certfile, keyfile): serve HTTPS
         self.violations: list[str] = []
         # what GET /api/v1/version reports: the Argo release whose code runs behind the double (a test may set another)
-        self.version = subprocess.run([str(argo_harness.harness_binary()), "version"], capture_output=True, text=True,
-                                      check=True).stdout.strip()
+        self.version = subprocess.run([str(argo_harness.harness_binary(argo_version)), "version"],
+                                      capture_output=True, text=True, check=True).stdout.strip()
         self.requests: list[tuple[str, str]] = []
         self.objects: dict[tuple[str, str, str], dict] = {}  # (collection, namespace, name) -> object
         self.runs: dict[tuple[str, str], "_Run"] = {}
@@ -237,7 +241,7 @@ class ArgoDouble:
         validator, then v4's full CRD as the API server applies it); a refusal is a 400 with Argo's message."""
         kind = {"workflows": "Workflow", "workflow-templates": "WorkflowTemplate", "cron-workflows": "CronWorkflow"}
         doc = dict(obj, kind=obj.get("kind") or kind[coll], apiVersion=obj.get("apiVersion") or "argoproj.io/v1alpha1")
-        for verdict in argo_harness.validate(doc):
+        for verdict in argo_harness.validate(doc, version=self.argo_version):
             if not verdict.ok:
                 raise HTTPError(400, verdict.message)
 
@@ -403,8 +407,9 @@ class _Run:
         path.write_text(json.dumps(manifest), encoding="utf-8")
         stderr = open(self.dir / "harness.stderr", "wb")
         self.proc = subprocess.Popen(
-            [str(argo_harness.harness_binary()), "run", str(path), "--store", str(self.store_dir), "--stream",
-             "--timeout", str(HARNESS_TIMEOUT), "--stuck-after", str(HARNESS_STUCK_AFTER)],
+            [str(argo_harness.harness_binary(self.double.argo_version)), "run", str(path), "--store",
+             str(self.store_dir), "--stream", "--timeout", str(HARNESS_TIMEOUT), "--stuck-after",
+             str(HARNESS_STUCK_AFTER)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, text=True, encoding="utf-8")
         assert self.proc.stdout is not None
         with stderr:
@@ -724,24 +729,32 @@ def argo_store(request):
     return request.getfixturevalue("s3_store")
 
 
-@pytest.fixture
-def argo_server(tmp_path, argo_store):
-    """A started ArgoDouble whose repository is `argo_store`; fails the test if any request broke the spec."""
+@contextmanager
+def serving(store, workdir: Path, argo_version: str | None = None) -> Iterator[ArgoDouble]:
+    """A started ArgoDouble whose repository is `store` (Argo `argo_version`'s code behind it); at the end it is
+    closed, and any request or reply outside the spec fails the test."""
     repo = None
-    if hasattr(argo_store, "to_argo"):
-        loc = argo_store.to_argo("x")["s3"]
+    if hasattr(store, "to_argo"):
+        loc = store.to_argo("x")["s3"]
         repo = {"s3": {k: v for k, v in loc.items() if k != "key"}}
         secret = loc["accessKeySecret"]["name"]
         secrets_ = {ns: {secret: {"accesskey", "secretkey"}} for ns in ("default", "argo")}
     else:
         secrets_ = None
-    double = ArgoDouble(token=TOKEN, store=argo_store, workdir=tmp_path / "argo-double", repository=repo,
-                        secrets_=secrets_).start()
+    double = ArgoDouble(token=TOKEN, store=store, workdir=workdir, repository=repo, secrets_=secrets_,
+                        argo_version=argo_version).start()
     try:
         yield double
     finally:
         double.close()
     assert not double.violations, "requests or replies outside Argo's API spec:\n" + "\n".join(double.violations)
+
+
+@pytest.fixture
+def argo_server(tmp_path, argo_store):
+    """A started ArgoDouble whose repository is `argo_store`; fails the test if any request broke the spec."""
+    with serving(argo_store, tmp_path / "argo-double") as double:
+        yield double
 
 
 class StepSignal:

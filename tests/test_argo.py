@@ -10,10 +10,20 @@ import time
 
 import pytest
 
-from argo_double import TOKEN, argo, argo_server, argo_store, step_signal  # noqa: F401
+import argo_harness
+from argo_double import TOKEN, argo, argo_server, argo_store, serving, step_signal  # noqa: F401
 from fixtures_s3 import s3_server, s3_store  # noqa: F401
 from flowpack import StepFailed
-from flowpack._argo import ArgoError, ArgoNotFoundError, ArgoRun, ArgoTimeoutError, get, list_runs, submit
+from flowpack._argo import (
+    ArgoClient,
+    ArgoError,
+    ArgoNotFoundError,
+    ArgoRun,
+    ArgoTimeoutError,
+    get,
+    list_runs,
+    submit,
+)
 
 WORKFLOWS = '''
 import time
@@ -314,3 +324,18 @@ def test_a_namedtuple_result_is_the_same_namedtuple_on_argo_as_locally(user_modu
     assert type(run.result()) is m.Stats and run.result() == local
     again = run.resubmit().wait(timeout=60, progress=False, interval=0.1)
     assert type(again.result()) is m.Stats and again.result() == local
+
+
+@pytest.mark.parametrize("version", argo_harness.VERSIONS)
+def test_every_pinned_argo_version_runs_the_round_trip(wf, argo_store, tmp_path, version):
+    """The double with each pinned Argo release's code behind it: submit, wait, result, logs, a failed step's line."""
+    with serving(argo_store, tmp_path / "argo-double", argo_version=version) as double:
+        client = ArgoClient(server=double.address, secure=False, token=f"Bearer {TOKEN}", namespace="argo")
+        assert client.version()["version"] == version
+        run = submit(wf.failing, argo=client, store=argo_store, n=2).wait(timeout=120, progress=False, interval=0.1)
+        steps = run.status()["steps"]
+        assert run.phase == "Failed" and steps["add"]["phase"] == "Succeeded"
+        assert steps["boom"]["message"] == "ValueError: boom 3" and steps["boom"]["exitCode"] == 1
+        assert sorted(ln.content for ln in run.logs(step="add")) == ["3", "adding 2 1"]  # no executor lines
+        with pytest.raises(StepFailed, match="ValueError: boom 3"):
+            run.result()
