@@ -13,7 +13,8 @@ import sys
 from types import FrameType
 from typing import Iterable, Mapping, NamedTuple
 
-LINES = "flowpack.io/lines"  # workflow annotation: JSON {task name (a sub-workflow's: template/task): "file:line: code"}
+# workflow annotation: JSON {task name (a sub-workflow's: template/task): "file:line: code"}
+LINES = "flowpack.io/lines"
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 

@@ -10,9 +10,12 @@ import sysconfig
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
+from ._batch import batch_task, batched_step, check_batch
 from ._callsite import CallSite, call_site
 from ._capture import _pickle_b64
+from ._capture_facts import ImageFacts
 from ._condition import Condition, Reference
 from ._digest import path_digest
 from ._engine._zip import zip_expression
@@ -23,11 +26,28 @@ from ._item import set_item_when
 from ._names import PARAM_NAME, UniqueNames, k8s_name
 from ._rows import RowField, spread
 from ._sequence import Sequence
+from ._signature import Interface
 from ._status_deps import add_after, wire_one_of
 from ._text import _value_type, argo_text, check_no_placeholders, concat, has_placeholders, placeholder
 from ._tolerate import Tolerance, check_tolerate, counted_step
-from ._types import (ARTIFACT_PATHS, JSON, MARKER, PARAM, PATH, PATHS, PICKLE, TEXT, Kind, encode, is_json_value,
-                     needs_marker, protect, reads_as_json, value_shape, wire_tag)
+from ._types import (
+    ARTIFACT_PATHS,
+    JSON,
+    MARKER,
+    PARAM,
+    PATH,
+    PATHS,
+    PICKLE,
+    TEXT,
+    Kind,
+    encode,
+    is_json_value,
+    needs_marker,
+    protect,
+    reads_as_json,
+    value_shape,
+    wire_tag,
+)
 from ._values import check as check_value
 from ._values import check_env_text
 from ._wire import RAW_JSON, RAW_PICKLE
@@ -86,10 +106,10 @@ class Handle(Reference):
     def _compare(self, op: str, other) -> "Condition":
         return Condition.compare(self, op, other)
 
-    def __eq__(self, other):  # type: ignore[override]
+    def __eq__(self, other: object) -> Condition:  # type: ignore[override]  # a condition, not a bool
         return self._compare("==", other)
 
-    def __ne__(self, other):  # type: ignore[override]
+    def __ne__(self, other: object) -> Condition:  # type: ignore[override]  # a condition, not a bool
         return self._compare("!=", other)
 
     def __lt__(self, other):
@@ -167,12 +187,24 @@ class Handle(Reference):
         return f"<output {self.output or '*'} of task {self.task.name}>"
 
 
+class StepLike(Protocol):
+    """What the graph and the manifest need of a step: an op, a shell op or a sub-workflow (`_op.Step`, which sits
+    above the graph), or a form of one a map runs (`_fanin`, `_tolerate`)."""
+
+    name: str
+    interface: Interface
+
+    def template(self) -> dict: ...
+
+    def image_facts(self) -> ImageFacts | None: ...
+
+
 @dataclass(eq=False)
 class Task:
     """One call of a step inside a workflow body (or one map over a step)."""
 
     name: str
-    step: object
+    step: StepLike
     parameters: list = field(default_factory=list)  # [(input name, Argo text)]
     artifacts: list = field(default_factory=list)  # Argo artifact arguments (dicts)
     deps: set = field(default_factory=set)  # tasks whose data this one uses
@@ -265,7 +297,7 @@ class Graph:
     def __init__(self, workflow_name: str):
         self.workflow_name = workflow_name
         self.tasks: list[Task] = []
-        self.steps: dict[str, object] = {}  # template name -> step
+        self.steps: dict[str, StepLike] = {}  # template name -> step
         self.template_of: dict[int, str] = {}  # id(step) -> template name
         self._templates = UniqueNames()
         self.uploads: dict[str, Path] = {}  # store key -> local file given as an input artifact
@@ -315,9 +347,12 @@ class Graph:
         return result_handle(task)
 
     def add_map(self, step, args: tuple, kwargs: dict, parallelism: int | None = None,
-                tolerate: int | float | None = None) -> Handle:
+                tolerate: int | float | None = None, batch: int | None = None) -> Handle:
         """A fan-out: list arguments are mapped (zipped), the others broadcast; renders to withItems/withParam."""
         where = f"{step.name}.map(...)"
+        if batch is not None:  # its pods run the op on several items each (_batch)
+            batch = check_batch(batch, where, tolerate, step)
+            step = batched_step(step)
         if has_files(step):  # its items' files are gathered for the steps after it (_fanin)
             step = fanin_step(step, where)
         if tolerate is not None:  # its items count themselves for the check after them (_tolerate)
@@ -414,7 +449,13 @@ class Graph:
             task.extra["withSequence"] = sequences[mapped[0]].spec()
             task.deps |= sequences[mapped[0]].tasks()
         elif len(dynamic) > 1:
-            task.extra["withParam"] = zip_expression({n: dynamic[n].ref for n in mapped})
+            sources: dict[str, str] = {}
+            for n in mapped:
+                ref = dynamic[n].ref
+                if ref is None:  # a list of a step's output always has its reference
+                    raise WorkflowBuildError(f"{where}: {dynamic[n]!r} has no value to map over")
+                sources[n] = ref
+            task.extra["withParam"] = zip_expression(sources)
             task.deps |= {h.task for h in dynamic.values() if h.task is not None}
         else:
             handle = dynamic[mapped[0]]
@@ -423,6 +464,8 @@ class Graph:
             task.extra["withParam"] = handle.ref
             if handle.task is not None:
                 task.deps.add(handle.task)
+        if batch is not None:
+            batch_task(task, batch, where)
         self.tasks.append(task)
         return result_handle(task)
 
@@ -538,7 +581,8 @@ class Graph:
         else:  # PATH: a local file or directory, uploaded by content before the run
             path = Path(value)
             if not path.exists():
-                raise WorkflowBuildError(f"{where}: the path {str(path)!r} does not exist. Pass an existing file or folder.")
+                raise WorkflowBuildError(
+                    f"{where}: the path {str(path)!r} does not exist. Pass an existing file or folder.")
             key = _content_key(path)
             self.uploads[key] = path
             task.artifacts.append(upload_argument(inp.name, key, path))
@@ -551,26 +595,33 @@ class Graph:
             raise WorkflowBuildError(
                 f"{where}: {value!r} has {'several outputs ' + str(outs) if outs else 'no output'}; "
                 f"pass one of them, e.g. h.{outs[0] if outs else 'x'}." if outs else
-                f"{where}: op {value.task.step.name!r} returns nothing, so there is no value to pass. Use .after() for order."
+                f"{where}: op {value.task.step.name!r} returns nothing, so there is no value to pass. "
+                f"Use .after() for order."
             )
+        ref = value.ref
+        if ref is None:  # a handle of a value always has its reference
+            raise WorkflowBuildError(f"{where}: {value!r} has no value to pass")
         if value.branches:
             wire_one_of(task, value.branches)
         src, dst = value.kind.how, inp.kind.how
         if value.task is not None:
             task.deps.add(value.task)
         if src == dst == PATHS:  # a map's files: the names in item order, and the folder holding them (_fanin)
+            if value.task is None or value.output is None:
+                raise WorkflowBuildError(f"{where}: {value!r} is not the files of a map")
             param, art = gathered_input(inp.name, value.task.name, value.output)
             task.parameters.append(param)
             task.artifacts.append(art)
             return
         each = item_codec(value)  # Argo's list of the items' texts or values: the items' codec
         gathered = each is not None
-        codec = each if gathered else getattr(value.kind, "codec", None)
+        codec = each if each is not None else value.kind.codec
         decodes = getattr(task.step, "decodes_protected", False)
         if src == PARAM and dst == PARAM:
             tag = wire_tag(codec, gathered, inp.kind.codec) if decodes else ""
-            task.parameters.append((inp.name, tag + value.ref))
-            if inp.has_default and value.task is not None and value.output is not None:
+            task.parameters.append((inp.name, tag + ref))
+            if inp.has_default and inp.default_text is not None and value.task is not None \
+                    and value.output is not None:
                 # May fall back to the default if that step is skipped (decided when the manifest is assembled).
                 # The default is the consumer's own codec: after the wire's tag it carries its own tag.
                 default = inp.default_text
@@ -578,9 +629,9 @@ class Graph:
                     default = (wire_tag(inp.kind.codec, False) if tag else "") + protect(default, inp.kind.codec)
                 task.fallbacks[inp.name] = (value.task, value.output, default)
         elif src == PARAM and dst == PICKLE:
-            task.artifacts.append({"name": inp.name, "raw": {"data": wire_tag(codec, gathered) + value.ref}})
+            task.artifacts.append({"name": inp.name, "raw": {"data": wire_tag(codec, gathered) + ref}})
         elif src == dst:
-            task.artifacts.append({"name": inp.name, "from": value.ref})
+            task.artifacts.append({"name": inp.name, "from": ref})
         else:
             raise WorkflowBuildError(
                 f"{where} expects {_describe(inp.kind)}, but {value!r} is {_describe(value.kind)}. "

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from typing import Any, Sequence
 
+from ._batch import flattened, is_batched
 from ._capture_facts import IMAGES_ANNOTATION, images_annotation
 from ._engine._expr import fallback_expression
 from ._graph import Graph, Handle
@@ -75,6 +77,7 @@ def task_rows(graph: Graph, finish: tuple[str, str] | None = None) -> tuple[list
         if t.item_when is not None:  # fp.item: the loop's own condition, inside the map's DAG (_item)
             row["item_when"] = t.item_when
         if t in wrapped:
+            assert t.loop_template is not None  # named when the map was added (Graph.add_map)
             row, wrapper = _map_in_dag(row, t.parallelism, t.loop_template)
             wrappers.append(wrapper)
         rows.append(row)
@@ -86,7 +89,7 @@ def task_rows(graph: Graph, finish: tuple[str, str] | None = None) -> tuple[list
 def _in_own_dag(t) -> bool:
     """A map that runs inside a one-task DAG of its own (see `_map_in_dag`)."""
     return t.is_map and (t.parallelism is not None or "withParam" in t.extra or t.when is not None
-                         or t.tolerance is not None or t.item_when is not None
+                         or t.tolerance is not None or t.item_when is not None or is_batched(t.step)
                          or _sequence_may_be_empty(t.extra.get("withSequence")))
 
 
@@ -198,7 +201,8 @@ def _map_in_dag(row: dict, parallelism: int | None, loop_name: str) -> tuple[dic
         inner_arts.append(a)
     # The loop runs inside the wrapper; a condition or a failure policy applies to the map as a whole (outside).
     outer_extra = {k: v for k, v in row["extra"].items() if k in ("when", "hooks")}
-    extra = {k: (lift(v) if isinstance(v, str) else v) for k, v in row["extra"].items() if k not in outer_extra}
+    extra: dict[str, Any] = {k: (lift(v) if isinstance(v, str) else v) for k, v in row["extra"].items()
+                             if k not in outer_extra}
     if row.get("item_when"):  # a condition per item: on the loop itself (it reads only the item)
         extra["when"] = row["item_when"]
     if "withSequence" in extra:  # its run-time bounds come in as the wrapper's inputs too
@@ -238,6 +242,9 @@ def dag_templates(graph: Graph, dag: DagTemplate, finish: tuple[str, str] | None
     checks = []
     for w in wrappers:
         w.outputs = _gathered_outputs(w.tasks[0]["name"], parameters[w.tasks[0]["template"]])
+        if is_batched(graph.steps.get(w.tasks[0]["template"])):  # the flat list of its items' outputs (_batch)
+            w.outputs = [DagOutput(o.name, expression=flattened(w.tasks[0]["name"], o.name), default=o.default)
+                         for o in w.outputs]
         tolerance = next(t.tolerance for t in graph.tasks if t.name == w.tasks[0]["name"])
         if tolerance is not None:  # op.map(..., tolerate=N): the check after the loop decides the map (_tolerate)
             w.tasks.append(check_row(w.tasks[0], tolerance, f"map {w.tasks[0]['name']!r}"))
@@ -248,7 +255,7 @@ def dag_templates(graph: Graph, dag: DagTemplate, finish: tuple[str, str] | None
 
 def build(graph: Graph, *, name: str, entrypoint: str, parameters: list[tuple[str, str]],
           artifacts: list[dict], outputs: dict[str, Handle], shape: dict, kind: str = "Workflow",
-          spec_extra: dict | None = None, extra_templates: list[dict] = (),
+          spec_extra: dict | None = None, extra_templates: Sequence[dict] = (),
           finish: tuple[str, str] | None = None, own_entry: bool = False) -> dict:
     """The manifest as a dict; the `shape` annotation records how run.result() rebuilds the return value.
     `finish` is (task, template) of the closing task when `needs_finish(graph)`. `own_entry`: the entrypoint is

@@ -12,8 +12,8 @@ from typing import Callable
 
 from ._errors import ArtifactIntegrityError
 from ._manifest import OUTPUTS_ANNOTATION
-from ._wire import DIGEST_PREFIX
 from ._types import PARAM, TEXT, Kind, decode, unmarked
+from ._wire import DIGEST_PREFIX
 
 _NONE = '{"shape":"none","kinds":{}}'
 

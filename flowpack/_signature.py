@@ -80,7 +80,8 @@ def describe(func, op_name: str) -> Interface:
         if has_default and kind.how == PARAM and not is_json_value(p.default):
             raise OpDefinitionError(
                 f"op {op_name!r}: the default of argument {p.name!r} ({p.default!r}) is not JSON, but the annotation "
-                f"makes it an Argo parameter. Use a JSON default (for example None) or annotate it with a non-JSON type."
+                f"makes it an Argo parameter. Use a JSON default (for example None) or annotate it with a non-JSON "
+                f"type."
             )
         inputs[p.name] = Input(p.name, kind, has_default, p.default if has_default else None,
                                hints.get(p.name, inspect.Parameter.empty))

@@ -190,7 +190,8 @@ def call(graph: Graph, workflow: WorkflowLike, args: tuple, kwargs: dict, output
     if any(k.how != PARAM for k in step.interface.outputs.values()) or step.interface.gathered:
         raise WorkflowBuildError(f"{where}: {workflow.name}.map(...) gathers the items' outputs as Argo does, "
                                  f"which works for single parameters only; its outputs are "
-                                 f"{_describe(step.interface.outputs)}{' (a gathered list)' if step.interface.gathered else ''}. "
+                                 f"{_describe(step.interface.outputs)}"
+                                 f"{' (a gathered list)' if step.interface.gathered else ''}. "
                                  f"Return JSON values from it, or map an op inside it instead.")
     return graph.add_map(step, (), bound, parallelism)
 

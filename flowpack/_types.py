@@ -92,9 +92,8 @@ def is_short_json(annotation: object) -> bool:
 
 def is_namedtuple(annotation: object) -> bool:
     """A typing.NamedTuple class: its fields become several named outputs."""
-    return isinstance(annotation, type) and issubclass(annotation, tuple) and hasattr(annotation, "_fields") and hasattr(
-        annotation, "__annotations__"
-    )
+    return (isinstance(annotation, type) and issubclass(annotation, tuple) and hasattr(annotation, "_fields")
+            and hasattr(annotation, "__annotations__"))
 
 
 def is_json_value(value: object) -> bool:
@@ -168,6 +167,14 @@ def needs_marker(text: str) -> bool:
     if text.startswith(_PREFIXES) or unsafe.search(text) is not None:
         return True
     return any(unicodedata.category(c)[0] not in "LMNPS" for c in astral.findall(text))
+
+
+@typing.overload
+def protect(text: str, codec: str = ...) -> str: ...
+
+
+@typing.overload
+def protect(text: str | None, codec: str = ...) -> str | None: ...
 
 
 def protect(text: str | None, codec: str = TEXT) -> str | None:

@@ -10,15 +10,15 @@ from __future__ import annotations
 import json
 import warnings
 
+from ._engine._choice import parse_choice
 from ._engine._cond import parse as parse_condition
 from ._engine._cond import references as condition_references
-from ._engine._expr import parse_depends, parse_fallback, parse_memo, references
-from ._engine._choice import parse_choice
 from ._engine._exitvalue import parse_exit_value
+from ._engine._expr import parse_depends, parse_fallback, parse_memo, references
 from ._engine._tolerance import parse_check
 from ._engine._zip import parse_zip
-from ._exit import FAILURES as EXIT_FAILURES
 from ._errors import ManifestError
+from ._exit import FAILURES as EXIT_FAILURES
 from ._names import VALID
 
 SIZE_BUDGET = 1024 * 1024  # Argo stores a workflow as one Kubernetes object (etcd's ~1 MiB limit)

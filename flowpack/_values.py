@@ -155,11 +155,11 @@ def parse_text(text: str, annotation: object, name: str) -> object:
         else:
             if not matches(value, annotation) and matches(text, annotation):
                 value = text  # e.g. Optional[str] given 123: the text "123" itself
-    why = problem(value, annotation)
-    if why is not None:
-        if why.startswith("expected "):
-            why = f"expected {_expected(annotation)}, got {text!r}"
-        raise ValueError(f"{name}: {why}")
+    refused = problem(value, annotation)
+    if refused is not None:
+        if refused.startswith("expected "):
+            refused = f"expected {_expected(annotation)}, got {text!r}"
+        raise ValueError(f"{name}: {refused}")
     return value
 
 

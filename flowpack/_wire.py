@@ -32,8 +32,8 @@ DIGEST_PREFIX = "sha256-"  # output parameter `sha256-<name>`: the sha256 a step
 RAW_JSON = wire_tag(JSON, False)
 RAW_PICKLE = "fp-pickle-b64:"
 
-__all__ = ["IO_ROOT", "LAYOUT", "ERROR", "DIGEST_PREFIX", "RAW_JSON", "RAW_PICKLE", "MARKER", "TAGS", "UNSAFE", "io_path",
-           "script_spec"]
+__all__ = ["IO_ROOT", "LAYOUT", "ERROR", "DIGEST_PREFIX", "RAW_JSON", "RAW_PICKLE", "MARKER", "TAGS", "UNSAFE",
+           "io_path", "script_spec"]
 
 
 def io_path(folder: str, name: str) -> str:

@@ -21,9 +21,8 @@ from ._names import PARAM_NAME, UniqueNames, k8s_name
 from ._op import protect
 from ._signature import check_callable, describe
 from ._skip_warning import warn_skippable
-from ._subworkflow import SubWorkflow
+from ._subworkflow import SubWorkflow, check_protected_crossings
 from ._subworkflow import call as subworkflow_call
-from ._subworkflow import check_protected_crossings
 from ._types import PARAM, PARAM_JSON, PATHS, encode, is_json_value
 from ._values import check as check_value
 from ._values import check_env_text
@@ -109,10 +108,13 @@ class Workflow:
         try:
             bound = self.signature.bind(**params)
         except TypeError as exc:
-            raise WorkflowBuildError(f"workflow {self.name!r}: {exc}. Its signature is {self.name}{self.signature}.") from None
+            raise WorkflowBuildError(
+                f"workflow {self.name!r}: {exc}. Its signature is {self.name}{self.signature}.") from None
         bound.apply_defaults()
         graph = Graph(self.name)
-        handles, parameters, artifacts = {}, [], []
+        handles: dict[str, Handle | list[Path]] = {}
+        parameters: list[tuple[str, str]] = []
+        artifacts: list[dict] = []
         texts: dict[str, str] = {}  # parameter -> its value as Argo text
         protected: set[str] = set()
         for name, inp in self.interface.inputs.items():
@@ -373,6 +375,8 @@ def _shape(shape: str, outs: dict[str, Handle], **extra) -> dict:
 def _kind_record(h: Handle) -> dict:
     """How an output decodes. A map's gathered output also records its items' codec (`each`): Argo gathers
     numbers, booleans and null as a list of their texts (["1","4"]), which are decoded one by one."""
+    if h.kind is None:  # _outputs takes only handles of values
+        raise WorkflowBuildError(f"{h!r} has no value to return")
     record = {"how": h.kind.how, "codec": h.kind.codec}
     each = item_codec(h)
     if each is not None:
