@@ -371,12 +371,14 @@ def test_a_sub_workflow_is_one_template_however_often_it_is_called(user_module):
         "parameter": "{{tasks.add.outputs.result}}"}}]}
     assert [t["arguments"]["parameters"][0]["value"] for t in sumsq["dag"]["tasks"][:2]] == [
         "{{inputs.parameters.a}}", "{{inputs.parameters.b}}"]
-    assert template(manifest, "note")["outputs"] == {"artifacts": [{"name": "return",
-                                                                    "from": "{{tasks.write.outputs.artifacts.return}}"}]}
+    assert template(manifest, "note")["outputs"] == {
+        "artifacts": [{"name": "return", "from": "{{tasks.write.outputs.artifacts.return}}"}]}
     tasks = dag_tasks(manifest)
-    assert tasks["add"]["arguments"]["parameters"] == [{"name": "a", "value": "{{tasks.bounds.outputs.parameters.lo}}"},
-                                                       {"name": "b", "value": "{{tasks.bounds.outputs.parameters.hi}}"}]
-    assert tasks["read"]["arguments"]["artifacts"] == [{"name": "note", "from": "{{tasks.note.outputs.artifacts.return}}"}]
+    assert tasks["add"]["arguments"]["parameters"] == [
+        {"name": "a", "value": "{{tasks.bounds.outputs.parameters.lo}}"},
+        {"name": "b", "value": "{{tasks.bounds.outputs.parameters.hi}}"}]
+    assert tasks["read"]["arguments"]["artifacts"] == [
+        {"name": "note", "from": "{{tasks.note.outputs.artifacts.return}}"}]
     assert {t["template"] for t in tasks.values()} >= {"sumsq", "bounds", "note", "twice"}
 
 
