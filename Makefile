@@ -21,7 +21,8 @@ demo: install
 test: install-test services argo-harness
 	$(PYTHON) -m pytest -q -p no:cacheprovider
 
-# Lint and type checks (issue 15 item 8; not yet part of `test`: both still report findings in the package).
+# Lint and type checks: ruff over the package and the tests, mypy over the package (pyproject.toml pins both).
+# CI (.ci/run) runs it after the tests; a finding fails CI.
 lint: install-test
 	$(PYTHON) -m ruff check flowpack tests
 	$(PYTHON) -m mypy
