@@ -36,7 +36,8 @@ def argo_validator():
 
 def assert_argo_valid(manifest: dict) -> None:
     """The manifest validates against Argo's schema, passes flowpack's own reference/name checks, and is accepted by
-    Argo's own validator and v4's full CRD rules, as the Argo Server and the API server apply them on create."""
+    each pinned Argo version's validator and CRDs (v4's full CRD rules), as the Argo Server and the API server apply
+    them on create."""
     from flowpack._validate import check_manifest
 
     errors = sorted(argo_validator().iter_errors(manifest), key=lambda e: list(e.absolute_path))
