@@ -331,21 +331,13 @@ class DockerEngine(LocalEngine):
 
         if not self.build:
             return built.manifest
-        mapping = build_images(built, client=self.client, progress=self.build_progress, managed=self._managed)
+        # an image flowpack built already (its label says so) is kept as it is: build_images' default
+        mapping = build_images(built, client=self.client, progress=self.build_progress)
         return apply_images(built.manifest, mapping)
-
-    def _managed(self, image: str) -> bool:
-        """Whether flowpack built this image (its packages are in already): such templates are left as they are."""
-        import docker.errors  # lazy: the docker SDK loads only when Docker is used
-
-        try:
-            return (self.client.images.get(image).labels or {}).get("org.flowpack.managed") == "true"
-        except docker.errors.ImageNotFound:
-            return False
 
     def execute(self, manifest: dict, **options) -> dict:
         """Run a manifest to the end in containers and return its run record (also written to run.json)."""
-        if self.build:  # a bare manifest: each op's image gets what its script imports (and cloudpickle)
+        if self.build:  # a bare manifest: each op's image gets what its facts annotation asks for
             manifest = self.prepare(_ManifestOnly(manifest))
         return super().execute(manifest, **options)
 
@@ -354,7 +346,7 @@ class DockerEngine(LocalEngine):
 
 
 class _ManifestOnly:
-    """A bare manifest where build_images expects a built workflow: images come from its scripts' imports."""
+    """A bare manifest where build_images expects a built workflow: images come from the facts it carries."""
 
     def __init__(self, manifest: dict):
         self.manifest = manifest
