@@ -10,8 +10,10 @@ import re
 import pytest
 
 import flowpack as fp
+from argo_harness import Harness
 from fixtures_docker import docker_client  # noqa: F401  (a pytest fixture)
 from helpers import dag_tasks, render_checked, template
+from test_fidelity import ESCAPED_ON_V3_REASON
 
 SUBS = '''
 import pathlib
@@ -282,14 +284,15 @@ def _argo_view(result) -> tuple[str, dict, dict]:
 
 
 @pytest.mark.parametrize("name, params", DIFFERENTIAL, ids=[f"{n}-{i}" for i, (n, _) in enumerate(DIFFERENTIAL)])
-def test_sub_workflows_run_locally_as_on_argos_controller(user_module, tmp_path, name, params):
-    import argo_harness
-
+def test_sub_workflows_run_locally_as_on_argos_controller(harness: Harness, request, user_module, tmp_path, name,
+                                                          params):
+    if harness.major == 3 and name == "texts":  # its map over texts has an item holding quotes
+        request.node.add_marker(pytest.mark.xfail(strict=True, reason=ESCAPED_ON_V3_REASON))
     wf = getattr(user_module(SUBS), name)
     manifest = wf.render(**params)
-    [verdict] = argo_harness.validate(manifest)
-    assert verdict.ok, f"Argo refuses it ({verdict.stage}): {verdict.message}"
-    argo = argo_harness.run(manifest, tmp_path / "store", timeout=120)
+    [verdict] = harness.validate(manifest)
+    assert verdict.ok, f"Argo {harness.version} refuses it ({verdict.stage}): {verdict.message}"
+    argo = harness.run(manifest, tmp_path / "store", timeout=120)
     try:
         local = wf.run(run_dir=tmp_path / "runs", **params)
     except fp.RunError as exc:
@@ -423,11 +426,9 @@ def test_a_recursive_workflow_returns_a_value(user_module, tmp_path):
     assert [m.fact.run(run_dir=tmp_path / "runs", n=n).result() for n in (1, 2, 5)] == [1, 2, 120]
 
 
-def test_coinflip_recursive_on_argos_controller(user_module, tmp_path):
-    import argo_harness
-
+def test_coinflip_recursive_on_argos_controller(harness: Harness, user_module, tmp_path):
     m = user_module(SUBS)
-    argo = argo_harness.run(m.coinflip_recursive.render(), tmp_path / "store", timeout=120)
+    argo = harness.run(m.coinflip_recursive.render(), tmp_path / "store", timeout=120)
     assert argo.phase == "Succeeded", argo.message
     pods = {n.name.split(".", 1)[1]: n.phase for n in argo.nodes if n.type == "Pod"}
     depth = sum(1 for p in pods if p.endswith("flip-coin"))
