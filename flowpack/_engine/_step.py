@@ -158,7 +158,7 @@ class StepRunner:
         attempt = 0
         started = now()
         while True:
-            res = self.run_once(job, job.node if attempt == 0 else f"{job.node}-retry{attempt}")
+            res = self.run_once(job, job.node if attempt == 0 else f"{job.node}-retry{attempt}", key)
             if not strategy or self.stopping:
                 break
             decision = decide(strategy, res.phase, res.exit_code, attempt + 1, started, now(), f"step {job.node}")
@@ -181,14 +181,16 @@ class StepRunner:
                   "outputs": {"parameters": res.parameters,
                               "artifacts": {k: v.to_dict() for k, v in res.artifacts.items()}}}
         step_json = self.run_dir / "steps" / job.node / "step.json"
-        if step_json.is_file():
+        if res.attempts > 1 and step_json.is_file():  # a first attempt's record says so itself (see run_once)
             write_json(step_json, {**read_json(step_json), "cacheKey": key, "result": res.result})
         if "memoize" in job.template:
             self.cache_dir.mkdir(parents=True, exist_ok=True)
             write_json(self.cache_dir / f"{key}.json", record)
             self.handoff.note(self.cache_dir / f"{key}.json", record)
 
-    def run_once(self, job: StepJob, node: str) -> StepResult:
+    def run_once(self, job: StepJob, node: str, key: str) -> StepResult:
+        """One attempt in the folder steps/NODE; a succeeded first attempt's step.json also holds the cache key and
+        result (one write: a later attempt's success is added to the first attempt's record by _remember)."""
         res = StepResult(job.node, "Error", started=now())
         step_dir = self.run_dir / "steps" / node
         record: dict[str, Any] = {"node": job.node, "template": job.template.get("name"),
@@ -209,6 +211,8 @@ class StepRunner:
             finishedAt=res.finished,
             outputs={"parameters": res.parameters, "artifacts": {k: v.to_dict() for k, v in res.artifacts.items()}},
         )
+        if node == job.node and res.phase == "Succeeded":
+            record.update(cacheKey=key, result=res.result)
         if step_dir.is_dir():
             write_json(step_dir / "step.json", record)
             self.handoff.note(step_dir / "step.json", record)
