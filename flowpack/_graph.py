@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from ._batch import batch_task, batched_step, check_batch
 from ._callsite import CallSite, call_site
 from ._capture import _pickle_b64
 from ._capture_facts import ImageFacts
@@ -346,9 +347,12 @@ class Graph:
         return result_handle(task)
 
     def add_map(self, step, args: tuple, kwargs: dict, parallelism: int | None = None,
-                tolerate: int | float | None = None) -> Handle:
+                tolerate: int | float | None = None, batch: int | None = None) -> Handle:
         """A fan-out: list arguments are mapped (zipped), the others broadcast; renders to withItems/withParam."""
         where = f"{step.name}.map(...)"
+        if batch is not None:  # its pods run the op on several items each (_batch)
+            batch = check_batch(batch, where, tolerate, step)
+            step = batched_step(step)
         if has_files(step):  # its items' files are gathered for the steps after it (_fanin)
             step = fanin_step(step, where)
         if tolerate is not None:  # its items count themselves for the check after them (_tolerate)
@@ -460,6 +464,8 @@ class Graph:
             task.extra["withParam"] = handle.ref
             if handle.task is not None:
                 task.deps.add(handle.task)
+        if batch is not None:
+            batch_task(task, batch, where)
         self.tasks.append(task)
         return result_handle(task)
 

@@ -7,7 +7,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from ._batch import is_batched
 from ._capture_facts import IMAGES_ANNOTATION, images_annotation
+from ._engine._batch import flatten_expression
 from ._engine._expr import fallback_expression
 from ._graph import Graph, Handle
 from ._hooks import hooks_field
@@ -88,7 +90,7 @@ def task_rows(graph: Graph, finish: tuple[str, str] | None = None) -> tuple[list
 def _in_own_dag(t) -> bool:
     """A map that runs inside a one-task DAG of its own (see `_map_in_dag`)."""
     return t.is_map and (t.parallelism is not None or "withParam" in t.extra or t.when is not None
-                         or t.tolerance is not None or t.item_when is not None
+                         or t.tolerance is not None or t.item_when is not None or is_batched(t.step)
                          or _sequence_may_be_empty(t.extra.get("withSequence")))
 
 
@@ -241,6 +243,9 @@ def dag_templates(graph: Graph, dag: DagTemplate, finish: tuple[str, str] | None
     checks = []
     for w in wrappers:
         w.outputs = _gathered_outputs(w.tasks[0]["name"], parameters[w.tasks[0]["template"]])
+        if is_batched(graph.steps.get(w.tasks[0]["template"])):  # the flat list of its items' outputs (_batch)
+            w.outputs = [DagOutput(o.name, expression=flatten_expression(w.tasks[0]["name"], o.name),
+                                   default=o.default) for o in w.outputs]
         tolerance = next(t.tolerance for t in graph.tasks if t.name == w.tasks[0]["name"])
         if tolerance is not None:  # op.map(..., tolerate=N): the check after the loop decides the map (_tolerate)
             w.tasks.append(check_row(w.tasks[0], tolerance, f"map {w.tasks[0]['name']!r}"))

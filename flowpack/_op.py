@@ -66,17 +66,19 @@ class Step:
         """What the step's image must provide beyond its base image; None: the step keeps its image as it is."""
         return None
 
-    def map(self, *args, parallelism: int | None = None, tolerate: int | float | None = None, **kwargs):
+    def map(self, *args, parallelism: int | None = None, tolerate: int | float | None = None,
+            batch: int | None = None, **kwargs):
         """Fan out inside a workflow: list arguments are mapped (zipped), others broadcast to every item.
 
         `op.map(a=[1, 2, 3], b=x)` runs op(a=1, b=x), op(a=2, b=x)...; the result is a list handle (fan-in).
         `parallelism=k` bounds how many items run at once. `tolerate=2` lets the map succeed when at most 2 items
         failed (`tolerate=0.1`: a tenth of them); the steps after it get the outputs of the items that succeeded.
+        `batch=50` runs up to 50 items per pod, in order, in one process; the result is the same flat list.
         """
         graph = current()
         if graph is None:
             raise WorkflowBuildError(f"{self.name}.map(...) builds a fan-out; call it inside an @fp.workflow body.")
-        return graph.add_map(self, args, kwargs, parallelism, tolerate)
+        return graph.add_map(self, args, kwargs, parallelism, tolerate, batch)
 
 
 P = ParamSpec("P")

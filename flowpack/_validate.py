@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import warnings
 
+from ._engine._batch import parse_chunk
 from ._engine._choice import parse_choice
 from ._engine._cond import parse as parse_condition
 from ._engine._cond import references as condition_references
@@ -188,6 +189,10 @@ def _check_dag(tpl: dict, templates: dict, scope: set[str]) -> None:
         if ref == EXIT_FAILURES:  # the exit op's failed nodes (see _exit)
             return
         if ref.startswith("=") and parse_exit_value(ref[1:]) is not None:  # a global output, or a default
+            return
+        chunked = parse_chunk(ref[1:]) if ref.startswith("=") else None
+        if chunked is not None:  # a run-time list cut into batches (_batch): the list it reads
+            check_ref(chunked.source, where, task)
             return
         zipped = parse_zip(ref[1:]) if ref.startswith("=") else None
         if zipped is not None:  # run-time lists zipped into a map's items (_zip): each list it reads

@@ -34,15 +34,15 @@ LAYER_OF = {
     # Argo's expression language and Go's formats: written by the builder, evaluated by the engines
     "_engine._gojson": "values", "_engine._cond": "values", "_engine._expr": "values",
     "_engine._duration": "values", "_engine._choice": "values", "_engine._tolerance": "values",
-    "_engine._zip": "values", "_engine._exitvalue": "values", "_exit": "values",
+    "_engine._zip": "values", "_engine._batch": "values", "_engine._exitvalue": "values", "_exit": "values",
     "_retry": "values", "_engine._retry": "values",  # retry policy as Argo reads it: written by ops, applied by engines
     "_callsite": "values",  # where the body calls an op: recorded by the graph, read by runs
     "_capture": "capture", "_capture_imports": "capture", "_capture_project": "capture", "_script": "capture",
     "_capture_facts": "capture",
     "_subworkflow": "ops",  # a workflow called inside another: its own DAG template
     "_condition": "ops", "_status_deps": "ops", "_one_of": "ops", "_sequence": "ops", "_rows": "ops", "_fanin": "ops",
-    "_tolerate": "ops", "_item": "ops", "_exit_with": "ops", "_text": "ops", "_hooks": "ops", "_graph": "ops",
-    "_op": "ops", "_shell": "ops",
+    "_tolerate": "ops", "_batch": "ops", "_item": "ops", "_exit_with": "ops", "_text": "ops", "_hooks": "ops",
+    "_graph": "ops", "_op": "ops", "_shell": "ops",
     "_manifest": "manifest", "_skip_warning": "manifest",
     "_validate": "validation",
     "_engine": "engines", "_store": "engines", "_run": "engines", "_results": "engines", "_images": "engines",

@@ -16,6 +16,7 @@ from typing import Callable
 from .._errors import ManifestError
 from .._phase import Phase
 from ._assess import assess, targets
+from ._batch import parse_flatten
 from ._choice import parse_choice, resolve_choice
 from ._expr import evaluate_depends, parse_depends, references, substitute
 from ._gojson import GoJSONError, ItemOutputs, aggregate, decode_raw, item_values
@@ -247,8 +248,12 @@ class Dag:
             source = p.get("valueFrom") or {}
             expr = source.get("parameter", p.get("value", ""))
             try:
-                if "expression" in source:  # the only valueFrom.expression flowpack writes: fp.one_of
+                if "expression" in source:  # the valueFrom.expressions flowpack writes: fp.one_of, batched maps
                     expr = source["expression"]
+                    flat = parse_flatten(expr)
+                    if flat is not None:  # a batched map's flat list (_batch)
+                        outputs["parameters"][p["name"]] = flat.value(self.values)
+                        continue
                     branches = parse_choice(expr)
                     if branches is None:
                         raise ManifestError(f"{where}: the local engine reads only fp.one_of's expressions: {expr}")

@@ -6,6 +6,7 @@ import json
 import re
 
 from .._errors import ManifestError
+from ._batch import parse_chunk
 from ._choice import parse_choice, resolve_choice
 from ._cond import evaluate
 from ._exitvalue import parse_exit_value
@@ -79,6 +80,9 @@ def substitute(text: str, values: dict[str, str], where: str) -> str:
         handed = parse_exit_value(key[1:]) if key.startswith("=") else None
         if handed is not None:  # a step's output handed to the exit op, or its default (_exitvalue)
             return handed.resolve(values)
+        chunked = parse_chunk(key[1:]) if key.startswith("=") else None
+        if chunked is not None:  # a run-time list cut into a batched map's batches (_batch)
+            return chunked.items(values)
         zipped = parse_zip(key[1:]) if key.startswith("=") else None
         if zipped is not None:  # several run-time lists zipped into a map's items (_zip)
             return zipped.items(values)
