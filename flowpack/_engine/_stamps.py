@@ -27,29 +27,24 @@ class Stamper:
         self.folder = folder
         self.streams = streams
         self._offsets = dict.fromkeys(streams, 0)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, name=f"flowpack-stamps-{folder.name}", daemon=True)
+        self._lock = threading.Lock()  # one look at a time: the watcher's, or the last one at the step's end
 
     def __enter__(self) -> Stamper:
-        self._thread.start()
+        _watcher.add(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+        _watcher.discard(self)
         self._look()  # what the step wrote last, stamped as it ends
-
-    def _watch(self) -> None:
-        while not self._stop.wait(INTERVAL):
-            self._look()
 
     def _look(self) -> None:
         now = round(time.time(), 3)
-        for stream in self.streams:
-            try:
-                self._stamp(stream, now)
-            except OSError:  # a log that can't be read (yet): looked at again next time
-                continue
+        with self._lock:
+            for stream in self.streams:
+                try:
+                    self._stamp(stream, now)
+                except OSError:  # a log that can't be read (yet): looked at again next time
+                    continue
 
     def _stamp(self, stream: str, now: float) -> None:
         start = self._offsets[stream]
@@ -71,6 +66,41 @@ class Stamper:
         self._offsets[stream] = ends[-1]
         with open(self.folder / (stream + SUFFIX), "a", encoding="ascii") as times:
             times.write("".join(f"{end}\t{now:.3f}\n" for end in ends))
+
+
+class _Watcher:
+    """One thread of the process looks at the logs of every running step each INTERVAL (a thread per step cost
+    more than a trivial step's own work); it ends when no step is left and starts again with the next one."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: set[Stamper] = set()
+        self._thread: threading.Thread | None = None
+
+    def add(self, stamper: Stamper) -> None:
+        with self._lock:
+            self._running.add(stamper)
+            if self._thread is None or not self._thread.is_alive():  # not alive either in a forked child
+                self._thread = threading.Thread(target=self._watch, name="flowpack-stamps", daemon=True)
+                self._thread.start()
+
+    def discard(self, stamper: Stamper) -> None:
+        with self._lock:
+            self._running.discard(stamper)
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(INTERVAL)
+            with self._lock:
+                if not self._running:
+                    self._thread = None
+                    return
+                running = list(self._running)
+            for stamper in running:  # one that ended meanwhile finds nothing new: its last look stamped it all
+                stamper._look()
+
+
+_watcher = _Watcher()
 
 
 def read_stamps(folder: Path, stream: str) -> dict[int, float]:
