@@ -1,7 +1,7 @@
 """Batched maps (issue 16.11): `op.map(xs, batch=N)` runs up to N items per pod, in order, in one process, and the
 steps after it get the flat list of results in item order, as without batch=. Each case runs on the local engine and
-on Argo's own controller (the harness), which must end the same way (workflow phase, node phases, outputs), and the
-result is compared with the same map without batch=."""
+on Argo's own controller (the harness, every pinned Argo version), which must end the same way (workflow phase, node
+phases, outputs), and the result is compared with the same map without batch=."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import json
 import pytest
 
 import flowpack as fp
+from argo_harness import Harness
 from fixtures_docker import docker_client  # noqa: F401  (a pytest fixture)
 from helpers import dag_tasks, render_checked, template
 from test_fidelity import _argo_view, _local_view
@@ -113,12 +114,10 @@ def one_process():
      r'["007!","null!","say \"hi\"!","a<b>&c!","{}!","x!"]'),
     ("a_failing_item", {}, "Failed", ["sq(0)", "sq(1)", "sq(2)"], None),         # the failing item fails its batch
 ])
-def test_a_batched_map_ends_as_on_argo(user_module, tmp_path, name, params, phase, items, outputs):
-    import argo_harness
-
+def test_a_batched_map_ends_as_on_argo(harness: Harness, user_module, tmp_path, name, params, phase, items, outputs):
     m = user_module(OPS)
     wf = getattr(m, name)
-    argo = argo_harness.run(render_checked(wf, **params), tmp_path / "store", timeout=180)
+    argo = harness.run(render_checked(wf, **params), tmp_path / "store", timeout=180)
     try:
         local = wf.run(run_dir=tmp_path / "runs", **params)
     except fp.RunError as exc:
