@@ -21,6 +21,30 @@ class Reference:
     ref: str | None  # the Argo expression for the value, e.g. {{tasks.add.outputs.parameters.return}}
     problem: str | None  # why this value can't be passed on
 
+    def _compare(self, op: str, other: object) -> "Condition":
+        raise NotImplementedError
+
+    # Comparing a reference builds a Condition (for `.when(...)`), not a bool.
+    def __eq__(self, other: object) -> "Condition":  # type: ignore[override]
+        return self._compare("==", other)
+
+    def __ne__(self, other: object) -> "Condition":  # type: ignore[override]
+        return self._compare("!=", other)
+
+    def __lt__(self, other: object) -> "Condition":
+        return self._compare("<", other)
+
+    def __le__(self, other: object) -> "Condition":
+        return self._compare("<=", other)
+
+    def __gt__(self, other: object) -> "Condition":
+        return self._compare(">", other)
+
+    def __ge__(self, other: object) -> "Condition":
+        return self._compare(">=", other)
+
+    __hash__ = object.__hash__
+
 
 class Condition:
     """A condition on workflow parameters or step outputs, rendered as one Argo expression (`{{=...}}`, expr-lang).

@@ -106,24 +106,6 @@ class Handle(Reference):
     def _compare(self, op: str, other) -> "Condition":
         return Condition.compare(self, op, other)
 
-    def __eq__(self, other: object) -> Condition:  # type: ignore[override]  # a condition, not a bool
-        return self._compare("==", other)
-
-    def __ne__(self, other: object) -> Condition:  # type: ignore[override]  # a condition, not a bool
-        return self._compare("!=", other)
-
-    def __lt__(self, other):
-        return self._compare("<", other)
-
-    def __le__(self, other):
-        return self._compare("<=", other)
-
-    def __gt__(self, other):
-        return self._compare(">", other)
-
-    def __ge__(self, other):
-        return self._compare(">=", other)
-
     def after(self, *others: "Handle", on: str | None = None) -> "Handle":
         """Run this task only after `others` finished (an order-only dependency); returns self for chaining.
         `on="failed"`, `"any"`, `"succeeded_or_skipped"`, `"any_succeeded"` (a map)... runs it only when they

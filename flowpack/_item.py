@@ -47,24 +47,6 @@ class Item(Reference):
         left = Item(self.field, text=isinstance(other, str))  # compared with text: the item's text, not decoded
         return Condition.compare(left, op, other)
 
-    def __eq__(self, other):
-        return self._compare("==", other)
-
-    def __ne__(self, other):
-        return self._compare("!=", other)
-
-    def __lt__(self, other):
-        return self._compare("<", other)
-
-    def __le__(self, other):
-        return self._compare("<=", other)
-
-    def __gt__(self, other):
-        return self._compare(">", other)
-
-    def __ge__(self, other):
-        return self._compare(">=", other)
-
     __hash__ = object.__hash__
 
     def __bool__(self):
