@@ -17,6 +17,7 @@ from ._cli_store import store_from
 from ._cli_target import load_target, parse_params
 from ._engine._record import read_json
 from ._errors import UsageError
+from ._records import RunRecord
 from ._results import rebuild
 from ._store import LocalStore
 from ._view._runs import _where
@@ -198,7 +199,7 @@ def cmd_results(args) -> int:
 def _local_result(folder, store) -> int:
     from ._run import Run  # lazy: the engines load on the first run (import time)
 
-    record = read_json(folder / "run.json")
+    record = RunRecord.read(folder / "run.json")
     if store is None:
         store = LocalStore(folder.absolute().parent.parent / "store")  # the local engine's default store
     run = Run(record, folder, store, read_json(folder / "manifest.json"))

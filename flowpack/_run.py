@@ -5,16 +5,16 @@ from __future__ import annotations
 import inspect
 import sys
 import threading
-import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
 from ._engine._record import new_run_id
-from ._errors import RunError
 from ._logs import LogLine, local_logs
 from ._phase import Phase
+from ._records import RunRecord, StepRecord
 from ._results import decode_parameter, load_pickled, shape_of, step_digest
-from ._runbase import Outcome, RunBase
+from ._runbase import Display, Outcome, RunBase, Snapshot
 from ._store import ArtifactRef
 from ._types import PARAM, PATH, Kind
 
@@ -45,7 +45,7 @@ def execute(built, *, engine="local", run_dir=".flowpack/runs", store=None, work
     if source:
         built.manifest.setdefault("metadata", {}).setdefault("annotations", {})["flowpack.io/source"] = source
 
-    live: dict[str, dict] = {}
+    live: dict[str, StepRecord] = {}
     shown = None
     if progress is True:  # the display of flowpack._view: a terminal line, log lines or a notebook block
         from ._view import ProgressBar  # lazy: the views sit above runs: a run draws itself with them when shown
@@ -53,7 +53,8 @@ def execute(built, *, engine="local", run_dir=".flowpack/runs", store=None, work
         progress = shown = ProgressBar(run_dir=getattr(engine, "run_dir", run_dir))
 
     def follow(event: dict) -> None:
-        live[event["node"]] = event
+        live[event["node"]] = StepRecord.from_json({k: v for k, v in event.items() if k not in ("run", "node")},
+                                                   name=event["node"])
         if callable(progress):
             progress(event)
 
@@ -65,18 +66,19 @@ def execute(built, *, engine="local", run_dir=".flowpack/runs", store=None, work
     for key, path in built.uploads.items():
         uploads[key] = _upload(eng.store, key, Path(path))
     run_id = run_id or new_run_id(built.manifest["metadata"]["generateName"].rstrip("-"))
-    run = Run({"id": run_id, "phase": "Running", "steps": live}, eng.run_dir / run_id, eng.store,
-              built.manifest, built.result_type)
+    run = Run(RunRecord(run_id, Phase.RUNNING, steps=live), eng.run_dir / run_id, eng.store, built.manifest,
+              built.result_type)
 
     def work() -> None:
         try:
-            run.record = eng.execute(built.manifest, uploads=uploads, run_id=run_id, resume=resume)
+            record = eng.execute(built.manifest, uploads=uploads, run_id=run_id, resume=resume)  # run.json's dict
+            run.run_record = RunRecord.from_json(record, where=f"run {run_id}")
         except BaseException as exc:  # noqa: BLE001 - handed to the caller of wait()
-            run.record = {**run.record, "phase": "Error", "message": f"{type(exc).__name__}: {exc}"}
+            run.run_record = replace(run.run_record, phase=Phase.ERROR, message=f"{type(exc).__name__}: {exc}")
             run._error = exc
         finally:
             if shown is not None:
-                shown.close(run.record.get("phase"), run.record.get("steps"))
+                shown.close(run.phase, run.steps)
 
     if wait:
         work()
@@ -119,9 +121,9 @@ def _upload(store, key: str, path: Path):
 class Run(RunBase):
     """What a run did. `result()` gives the workflow's return value; `outputs` each named output."""
 
-    def __init__(self, record: dict, path: Path, store, manifest: dict, result_type: type | None = None):
+    def __init__(self, record: RunRecord, path: Path, store, manifest: dict, result_type: type | None = None):
         self.result_type = result_type
-        self.record = record
+        self.run_record = record
         self.path = path
         self.store = store
         self.manifest = manifest
@@ -134,45 +136,26 @@ class Run(RunBase):
     def done(self) -> bool:
         return self._thread is None or not self._thread.is_alive()
 
-    def wait(self, timeout: float | None = None, progress: bool = True) -> "Run":
-        """Block until the run ends (or `timeout` seconds pass), showing a progress bar (terminal or notebook);
-        raise StepFailed if it did not succeed."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        if self._thread is not None and self._thread.is_alive() and progress:
-            from ._view import ProgressBar  # lazy: the views sit above runs: a run draws itself with them when shown
-            from ._view import progress as show_progress
-
-            bar = ProgressBar(manifest=self.manifest, run_path=self.path)
-            try:
-                show_progress(lambda: {"phase": "Running" if not self.done else self.phase,
-                                       "steps": {n: dict(s) for n, s in list(self.steps.items())}},
-                              timeout=timeout, bar=bar)
-            except RunError:
-                pass  # the display gave up at the deadline; the check below says so, the same way every time
-        if self._thread is not None:
-            self._thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
-            if self._thread.is_alive():
-                raise TimeoutError(f"run {self.id} still running after {timeout} s")
-        if self._error is not None:
-            raise self._error
-        self.check()
-        return self
+    @property
+    def record(self) -> dict:
+        """The run record as run.json holds it (see run_record for its typed form)."""
+        return self.run_record.to_json()
 
     @property
     def id(self) -> str:
-        return self.record["id"]
+        return self.run_record.id
 
     @property
-    def phase(self) -> str:
-        return self.record["phase"]
+    def phase(self) -> Phase:
+        return self.run_record.phase
 
     @property
-    def steps(self) -> dict:
+    def steps(self) -> dict[str, dict]:
         """node -> {name, template, phase, startedAt, finishedAt, exitCode, message}."""
-        return self.record["steps"]
+        return {node: step.to_json() for node, step in list(self.run_record.steps.items())}
 
     def __repr__(self) -> str:
-        return f"<flowpack run {self.id} {self.phase}, {len(self.steps)} steps>"
+        return f"<flowpack run {self.id} {self.phase}, {len(self.run_record.steps)} steps>"
 
     def _repr_html_(self) -> str:
         """In a notebook: the run's phase, its DAG coloured by phase and a table of its steps."""
@@ -185,29 +168,55 @@ class Run(RunBase):
         """The log lines of one step (by node path or name) or of every step in the order they started, as
         `ArgoRun.logs` gives them: what the step printed (stderr), then its stdout. `follow=True` follows a run
         started with wait=False until it ends; `grep` keeps lines matching a regular expression."""
-        return local_logs(lambda: dict(self.steps), self.path / "steps", self.id, lambda: self.done, step,
+        return local_logs(lambda: self.steps, self.path / "steps", self.id, lambda: self.done, step,
                           follow=follow, container=container, grep=grep)
 
     def failures(self) -> list[dict]:
-        return [dict(node=n, **s) for n, s in self.steps.items() if s.get("phase") in Phase.FAILED_LIKE]
+        return [{"node": node, **step.to_json()} for node, step in self.run_record.failures().items()]
 
-    # -- what RunBase reads (check, outputs, output, result) ------------------------------------------------
+    # -- what RunBase reads (wait, check, outputs, output, result) -------------------------------------------
     @property
     def label(self) -> str:
         return f"run {self.id}"
 
+    @property
+    def run_name(self) -> str:
+        return self.id
+
+    def _look(self) -> Snapshot:
+        done = self.done
+        return Snapshot(self.phase if done else Phase.RUNNING, dict(self.run_record.steps), done)
+
+    def _pause(self, seconds: float) -> None:
+        if self._thread is not None:
+            self._thread.join(seconds)  # wakes up as soon as the run ends
+
+    def _progress_bar(self, first: Snapshot) -> Display | None:
+        if first.done:
+            return None  # an ended run has nothing to show
+        from ._view import ProgressBar  # lazy: the views sit above runs: a run draws itself with them when shown
+
+        return ProgressBar(manifest=self.manifest, run_path=self.path)
+
+    def _waited(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+        self.check()
+
     def outcome(self) -> Outcome:
-        return Outcome(self.phase, self.failures(), self.record.get("message", ""),
+        return Outcome(self.phase, self.run_record.failures(), self.run_record.message,
                        hints=[f"  step folders: {self.path / 'steps'}"])
 
     def _ready(self) -> None:
         self.wait()  # a running run is waited for
 
     def _read_output(self, name: str, kind: Kind) -> object:
-        outs = self.record.get("outputs") or {}
+        outs = self.run_record.outputs
         if kind.how == PARAM:
-            return decode_parameter(self.shape, name, outs["parameters"][name], kind)
-        ref = ArtifactRef.from_dict(outs["artifacts"][name])
+            return decode_parameter(self.shape, name, outs.parameters[name], kind)
+        ref = ArtifactRef.from_dict(outs.artifacts[name])
         if kind.how == PATH:
             return self.store.get(ref, self.path / "outputs" / name)
         return load_pickled(self.store.load_bytes(ref), step_digest(self.path, ref.key),

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 from .._errors import RunError
 from .._logs import LogLine
 from .._phase import Phase
 from .._results import decode_parameter, shape_of
-from .._runbase import Outcome, RunBase
+from .._runbase import Display, Outcome, RunBase, Snapshot
 from .._types import PARAM, PATH, Kind
 from . import _status
 from ._client import ArgoClient
@@ -61,8 +60,9 @@ class ArgoRun(RunBase):
         return _status.phase(self.refresh())
 
     @property
-    def steps(self) -> dict:
-        return _status.steps(self.refresh())
+    def steps(self) -> dict[str, dict]:
+        """step path -> {name, template, phase, type, startedAt, finishedAt, message, id, pod, exitCode}."""
+        return {key: _status.step_json(step) for key, step in _status.steps(self.refresh()).items()}
 
     def status(self) -> dict:
         """{name, namespace, phase, message, startedAt, finishedAt, progress, stopped, steps: {step: {phase, ...}}}."""
@@ -71,52 +71,39 @@ class ArgoRun(RunBase):
     def done(self) -> bool:
         return _status.is_done(self.refresh())
 
-    # -- waiting ---------------------------------------------------------------------------------
-    def wait(self, timeout: float | None = None, *, progress: bool | Callable[[dict], None] = True,
-             interval: float = 2.0) -> "ArgoRun":
-        """Poll until the workflow ends (Succeeded, Failed, Error; stopped/terminated end as Failed).
+    # -- waiting (RunBase.wait: the loop, the display and its messages) ----------------------------------------
+    poll_interval = 2.0
 
-        `progress=True` shows the progress display (a terminal line, log lines or a Jupyter block); a callable gets
-        the same events as the local engine's progress ({run, node, name, template, phase, message}). Raises
-        ArgoTimeoutError after `timeout` seconds (the workflow keeps running). Does not raise when the workflow
-        failed: call result() or check().
-        """
+    @property
+    def run_name(self) -> str:
+        return self.name
+
+    @property
+    def _stop_hint(self) -> str:
+        return f", or stop it with .stop() / `flowpack stop {self.name}`"
+
+    def _look(self) -> Snapshot:
+        wf = self.refresh()
+        return Snapshot(Phase(_status.phase(wf)), _status.steps(wf), _status.is_done(wf))
+
+    def _progress_bar(self, first: Snapshot) -> Display | None:
         # lazy: the views sit above runs: a run draws itself with them when shown
         from .._view import ProgressBar  # the one progress display of runs (also flowpack run's and Run.wait's)
 
-        shown = None
-        report = progress if callable(progress) else None
-        seen: dict[str, str] = {}
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            wf = self.refresh()
-            if progress is True and shown is None:
-                report = shown = ProgressBar(manifest=wf, label=self.name)
-            if report is not None:
-                for node, step in _status.steps(wf).items():
-                    if seen.get(node) != step["phase"]:
-                        seen[node] = step["phase"]
-                        report({"run": self.name, "node": node, **step})
-            if _status.is_done(wf):
-                if shown is not None:
-                    shown.close(_status.phase(wf), _status.steps(wf))
-                return self
-            if deadline is not None and time.monotonic() >= deadline:
-                if shown is not None:
-                    shown.close()
-                raise ArgoTimeoutError(
-                    f"workflow {self.namespace}/{self.name} is still {_status.phase(wf)} after {timeout} s; it keeps "
-                    f"running. Wait again, or stop it with .stop() / `flowpack stop {self.name}`."
-                )
-            pause = interval if deadline is None else max(0.0, min(interval, deadline - time.monotonic()))
-            time.sleep(pause)
+        return ProgressBar(manifest=self.workflow, label=self.name)
+
+    def _waited(self) -> None:
+        pass  # a failed workflow is not raised here: call result() or check()
+
+    def _timeout(self, message: str) -> TimeoutError:
+        return ArgoTimeoutError(message)
 
     # -- logs ------------------------------------------------------------------------------------
     def logs(self, step: str | None = None, *, follow: bool = False, container: str = "main",
              grep: str | None = None) -> Iterator[LogLine]:
         """The container logs of one step (by step path or display name) or of all steps, from Argo's log stream."""
         wf = self.workflow if not follow and self._wf is not None and _status.is_done(self._wf) else self.refresh()
-        pods = {s["pod"]: key for key, s in _status.steps(wf).items() if s.get("pod")}
+        pods = {s.pod: key for key, s in _status.steps(wf).items() if s.pod}
         pod = None
         if step is not None:
             pod = _find_pod(wf, step)
@@ -124,7 +111,7 @@ class ArgoRun(RunBase):
                                             follow=follow, grep=grep):
             pod_name = entry.get("podName", "")
             if pod_name not in pods:  # a step that started after the stream opened
-                pods.update({s["pod"]: k for k, s in _status.steps(self.refresh()).items() if s.get("pod")})
+                pods.update({s.pod: k for k, s in _status.steps(self.refresh()).items() if s.pod})
             yield LogLine(pods.get(pod_name, pod_name), pod_name, entry.get("content", ""))
 
     # -- what RunBase reads (check, outputs, output, result) --------------------------------------
@@ -134,14 +121,13 @@ class ArgoRun(RunBase):
 
     def outcome(self) -> Outcome:
         wf = self.workflow if self._wf is not None and _status.is_done(self._wf) else self.refresh()
-        ph = _status.phase(wf)
-        if ph != "Succeeded" and not _status.is_done(wf):
-            raise RunError(f"{self.label} is still {ph}: call wait() first", [], self)
-        fails = [dict(node=k, **s) for k, s in _status.steps(wf).items() if s["phase"] in Phase.FAILED_LIKE]
+        record = _status.run_record(wf)
+        if record.phase != Phase.SUCCEEDED and not _status.is_done(wf):
+            raise RunError(f"{self.label} is still {record.phase}: call wait() first", [], self)
+        fails = record.failures()
         stopped = _status.was_stopped(wf)
-        hints = [f"  logs: flowpack logs {self.name} --step {fails[0]['node']}"] if fails else []
-        return Outcome(ph, fails, (wf.get("status") or {}).get("message") or "",
-                       f" (stopped: {stopped})" if stopped else "", hints)
+        hints = [f"  logs: flowpack logs {self.name} --step {next(iter(fails))}"] if fails else []
+        return Outcome(record.phase, fails, record.message, f" (stopped: {stopped})" if stopped else "", hints)
 
     def _ready(self) -> None:
         self.check()  # waits for nothing: call wait() first
@@ -219,12 +205,13 @@ def _param_list(parameters: dict | None) -> list[str] | None:
 
 def _find_pod(wf: dict, step: str) -> str:
     found = _status.steps(wf)
-    if step in found and found[step].get("pod"):
-        return found[step]["pod"]
-    matches = [s["pod"] for k, s in found.items() if s.get("pod") and (s["name"] == step or k.endswith("/" + step))]
+    here = found[step].pod if step in found else None
+    if here:
+        return here
+    matches = [s.pod for k, s in found.items() if s.pod and (s.name == step or k.endswith("/" + step))]
     if len(matches) == 1:
         return matches[0]
-    pods = sorted(k for k, s in found.items() if s.get("pod"))
+    pods = sorted(k for k, s in found.items() if s.pod)
     if not matches:
         raise ArgoNotFoundError(f"workflow {(wf.get('metadata') or {}).get('name')}: no step {step!r} with a pod "
                                 f"(yet); steps: {pods}")

@@ -1,10 +1,16 @@
-"""Reading an Argo Workflow object: phases, per-step nodes, pod names, and the workflow's outputs."""
+"""Reading an Argo Workflow object: phases, per-step nodes, pod names, and the workflow's outputs.
+
+This is the adapter from Argo's workflow status to flowpack's run and step records (flowpack._records): ArgoRun,
+the viewer and the CLI read a workflow through it.
+"""
 
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 
 from .._phase import Phase
+from .._records import RunOutputs, RunRecord, StepRecord
 
 GROUP_TYPES = ("DAG", "Steps", "StepGroup", "TaskGroup", "Retry")
 POD_NAME_FORMAT = "workflows.argoproj.io/pod-name-format"
@@ -88,30 +94,64 @@ def step_message(node: dict) -> str:
     return found.group("said") if found else message
 
 
-def steps(wf: dict) -> dict[str, dict]:
-    """Leaf nodes (pods, skipped and omitted tasks) by step path, each {name, template, phase, ...} in start order."""
+def epoch(value: object) -> float | None:
+    """Epoch seconds from Argo's RFC 3339 time text (or from seconds already); None when there is none."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def rfc3339(seconds: float | None) -> str | None:
+    """Epoch seconds as Argo writes a time ("2026-11-30T15:06:32Z")."""
+    if seconds is None:
+        return None
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def step_record(wf: dict, node: dict) -> StepRecord:
+    """One leaf node as a step record (times as epoch seconds; an exit code Argo gives as other text kept as it is)."""
+    pod = node.get("type") == "Pod"
+    code = (node.get("outputs") or {}).get("exitCode") if pod else None
+    numeric = code not in (None, "") and str(code).lstrip("-").isdigit()
+    return StepRecord(
+        name=node.get("displayName") or node.get("name") or "", template=node.get("templateName"),
+        phase=Phase(node.get("phase") or "Pending"), type=node.get("type"),
+        started_at=epoch(node.get("startedAt")), finished_at=epoch(node.get("finishedAt")),
+        message=step_message(node), node_id=node.get("id"), pod=pod_name(wf, node) if pod else None,
+        exit_code=int(str(code)) if numeric else None,
+        extra={"exitCode": code} if code not in (None, "") and not numeric else {})
+
+
+def steps(wf: dict) -> dict[str, StepRecord]:
+    """Leaf nodes (pods, skipped and omitted tasks) by step path, in start order."""
     nodes = (wf.get("status") or {}).get("nodes") or {}
-    out = {}
-    for node in sorted(nodes.values(), key=lambda n: (n.get("startedAt") or "~", n.get("name", ""))):
-        if node.get("type") in GROUP_TYPES:
-            continue
-        entry = {
-            "name": node.get("displayName") or node.get("name"),
-            "template": node.get("templateName"),
-            "phase": node.get("phase") or "Pending",
-            "type": node.get("type"),
-            "startedAt": node.get("startedAt"),
-            "finishedAt": node.get("finishedAt"),
-            "message": step_message(node),
-            "id": node.get("id"),
-        }
-        if node.get("type") == "Pod":
-            entry["pod"] = pod_name(wf, node)
-            code = (node.get("outputs") or {}).get("exitCode")
-            if code not in (None, ""):
-                entry["exitCode"] = int(code) if str(code).lstrip("-").isdigit() else code
-        out[step_key(wf, node)] = entry
-    return out
+    return {step_key(wf, node): step_record(wf, node)
+            for node in sorted(nodes.values(), key=lambda n: (n.get("startedAt") or "~", n.get("name", "")))
+            if node.get("type") not in GROUP_TYPES}
+
+
+def step_json(step: StepRecord) -> dict:
+    """A step as `ArgoRun.steps` and `status()` show it: its record's JSON with Argo's time text."""
+    return {**step.to_json(), "startedAt": rfc3339(step.started_at), "finishedAt": rfc3339(step.finished_at)}
+
+
+def run_record(wf: dict) -> RunRecord:
+    """A workflow as a run record: phase, times, message, parameters, steps and the entrypoint's outputs."""
+    meta = wf.get("metadata") or {}
+    status = wf.get("status") or {}
+    args = (wf.get("spec") or {}).get("arguments") or {}
+    outs = root_outputs(wf)
+    return RunRecord(
+        id=meta.get("name") or "", phase=Phase(phase(wf)), workflow=(meta.get("labels") or {}).get(
+            "flowpack.io/workflow"), engine="argo", started_at=epoch(status.get("startedAt")),
+        finished_at=epoch(status.get("finishedAt")), message=status.get("message") or "",
+        parameters={p.get("name"): p.get("value") for p in args.get("parameters") or []}, steps=steps(wf),
+        outputs=RunOutputs(outs["parameters"], outs["artifacts"]))
 
 
 def root_outputs(wf: dict) -> dict:
@@ -140,5 +180,5 @@ def summary(wf: dict) -> dict:
         "finishedAt": status.get("finishedAt"),
         "progress": status.get("progress"),
         "stopped": was_stopped(wf),
-        "steps": steps(wf),
+        "steps": {key: step_json(step) for key, step in steps(wf).items()},
     }

@@ -66,10 +66,10 @@ def argo_log_text(run_dir: str | Path, run_id: str, node: str, connect: Callable
     step = _status.steps(wf).get(node)
     if step is None:
         raise NotFound(f"workflow {rec['namespace']}/{rec['name']} has no step {node!r}")
-    if not step.get("pod") or step.get("phase") in ("Pending", "Skipped", "Omitted"):
+    if not step.pod or step.phase in ("Pending", "Skipped", "Omitted"):
         return ""
     try:
-        stream = cast(ArgoClient, client).log_stream(rec["name"], namespace=rec["namespace"], pod=step["pod"])
+        stream = cast(ArgoClient, client).log_stream(rec["name"], namespace=rec["namespace"], pod=step.pod)
         return "".join((e.get("content") or "") + "\n" for e in stream)
     except FlowpackError as exc:
         return f"(logs unavailable: {_problem(exc, rec)})\n"

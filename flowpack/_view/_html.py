@@ -83,8 +83,9 @@ def _from_argo(run) -> dict:
     nodes = (wf.get("status") or {}).get("nodes") or {}
     steps = {}
     for node, s in _status.steps(wf).items():
-        outs = (nodes.get(s.get("id")) or {}).get("outputs") or {}
-        steps[node] = {**s, "outputs": {p["name"]: p.get("value") for p in outs.get("parameters") or []}}
+        outs = (nodes.get(s.node_id) or {}).get("outputs") or {}
+        steps[node] = {**_status.step_json(s),
+                       "outputs": {p["name"]: p.get("value") for p in outs.get("parameters") or []}}
     try:
         link = f"{run.client.config.base_url}/workflows/{run.namespace}/{run.name}"
     except FlowpackError:  # no server configured: no link

@@ -13,7 +13,6 @@ import json
 import os
 import re
 from collections import deque
-from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
@@ -21,6 +20,7 @@ from .._argo import _status
 from .._argo._client import ArgoClient, client_for
 from .._argo._errors import ArgoConfigError, ArgoNotFoundError, ArgoUnreachableError
 from .._argo._record import server_url
+from .._argo._status import epoch
 from .._engine._procs import settle_abandoned
 from .._engine._record import tail_text
 from .._errors import FlowpackError
@@ -294,25 +294,6 @@ def _workflow(rec: dict, connect: Callable[[str], ArgoClient]) -> tuple[dict | N
         return None, _problem(exc, rec), None
 
 
-def epoch(value) -> float | None:
-    """Epoch seconds from a float or an RFC 3339 string (Argo's)."""
-    if value in (None, ""):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
-def _argo_step(step: dict) -> dict:
-    """A step from flowpack._argo._status.steps in the local runs' shape (times as epoch seconds)."""
-    out = {k: v for k, v in step.items() if k not in ("startedAt", "finishedAt")}
-    out["startedAt"], out["finishedAt"] = epoch(step.get("startedAt")), epoch(step.get("finishedAt"))
-    return out
-
-
 def dag_key(step_key: str) -> str:
     """Argo's map item 'square(1:2)' (or 'inner/square(1:2)') as the DAG names items: 'square/1'."""
     depth, cut = 0, -1
@@ -363,15 +344,13 @@ def _argo_summary(rec: dict, wf: dict | None, problem: str) -> dict:
     if wf is None:
         return {**base, "phase": "Unknown", "startedAt": submitted, "finishedAt": None, "message": problem,
                 "steps": {}, "parameters": {}, "outputs": {"parameters": {}, "artifacts": {}}}
-    status = wf.get("status") or {}
-    outs = _status.root_outputs(wf)
-    return {**base, "phase": _status.phase(wf), "startedAt": epoch(status.get("startedAt")) or submitted,
-            "finishedAt": epoch(status.get("finishedAt")), "message": status.get("message") or "",
-            "progress": status.get("progress"),
-            "steps": {k: _argo_step(s) for k, s in _status.steps(wf).items()},
-            "parameters": _io((wf.get("spec") or {}).get("arguments"))["parameters"],
-            "outputs": {"parameters": outs["parameters"],
-                        "artifacts": {n: _where(a) for n, a in outs["artifacts"].items()}}}
+    record = _status.run_record(wf)
+    return {**base, "phase": record.phase.value, "startedAt": record.started_at or submitted,
+            "finishedAt": record.finished_at, "message": record.message,
+            "progress": (wf.get("status") or {}).get("progress"),
+            "steps": {k: s.to_json() for k, s in record.steps.items()}, "parameters": record.parameters,
+            "outputs": {"parameters": record.outputs.parameters,
+                        "artifacts": {n: _where(a) for n, a in record.outputs.artifacts.items()}}}
 
 
 def list_argo_runs(run_dir: str | Path, connect: Callable[[str], ArgoClient], limit: int = 200) -> list[dict]:
@@ -425,17 +404,17 @@ def argo_step_detail(run_dir: str | Path, run_id: str, node: str, connect: Calla
     steps = _status.steps(wf)
     if node not in steps:
         raise NotFound(f"workflow {rec['namespace']}/{rec['name']} has no step {node!r}")
-    s = _argo_step(steps[node])
-    raw = ((wf.get("status") or {}).get("nodes") or {}).get(s.get("id")) or {}
+    s = steps[node]
+    raw = ((wf.get("status") or {}).get("nodes") or {}).get(s.node_id) or {}
     templates = {t.get("name"): t for t in (_spec_of(wf).get("spec") or {}).get("templates") or []}
-    body = templates.get(s.get("template")) or {}
+    body = templates.get(s.template) or {}
     run = body.get("script") or body.get("container") or {}
-    step = {**s, "node": node, "inputs": _io(raw.get("inputs")), "outputs": _io(raw.get("outputs")),
+    step = {**s.to_json(), "node": node, "inputs": _io(raw.get("inputs")), "outputs": _io(raw.get("outputs")),
             "command": list(run.get("command") or []) + list(run.get("args") or [])}
     log = _text("")
-    if s.get("pod") and s.get("phase") not in _NO_LOGS:
+    if s.pod and s.phase not in _NO_LOGS:
         try:
-            log = _log_tail(client.log_stream(rec["name"], namespace=rec["namespace"], pod=s["pod"]))
+            log = _log_tail(client.log_stream(rec["name"], namespace=rec["namespace"], pod=s.pod))
         except FlowpackError as exc:
             log = _text(f"(logs unavailable: {_problem(exc, rec)})")
     return {"node": node, "step": step, "stdout": log,

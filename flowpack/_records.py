@@ -1,0 +1,180 @@
+"""Run and step records: what a run did, as typed values, and their JSON form (run.json and its steps).
+
+The engines write them (run.json), the Argo package reads Argo's workflow status into them, and `Run`, `ArgoRun`,
+the viewer and the CLI read their attributes. The JSON keys are the ones run.json has always had (`startedAt`,
+`exitCode`, ...), so every run folder written before these types still reads; a key this module does not know is
+kept in `extra` and written back, so nothing recorded is lost. Times are epoch seconds.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from ._phase import Phase
+
+
+def _phase(value: object, where: str) -> Phase:
+    try:
+        return Phase(value)
+    except ValueError:
+        raise ValueError(f"{where}: phase {value!r} is not one of {[p.value for p in Phase]}") from None
+
+
+def _seconds(value: object) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+# field name -> JSON key, in the order run.json writes them
+_STEP_KEYS = {"name": "name", "template": "template", "phase": "phase", "started_at": "startedAt",
+              "finished_at": "finishedAt", "exit_code": "exitCode", "message": "message", "stderr_tail": "stderrTail",
+              "attempts": "attempts", "type": "type", "node_id": "id", "pod": "pod"}
+_STEP_ALWAYS = ("name", "template", "phase", "startedAt", "finishedAt")  # written even when None
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One step of a run: a leaf node (a pod, a skipped or omitted task), as run.json and Argo's status hold it."""
+
+    name: str  # as shown: "square(1)", "add-2"
+    phase: Phase
+    template: str | None = None
+    started_at: float | None = None  # epoch seconds
+    finished_at: float | None = None
+    exit_code: int | None = None
+    message: str | None = None  # why it failed, was skipped or omitted ("" when it said nothing)
+    stderr_tail: str | None = None  # a failed step's last stderr lines (local engines)
+    attempts: int | None = None  # attempts made (retries + 1; local engines)
+    type: str | None = None  # Argo's node type ("Pod", "Skipped", ...)
+    node_id: str | None = None  # Argo's node id
+    pod: str | None = None  # the pod that ran it (Argo)
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)  # keys this module does not know, kept
+
+    @property
+    def failed(self) -> bool:
+        return self.phase in Phase.FAILED_LIKE
+
+    @property
+    def ended(self) -> bool:
+        return self.phase in Phase.ENDED
+
+    @classmethod
+    def from_json(cls, data: dict, *, name: str = "", where: str = "a step record") -> StepRecord:
+        """A step from its JSON object (a run.json step, or a step folder's step.json, which names no `name`)."""
+        known = set(_STEP_KEYS.values())
+        return cls(name=_text(data.get("name")) or name, phase=_phase(data.get("phase"), where),
+                   template=_text(data.get("template")), started_at=_seconds(data.get("startedAt")),
+                   finished_at=_seconds(data.get("finishedAt")), exit_code=_int(data.get("exitCode")),
+                   message=_text(data.get("message")), stderr_tail=_text(data.get("stderrTail")),
+                   attempts=_int(data.get("attempts")), type=_text(data.get("type")), node_id=_text(data.get("id")),
+                   pod=_text(data.get("pod")), extra={k: v for k, v in data.items() if k not in known})
+
+    def to_json(self) -> dict:
+        """The JSON object run.json holds (optional keys only when known)."""
+        out = dict(self.extra)
+        for f in fields(self):
+            key = _STEP_KEYS.get(f.name)
+            if key is None:
+                continue
+            value = getattr(self, f.name)
+            if value is not None or key in _STEP_ALWAYS:
+                out[key] = value.value if isinstance(value, Phase) else value
+        return out
+
+
+@dataclass(frozen=True)
+class RunOutputs:
+    """A run's named outputs: parameters as their text, artifacts as their JSON (a store reference or Argo's)."""
+
+    parameters: dict[str, Any] = field(default_factory=dict)
+    artifacts: dict[str, dict] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: object) -> RunOutputs:
+        data = data if isinstance(data, dict) else {}
+        params, arts = data.get("parameters"), data.get("artifacts")
+        return cls(dict(params) if isinstance(params, dict) else {}, dict(arts) if isinstance(arts, dict) else {})
+
+    def to_json(self) -> dict:
+        return {"parameters": dict(self.parameters), "artifacts": dict(self.artifacts)}
+
+
+_RUN_KEYS = {"id": "id", "workflow": "workflow", "engine": "engine", "phase": "phase", "started_at": "startedAt",
+             "finished_at": "finishedAt", "parameters": "parameters", "store": "store", "steps": "steps",
+             "outputs": "outputs", "message": "message", "resumed_from": "resumedFrom", "owner": "owner"}
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A run (run.json): its phase, times, parameters, steps by node path and outputs.
+
+    A record cut short (the last word an engine writes on a full disk) reads with no steps and no outputs."""
+
+    id: str
+    phase: Phase
+    workflow: str | None = None
+    engine: str | None = None  # "local", "docker", "argo"
+    started_at: float | None = None
+    finished_at: float | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)  # the workflow's arguments, as text
+    store: dict | None = None  # where the artifacts are (the store's describe(); never a credential)
+    steps: dict[str, StepRecord] = field(default_factory=dict)  # node path -> step, in start order
+    outputs: RunOutputs = field(default_factory=RunOutputs)
+    message: str = ""
+    resumed_from: str | None = None  # the run whose succeeded steps this one reused
+    owner: dict | None = None  # the engine process running it (pid, start, host; see _engine._procs)
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)  # keys this module does not know, kept
+
+    @property
+    def done(self) -> bool:
+        """Ended: it will not change any more (Succeeded, Failed, Error or Stopped)."""
+        return self.phase in Phase.DONE
+
+    def failures(self) -> dict[str, StepRecord]:
+        """The steps that failed or errored, by node path."""
+        return {node: s for node, s in self.steps.items() if s.failed}
+
+    @classmethod
+    def from_json(cls, data: object, *, where: str = "run.json") -> RunRecord:
+        """A run from its JSON object; ValueError naming `where` when it isn't one."""
+        if not isinstance(data, dict):
+            raise ValueError(f"{where}: it holds a JSON {type(data).__name__}, not an object")
+        steps = data.get("steps") or {}
+        if not isinstance(steps, dict) or not all(isinstance(s, dict) for s in steps.values()):
+            raise ValueError(f"{where}: its steps are not an object of objects")
+        params, store, owner = data.get("parameters"), data.get("store"), data.get("owner")
+        return cls(
+            id=str(data.get("id") or ""), phase=_phase(data.get("phase"), where),
+            workflow=_text(data.get("workflow")), engine=_text(data.get("engine")),
+            started_at=_seconds(data.get("startedAt")), finished_at=_seconds(data.get("finishedAt")),
+            parameters=dict(params) if isinstance(params, dict) else {},
+            store=store if isinstance(store, dict) else None,
+            steps={node: StepRecord.from_json(s, name=node, where=f"{where}: step {node}")
+                   for node, s in steps.items()},
+            outputs=RunOutputs.from_json(data.get("outputs")), message=_text(data.get("message")) or "",
+            resumed_from=_text(data.get("resumedFrom")), owner=owner if isinstance(owner, dict) else None,
+            extra={k: v for k, v in data.items() if k not in _RUN_KEYS.values()})
+
+    @classmethod
+    def read(cls, path: Path) -> RunRecord:
+        """A run.json file (OSError when it can't be read, ValueError when it holds no run record)."""
+        with open(path, encoding="utf-8") as f:
+            return cls.from_json(json.load(f), where=str(path))
+
+    def to_json(self) -> dict:
+        """The JSON object run.json holds."""
+        return {**self.extra, "id": self.id, "workflow": self.workflow, "engine": self.engine,
+                "phase": self.phase.value, "startedAt": self.started_at, "finishedAt": self.finished_at,
+                "parameters": dict(self.parameters), "store": self.store,
+                "steps": {node: s.to_json() for node, s in self.steps.items()}, "outputs": self.outputs.to_json(),
+                "message": self.message, "resumedFrom": self.resumed_from, "owner": self.owner}
