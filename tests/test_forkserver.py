@@ -4,6 +4,7 @@ server that dies fails only the steps it was running."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -144,6 +145,11 @@ def draw_twice():
 
 
 @fp.workflow
+def look_twice(flowpack_dirs: list):
+    return probe.map(flowpack_dir=flowpack_dirs)
+
+
+@fp.workflow
 def failing(how: str):
     return fail(how)
 
@@ -190,6 +196,51 @@ def test_a_forked_step_sees_exactly_what_a_spawned_step_sees(m, tmp_path):
     assert forked["own_group"] and forked["own_session"]
     assert forked["threads"] == 1 and forked["os_threads"] == 1
     assert not forked["import_lock_held"] and forked["logging_lock_free"]
+
+
+def _own_folder_as_step(view: dict) -> dict:
+    """A map item's view with its own folder written as <step> and its index in its step id as <i>: two items'
+    views compare equal."""
+    view = json.loads(json.dumps(view).replace(view["cwd"][:-len("/work")], "<step>"))
+    tag = view["environ"]["FLOWPACK_STEP_ID"]
+    view["environ"]["FLOWPACK_STEP_ID"] = tag[:tag.rindex("/") + 1] + "<i>"
+    return view
+
+
+def test_a_step_forked_ahead_of_its_request_sees_what_a_step_forked_for_it_sees(m, tmp_path):
+    # the first step of a script the server has not compiled yet is forked for its request; the server forks the
+    # next child ahead of the next request (a spare), which is handed the second step
+    first, second = run_checked(m.look_twice, tmp_path, workers=1, flowpack_dirs=[FLOWPACK_DIR] * 2).result()
+    assert first["started_as"] == second["started_as"] == "_forkserver.py"
+    first.pop("random"), second.pop("random")
+    assert _own_folder_as_step(first) == _own_folder_as_step(second)
+    assert second["own_group"] and second["own_session"] and second["threads"] == 1 and second["os_threads"] == 1
+    assert len(second["fds"]) <= 4 and second["fds"]["0"] == "/dev/null", second["fds"]
+
+
+def test_the_server_hands_a_request_to_the_child_it_forked_ahead(tmp_path):
+    script = tmp_path / "step.py"
+    script.write_text("import os\nprint(os.getpid(), os.getppid(), os.getsid(0) == os.getpid())\n")
+    server = _forkclient.fork_server(sys.executable)
+
+    def start() -> list[str]:
+        with open(tmp_path / "out", "wb") as out, open(tmp_path / "err", "wb") as err:
+            proc = _forkclient.start_step_process([sys.executable, str(script)], cwd=tmp_path, env=dict(os.environ),
+                                                  stdout=out, stderr=err, python_script=True)
+            assert proc.wait() == 0, (tmp_path / "err").read_text()
+        return (tmp_path / "out").read_text().split()
+
+    start()  # compiled by the server now: the spare forked after it has its code
+    end = time.monotonic() + 10
+    while len(_children(server.proc.pid)) != 1 and time.monotonic() < end:
+        time.sleep(0.01)
+    (spare,) = _children(server.proc.pid)  # between two steps, the spare is the server's only child
+    pid, ppid, own_session = start()
+    assert int(pid) == spare and int(ppid) == server.proc.pid and own_session == "True"
+
+
+def _children(pid: int) -> list[int]:
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
 def test_no_open_file_of_the_server_reaches_a_step(m, tmp_path):

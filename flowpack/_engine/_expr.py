@@ -141,6 +141,9 @@ def parse_depends(expr: str) -> tuple[list[tuple[str, str, str | None]], set[str
 
 def evaluate_depends(tokens, phases: dict[str, str], children_phases: dict[str, list[str]] | None = None) -> bool:
     """True when the expression holds for the finished tasks' phases (a bare name means it succeeded or was skipped)."""
+    if len(tokens) % 2 and all(token == (("op", "&&", None) if i % 2 else ("name", token[1], None))
+                               for i, token in enumerate(tokens)):  # "a && b", as most are: no eval
+        return all(phases.get(name) in DONE_OK for _, name, _ in tokens[::2])
     parts = []
     for kind, value, phase in tokens:
         if kind == "op":

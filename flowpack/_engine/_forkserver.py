@@ -10,6 +10,11 @@ signal handlers and no other open file of the server; or the child execs the req
 folder, environment and files. The server reports each child's pid, then its exit status (Popen's returncode
 convention: negative for a signal).
 
+A spare child is forked ahead of each request to be forked (right after the previous one was handed on, while
+that step runs): it waits on a socket of its own, so the fork, the interpreter's after-fork work and the new
+session are done before the request arrives instead of while the engine waits for its step. It is handed the
+request and the step's two files, then becomes the step exactly as a child forked for the request would.
+
 Containment: the server and each step are child subreapers (prctl PR_SET_CHILD_SUBREAPER). A process a step
 started whose parent ended is re-parented to the step, not to init, so while the step runs everything it started
 stays below it, whatever it did (`setsid`, a double fork, a fork without exec, a cleared environment). When the
@@ -80,6 +85,7 @@ def _serve(fd: int) -> _Job | None:
     steps: set[int] = set()  # the running step processes: every other child of the server is left behind by one
     server_modules = frozenset(sys.modules)
     gc.freeze()  # objects of the server stay out of the children's collections: fewer pages copied on write
+    spare: _Spare | None = None
 
     def report(pipe: int, line: str, last: bool) -> None:
         try:
@@ -90,6 +96,11 @@ def _serve(fd: int) -> _Job | None:
             os.close(pipe)
 
     while steps or sock.fileno() >= 0:
+        if spare is None and sock.fileno() >= 0:  # the next step's process, forked while the last one runs
+            forked = _fork_spare(sel, sock, compiled)
+            if isinstance(forked, _Job):  # in the spare, handed its request: the step
+                return _Job(forked.request, forked.code, server_modules)
+            spare = forked
         for key, _ in sel.select():
             if key.data is not None:  # a step ended: what it left running goes first, then its status
                 pid, pipe = key.data
@@ -97,7 +108,7 @@ def _serve(fd: int) -> _Job | None:
                 os.close(key.fd)
                 _, status = os.waitpid(pid, 0)
                 steps.discard(pid)
-                _stop_leftovers(steps)
+                _stop_leftovers(steps | ({spare.pid} if spare else set()))
                 report(pipe, f"status {os.waitstatus_to_exitcode(status)}", last=True)
                 continue
             try:
@@ -118,8 +129,15 @@ def _serve(fd: int) -> _Job | None:
                 if request["spawn"]:
                     pid = _spawn(request, fds[:2])
                 else:
+                    known = compiled.get(request["argv"][1])
                     code = _compiled(compiled, request["argv"][1])
-                    pid = os.fork()
+                    if spare is not None and (known is None or known[1] is not code):
+                        spare.end()  # forked before this code was compiled: a child forked now has it
+                        spare = None
+                    pid = spare.take(data, fds[:2]) if spare is not None else -1
+                    spare = None  # used (or gone): another is forked next
+                    if pid < 0:
+                        pid = os.fork()
             except _ExecFailed as exc:
                 report(pipe, f"oserror {exc.errno} {json.dumps(exc.filename)}", last=True)
                 continue
@@ -133,12 +151,71 @@ def _serve(fd: int) -> _Job | None:
             if pid == 0:  # the server's descriptors held by objects are closed here, the rest by _become_step
                 sel.close()
                 sock.close()
+                _own_session()
                 _become_step(request, fds[:2])
                 return _Job(request, code, server_modules)
             steps.add(pid)
             sel.register(os.pidfd_open(pid), selectors.EVENT_READ, (pid, pipe))
             report(pipe, f"pid {pid}", last=False)
+    if spare is not None:
+        spare.end()
     return None
+
+
+class _Spare:
+    """The server's side of a spare child: its pid and the socket its request goes to."""
+
+    def __init__(self, pid: int, sock: socket.socket) -> None:
+        self.pid = pid
+        self.sock = sock
+
+    def take(self, data: bytes, fds: list[int]) -> int:
+        """Hand the spare a request and the step's stdout and stderr: its pid, or -1 when it is gone (reaped)."""
+        try:
+            socket.send_fds(self.sock, [data], fds)
+        except OSError:
+            self.end()
+            return -1
+        self.sock.close()
+        return self.pid
+
+    def end(self) -> None:
+        """Stop a spare that was never handed a request (it exits at the end of its socket) and reap it."""
+        self.sock.close()
+        try:
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass
+
+
+def _fork_spare(sel: selectors.BaseSelector, sock: socket.socket, compiled: dict) -> _Spare | _Job | None:
+    """Fork a spare child: the server gets a _Spare (None when it could not fork); the spare waits for its
+    request, then returns it as a _Job (server_modules filled in by the caller), or exits when none comes."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        pid = os.fork()
+    except OSError:
+        ours.close()
+        theirs.close()
+        return None  # requests are forked when they come
+    if pid:
+        theirs.close()
+        return _Spare(pid, ours)
+    try:  # the spare: nothing of the server's but what _become_step closes
+        ours.close()
+        sel.close()
+        sock.close()
+        _own_session()
+        data, fds, _, _ = socket.recv_fds(theirs, MAX_MESSAGE, 2)
+        theirs.close()
+        if not data or len(fds) != 2:
+            os._exit(0)
+        request = json.loads(data)
+        code = _compiled(compiled, request["argv"][1])  # the server's code, unless compiled after this fork
+    except BaseException:  # noqa: BLE001 - never back into the server's loop
+        os._exit(1)
+    _become_step(request, fds)
+    return _Job(request, code, frozenset())
 
 
 class _ExecFailed(OSError):
@@ -243,10 +320,14 @@ def _compiled(cache: dict, path: str):
     return hit[1]
 
 
-def _become_step(request: dict, fds: list[int]) -> None:
-    """In the child: the session, files, folder, environment and argv of `python SCRIPT ARGS`."""
+def _own_session() -> None:
+    """In a child that will be a step: a session and process group of its own, and what it starts stays below it."""
     os.setsid()
     _subreaper()
+
+
+def _become_step(request: dict, fds: list[int]) -> None:
+    """In the child, in its own session: the files, folder, environment and argv of `python SCRIPT ARGS`."""
     out, err = fds
     os.dup2(out, 1)
     os.dup2(err, 2)

@@ -223,8 +223,15 @@ class StepRunner:
         tpl = job.template
         name = tpl.get("name", "?")
         root, work = step_dir / "root", step_dir / "work"
-        work.mkdir(parents=True)
-        root.mkdir()
+        try:
+            os.mkdir(step_dir)
+        except FileNotFoundError:  # a node in a nested DAG: its parent's folder comes first
+            step_dir.mkdir(parents=True)
+        except FileExistsError:
+            pass
+        os.mkdir(work)
+        os.mkdir(root)
+        made: set[str] = set()  # folders made under root (each made once: a step's declared paths share theirs)
         if not _SAFE_ROOT.match(str(root)):
             raise ManifestError(f"step {job.node}: the run folder {str(root)!r} has characters a shell would split; "
                                 f"choose a run_dir without spaces or quotes")
@@ -247,7 +254,7 @@ class StepRunner:
                 raise ManifestError(f"template {name!r}: input artifact {a['name']!r} was not given")
             dest = _under(root, a["path"])
             values["inputs.artifacts." + a["name"] + ".path"] = a["path"]
-            dest.parent.mkdir(parents=True, exist_ok=True)
+            _make_folders(str(root), os.path.dirname(dest), made)
             if isinstance(source, tuple):
                 dest.write_bytes(substitute(source[1], values, f"template {name!r}").encode("utf-8"))
                 record["inputs"]["artifacts"][a["name"]] = {"raw": True}
@@ -274,7 +281,7 @@ class StepRunner:
         is_python = os.path.basename(command[0]) in _PYTHONS
         declared = _declared_paths(tpl)
         for path in declared:  # as in an image, the folders around declared paths (e.g. /tmp) exist
-            _under(root, path).parent.mkdir(parents=True, exist_ok=True)
+            _make_folders(str(root), os.path.dirname(_under(root, path)), made)
         env = {}
         for e in spec.get("env") or []:
             if "value" in e:
@@ -444,6 +451,20 @@ def _under(root: Path, path: str) -> Path:
     if not path.startswith("/"):
         raise ManifestError(f"artifact and output paths must be absolute, got {path!r}")
     return Path(str(root) + os.path.normpath(path))
+
+
+def _make_folders(root: str, folder: str, made: set[str]) -> None:
+    """Make `folder` (below the step's root) and the folders above it, top down, as Path.mkdir(parents=True,
+    exist_ok=True) would; a folder in `made` is known to exist, so each costs one system call per step."""
+    if folder in made or len(folder) <= len(root):
+        return
+    _make_folders(root, os.path.dirname(folder), made)
+    try:
+        os.mkdir(folder)
+    except FileExistsError:
+        if not os.path.isdir(folder):
+            raise
+    made.add(folder)
 
 
 def _declared_paths(tpl: dict) -> list[str]:
