@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 
 from ._errors import OpDefinitionError
 from ._phase import Phase
+from ._records import StepRecord
 
 # `workflow.failures` as a JSON list: Argo quotes it, sprig.fromJson unquotes it; "null" (no failure) becomes [].
 FAILURES = "=sprig.fromJson(workflow.failures) == 'null' ? '[]' : sprig.fromJson(workflow.failures)"
@@ -46,7 +47,7 @@ def exit_handler(step, template: str, name: str) -> dict:
     return {"name": name, "dag": {"tasks": [task]}}
 
 
-def local_failures(steps: dict, manifest: dict, name: str, phase: str) -> list[dict]:
+def local_failures(steps: dict[str, StepRecord], manifest: dict, name: str, phase: str) -> list[dict]:
     """`workflow.failures` of a local run, node for node as Argo lists them: the workflow's DAG when it failed, each
     failed step, and above a failed step the map (and the DAG a bounded or run-time map runs in) it belongs to."""
     spec = manifest.get("spec") or {}
@@ -57,7 +58,7 @@ def local_failures(steps: dict, manifest: dict, name: str, phase: str) -> list[d
         out.append(_failure(name, entry, phase, "", name, None))
     seen: set[str] = set()
     for node, step in steps.items():
-        if step.get("phase") not in Phase.FAILED_LIKE or node.startswith("onexit"):
+        if not step.failed or node.startswith("onexit"):
             continue
         parts = node.split("/")
         tpl = templates.get(entry) or {}
@@ -68,10 +69,10 @@ def local_failures(steps: dict, manifest: dict, name: str, phase: str) -> list[d
             path = "/".join(parts[: i + 1])
             if path not in seen:
                 seen.add(path)
-                out.append(_failure(segment, task["template"], step["phase"], "", path, step.get("finishedAt")))
+                out.append(_failure(segment, task["template"], step.phase, "", path, step.finished_at))
             tpl = templates.get(task["template"]) or {}
-        out.append(_failure(step.get("name", node), step.get("template", ""), step["phase"],
-                            step.get("message", ""), node, step.get("finishedAt")))
+        out.append(_failure(step.name or node, step.template or "", step.phase, step.message or "", node,
+                            step.finished_at))
     return out
 
 
@@ -86,7 +87,8 @@ def failures_text(failures: list[dict]) -> str:
     return json.dumps(failures, separators=(",", ":"), ensure_ascii=False)
 
 
-def local_exit_values(steps: dict, manifest: dict, name: str, phase: str, started: float, ended: float) -> dict:
+def local_exit_values(steps: dict[str, StepRecord], manifest: dict, name: str, phase: str, started: float,
+                      ended: float) -> dict:
     """The exit variables of a local run as `{{...}}` names the local engine substitutes: Argo's (the failures
     quoted, as Argo holds them) and the one expression the exit handler reads the failures with."""
     failures = local_failures(steps, manifest, name, phase)

@@ -150,8 +150,8 @@ class RunRecord:
         if not isinstance(data, dict):
             raise ValueError(f"{where}: it holds a JSON {type(data).__name__}, not an object")
         steps = data.get("steps") or {}
-        if not isinstance(steps, dict) or not all(isinstance(s, dict) for s in steps.values()):
-            raise ValueError(f"{where}: its steps are not an object of objects")
+        if not isinstance(steps, dict):
+            raise ValueError(f"{where}: its steps are not an object")
         params, store, owner = data.get("parameters"), data.get("store"), data.get("owner")
         return cls(
             id=str(data.get("id") or ""), phase=_phase(data.get("phase"), where),
@@ -160,7 +160,7 @@ class RunRecord:
             parameters=dict(params) if isinstance(params, dict) else {},
             store=store if isinstance(store, dict) else None,
             steps={node: StepRecord.from_json(s, name=node, where=f"{where}: step {node}")
-                   for node, s in steps.items()},
+                   for node, s in steps.items() if isinstance(s, dict)},  # anything else is no step: not read
             outputs=RunOutputs.from_json(data.get("outputs")), message=_text(data.get("message")) or "",
             resumed_from=_text(data.get("resumedFrom")), owner=owner if isinstance(owner, dict) else None,
             extra={k: v for k, v in data.items() if k not in _RUN_KEYS.values()})

@@ -71,8 +71,7 @@ def execute(built, *, engine="local", run_dir=".flowpack/runs", store=None, work
 
     def work() -> None:
         try:
-            record = eng.execute(built.manifest, uploads=uploads, run_id=run_id, resume=resume)  # run.json's dict
-            run.run_record = RunRecord.from_json(record, where=f"run {run_id}")
+            run.run_record = eng.execute(built.manifest, uploads=uploads, run_id=run_id, resume=resume)
         except BaseException as exc:  # noqa: BLE001 - handed to the caller of wait()
             run.run_record = replace(run.run_record, phase=Phase.ERROR, message=f"{type(exc).__name__}: {exc}")
             run._error = exc

@@ -71,7 +71,7 @@ def test_the_last_word_of_a_full_disk_and_unknown_keys_read():
 
 
 @pytest.mark.parametrize("bad, said", [([], "not an object"), ({"id": "r", "phase": "Done"}, "phase 'Done'"),
-                                       ({"id": "r", "phase": "Failed", "steps": [1]}, "steps")])
+                                       ({"id": "r", "phase": "Failed", "steps": [1]}, "steps are not an object")])
 def test_a_broken_record_is_refused_by_name(bad, said, tmp_path):
     path = tmp_path / "run.json"
     path.write_text(json.dumps(bad))

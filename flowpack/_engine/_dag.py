@@ -15,6 +15,7 @@ from typing import Callable
 
 from .._errors import ManifestError
 from .._phase import Phase
+from .._records import StepRecord
 from ._assess import assess, targets
 from ._batch import parse_flatten
 from ._choice import parse_choice, resolve_choice
@@ -163,8 +164,8 @@ class Dag:
             try:
                 if task.get("when") and not evaluate_when(substitute(task["when"], values, where)):
                     node = f"{self.prefix}{name}/{i}"  # as Argo, a Skipped node of its own for the item
-                    self.ex.steps[node] = {"name": f"{name}({i})", "template": task.get("template"),
-                                           "phase": "Skipped", "message": "when evaluated false"}
+                    self.ex.steps[node] = StepRecord(f"{name}({i})", Phase.SKIPPED, task.get("template"),
+                                                     message="when evaluated false")
                     self.ex._notify(node)
                     loop.child_done(i, "Skipped", {}, "when evaluated false")
                     continue
@@ -193,8 +194,8 @@ class Dag:
         self.values["tasks." + name + ".status"] = phase
         node = self.prefix + name
         if phase in ("Omitted", "Skipped") or (phase == "Error" and node not in self.ex.steps):
-            self.ex.steps.setdefault(node, {"name": name, "template": self.tasks[name].get("template"),
-                                            "phase": phase, "message": message})
+            self.ex.steps.setdefault(node, StepRecord(name, Phase(phase), self.tasks[name].get("template"),
+                                                      message=message))
             self.ex._notify(node)
         hook = (self.tasks[name].get("hooks") or {}).get("exit")
         if hook is not None and phase in Phase.COMPLETED:
@@ -213,8 +214,7 @@ class Dag:
             params, artifacts = self.arguments({"name": name + ".onExit", "arguments": hook.get("arguments")},
                                                self.values)
         except ManifestError as exc:
-            self.ex.steps[node] = {"name": name + ".onExit", "template": hook.get("template"), "phase": "Error",
-                                   "message": str(exc)}
+            self.ex.steps[node] = StepRecord(name + ".onExit", Phase.ERROR, hook.get("template"), message=str(exc))
             self.release(name)
             return
         self.ex.start(tpl, node, name + ".onExit", params, artifacts,

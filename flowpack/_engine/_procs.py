@@ -20,9 +20,11 @@ from __future__ import annotations
 import os
 import signal
 import socket
+from dataclasses import replace
 from pathlib import Path
 
 from .._phase import Phase
+from .._records import RunRecord
 from ._record import now, write_json
 
 STEP_ID = "FLOWPACK_STEP_ID"
@@ -131,26 +133,23 @@ def owner_alive(info: dict | None) -> bool:
     return _start_ticks(pid) == info["start"]
 
 
-def settle_abandoned(run_path: Path, record: dict) -> dict:
+def settle_abandoned(run_path: Path, record: RunRecord) -> RunRecord:
     """A run marked Running whose engine is gone: mark it (and its unfinished steps) Error, kill its leftovers.
 
     Returns the record as it now stands (unchanged when the run ended or its engine still runs)."""
-    if record.get("phase") not in Phase.UNFINISHED or owner_alive(record.get("owner")):
+    if record.phase not in Phase.UNFINISHED or owner_alive(record.owner):
         return record
-    pid = (record.get("owner") or {}).get("pid")
+    pid = (record.owner or {}).get("pid")
     message = (f"engine stopped: the process that ran this run (pid {pid}) ended without finishing it "
-               f"(killed or crashed); resume it with resume={record.get('id')!r}")
+               f"(killed or crashed); resume it with resume={record.id!r}")
     t = now()
-    recorded = record.get("steps")
-    steps: dict = recorded if isinstance(recorded, dict) else {}
-    for step in steps.values():
-        if isinstance(step, dict) and step.get("phase") in Phase.UNFINISHED:
-            step.update(phase="Error", finishedAt=t, message="engine stopped")
-    record = {**record, "phase": "Error", "finishedAt": t, "message": message, "steps": steps}
+    steps = {node: replace(s, phase=Phase.ERROR, finished_at=t, message="engine stopped")
+             if s.phase in Phase.UNFINISHED else s for node, s in record.steps.items()}
+    record = replace(record, phase=Phase.ERROR, finished_at=t, message=message, steps=steps)
     kill_remembered(run_path)
-    kill_tagged(step_id(str(record.get("id") or run_path.name), ""), prefix=True)
+    kill_tagged(step_id(record.id or run_path.name, ""), prefix=True)
     try:
-        write_json(run_path / "run.json", record)
+        write_json(run_path / "run.json", record.to_json())
     except OSError:
         pass  # a read-only run folder: the caller still sees the settled record
     return record

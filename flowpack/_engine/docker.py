@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 from .._errors import ManifestError
 from .._options import quantity_value
+from .._records import RunRecord
 from .._store._archive import outside_link
 from ._step import Launch, StepRunner
 from .local import LocalEngine
@@ -335,7 +336,7 @@ class DockerEngine(LocalEngine):
         mapping = build_images(built, client=self.client, progress=self.build_progress)
         return apply_images(built.manifest, mapping)
 
-    def execute(self, manifest: dict, **options) -> dict:
+    def execute(self, manifest: dict, **options) -> RunRecord:
         """Run a manifest to the end in containers and return its run record (also written to run.json)."""
         if self.build:  # a bare manifest: each op's image gets what its facts annotation asks for
             manifest = self.prepare(_ManifestOnly(manifest))

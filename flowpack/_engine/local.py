@@ -21,6 +21,7 @@ from typing import Callable
 from .._errors import ManifestError, RecordError
 from .._exit import local_exit_values
 from .._phase import Phase
+from .._records import RunOutputs, RunRecord, StepRecord
 from .._store import ArtifactRef, LocalStore, Store
 from ._dag import Dag
 from ._duration import seconds
@@ -28,7 +29,7 @@ from ._expr import DONE_OK, references, substitute
 from ._handoff import completed
 from ._keyed import KeyedOutputs, pod_name
 from ._procs import owner, settle_abandoned
-from ._record import new_run_id, now, overwrite_json, read_json, write_json
+from ._record import new_run_id, now, overwrite_json, write_json
 from ._resources import check_resources
 from ._step import StepJob, StepResult, StepRunner
 
@@ -57,7 +58,7 @@ class LocalEngine:
         return StepRunner(run_dir, run_id, self.store, self.python)
 
     def execute(self, manifest: dict, *, uploads: dict | None = None, run_id: str | None = None,
-                resume: str | None = None) -> dict:
+                resume: str | None = None) -> RunRecord:
         """Run a manifest to the end and return its run record (also written to run.json).
 
         `resume` names an earlier run of this run_dir: its succeeded steps with the same cache key are reused.
@@ -73,7 +74,7 @@ class LocalEngine:
             old = self.run_dir / resume
             if not (old / "run.json").is_file():
                 raise ManifestError(f"can't resume {resume!r}: no such run in {self.run_dir}")
-            settle_abandoned(old, read_json(old / "run.json"))  # a run whose engine was killed is marked so
+            settle_abandoned(old, RunRecord.read(old / "run.json"))  # a run whose engine was killed is marked so
             execution.runner.load_resume(old)
             execution.resumed_from = resume
         return execution.run(uploads or {})
@@ -93,26 +94,24 @@ class _Execution:
         self.runner = engine.make_runner(run_dir, run_id)
         self.events: queue.Queue = queue.Queue()
         self.pending = 0
-        self.steps: dict[str, dict] = {}
-        self.record: dict = {}
+        self.steps: dict[str, StepRecord] = {}  # node -> step, shared with self.record (written to run.json)
+        self.record = RunRecord(run_id, Phase.RUNNING, steps=self.steps)
         self.values = {"workflow.name": run_id, "workflow.namespace": "local", "workflow.uid": run_id}
         self.keyed = KeyedOutputs()  # artifacts steps put under keys of their own (_keyed)
         self.resumed_from: str | None = None
 
     # -- the loop --------------------------------------------------------------------------------
-    def run(self, uploads: dict) -> dict:
+    def run(self, uploads: dict) -> RunRecord:
         self.uploads = uploads
         args = self.spec.get("arguments") or {}
         for p in args.get("parameters") or []:
             self.values["workflow.parameters." + p["name"]] = p.get("value", "")
-        self.record = {
-            "id": self.run_id, "workflow": self.manifest.get("metadata", {}).get("generateName", "").rstrip("-"),
-            "engine": self.engine.name, "phase": "Running", "startedAt": now(), "finishedAt": None,
-            "parameters": {p["name"]: p.get("value") for p in args.get("parameters") or []},
-            "store": self.store.describe(), "steps": self.steps, "outputs": {}, "message": "",
-            "resumedFrom": self.resumed_from, "owner": owner(),
-        }
-        write_json(self.run_dir / "run.json", self.record)
+        self.record = RunRecord(
+            self.run_id, Phase.RUNNING, workflow=self.manifest.get("metadata", {}).get("generateName", "").rstrip("-"),
+            engine=self.engine.name, started_at=now(),
+            parameters={p["name"]: p.get("value") for p in args.get("parameters") or []},
+            store=self.store.describe(), steps=self.steps, resumed_from=self.resumed_from, owner=owner())
+        write_json(self.run_dir / "run.json", self.record.to_json())
         entry = self.templates.get(self.spec.get("entrypoint"))
         if entry is None:
             raise ManifestError(f"entrypoint {self.spec.get('entrypoint')!r} is not a template of this workflow")
@@ -133,7 +132,7 @@ class _Execution:
             handler = self.templates.get(self.spec.get("onExit"))
             if handler is not None:
                 self.values.update(local_exit_values(self.steps, self.manifest, self.run_id, phase,
-                                                     self.record["startedAt"], now()))
+                                                     self.record.started_at or now(), now()))
                 self.start(handler, "onexit", "onexit", {}, {}, exit_done)
 
         restore = _stop_on_sigterm()
@@ -156,20 +155,21 @@ class _Execution:
         self.pool.shutdown(wait=True)
         return self._finish(result.get("phase", "Error"), result.get("outputs", {}), result.get("message", ""))
 
-    def _finish(self, phase: str, outputs: dict, message: str) -> dict:
+    def _finish(self, phase: str, outputs: dict, message: str) -> RunRecord:
         outputs = completed(outputs, self.runner.handoff.settle())  # the digests of outputs moved in during the run
         if phase == "Stopped":
             t = now()
-            for step in self.steps.values():
-                if step.get("phase") in ("Pending", "Running"):
-                    step.update(phase="Stopped", finishedAt=t, message="stopped by the user")
-        self.record.update(phase=phase, finishedAt=now(), message=message, outputs=_jsonable(outputs))
+            for node, step in list(self.steps.items()):
+                if step.phase in Phase.UNFINISHED:
+                    self.steps[node] = replace(step, phase=Phase.STOPPED, finished_at=t, message="stopped by the user")
+        self.record = replace(self.record, phase=Phase(phase), finished_at=now(), message=message,
+                              outputs=RunOutputs.from_json(_jsonable(outputs)))
         try:
-            write_json(self.run_dir / "run.json", self.record)
+            write_json(self.run_dir / "run.json", self.record.to_json())
         except RecordError as exc:  # e.g. a full disk: a short last word in place, so run.json doesn't stay Running
-            self.record.update(phase="Error", message=f"{exc} (the run ended {phase})")
-            last = {k: self.record.get(k) for k in ("id", "workflow", "engine", "phase", "startedAt", "finishedAt",
-                                                       "message")}
+            self.record = replace(self.record, phase=Phase.ERROR, message=f"{exc} (the run ended {phase})")
+            last = {k: v for k, v in self.record.to_json().items()
+                    if k in ("id", "workflow", "engine", "phase", "startedAt", "finishedAt", "message")}
             try:
                 overwrite_json(self.run_dir / "run.json", last)
             except RecordError:
@@ -179,21 +179,19 @@ class _Execution:
 
     def submit(self, job: StepJob, display: str, on_done: Callable[[StepResult], None]) -> None:
         self.pending += 1
-        self.steps[job.node] = {"name": display, "template": job.template.get("name"), "phase": "Pending",
-                                "startedAt": None, "finishedAt": None}
+        self.steps[job.node] = StepRecord(display, Phase.PENDING, job.template.get("name"))
         self._notify(job.node)
 
         def work() -> StepResult:
-            entry = self.steps[job.node]
-            entry["phase"], entry["startedAt"] = "Running", now()
+            self.steps[job.node] = replace(self.steps[job.node], phase=Phase.RUNNING, started_at=now())
             self._notify(job.node)
             return self.runner.run(job)
 
         def finished(res: StepResult) -> None:
-            self.steps[job.node].update(
-                phase=res.phase, startedAt=res.started, finishedAt=res.finished, exitCode=res.exit_code,
-                message=res.message, stderrTail=res.stderr_tail if res.phase in Phase.FAILED_LIKE else "",
-                attempts=res.attempts)
+            self.steps[job.node] = replace(
+                self.steps[job.node], phase=Phase(res.phase), started_at=res.started, finished_at=res.finished,
+                exit_code=res.exit_code, message=res.message,
+                stderr_tail=res.stderr_tail if res.phase in Phase.FAILED_LIKE else "", attempts=res.attempts)
             self._notify(job.node)
             on_done(res)
 
@@ -202,7 +200,7 @@ class _Execution:
 
     def _notify(self, node: str) -> None:
         if self.engine.progress is not None:
-            self.engine.progress({"run": self.run_id, "node": node, **self.steps[node]})
+            self.engine.progress({"run": self.run_id, "node": node, **self.steps[node].to_json()})
 
     # -- templates -------------------------------------------------------------------------------
     def start(self, tpl: dict, node: str, display: str, params: dict, artifacts: dict,
@@ -235,16 +233,15 @@ class _Execution:
         """A `suspend` template with a duration: no process; it succeeds once the duration has passed."""
         duration = (tpl.get("suspend") or {}).get("duration")
         if duration in (None, ""):
-            self.steps[node] = {"name": display, "template": tpl["name"], "phase": "Error",
-                                "message": "a suspend template without a duration waits for a manual resume"}
-            on_done("Error", {}, self.steps[node]["message"])
+            why = "a suspend template without a duration waits for a manual resume"
+            self.steps[node] = StepRecord(display, Phase.ERROR, tpl["name"], message=why)
+            on_done("Error", {}, why)
             return
         self.pending += 1
-        self.steps[node] = {"name": display, "template": tpl["name"], "phase": "Running", "startedAt": now(),
-                            "finishedAt": None}
+        self.steps[node] = StepRecord(display, Phase.RUNNING, tpl["name"], started_at=now())
 
         def resumed(_value) -> None:
-            self.steps[node].update(phase="Succeeded", finishedAt=now())
+            self.steps[node] = replace(self.steps[node], phase=Phase.SUCCEEDED, finished_at=now())
             self._notify(node)
             on_done("Succeeded", {}, "")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 from html import escape
 from pathlib import Path
 
@@ -51,12 +52,12 @@ def snapshot(run_like) -> dict:
         data = load_run(path.parent, path.name)
         rec = data["record"]
         return _from_record(rec, data["manifest"], path, step_outputs)
-    if hasattr(run_like, "record") and hasattr(run_like, "manifest"):  # a local Run (or a live local handle)
+    if hasattr(run_like, "run_record") and hasattr(run_like, "manifest"):  # a local Run
         folder = Path(run_like.path) if getattr(run_like, "path", None) else None
-        rec = dict(run_like.record)
-        if folder is not None and rec.get("phase") in ("Running", "Pending"):
-            rec["steps"] = live_steps(folder, rec)
-        return _from_record(rec, run_like.manifest, folder, step_outputs)
+        record = run_like.run_record
+        if folder is not None and record.phase in Phase.UNFINISHED:
+            record = replace(record, steps=live_steps(folder, record))
+        return _from_record(record.to_json(), run_like.manifest, folder, step_outputs)
     if hasattr(run_like, "client") and hasattr(run_like, "workflow"):  # an ArgoRun
         return _from_argo(run_like)
     if isinstance(run_like, dict) and "steps" in run_like:

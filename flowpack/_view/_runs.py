@@ -13,6 +13,7 @@ import json
 import os
 import re
 from collections import deque
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -24,6 +25,8 @@ from .._argo._status import epoch
 from .._engine._procs import settle_abandoned
 from .._engine._record import tail_text
 from .._errors import FlowpackError
+from .._phase import Phase
+from .._records import RunRecord, StepRecord
 from ._graph import expected_steps
 
 LOG_LIMIT = 256 * 1024  # bytes of a log shown: its tail
@@ -76,29 +79,22 @@ def list_runs(run_dir: str | Path, limit: int = 200) -> list[dict]:
                         "message": f"run.json can't be read: {problem}", "counts": {}})
             continue
         counts: dict[str, int] = {}
-        for s in rec["steps"].values():
-            phase = str(s.get("phase", "?")) if isinstance(s, dict) else "?"
-            counts[phase] = counts.get(phase, 0) + 1
-        times = {k: rec.get(k) if isinstance(rec.get(k), (int, float)) else None for k in ("startedAt", "finishedAt")}
-        out.append({k: rec.get(k) for k in ("id", "workflow", "engine", "phase", "message")}
-                   | times | {"id": path.name, "counts": counts})
+        for s in rec.steps.values():
+            counts[s.phase.value] = counts.get(s.phase.value, 0) + 1
+        out.append({"id": path.name, "workflow": rec.workflow, "engine": rec.engine, "phase": rec.phase.value,
+                    "message": rec.message, "startedAt": rec.started_at, "finishedAt": rec.finished_at,
+                    "counts": counts})
     out.sort(key=lambda r: r.get("startedAt") or 0, reverse=True)
     return out[:limit]
 
 
-def _record(path: Path) -> tuple[dict | None, str]:
-    """(run.json as a dict with a dict of steps, "") or (None, why it can't be used)."""
+def _record(path: Path) -> tuple[RunRecord | None, str]:
+    """(the run's record, "") or (None, why it can't be used)."""
     try:
         with open(path / "run.json", encoding="utf-8") as f:
-            rec = json.load(f)
+            return RunRecord.from_json(json.load(f), where="it"), ""
     except (OSError, ValueError) as exc:
         return None, str(exc)
-    if not isinstance(rec, dict):
-        return None, f"it holds a JSON {type(rec).__name__}, not an object"
-    if not isinstance(rec.get("steps") or {}, dict):
-        return None, "its steps are not an object"
-    rec["steps"] = rec.get("steps") or {}
-    return rec, ""
 
 
 def _mtime(path: Path) -> float | None:
@@ -108,25 +104,31 @@ def _mtime(path: Path) -> float | None:
         return None
 
 
-def live_steps(path: Path, record: dict) -> dict[str, dict]:
+def live_steps(path: Path, record: RunRecord) -> dict[str, StepRecord]:
     """The record's steps, plus (while the run is going) what the step folders say about steps since started."""
-    steps = {k: dict(v) for k, v in (record.get("steps") or {}).items()}
-    if record.get("phase") not in ("Running", "Pending"):
+    steps = dict(record.steps)
+    if record.phase not in Phase.UNFINISHED:
         return steps
     base = path / "steps"
     for folder in _step_folders(base):
         marker = folder / "stdout"
         node = folder.relative_to(base).as_posix()
-        if node in steps and steps[node].get("phase") not in ("Running", "Pending"):
+        if node in steps and steps[node].phase not in Phase.UNFINISHED:
             continue
         rec = _read(folder / "step.json")
+        ended = None
         if rec is not None:
-            steps[node] = {"name": node, "template": rec.get("template"), "phase": rec.get("phase"),
-                           "startedAt": rec.get("startedAt"), "finishedAt": rec.get("finishedAt"),
-                           "exitCode": rec.get("exitCode"), "message": rec.get("message") or ""}
+            try:
+                ended = StepRecord.from_json(rec, name=node, where=f"step {node}")
+            except ValueError:
+                pass  # a step.json being written by a step of its own: the step is running
+        if ended is not None:  # its step.json as a step of the run (not its inputs, outputs, command)
+            steps[node] = StepRecord(node, ended.phase, ended.template, ended.started_at, ended.finished_at,
+                                     ended.exit_code, ended.message or "")
+        elif node in steps:
+            steps[node] = replace(steps[node], phase=Phase.RUNNING)
         else:
-            steps.setdefault(node, {"name": node, "phase": "Running", "startedAt": marker.stat().st_mtime})
-            steps[node]["phase"] = "Running"
+            steps[node] = StepRecord(node, Phase.RUNNING, started_at=marker.stat().st_mtime)
     return steps
 
 
@@ -150,14 +152,14 @@ def load_run(run_dir: str | Path, run_id: str) -> dict:
     """One run for display: its record with live step phases, its manifest, and how many steps it expects."""
     path = run_folder(run_dir, run_id)
     record, problem = _record(path)
-    if record is None:
-        record = {"id": run_id, "phase": "Unreadable", "message": f"run.json can't be read: {problem}", "steps": {}}
     manifest = _read(path / "manifest.json") or {}
-    steps = live_steps(path, record)
-    record = settle_abandoned(path, {**record, "steps": steps})  # its steps as the folders show them
-    steps = record["steps"]
-    return {"id": run_id, "path": str(path), "record": {**record, "steps": steps}, "manifest": manifest,
-            "phases": {k: s.get("phase") for k, s in steps.items()}, "expected": expected_steps(manifest)}
+    if record is None:
+        return {"id": run_id, "path": str(path), "manifest": manifest, "phases": {},
+                "record": {"id": run_id, "phase": "Unreadable", "message": f"run.json can't be read: {problem}",
+                           "steps": {}}, "expected": expected_steps(manifest)}
+    record = settle_abandoned(path, replace(record, steps=live_steps(path, record)))  # steps as the folders show
+    return {"id": run_id, "path": str(path), "record": record.to_json(), "manifest": manifest,
+            "phases": {k: s.phase.value for k, s in record.steps.items()}, "expected": expected_steps(manifest)}
 
 
 def _tail(path: Path, limit: int = LOG_LIMIT) -> dict:
