@@ -372,11 +372,11 @@ def test_a_bare_manifest_runs_in_the_images_its_facts_ask_for(packaged_images, d
     import json
 
     record = _engine(tmp_path, docker_client).execute(module.packaged.render())
-    assert record["phase"] == "Succeeded", record
+    assert record.phase == "Succeeded", record
     ran = {t["name"]: (t.get("script") or {}).get("image")
-           for t in json.loads((tmp_path / "runs" / record["id"] / "manifest.json").read_text())["spec"]["templates"]}
+           for t in json.loads((tmp_path / "runs" / record.id / "manifest.json").read_text())["spec"]["templates"]}
     assert {n: ran[n] for n in mapping} == mapping
-    assert record["outputs"]["parameters"]["six"] == importlib.metadata.version("six")  # six was in the image
+    assert record.outputs.parameters["six"] == importlib.metadata.version("six")  # six was in the image
 
 
 def test_push_remove_pull_back_and_run(packaged_images, docker_client, local_registry, tmp_path):

@@ -65,6 +65,6 @@ def test_an_input_file_is_placed_as_argos_executor_places_it(tmp_path, case):
     store = LocalStore(tmp_path / "store")
     engine = LocalEngine(run_dir=tmp_path / "runs", store=store)
     record = engine.execute(manifest, uploads={key: store.put(source, key)})
-    assert record["phase"] == "Succeeded", record.get("message")
-    step = json.loads((tmp_path / "runs" / record["id"] / "steps" / "look" / "step.json").read_text())
+    assert record.phase == "Succeeded", record.message
+    step = json.loads((tmp_path / "runs" / record.id / "steps" / "look" / "step.json").read_text())
     assert step["outputs"]["parameters"]["seen"] == on_argo
