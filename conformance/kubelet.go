@@ -8,6 +8,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -271,13 +272,14 @@ func (k *kubelet) runMain(ctx context.Context, pod *apiv1.Pod, mainCtr *apiv1.Co
 	if err := os.WriteFile(specPath, data, 0o600); err != nil {
 		return 1, err.Error(), false, ""
 	}
-	logFile, err := os.Create(filepath.Join(fs.dir, "main.log"))
+	podLog, err := newPodLog(fs.dir)
 	if err != nil {
 		return 1, err.Error(), false, ""
 	}
-	defer logFile.Close()
+	defer podLog.Close()
 	cmd := exec.Command(k.exe, podProcessCommand, specPath)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.Stdout, cmd.Stderr = podLog, podLog // one pipe for both; Wait returns once all of it is in main.log
+	cmd.WaitDelay = podLogDrain
 	cmd.Env = envList(env)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNS | syscall.CLONE_NEWPID, Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -312,7 +314,7 @@ func (k *kubelet) runMain(ctx context.Context, pod *apiv1.Pod, mainCtr *apiv1.Co
 	delete(k.procs, pod.Name)
 	k.mu.Unlock()
 	exit = 0
-	if err != nil {
+	if err != nil && !errors.Is(err, exec.ErrWaitDelay) { // ErrWaitDelay: it exited 0, its output cut at podLogDrain
 		exit = 137
 		if ee, ok := err.(*exec.ExitError); ok && ee.ExitCode() >= 0 {
 			exit = ee.ExitCode()

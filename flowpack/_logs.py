@@ -1,5 +1,5 @@
 """Step logs as lines: `run.logs()` / `run.logs(step)` on a local (or Docker) run, read from each step's folder,
-in the same form `ArgoRun.logs` gives from Argo's log stream (LogLine: step, pod, content)."""
+in the same form `ArgoRun.logs` gives from Argo's log stream (LogLine: step, pod, content, time)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ STREAMS = ("stderr", "stdout")  # what the function prints goes to stderr; stdou
 
 
 class LogLine(NamedTuple):
-    """One line of a step's container log (`pod` is empty for a local step). `time`: when the step wrote it (Unix
-    time, stamped by the local engine as the step runs; None where no stamp was kept)."""
+    """One line of a step's container log (`pod` is empty for a local step). `time`: when the step wrote it, as Unix
+    time: stamped by the local engine as the step runs, received by the Docker daemon (Docker engine) or by
+    Kubernetes (Argo); None where no time was kept (a line that never ended, locally and on Docker)."""
 
     step: str
     pod: str

@@ -6,7 +6,8 @@ client's round trips see Argo's node names, phases, messages, outputs and artifa
 resume, retry and resubmit are applied with the functions Argo's workflow server calls. The double's own parts:
 the HTTP layer, the namespaces, secrets and artifact repository a cluster would have (a real S3 bucket, SeaweedFS,
 whose objects are copied to and from the harness's store folder), and the log endpoint, which streams each pod's
-main container log as Argo's does (pods in start order; with follow until the workflow completes).
+main container log as Argo's does (pods in start order; with follow until the workflow completes; with
+`logOptions.timestamps` each line after the time the harness's container runtime received it, as the kubelet gives).
 
 Strict by design: a request the spec does not describe, a query parameter it does not declare, a request body or
 one of the double's own responses that does not match the spec's schema (with unknown fields refused) is recorded
@@ -312,6 +313,7 @@ class ArgoDouble:
 HARNESS_TIMEOUT = 900  # seconds a workflow may run in the harness before it reports Stuck
 HARNESS_STUCK_AFTER = 20  # seconds without any progress before the harness reports Stuck
 _EXECUTOR_LINE = re.compile(r"^time=\S+ level=\w+ msg=")  # a log line of Argo's code, not of the step
+_LINE = re.compile(rb"[^\n]*\n|[^\n]+\Z")  # a line with its newline, or a last one that never ended
 
 
 class _Run:
@@ -518,10 +520,13 @@ class _Run:
             self.uploaded[key] = (st.st_size, st.st_mtime_ns)
 
     # logs
-    def log_lines(self, pod: str | None, follow: bool):
-        """(podName, line) of each pod's main container in start order, as Argo's log endpoint streams them; with
-        follow, running pods are tailed until the workflow completes."""
+    def log_lines(self, pod: str | None, follow: bool) -> Iterator[tuple[str, str, str | None]]:
+        """(podName, line, time) of each pod's main container in start order, as Argo's log endpoint streams them;
+        with follow, running pods are tailed until the workflow completes. `time`: when the line reached the
+        harness's container runtime, in Kubernetes' form (<podDir>/<pod>/main.log.times), None without one."""
         sent: dict[str, int] = {}  # pod -> bytes of its log already sent
+        stamps: dict[str, dict[int, str]] = {}  # pod -> {offset just past a line: its time}
+        stamps_read: dict[str, int] = {}  # pod -> bytes of its main.log.times already read
         started: set[str] = set()  # pods whose executor has started (lines before it are the harness's own)
         while True:
             finished_run = self.done.is_set()  # read before the files: one more full pass after the end
@@ -532,25 +537,47 @@ class _Run:
             for name, pod_done in pods:
                 if (pod is not None and name != pod) or self.pod_dir is None:
                     continue
-                log = self.pod_dir / name / "main.log"
+                start = sent.get(name, 0)
                 try:
-                    with open(log, "rb") as f:
-                        f.seek(sent.get(name, 0))
+                    with open(self.pod_dir / name / "main.log", "rb") as f:
+                        f.seek(start)
                         data = f.read()
                 except OSError:
                     continue
                 if not (pod_done or finished_run or not follow):
                     data = data[:data.rfind(b"\n") + 1]  # hold back a half-written line
-                sent[name] = sent.get(name, 0) + len(data)
-                for line in data.decode("utf-8", "replace").splitlines():
+                sent[name] = start + len(data)
+                if data:  # the harness writes a line's time before the line: read after it, every line's is there
+                    stamps_read[name] = _read_times(self.pod_dir / name / "main.log.times", stamps_read.get(name, 0),
+                                                    stamps.setdefault(name, {}))
+                end = start
+                for piece in _LINE.findall(data):  # lines end at a newline only, as the kubelet's and Argo's scanner
+                    end += len(piece)
+                    line = piece.removesuffix(b"\n").removesuffix(b"\r").decode("utf-8", "replace")  # bufio.ScanLines
                     if name not in started:
                         if "argo=true" not in line and _EXECUTOR_LINE.match(line):
                             continue  # the harness binary's own start-up lines: no pod of Argo prints them
                         started.add(name)
-                    yield name, line
+                    yield name, line, stamps.get(name, {}).get(end)
             if not follow or finished_run:
                 return
             time.sleep(0.05)
+
+
+def _read_times(path: Path, start: int, into: dict[int, str]) -> int:
+    """Adds the complete rows of a pod's main.log.times from byte `start` ("OFFSET\tTIME\n") to `into`; returns
+    the bytes read up to the last complete row."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(start)
+            data = f.read()
+    except OSError:
+        return start
+    data = data[:data.rfind(b"\n") + 1]
+    for row in data.decode("ascii").splitlines():
+        offset, _, when = row.partition("\t")
+        into[int(offset)] = when
+    return start + len(data)
 
 
 def _literal_keys(spec: dict) -> set[str]:
@@ -692,6 +719,7 @@ class _Handler(BaseHTTPRequestHandler):
         follow = query.get("logOptions.follow", ["false"])[0] == "true"
         container = query.get("logOptions.container", ["main"])[0]
         grep = query.get("grep", [None])[0]
+        timestamps = query.get("logOptions.timestamps", ["false"])[0] == "true"
         schema = responses["200"]["schema"]
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -704,7 +732,9 @@ class _Handler(BaseHTTPRequestHandler):
 
         try:
             if container == "main":
-                for pod_name, line in run.log_lines(pod, follow):
+                for pod_name, line, when in run.log_lines(pod, follow):
+                    if timestamps and when is not None:  # the kubelet's time and a space before the line
+                        line = f"{when} {line}"
                     if grep and not re.search(grep, line):  # the server filters with the regular expression
                         continue
                     item = {"result": {"content": line, "podName": pod_name}}

@@ -13,6 +13,8 @@ import re
 from typing import Iterator
 from urllib.parse import quote
 
+from .._engine._stamps import split_time
+from .._errors import UsageError
 from ._config import ArgoConfig
 from ._errors import (
     ArgoAuthError,
@@ -208,13 +210,22 @@ class ArgoClient:
     def log_stream(self, name: str, *, namespace: str | None = None, pod: str | None = None,
                    container: str = "main", follow: bool = False, grep: str | None = None,
                    executor: bool = False) -> Iterator[dict]:
-        """Yield Argo LogEntry dicts ({content, podName}) from the line-delimited JSON log stream.
+        """Yield Argo LogEntry dicts ({content, podName}) from the line-delimited JSON log stream, each with `time`:
+        when the line was written (Unix time), or None for a line that came without one.
 
+        The server is asked for timestamps: it then puts Kubernetes' time of each line and a space before its
+        content, which is split off here. `grep` is a Python regular expression, as for a local run's logs, applied
+        here to the content (the server would match it against the line with its time in front).
         A main container's log also holds the lines Argo's executor (argoexec emissary, which runs the step's
         command) logs itself, marked `argo=true`; they are left out unless executor=True."""
         ns = self._ns(namespace)
+        try:
+            pattern = re.compile(grep) if grep is not None else None
+        except re.error as exc:
+            raise UsageError(f"logs of workflow {name!r}: grep={grep!r} is not a regular expression ({exc}); "
+                             f"escape its special characters with re.escape(...) to match the text itself") from None
         params = {"podName": pod, "logOptions.container": container,
-                  "logOptions.follow": "true" if follow else None, "grep": grep}
+                  "logOptions.follow": "true" if follow else None, "logOptions.timestamps": "true"}
         what = f"logs of workflow {name!r}"
         resp = self.request("GET", f"/api/v1/workflows/{_q(ns)}/{_q(name)}/log", params=params, stream=True,
                             what=what, namespace=ns)
@@ -230,8 +241,13 @@ class ArgoClient:
                     err = item["error"]
                     raise ArgoError(f"{what}: the server ended the log stream with an error: "
                                     f"{err.get('message') or err}")
-                if "result" in item and (executor or not is_executor_line((item["result"] or {}).get("content"))):
-                    yield item["result"] or {}
+                if "result" not in item:
+                    continue
+                entry = dict(item["result"] or {})
+                entry["time"], entry["content"] = _split_time(entry.get("content"))
+                if (executor or not is_executor_line(entry["content"])) and (
+                        pattern is None or pattern.search(entry["content"])):
+                    yield entry
 
     def version(self) -> dict:
         return self.json("GET", "/api/v1/version", what="get server version")
@@ -255,6 +271,13 @@ def is_executor_line(content: object) -> bool:
             return False
         return isinstance(entry, dict) and entry.get("argo") is True and "msg" in entry and "level" in entry
     return bool(_EXECUTOR_TEXT.match(content))
+
+
+def _split_time(content: object) -> tuple[float | None, str]:
+    """(Unix time, content) of a line the server sent with its time in front; (None, content) without one."""
+    text = content if isinstance(content, str) else ""
+    when, rest = split_time(text.encode("utf-8", errors="surrogatepass"))
+    return (None, text) if when is None else (when, rest.decode("utf-8", errors="surrogatepass"))
 
 
 def _lines(resp) -> Iterator[bytes]:

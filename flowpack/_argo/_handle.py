@@ -101,7 +101,8 @@ class ArgoRun(RunBase):
     # -- logs ------------------------------------------------------------------------------------
     def logs(self, step: str | None = None, *, follow: bool = False, container: str = "main",
              grep: str | None = None) -> Iterator[LogLine]:
-        """The container logs of one step (by step path or display name) or of all steps, from Argo's log stream."""
+        """The container logs of one step (by step path or display name) or of all steps, from Argo's log stream;
+        each line with the time Kubernetes received it (`LogLine.time`)."""
         wf = self.workflow if not follow and self._wf is not None and _status.is_done(self._wf) else self.refresh()
         pods = {s.pod: key for key, s in _status.steps(wf).items() if s.pod}
         pod = None
@@ -112,7 +113,7 @@ class ArgoRun(RunBase):
             pod_name = entry.get("podName", "")
             if pod_name not in pods:  # a step that started after the stream opened
                 pods.update({s.pod: k for k, s in _status.steps(self.refresh()).items() if s.pod})
-            yield LogLine(pods.get(pod_name, pod_name), pod_name, entry.get("content", ""))
+            yield LogLine(pods.get(pod_name, pod_name), pod_name, entry.get("content", ""), entry.get("time"))
 
     # -- what RunBase reads (check, outputs, output, result) --------------------------------------
     @property

@@ -5,15 +5,20 @@ runs, a Stamper watches them (every tenth of a second) and, for each line that g
 the file beside the log (`stderr.times`, `stdout.times`): the byte offset just past the newline and the Unix time it
 saw the line complete, tab-separated, one stamp a line. The logs themselves stay exactly as the step wrote them. The
 viewer and `run.logs()` read the stamps, so a line shows when it was written (at most a tenth of a second late), not
-when it was read. Logs without stamps (an older run, the Docker engine) read as before.
+when it was read. The Docker engine writes the same stamps from the times its daemon gave each line as it arrived
+(`split_time` reads the RFC 3339 time that Docker's and Kubernetes' log APIs put before a line when asked for
+timestamps). Logs without stamps (an older run) read as before.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
+from typing import Iterable
 
 SUFFIX = ".times"
 INTERVAL = 0.1  # seconds between two looks at the logs: the most a stamp can be late
@@ -64,8 +69,7 @@ class Stamper:
         if not ends:
             return
         self._offsets[stream] = ends[-1]
-        with open(self.folder / (stream + SUFFIX), "a", encoding="ascii") as times:
-            times.write("".join(f"{end}\t{now:.3f}\n" for end in ends))
+        write_stamps(self.folder, stream, ((end, now) for end in ends))
 
 
 class _Watcher:
@@ -101,6 +105,32 @@ class _Watcher:
 
 
 _watcher = _Watcher()
+
+
+def write_stamps(folder: Path, stream: str, stamps: Iterable[tuple[int, float]]) -> None:
+    """Append stamps (offset just past a line's newline, Unix time the line was written) beside a step's log."""
+    rows = "".join(f"{end}\t{when:.6f}\n" for end, when in stamps)
+    if rows:
+        with open(folder / (stream + SUFFIX), "a", encoding="ascii") as times:
+            times.write(rows)
+
+
+# The time Docker's log API (`timestamps`) and the kubelet's (`timestamps=true`, as the Argo Server passes it on) put
+# before each line: RFC 3339 with up to nine digits of fractions, then one space.
+_TIME = re.compile(rb"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d) ")
+
+
+def split_time(line: bytes) -> tuple[float | None, bytes]:
+    """(Unix time, the rest) of a line that begins with an RFC 3339 time and a space; (None, line) otherwise."""
+    found = _TIME.match(line)
+    if found is None:
+        return None, line
+    whole, fraction, zone = found.groups()
+    try:
+        at = datetime.fromisoformat((whole + (b"+00:00" if zone == b"Z" else zone)).decode("ascii"))
+    except ValueError:  # digits in the shape of a time that is none (month 13)
+        return None, line
+    return at.timestamp() + int((fraction or b"0").ljust(9, b"0")) / 1e9, line[found.end():]
 
 
 def read_stamps(folder: Path, stream: str) -> dict[int, float]:

@@ -4,7 +4,8 @@ Every leaf step runs in a container of its template's image, through the docker 
 mounted at the top folders of its declared paths (host `root/tmp` -> container `/tmp`), so the unchanged step script
 uses the real paths (FLOWPACK_ROOT is empty in the container). Only the template's environment reaches the
 container. Resource requests become container limits; containers are removed when they end, fail, time out or
-the run is stopped.
+the run is stopped. A step's logs keep the time the daemon received each line (in stamps beside them, as the local
+engine's).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from .._errors import ManifestError
 from .._options import quantity_value
 from .._records import RunRecord
 from .._store._archive import outside_link
+from ._stamps import split_time, write_stamps
 from ._step import Launch, StepRunner
 from .local import LocalEngine
 
@@ -261,11 +263,24 @@ class DockerStepRunner(StepRunner):
         return OSError(f"docker could not start template {tpl.get('name')!r}: {text}")
 
     def _save_logs(self, container, step_dir: Path) -> None:
+        """The container's stdout and stderr into the step's files, each as the step wrote it, and the time the
+        daemon received each line into the stamps beside them: asked for timestamps, Docker's log API sends every
+        message (a line, or a piece of one that is longer than 16 KiB or never ended) in a frame of its own, with
+        its RFC 3339 arrival time and a space before it."""
         for name, flags in (("stdout", {"stdout": True, "stderr": False}),
                             ("stderr", {"stdout": False, "stderr": True})):
+            stamps: list[tuple[int, float]] = []
+            offset = 0
             with open(step_dir / name, "wb") as f:
-                for chunk in container.logs(stream=True, follow=False, **flags):
-                    f.write(chunk)
+                for message in container.logs(stream=True, follow=False, timestamps=True, **flags):
+                    when, text = split_time(message)
+                    f.write(text)
+                    at = text.find(b"\n")
+                    while when is not None and at >= 0:  # a line's end: the time the line was complete
+                        stamps.append((offset + at + 1, when))
+                        at = text.find(b"\n", at + 1)
+                    offset += len(text)
+            write_stamps(step_dir, name, stamps)
 
     def _kill(self, container) -> None:
         import docker.errors  # lazy: the docker SDK loads only when Docker is used
