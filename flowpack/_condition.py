@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ._engine._cond import expression_path
+from ._engine._cond import expression_path, item_operand
 from ._engine._gojson import format_float
 from ._errors import WorkflowBuildError
 from ._types import PARAM, TEXT, Kind
@@ -70,6 +70,8 @@ class Condition:
             if value.kind is None or value.kind.how != PARAM or value.problem or value.ref is None:
                 raise WorkflowBuildError(f"a condition can use parameters only; {value!r} is not one.")
             path = expression_path(value.ref[2:-2])
+            if getattr(value, "per_item", False):  # fp.item: its text may be encoded (_engine/_cond.item_operand)
+                return item_operand(path, value.kind.codec != TEXT), set()
             text = path if value.kind.codec == TEXT else "sprig.fromJson(%s)" % path
             return text, {value.task} if value.task is not None else set()
         if value is None:

@@ -18,7 +18,7 @@ from ._capture import _pickle_b64
 from ._capture_facts import ImageFacts
 from ._condition import Condition, Reference
 from ._digest import path_digest
-from ._engine._zip import zip_expression
+from ._engine._zip import text_items_expression, zip_expression
 from ._errors import WorkflowBuildError
 from ._fanin import FANIN_PARAM, FanInStep, fanin_step, gathered_input, has_files, item_artifact, names_ref, prefix
 from ._hooks import add_exit_hook
@@ -32,6 +32,7 @@ from ._text import _value_type, argo_text, check_no_placeholders, concat, has_pl
 from ._tolerate import Tolerance, check_tolerate, counted_step
 from ._types import (
     ARTIFACT_PATHS,
+    ITEM_ESCAPED,
     JSON,
     MARKER,
     PARAM,
@@ -381,6 +382,7 @@ class Graph:
             task.tolerance = Tolerance(tolerate, self._templates.take(task.name + "-tolerate"))
         mapped = list(literal or dynamic or sequences or fields)
         task.mapped, task.dict_items = tuple(mapped), len(mapped) > 1 or bool(fields)
+        encoded_items = False  # one run-time list of text, each item encoded by the loop's expression (_engine/_zip)
         for name, value in bound.items():
             inp = step.interface.inputs[name]
             if name not in mapped:
@@ -389,8 +391,10 @@ class Graph:
             item = "{{item}}" if len(mapped) == 1 and not fields else "{{item.%s}}" % name
             text_items = name in dynamic and self._text_items(value)  # Argo pastes them bare: say they are text
             of_files = getattr(value, "kind", None) == ARTIFACT_PATHS  # a map's files (_fanin)
+            decodes = getattr(step, "decodes_protected", False)
+            encoded_items = (text_items and decodes and len(dynamic) == 1 and batch is None and not of_files
+                             and name in getattr(step, "op_inputs", (name,)))  # a sub-workflow: ops alone decode
             if inp.kind.how == PARAM and not of_files:
-                decodes = getattr(step, "decodes_protected", False)
                 tag = wire_tag(TEXT, False, inp.kind.codec) if text_items and decodes else ""
                 task.parameters.append((name, tag + item))
             elif inp.kind.how == PICKLE and not of_files:
@@ -443,7 +447,7 @@ class Graph:
             handle = dynamic[mapped[0]]
             if handle.problem:
                 raise WorkflowBuildError(handle.problem)
-            task.extra["withParam"] = handle.ref
+            task.extra["withParam"] = text_items_expression(handle.ref) if encoded_items and handle.ref else handle.ref
             if handle.task is not None:
                 task.deps.add(handle.task)
         if batch is not None:
@@ -628,15 +632,14 @@ def encode_protected(text: str) -> str:
     return MARKER + base64.b64encode(text.encode("utf-8")).decode("ascii")
 
 
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
-_ESCAPED_IN_ITEM_FIELD = re.compile('["\\\\\x00-\x1f\x7f\u2028\u2029]')
+_ITEM_ESCAPED = re.compile(ITEM_ESCAPED)
 
 
 def _item_value(value, step, name: str, in_dict: bool, where: str):
     """A literal map item as it goes into `withItems`. Argo substitutes '{{' inside items, so such items are
-    refused. Text arrives exactly through `{{item}}` unless it holds control characters; through `{{item.key}}`
-    (several mapped lists) Argo keeps JSON escapes of quotes, backslashes and control characters. Text Argo
-    would change reaches a Python op base64-encoded (it decodes it); a shell step can't decode, so it is refused.
+    refused. Argo pastes text holding quotes, backslashes or control characters into `{{item.key}}` (several mapped
+    lists) with its JSON escapes, and on v3 into `{{item}}` too (Item.String). Text Argo would change reaches a
+    Python op base64-encoded (it decodes it); a shell step can't decode, so it is refused.
     So does a string that an input taking more than text would read as JSON (`"123"`, `"null"`), or that begins
     with flowpack's marker or a codec tag."""
     if "{{" in json.dumps(value, ensure_ascii=False):
@@ -653,16 +656,15 @@ def _item_value(value, step, name: str, in_dict: bool, where: str):
         return encode_protected(value)
     if decodes and kind.codec == TEXT and needs_marker(value):  # e.g. text beginning with a codec tag: encoded too
         return encode_protected(value)
-    if kind.how != PARAM:
-        return value
-    changed = (_ESCAPED_IN_ITEM_FIELD if in_dict else _CONTROL).search(value)
+    changed = _ITEM_ESCAPED.search(value)
     if not changed:
         return value
-    if getattr(step, "decodes_protected", False):
+    if decodes:
         return encode_protected(value)
     raise WorkflowBuildError(
         f"{where}: item {value!r} of {name!r} holds {changed.group(0)!r}, which Argo would not pass on exactly to "
-        f"a shell step's loop item. Map a Python op over such text, or pass it in a file.")
+        f"a shell step's loop item (it pastes it with its JSON escape: into {{{{item.key}}}} on every version, into "
+        f"{{{{item}}}} on v3). Map a Python op over such text, or pass it in a file.")
 
 
 def _check_zip(step, lists: dict, where: str) -> None:

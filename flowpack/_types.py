@@ -148,6 +148,9 @@ def wire_tag(codec: str, gathered: bool, consumer: str | None = None) -> str:
 
 
 UNSAFE = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\{\{"
+# What Argo pastes into a loop's `{{item.key}}` (and, on v3, `{{item}}`) with its JSON escape (Item.String): quotes,
+# backslashes, control characters, U+2028 and U+2029. A Python step gets such an item's text encoded behind MARKER.
+ITEM_ESCAPED = '["\\\\\x00-\x1f\x7f\u2028\u2029]'
 _PREFIXES = (MARKER, *TAGS)
 
 
@@ -210,6 +213,24 @@ def bare_items(annotation: object) -> bool:
     mapped over it gets that string back. Lists of text only, or of no text, need nothing (the map's tag says)."""
     items = value_shape(annotation).get("items")
     return items is not None and items["str"] and items["other"]
+
+
+def protect_items(value: list, mixed: bool) -> list:
+    """`value`'s items as a loop hands them on exactly (see _param_items): a string item holding what Argo pastes
+    escaped (ITEM_ESCAPED), or, in a list `mixed` of text and other values, reading as JSON, goes encoded; so does a
+    dict item's text field holding what Argo pastes escaped. Everything else as `protect` leaves it."""
+    escaped = re.compile(ITEM_ESCAPED)
+
+    def one(item: object) -> object:
+        if isinstance(item, str):
+            plain = not escaped.search(item) and not (mixed and reads_as_json(item))
+            return _marked(item) if plain else _encoded(item)
+        if isinstance(item, dict):
+            return {_marked(k): _encoded(v) if isinstance(v, str) and escaped.search(v) else _marked(v)
+                    for k, v in item.items()}
+        return _marked(item)
+
+    return [one(item) for item in value]
 
 
 def _encoded(text: str) -> str:

@@ -15,7 +15,7 @@ The text encodings themselves (MARKER, TAGS, UNSAFE: how a parameter's text trav
 
 from __future__ import annotations
 
-from ._types import JSON, MARKER, TAGS, UNSAFE, wire_tag
+from ._types import ITEM_ESCAPED, JSON, MARKER, TAGS, UNSAFE, wire_tag
 
 IO_ROOT = "/tmp/flowpack"  # the local engine and Docker put it under the step's own folder ($FLOWPACK_ROOT)
 PARAMS = "params"
@@ -44,4 +44,4 @@ def io_path(folder: str, name: str) -> str:
 def script_spec() -> dict:
     """The wire format as the step script reads it from its spec (root, layout, tags, marker, what needs it)."""
     return {"io_root": IO_ROOT, "layout": dict(LAYOUT), "raw_pickle": RAW_PICKLE, "marker": MARKER, "tags": TAGS,
-            "unsafe": UNSAFE}
+            "unsafe": UNSAFE, "item_escaped": ITEM_ESCAPED}

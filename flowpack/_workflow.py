@@ -19,6 +19,7 @@ from ._exit_with import bind_exit_values
 from ._graph import Graph, Handle, _content_key, item_codec, upload_argument, workflow_param
 from ._names import PARAM_NAME, UniqueNames, k8s_name
 from ._op import protect
+from ._param_items import item_protected
 from ._signature import check_callable, describe
 from ._skip_warning import warn_skippable
 from ._subworkflow import SubWorkflow, check_protected_crossings
@@ -144,6 +145,11 @@ class Workflow:
             _check_protected_uses(graph, protected, self.name)
             check_protected_crossings(graph, protected, self.name)
         _check_shell_uses(graph, texts, self.name)
+        for i, (name, _) in enumerate(parameters):  # a list's items as a loop hands them to Python ops exactly
+            items = None if name in protected else item_protected(graph, name, bound.arguments[name],
+                                                                  self.interface.inputs[name].annotation)
+            if items is not None:
+                parameters[i] = (name, items)
         outputs, shape = _outputs(returned, self.name)
         warn_skippable(graph, outputs, self.name)
         spec_extra: dict = {}

@@ -43,6 +43,7 @@ LAYER_OF = {
     "_condition": "ops", "_status_deps": "ops", "_one_of": "ops", "_sequence": "ops", "_rows": "ops", "_fanin": "ops",
     "_tolerate": "ops", "_batch": "ops", "_item": "ops", "_exit_with": "ops", "_text": "ops", "_hooks": "ops",
     "_graph": "ops", "_op": "ops", "_shell": "ops",
+    "_param_items": "ops",  # a list workflow parameter's items, protected when only Python ops read it
     "_manifest": "manifest", "_skip_warning": "manifest",
     "_validate": "validation",
     "_engine": "engines", "_store": "engines", "_run": "engines", "_results": "engines", "_images": "engines",

@@ -753,19 +753,10 @@ DIFFERENTIAL = [
 ]
 
 
-# Argo v3 pastes a string loop item into `{{item}}` with its JSON escapes (operator.go processItem:
-# fmt.Sprintf("%v", item), Item.String), v4 as the string itself (item.GetStrVal()): text items holding quotes or
-# backslashes arrive as `say \"hi\"` on v3. flowpack's maps over texts do not bridge that yet (README).
-ESCAPED_ON_V3 = ("texts",)
-ESCAPED_ON_V3_REASON = "Argo v3 keeps a string item's JSON escapes in {{item}} (processItem, Item.String)"
-
-
 @pytest.mark.parametrize("module, name, params", DIFFERENTIAL, ids=[f"{n}-{i}" for i, (_, n, _) in
                                                                       enumerate(DIFFERENTIAL)])
-def test_the_local_engine_ends_as_argos_controller_does(harness: Harness, request, user_module, tmp_path, module,
-                                                         name, params):
-    if harness.major == 3 and name in ESCAPED_ON_V3:
-        request.node.add_marker(pytest.mark.xfail(strict=True, reason=ESCAPED_ON_V3_REASON))
+def test_the_local_engine_ends_as_argos_controller_does(harness: Harness, user_module, tmp_path, module, name,
+                                                         params):
     m = user_module(globals()[module])
     wf = getattr(m, name)
     argo = harness.run(wf.render(**params), tmp_path / "store", timeout=120)

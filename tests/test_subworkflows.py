@@ -13,7 +13,6 @@ import flowpack as fp
 from argo_harness import Harness
 from fixtures_docker import docker_client  # noqa: F401  (a pytest fixture)
 from helpers import dag_tasks, render_checked, template
-from test_fidelity import ESCAPED_ON_V3_REASON
 
 SUBS = '''
 import pathlib
@@ -284,10 +283,7 @@ def _argo_view(result) -> tuple[str, dict, dict]:
 
 
 @pytest.mark.parametrize("name, params", DIFFERENTIAL, ids=[f"{n}-{i}" for i, (n, _) in enumerate(DIFFERENTIAL)])
-def test_sub_workflows_run_locally_as_on_argos_controller(harness: Harness, request, user_module, tmp_path, name,
-                                                          params):
-    if harness.major == 3 and name == "texts":  # its map over texts has an item holding quotes
-        request.node.add_marker(pytest.mark.xfail(strict=True, reason=ESCAPED_ON_V3_REASON))
+def test_sub_workflows_run_locally_as_on_argos_controller(harness: Harness, user_module, tmp_path, name, params):
     wf = getattr(user_module(SUBS), name)
     manifest = wf.render(**params)
     [verdict] = harness.validate(manifest)

@@ -17,16 +17,14 @@ map's DAG hands on the flat list through its output's `valueFrom.expression`
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 
 from .._errors import ManifestError
-from ._cond import expression_path
-from ._gojson import GoJSONError, decode, marshal
+from ._cond import PATH, expression_path, reference_name
+from ._gojson import json_list, marshal
 
-_PATH = r"((?:tasks|workflow|inputs)(?:\['[^'\\]*'\]|\.[A-Za-z_][A-Za-z0-9_]*)+)"
-_CHUNK = re.compile(r"^toJson\(sprig\.chunk\((\d+), sprig\.fromJson\(%s\)\)\)$" % _PATH)
+_CHUNK = re.compile(r"^toJson\(sprig\.chunk\((\d+), sprig\.fromJson\((%s)\)\)\)$" % PATH)
 _FLATTEN = re.compile(r"^toJson\(flatten\(sprig\.fromJson\(tasks\['([A-Za-z0-9-]+)'\]\.outputs\.parameters"
                       r"\['([A-Za-z0-9_-]+)'\]\)\)\)$")
 
@@ -41,21 +39,6 @@ def flatten_expression(task: str, output: str) -> str:
     return "toJson(flatten(sprig.fromJson(tasks['%s'].outputs.parameters['%s'])))" % (task, output)
 
 
-def _name(path: str) -> str:
-    """An expr-lang path as its `{{...}}` name: `tasks['x'].outputs.parameters['p']` -> `tasks.x.outputs...`."""
-    return re.sub(r"\['([^'\\]*)'\]", r".\1", path)
-
-
-def _list(text: str | None, what: str) -> list:
-    try:
-        value = decode(text) if text is not None else None
-    except (GoJSONError, json.JSONDecodeError):
-        value = None
-    if not isinstance(value, list):
-        raise ManifestError(f"{what} is not a JSON list: {(text or '')[:200]!r}")
-    return value
-
-
 @dataclass(frozen=True)
 class Chunk:
     """A parsed chunking: the list's `{{...}}` name and the batch size."""
@@ -65,7 +48,7 @@ class Chunk:
 
     def items(self, values: dict[str, str]) -> str:
         """The loop's items (JSON text), as sprig.chunk and toJson give them."""
-        items = _list(values.get(self.source), f"the batched map's list {{{{{self.source}}}}}")
+        items = json_list(values.get(self.source), f"the batched map's list {{{{{self.source}}}}}")
         return marshal([items[i:i + self.size] for i in range(0, len(items), self.size)])
 
 
@@ -81,7 +64,7 @@ class Flatten:
         key = f"tasks.{self.task}.outputs.parameters.{self.output}"
         if key not in values:
             raise ManifestError(f"{{{{{key}}}}} has no value")
-        return marshal(_flat(_list(values[key], f"{{{{{key}}}}}")))
+        return marshal(_flat(json_list(values[key], f"{{{{{key}}}}}")))
 
 
 def _flat(value: list) -> list:
@@ -95,7 +78,7 @@ def _flat(value: list) -> list:
 def parse_chunk(expr: str) -> Chunk | None:
     """The chunking an expression (without `{{` and `=`) is, or None for any other expression."""
     m = _CHUNK.match(expr)
-    return Chunk(_name(m.group(2)), int(m.group(1))) if m is not None else None
+    return Chunk(reference_name(m.group(2)), int(m.group(1))) if m is not None else None
 
 
 def parse_flatten(expr: str) -> Flatten | None:

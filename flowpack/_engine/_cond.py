@@ -10,34 +10,55 @@ float64; nil for text that is not JSON). This module reads exactly that subset: 
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from dataclasses import dataclass
 from typing import NoReturn
 
 from .._errors import ManifestError
+from .._types import MARKER
 from ._gojson import GoJSONError, decode
 
+# An expr-lang path to a value of Argo's scope, as flowpack writes it (see `expression_path`).
+PATH = r"(?:tasks|workflow|inputs)(?:\['[^'\\]*'\]|\.[A-Za-z_][A-Za-z0-9_]*)+"
+
+
 _TOKEN = re.compile(r"""\s*(?:
-    (?P<path>(?:tasks|workflow|inputs)(?:\.[A-Za-z_][A-Za-z0-9_]*|\['[^'\\]*'\])+|item(?:\['[^'\\]*'\])?)
+    (?P<path>%s|item(?:\['[^'\\]*'\])?)
   | (?P<func>sprig\.fromJson)\(
   | (?P<str>"(?:[^"\\]|\\.)*")
   | (?P<num>-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)
   | (?P<word>true|false|nil)\b
   | (?P<op>==|!=|<=|>=|<|>|&&|\|\||!|\(|\))
-)""", re.X)
+)""" % PATH, re.X)
 _COMPARE = ("==", "!=", "<", "<=", ">", ">=")
+# A map's item in a condition (fp.item), text behind flowpack's marker decoded first (`item_operand`).
+_ITEM = re.compile(r"\s*\((?P<item>item(?:\['[^'\\]*'\])?) startsWith '%s' \? sprig\.b64dec\((?P=item)\[%d:\]\) : "
+                   r"(?P<json>sprig\.fromJson\()?(?P=item)(?(json)\))\)" % (re.escape(MARKER), len(MARKER)))
 
 
 @dataclass(frozen=True)
 class Var:
-    """A value from the scope, by its dotted name (tasks.x.outputs.parameters.p); `json` decodes it first."""
+    """A value from the scope, by its dotted name (tasks.x.outputs.parameters.p); `json` decodes it first; `item`:
+    a map's item, whose text behind flowpack's marker is a string, decoded."""
 
     name: str
     json: bool = False
+    item: bool = False
 
 
-def _dotted(path: str) -> str:
+def item_operand(path: str, json: bool) -> str:
+    """A map's item (`item`, or `item['a']` of a dict item) as a condition reads it: a string item may arrive
+    base64-encoded behind flowpack's marker (a run-time list's encoded items, _zip; a literal item Argo would
+    change); it is decoded, anything else read as it is, or decoded as JSON when `json`."""
+    value = "sprig.fromJson(%s)" % path if json else path
+    return "(%s startsWith '%s' ? sprig.b64dec(%s[%d:]) : %s)" % (path, MARKER, path, len(MARKER), value)
+
+
+def reference_name(path: str) -> str:
+    """An expr-lang path as its `{{...}}` name: `tasks['x'].outputs.parameters['p']` -> `tasks.x.outputs...` (the
+    inverse of `expression_path`)."""
     return re.sub(r"\['([^'\\]*)'\]", r".\1", path)
 
 
@@ -61,6 +82,11 @@ def _tokens(text: str) -> list[tuple[str, str]]:
     out, pos = [], 0
     text = text.strip()
     while pos < len(text):
+        item = _ITEM.match(text, pos)
+        if item is not None:
+            out.append(("item", item.group(0)))
+            pos = item.end()
+            continue
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
             raise ManifestError(f"condition {{{{={text}}}}}: can't read it from position {pos}")
@@ -131,13 +157,17 @@ class _Parser:
             self.take(")")
             return node
         if kind == "path":
-            return Var(_dotted(value))
+            return Var(reference_name(value))
+        if kind == "item":
+            m = _ITEM.match(value)
+            assert m is not None  # the token is this pattern's match
+            return Var(reference_name(m.group("item")), json=bool(m.group("json")), item=True)
         if kind == "func":
             inner = self.take()
             if inner[0] != "path":
                 self.fail("sprig.fromJson takes a variable")
             self.take(")")
-            return Var(_dotted(inner[1]), json=True)
+            return Var(reference_name(inner[1]), json=True)
         if kind == "str":
             return ("lit", json.loads(value))
         if kind == "num":
@@ -154,7 +184,7 @@ def parse(text: str):
 
 def references(text: str) -> list[str]:
     """The scope names a condition expression reads (for the manifest check)."""
-    return [_dotted(m.group("path")) for m in _TOKEN.finditer(text) if m.group("path")]
+    return [reference_name(m.group("path")) for m in _TOKEN.finditer(text) if m.group("path")]
 
 
 def evaluate(text: str, values: dict[str, str]) -> bool:
@@ -170,6 +200,11 @@ def _eval(node, values: dict[str, str], text: str):
         if node.name not in values:
             raise ManifestError(f"condition {{{{={text}}}}}: {node.name} does not resolve")
         raw = values[node.name]
+        if node.item and raw.startswith(MARKER):
+            try:
+                return base64.b64decode(raw[len(MARKER):], validate=True).decode("utf-8")
+            except (ValueError, UnicodeDecodeError):
+                raise ManifestError(f"condition {{{{={text}}}}}: {node.name} is not base64 text") from None
         if not node.json:
             return raw
         try:

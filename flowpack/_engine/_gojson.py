@@ -12,8 +12,11 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+
+from .._errors import ManifestError
 
 
 class GoJSONError(ValueError):
@@ -50,6 +53,17 @@ def decode_raw(text: str) -> object:
     except (ValueError, RecursionError) as exc:
         raise GoJSONError(str(exc)) from None
     _check_ranges(value)
+    return value
+
+
+def json_list(text: str | None, what: str, decoder: Callable[[str], object] = decode) -> list:
+    """`text` decoded as a JSON list (by `decoder`: as sprig.fromJson by default), or ManifestError naming `what`."""
+    try:
+        value = decoder(text) if text is not None else None
+    except (GoJSONError, json.JSONDecodeError):
+        value = None
+    if not isinstance(value, list):
+        raise ManifestError(f"{what} is not a JSON list: {(text or '')[:200]!r}")
     return value
 
 

@@ -19,12 +19,12 @@ controller (tests/test_tolerate.py).
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 
 from .._errors import ManifestError
-from ._gojson import GoJSONError, decode_raw
+from ._cond import reference_name
+from ._gojson import decode_raw, json_list
 
 DONE = "fp-done"  # an item's output parameter, "1", gathered from the items that succeeded
 
@@ -83,7 +83,8 @@ class Check:
         """Evaluate as Argo: the items that did not succeed against what is allowed."""
         total = self._total(values)
         gathered = values.get(f"tasks.{self.task}.outputs.parameters.{DONE}")
-        done = 0 if gathered is None else len(_list(gathered, f"the gathered {DONE} of {self.task!r}"))
+        what = f"the tolerance check: the gathered {DONE} of {self.task!r}"
+        done = 0 if gathered is None else len(json_list(gathered, what, decode_raw))
         allowed = self.allowed if self.allowed is not None else (self.fraction or 0.0) * total
         return total - done <= allowed
 
@@ -98,17 +99,9 @@ class Check:
                 return int(text)
             except ValueError:
                 raise ManifestError(f"the tolerance check of {self.task!r}: {text!r} is not a count") from None
-        return len(_list(text, f"the items of {self.task!r}"))
+        return len(json_list(text, f"the tolerance check: the items of {self.task!r}", decode_raw))
 
 
-def _list(text: str, what: str) -> list:
-    try:
-        value = decode_raw(text)
-    except (GoJSONError, json.JSONDecodeError):
-        value = None
-    if not isinstance(value, list):
-        raise ManifestError(f"the tolerance check: {what} is not a JSON list: {text[:200]!r}")
-    return value
 
 
 def parse_check(expr: str) -> Check | None:
@@ -121,6 +114,6 @@ def parse_check(expr: str) -> Check | None:
     if path is None:
         total, total_is = m.group("total"), "literal"
     else:
-        total, total_is = re.sub(r"\['([^']*)'\]", r".\1", path), "list" if listed else "count"  # a {{...}} name
+        total, total_is = reference_name(path), "list" if listed else "count"  # a {{...}} name
     fraction = float(m.group("fraction")) if m.group("fraction") else None
     return Check(m.group("task"), total, total_is, None if fraction is not None else int(m.group("allowed")), fraction)

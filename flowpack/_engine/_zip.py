@@ -13,56 +13,76 @@ behind flowpack's marker, which a Python step decodes to the same string:
 `(type(A[#]) == 'string' && !(A[#] startsWith MARKER) ? MARKER + sprig.b64enc(A[#]) : A[#])` (a string
 already behind the marker, as its producer wrote text Argo can't carry, stays as it is). Other values (numbers,
 booleans, null, lists, dicts) arrive as their JSON text.
+
+A single run-time list of text (`list[str]`, or the gathered outputs of a map of a `-> str` op) mapped over a Python
+op goes through the same ITEM, one list without the zip: `{{=toJson(map(A, ITEM(#)))}}`, each item a string behind the
+marker. Argo pastes a string item of a plain `withParam` into `{{item}}` with its JSON escapes on v3 (Item.String) and
+as it is on v4; the encoded item reads the same on both. (Only text: `toJson(sprig.fromJson(...))` passes numbers
+through float64, so lists that may hold numbers keep the plain `withParam`.)
 """
 
 from __future__ import annotations
 
 import base64
-import json
 import re
 from dataclasses import dataclass
 
 from .._errors import ManifestError
 from .._types import MARKER  # flowpack's marker for base64-encoded text, which a step decodes
-from ._cond import expression_path
-from ._gojson import GoJSONError, decode, marshal
+from ._cond import PATH, expression_path, reference_name
+from ._gojson import json_list, marshal
 
-_SOURCE = r"sprig\.fromJson\(((?:tasks|workflow|inputs)(?:\['[^'\\]*'\]|\.[A-Za-z_][A-Za-z0-9_]*)+)\)"
+_SOURCE = r"sprig\.fromJson\((%s)\)" % PATH
 _FIELD = (r"'([A-Za-z0-9_-]+)', \(type\((%s)\[#\]\) == 'string' && !\(\2\[#\] startsWith '%s'\) \? '%s' \+ "
           r"sprig\.b64enc\(\2\[#\]\) : \2\[#\]\)" % (_SOURCE, re.escape(MARKER), re.escape(MARKER)))
 _FIELD_RE = re.compile(_FIELD)
+_TEXT_ITEMS = re.compile(r"^toJson\(map\(%s, \(type\(#\) == 'string' && !\(# startsWith '%s'\) \? '%s' \+ "
+                         r"sprig\.b64enc\(#\) : #\)\)\)$" % (_SOURCE, re.escape(MARKER), re.escape(MARKER)))
 _ZIP = re.compile(r"^toJson\(map\(sprig\.until\(min\((?P<lens>.*)\)\), sprig\.dict\((?P<fields>.*)\)\)\)$")
+
+
+def _item(value: str) -> str:
+    """ITEM: a string `value` base64-encoded behind the marker (unless it already is), anything else as it is."""
+    return "(type(%s) == 'string' && !(%s startsWith '%s') ? '%s' + sprig.b64enc(%s) : %s)" % (
+        value, value, MARKER, MARKER, value, value)
+
+
+def _list(ref: str) -> str:
+    return "sprig.fromJson(%s)" % expression_path(ref[2:-2])
 
 
 def zip_expression(sources: dict[str, str]) -> str:
     """The `withParam` zipping `sources` (argument name -> `{{...}}` reference of a JSON list) into dict items."""
-    lists = {name: "sprig.fromJson(%s)" % expression_path(ref[2:-2]) for name, ref in sources.items()}
+    lists = {name: _list(ref) for name, ref in sources.items()}
     lens = ", ".join("len(%s)" % lst for lst in lists.values())  # two or more: expr-lang's min takes as many
-    fields = ", ".join("'%s', (type(%s[#]) == 'string' && !(%s[#] startsWith '%s') ? '%s' + sprig.b64enc(%s[#]) : "
-                       "%s[#])" % (name, lst, lst, MARKER, MARKER, lst, lst) for name, lst in lists.items())
+    fields = ", ".join("'%s', %s" % (name, _item(lst + "[#]")) for name, lst in lists.items())
     return "{{=toJson(map(sprig.until(min(%s)), sprig.dict(%s)))}}" % (lens, fields)
+
+
+def text_items_expression(ref: str) -> str:
+    """The `withParam` over the run-time list of text `ref` (a `{{...}}` reference), each item encoded."""
+    return "{{=toJson(map(%s, %s))}}" % (_list(ref), _item("#"))
 
 
 @dataclass(frozen=True)
 class Zip:
-    """A parsed zip: each argument's list, as the `{{...}}` name of its JSON text."""
+    """A parsed zip: each argument's list, as the `{{...}}` name of its JSON text. `single`: one list of text,
+    whose items are the encoded values themselves rather than dicts (`text_items_expression`)."""
 
     sources: dict[str, str]
+    single: bool = False
 
     def items(self, values: dict[str, str]) -> str:
         """The loop's items as Argo's expression gives them (JSON text)."""
         lists = []
+        what = "the map's list" if self.single else "the zipped map's list"
         for name, source in self.sources.items():
             text = values.get(source)
             if text is None:
-                raise ManifestError(f"the zipped map's list {name!r}: {{{{{source}}}}} has no value")
-            try:
-                value = decode(text)  # as sprig.fromJson: numbers are float64
-            except (GoJSONError, json.JSONDecodeError):
-                value = None
-            if not isinstance(value, list):
-                raise ManifestError(f"the zipped map's list {name!r} is not a JSON list: {text[:200]!r}")
-            lists.append(value)
+                raise ManifestError(f"{what} {name!r}: {{{{{source}}}}} has no value")
+            lists.append(json_list(text, f"{what} {name!r}"))  # as sprig.fromJson: numbers are float64
+        if self.single:
+            return marshal([_field(v) for v in lists[0]])
         rows = [{name: _field(v) for name, v in zip(self.sources, row)} for row in zip(*lists)]
         return marshal(rows)  # as toJson: Go's json.Marshal
 
@@ -77,14 +97,21 @@ def parse_zip(expr: str) -> Zip | None:
     """The zip an expression (without `{{` and `=`) is, or None for any other expression."""
     m = _ZIP.match(expr)
     if m is None:
-        return None
+        single = _TEXT_ITEMS.match(expr)
+        return Zip({"item": reference_name(single.group(1))}, single=True) if single else None
     sources = {}
     for field in _split(m.group("fields")):
         f = _FIELD_RE.fullmatch(field)
         if f is None:
             return None
-        sources[f.group(1)] = re.sub(r"\['([^'\\]*)'\]", r".\1", f.group(3))
+        sources[f.group(1)] = reference_name(f.group(3))
     return Zip(sources) if sources else None
+
+
+def listed(with_param: str) -> str:
+    """The `{{...}}` list a `withParam` value maps over: itself, or the list of a `text_items_expression`."""
+    zipped = parse_zip(with_param[3:-2]) if with_param.startswith("{{=") and with_param.endswith("}}") else None
+    return "{{%s}}" % zipped.sources["item"] if zipped is not None and zipped.single else with_param
 
 
 def references(zipped: Zip) -> list[str]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .._engine._zip import listed
+
 _DEP_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_]*)(?:\.[A-Za-z]+)?")
 _ITEM = re.compile(r"^(.*)/\d+$")
 _FAILURE_OK = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_]*)\.(?:Failed|Errored|AnyFailed|AllFailed)\b")
@@ -112,7 +114,8 @@ def _expand(tpl: dict, prefix: str, templates: dict, dag: Dag, stack: set,
             items = looped.get("withItems")
             dag.nodes[node] = Node(node, t["name"], looped.get("template", ""), kind,
                                    items=len(items) if isinstance(items, list) else None,
-                                   source=source, scope=scope, when=str(t.get("when") or looped.get("when") or ""),
+                                   source=listed(source), scope=scope,
+                                   when=str(t.get("when") or looped.get("when") or ""),
                                    allowed=bool(on.get("failed") or on.get("error")))
             if wrapped:
                 dag.aliases[node + "/" + wrapped["name"]] = node
