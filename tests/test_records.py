@@ -10,6 +10,7 @@ import pytest
 
 import flowpack as fp
 from flowpack._argo import _status
+from flowpack._argo._record import SubmitRecord
 from flowpack._phase import Phase
 from flowpack._records import RunRecord, StepRecord
 from flowpack._run import Run
@@ -104,3 +105,15 @@ def test_argo_status_reads_into_step_and_run_records():
     assert (shown["startedAt"], shown["finishedAt"], shown["exitCode"]) == (
         "2026-11-30T15:06:33Z", "2026-11-30T15:06:40Z", 3)
     assert _status.summary(wf)["steps"] == {"boom": shown}
+
+
+def test_a_submit_record_reads_and_writes_back_what_submit_wrote():
+    # as record_submitted wrote submitted.json before SubmitRecord (every key, in its order)
+    old = {"kind": "flowpack/argo-submitted", "version": 1, "name": "wf-abc", "namespace": "argo",
+           "server": "https://127.0.0.1:2746", "baseHref": "", "submittedAt": "2026-11-30T15:06:32.123Z",
+           "workflow": "wf", "uid": "1234", "outputsAnnotation": {"shape": "value", "kinds": {}}}
+    rec = SubmitRecord.from_json({**old, "note": "kept"})
+    assert rec is not None and (rec.name, rec.namespace, rec.server, rec.workflow) == (
+        "wf-abc", "argo", "https://127.0.0.1:2746", "wf")
+    assert rec.to_json() == {"note": "kept", **old}
+    assert SubmitRecord.from_json({"name": "x"}) is None and SubmitRecord.from_json(None) is None

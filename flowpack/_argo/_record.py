@@ -9,8 +9,10 @@ import json
 import os
 import re
 import warnings
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from .._manifest import OUTPUTS_ANNOTATION
@@ -20,6 +22,49 @@ from ._errors import ArgoConfigError
 
 DEFAULT_RUN_DIR = ".flowpack/runs"  # as Workflow.run() and `flowpack ui`: submit records go next to it, in ../argo
 _K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+KIND = "flowpack/argo-submitted"
+
+
+@dataclass(frozen=True)
+class SubmitRecord:
+    """submitted.json: a workflow created on Argo from here: where it is (never how to log in) and when."""
+
+    name: str
+    namespace: str
+    server: str = ""  # scheme://host:port/base-href, without any user:password@
+    base_href: str = ""
+    submitted_at: str = ""  # RFC 3339, UTC
+    workflow: str | None = None  # the flowpack workflow's name (its label)
+    uid: str | None = None
+    outputs_annotation: dict | None = None  # the manifest's outputs annotation: how to read the outputs back
+    version: int = 1
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)  # keys this module does not know, kept
+
+    _KEYS = ("kind", "version", "name", "namespace", "server", "baseHref", "submittedAt", "workflow", "uid",
+             "outputsAnnotation")
+
+    @classmethod
+    def from_json(cls, data: object) -> SubmitRecord | None:
+        """A submit record from its JSON, or None when it is not one (no name or namespace)."""
+        if not isinstance(data, dict) or not isinstance(data.get("name"), str) \
+                or not isinstance(data.get("namespace"), str):
+            return None
+
+        def text(key: str) -> str:
+            value = data.get(key)
+            return value if isinstance(value, str) else ""
+
+        outputs, version = data.get("outputsAnnotation"), data.get("version")
+        return cls(data["name"], data["namespace"], text("server"), text("baseHref"), text("submittedAt"),
+                   data.get("workflow") if isinstance(data.get("workflow"), str) else None,
+                   data.get("uid") if isinstance(data.get("uid"), str) else None,
+                   outputs if isinstance(outputs, dict) else None, version if isinstance(version, int) else 1,
+                   {k: v for k, v in data.items() if k not in cls._KEYS})
+
+    def to_json(self) -> dict:
+        return {**self.extra, "kind": KIND, "version": self.version, "name": self.name, "namespace": self.namespace,
+                "server": self.server, "baseHref": self.base_href, "submittedAt": self.submitted_at,
+                "workflow": self.workflow, "uid": self.uid, "outputsAnnotation": self.outputs_annotation}
 
 
 def record_path(run_dir: str | Path, namespace: str, name: str) -> Path:
@@ -48,13 +93,11 @@ def record_submitted(client: ArgoClient, workflow: dict, *,
         outputs = json.loads(annotation) if annotation else None
     except ValueError:
         outputs = None
-    record = {
-        "kind": "flowpack/argo-submitted", "version": 1, "name": name, "namespace": namespace,
-        "server": server_url(client), "baseHref": client.config.base_href or "",
-        "submittedAt": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "workflow": (meta.get("labels") or {}).get("flowpack.io/workflow"), "uid": meta.get("uid"),
-        "outputsAnnotation": outputs,
-    }
+    record = SubmitRecord(
+        name, namespace, server_url(client), client.config.base_href or "",
+        datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        (meta.get("labels") or {}).get("flowpack.io/workflow"), meta.get("uid"),
+        outputs if isinstance(outputs, dict) else None).to_json()
     try:
         _prepare.assert_no_secret(record, token_values(client), "the submit record")
     except ArgoConfigError:

@@ -20,7 +20,7 @@ from typing import Callable
 from .._argo import _status
 from .._argo._client import ArgoClient, client_for
 from .._argo._errors import ArgoConfigError, ArgoNotFoundError, ArgoUnreachableError
-from .._argo._record import server_url
+from .._argo._record import SubmitRecord, server_url
 from .._argo._status import epoch
 from .._engine._procs import settle_abandoned
 from .._engine._record import tail_text
@@ -217,26 +217,26 @@ def is_argo_id(run_id: str) -> bool:
     return (run_id or "").startswith(ARGO_PREFIX)
 
 
-def argo_records(run_dir: str | Path) -> list[dict]:
+def argo_records(run_dir: str | Path) -> list[SubmitRecord]:
     """The submit records under <run_dir>/../argo, newest first (files that don't match their folder are skipped)."""
     root = argo_root(run_dir)
     if not root.is_dir():
         return []
     out = []
     for path in root.glob("*/*/submitted.json"):
-        rec = _read(path)
-        if rec and rec.get("name") == path.parent.name and rec.get("namespace") == path.parent.parent.name:
+        rec = SubmitRecord.from_json(_read(path))
+        if rec is not None and rec.name == path.parent.name and rec.namespace == path.parent.parent.name:
             out.append(rec)
-    out.sort(key=lambda r: str(r.get("submittedAt") or ""), reverse=True)
+    out.sort(key=lambda r: r.submitted_at, reverse=True)
     return out
 
 
-def argo_record(run_dir: str | Path, run_id: str) -> dict:
+def argo_record(run_dir: str | Path, run_id: str) -> SubmitRecord:
     """The submit record behind an "argo:<namespace>:<name>" id (NotFound for other names)."""
     ns, _, name = run_id[len(ARGO_PREFIX):].partition(":")
     if not (_K8S_NAME.match(ns) and _K8S_NAME.match(name)):
         raise NotFound(f"no run {run_id!r}")
-    rec = _read(argo_root(run_dir) / ns / name / "submitted.json")
+    rec = SubmitRecord.from_json(_read(argo_root(run_dir) / ns / name / "submitted.json"))
     if rec is None:
         raise NotFound(f"no Argo workflow {ns}/{name} recorded in {argo_root(run_dir)}")
     return rec
@@ -251,7 +251,7 @@ def argo_connector(argo=None, *, timeout: float = ARGO_TIMEOUT) -> Callable[[str
     return connect
 
 
-def _problem(exc: Exception, rec: dict) -> str:
+def _problem(exc: Exception, rec: SubmitRecord) -> str:
     """What the page says when a workflow's state can't be read."""
     if isinstance(exc, ArgoUnreachableError):
         return f"Argo server unreachable: {exc}"
@@ -260,17 +260,17 @@ def _problem(exc: Exception, rec: dict) -> str:
     if isinstance(exc, ArgoConfigError):
         return f"Argo server not configured: {exc}"
     if isinstance(exc, ArgoNotFoundError):
-        return (f"workflow {rec.get('namespace')}/{rec.get('name')} is not on the Argo Server at {rec.get('server')} "
+        return (f"workflow {rec.namespace}/{rec.name} is not on the Argo Server at {rec.server} "
                 f"(deleted or garbage-collected?): {exc}")
     return f"Argo server error: {exc}"
 
 
-def _other_server(rec: dict, client) -> Exception | None:
+def _other_server(rec: SubmitRecord, client) -> Exception | None:
     """An error when the record's workflow went to another server than the configured one (whose token must not be
     sent elsewhere: the record's URL is never dialled, only the configured server's, when it is the same)."""
     here = server_url(client)
-    if rec.get("server") and rec["server"] != here:
-        wrong = ArgoConfigError(f"workflow {rec['namespace']}/{rec['name']} was submitted to {rec['server']}, but the "
+    if rec.server and rec.server != here:
+        wrong = ArgoConfigError(f"workflow {rec.namespace}/{rec.name} was submitted to {rec.server}, but the "
                                 f"configured Argo Server is {here}: point ARGO_SERVER / ARGO_BASE_HREF (or the config "
                                 f"file) at that server to see it")
         wrong.other_server = True
@@ -278,20 +278,20 @@ def _other_server(rec: dict, client) -> Exception | None:
     return None
 
 
-def _client_for(rec: dict, connect: Callable[[str], ArgoClient]) -> ArgoClient:
+def _client_for(rec: SubmitRecord, connect: Callable[[str], ArgoClient]) -> ArgoClient:
     """A client for the record's namespace, from the configured settings, if they name the record's server."""
-    client = connect(rec["namespace"])
+    client = connect(rec.namespace)
     wrong = _other_server(rec, client)
     if wrong is not None:
         raise wrong
     return client
 
 
-def _workflow(rec: dict, connect: Callable[[str], ArgoClient]) -> tuple[dict | None, str, ArgoClient | None]:
+def _workflow(rec: SubmitRecord, connect: Callable[[str], ArgoClient]) -> tuple[dict | None, str, ArgoClient | None]:
     """(workflow object, "", client) from the Argo Server, or (None, the problem in words, None)."""
     try:
         client = _client_for(rec, connect)
-        return client.get(rec["name"], namespace=rec["namespace"]), "", client
+        return client.get(rec.name, namespace=rec.namespace), "", client
     except FlowpackError as exc:
         return None, _problem(exc, rec), None
 
@@ -335,14 +335,13 @@ def _spec_of(wf: dict) -> dict:
     return {"metadata": wf.get("metadata") or {}, "spec": stored} if stored else wf
 
 
-def _argo_summary(rec: dict, wf: dict | None, problem: str) -> dict:
+def _argo_summary(rec: SubmitRecord, wf: dict | None, problem: str) -> dict:
     """The record of an Argo workflow in the local runs' shape: phase, times, message, steps, parameters, outputs."""
-    submitted = epoch(rec.get("submittedAt"))
-    base = {"id": argo_id(rec["namespace"], rec["name"]), "workflow": rec.get("workflow") or rec["name"],
+    submitted = epoch(rec.submitted_at)
+    base = {"id": argo_id(rec.namespace, rec.name), "workflow": rec.workflow or rec.name,
             "engine": "argo", "submittedAt": submitted,
-            "argo": {"namespace": rec["namespace"], "name": rec["name"], "server": rec.get("server"),
-                     "link": f"{rec.get('server')}/workflows/{rec['namespace']}/{rec['name']}"
-                     if rec.get("server") else None}}
+            "argo": {"namespace": rec.namespace, "name": rec.name, "server": rec.server or None,
+                     "link": f"{rec.server}/workflows/{rec.namespace}/{rec.name}" if rec.server else None}}
     if wf is None:
         return {**base, "phase": "Unknown", "startedAt": submitted, "finishedAt": None, "message": problem,
                 "steps": {}, "parameters": {}, "outputs": {"parameters": {}, "artifacts": {}}}
@@ -361,19 +360,19 @@ def list_argo_runs(run_dir: str | Path, connect: Callable[[str], ArgoClient], li
     found: dict[str, dict] = {}
     failed: dict[str, Exception] = {}  # namespace -> why its workflows couldn't be read
     clients: dict[str, ArgoClient] = {}
-    for ns in sorted({r["namespace"] for r in records}):
+    for ns in sorted({r.namespace for r in records}):
         try:
             clients[ns] = client = connect(ns)
-            if any(_other_server(r, client) is None for r in records if r["namespace"] == ns):
+            if any(_other_server(r, client) is None for r in records if r.namespace == ns):
                 for w in client.list(namespace=ns, labels="flowpack.io/workflow"):
                     found[f"{ns}/{(w.get('metadata') or {}).get('name')}"] = w
         except FlowpackError as exc:
             failed[ns] = exc
     out = []
     for rec in records:
-        ns = rec["namespace"]
+        ns = rec.namespace
         why = failed.get(ns) or (_other_server(rec, clients[ns]) if ns in clients else None)
-        wf = None if why is not None else found.get(f"{ns}/{rec['name']}")
+        wf = None if why is not None else found.get(f"{ns}/{rec.name}")
         if wf is None and why is None:
             why = ArgoNotFoundError("not in the namespace's list of workflows")
         full = _argo_summary(rec, wf, _problem(why, rec) if why is not None else "")
@@ -405,7 +404,7 @@ def argo_step_detail(run_dir: str | Path, run_id: str, node: str, connect: Calla
                 "stdout": _text(""), "stderr": _text("")}
     steps = _status.steps(wf)
     if node not in steps:
-        raise NotFound(f"workflow {rec['namespace']}/{rec['name']} has no step {node!r}")
+        raise NotFound(f"workflow {rec.namespace}/{rec.name} has no step {node!r}")
     s = steps[node]
     raw = ((wf.get("status") or {}).get("nodes") or {}).get(s.node_id) or {}
     templates = {t.get("name"): t for t in (_spec_of(wf).get("spec") or {}).get("templates") or []}
@@ -416,7 +415,7 @@ def argo_step_detail(run_dir: str | Path, run_id: str, node: str, connect: Calla
     log = _text("")
     if s.pod and s.phase not in _NO_LOGS:
         try:
-            log = _log_tail(client.log_stream(rec["name"], namespace=rec["namespace"], pod=s.pod))
+            log = _log_tail(client.log_stream(rec.name, namespace=rec.namespace, pod=s.pod))
         except FlowpackError as exc:
             log = _text(f"(logs unavailable: {_problem(exc, rec)})")
     return {"node": node, "step": step, "stdout": log,
