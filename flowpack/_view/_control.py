@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .._engine._procs import _start_ticks
 from .._phase import Phase
-from ._runs import _read, run_folder
+from ._runs import _read, read_run_record, run_folder
 
 SOURCE = "flowpack.io/source"  # manifest annotation: "/abs/path/file.py:workflow" of a run started from a file
 
@@ -44,10 +44,12 @@ def _catches_sigterm(pid: int) -> bool:
 def stop_run(run_dir: str | Path, run_id: str) -> str:
     """Ask the engine running `run_id` to stop it; returns what was done (raises Refused when it can't be)."""
     path = run_folder(run_dir, run_id)
-    record = _read(path / "run.json") or {}
-    if record.get("phase") in Phase.DONE:
-        raise Refused(f"run {run_id} has already ended ({record.get('phase')})")
-    owner = record.get("owner")
+    record, problem = read_run_record(path)
+    if record is None:
+        raise Refused(f"run {run_id}: run.json can't be read: {problem}")
+    if record.done:
+        raise Refused(f"run {run_id} has already ended ({record.phase})")
+    owner = record.owner
     if not isinstance(owner, dict) or not isinstance(owner.get("pid"), int):
         raise Refused(f"run {run_id} does not record which process runs it: stop it where it runs (Ctrl-C)")
     pid = owner["pid"]
@@ -65,18 +67,20 @@ def stop_run(run_dir: str | Path, run_id: str) -> str:
 def resume_run(run_dir: str | Path, run_id: str) -> str:
     """Start `flowpack run FILE.py:WF --resume RUN_ID -p ...` in the background; returns what was started."""
     path = run_folder(run_dir, run_id)
-    record = _read(path / "run.json") or {}
+    record, problem = read_run_record(path)
     manifest = _read(path / "manifest.json") or {}
-    if record.get("phase") not in Phase.RESUMABLE:
-        raise Refused(f"run {run_id} is {record.get('phase')}: only a failed, errored or stopped run is resumed")
+    if record is None:
+        raise Refused(f"run {run_id}: run.json can't be read: {problem}")
+    if record.phase not in Phase.RESUMABLE:
+        raise Refused(f"run {run_id} is {record.phase}: only a failed, errored or stopped run is resumed")
     source = ((manifest.get("metadata") or {}).get("annotations") or {}).get(SOURCE)
     file = source.rpartition(":")[0] if isinstance(source, str) else ""
     if not isinstance(source, str) or not file or not Path(file).is_file():
         raise Refused(f"run {run_id} doesn't record a workflow file to run again (started from a notebook or "
                       f"python -c?): resume it where it was started, with pipeline.run(resume={run_id!r})")
     command = [sys.executable, "-m", "flowpack", "run", source, "--resume", run_id,
-               "--run-dir", str(Path(run_dir).absolute()), "--engine", str(record.get("engine") or "local")]
-    for key, value in (record.get("parameters") or {}).items():
+               "--run-dir", str(Path(run_dir).absolute()), "--engine", record.engine or "local"]
+    for key, value in record.parameters.items():
         command += ["-p", f"{key}={value}"]
     where = Path(run_dir).absolute()
     cwd = where.parent.parent if where.parent.name == ".flowpack" else Path(file).parent

@@ -70,7 +70,7 @@ def list_runs(run_dir: str | Path, limit: int = 200) -> list[dict]:
     for path in root.iterdir():
         if not path.is_dir() or not _RUN_ID.match(path.name) or not (path / "run.json").exists():
             continue
-        rec, problem = _record(path)
+        rec, problem = read_run_record(path)
         if rec is not None:
             rec = settle_abandoned(path, rec)
         else:
@@ -88,8 +88,8 @@ def list_runs(run_dir: str | Path, limit: int = 200) -> list[dict]:
     return out[:limit]
 
 
-def _record(path: Path) -> tuple[RunRecord | None, str]:
-    """(the run's record, "") or (None, why it can't be used)."""
+def read_run_record(path: Path) -> tuple[RunRecord | None, str]:
+    """(the record in a run folder's run.json, "") or (None, why it can't be used)."""
     try:
         with open(path / "run.json", encoding="utf-8") as f:
             return RunRecord.from_json(json.load(f), where="it"), ""
@@ -151,7 +151,7 @@ def _step_folders(base: Path):
 def load_run(run_dir: str | Path, run_id: str) -> dict:
     """One run for display: its record with live step phases, its manifest, and how many steps it expects."""
     path = run_folder(run_dir, run_id)
-    record, problem = _record(path)
+    record, problem = read_run_record(path)
     manifest = _read(path / "manifest.json") or {}
     if record is None:
         return {"id": run_id, "path": str(path), "manifest": manifest, "phases": {},

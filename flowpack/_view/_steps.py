@@ -18,11 +18,12 @@ from pathlib import Path
 
 from .._engine._stamps import read_stamps
 from .._errors import StoreError
+from .._records import RunRecord
 from .._store import S3, ArtifactRef, LocalStore, Store
 from .._types import JSON, MARKER, PARAM, TAGS, Kind, decode, unmarked
 from ._control import SOURCE
 from ._graph import build
-from ._runs import NotFound, _read, dag_key, load_run, run_folder, step_detail, step_folder
+from ._runs import NotFound, _read, dag_key, load_run, read_run_record, run_folder, step_detail, step_folder
 from ._tally import Plan
 
 CHUNK = 256 * 1024  # bytes of log per request (the first request gets the tail)
@@ -48,9 +49,9 @@ def run_facts(run_dir: str | Path, run_id: str) -> dict:
     cached = _FACTS.get(str(path))
     if cached and cached[:2] == stamps:
         return cached[2]
-    record = _read(path / "run.json") or {}
+    record, _ = read_run_record(path)
     manifest = _read(path / "manifest.json") or {}
-    params = record.get("parameters") if isinstance(record.get("parameters"), dict) else {}
+    params = record.parameters if record is not None else {}
     facts = {"parameters": params,
              "source": ((manifest.get("metadata") or {}).get("annotations") or {}).get(SOURCE)}
     _FACTS[str(path)] = (*stamps, facts)
@@ -195,19 +196,19 @@ def artifacts(step: dict) -> list[dict]:
     return out
 
 
-def _ref(run_dir: str | Path, run_id: str, node: str, side: str, name: str) -> tuple[dict, dict]:
+def _ref(run_dir: str | Path, run_id: str, node: str, side: str, name: str) -> tuple[dict, RunRecord | None]:
     path = run_folder(run_dir, run_id)
     rec = _read(step_folder(path, node) / "step.json") or {}
     section = {"in": "inputs", "out": "outputs"}.get(side)
     ref = ((rec.get(section) or {}).get("artifacts") or {}).get(name) if section else None
     if not isinstance(ref, dict) or not ref.get("key") or not ref.get("sha256"):
         raise NotFound(f"step {node!r} has no {side}put artifact {name!r}")
-    return ref, _read(path / "run.json") or {}
+    return ref, read_run_record(path)[0]
 
 
-def _store(record: dict, name: str) -> Store:
+def _store(record: RunRecord | None, name: str) -> Store:
     """The store a run's record names (an S3 store with this process's AWS_* or MINIO_* credentials)."""
-    store = record.get("store") or {}
+    store = (record.store if record is not None else None) or {}
     try:
         if store.get("type") == "local" and store.get("root"):
             return LocalStore(store["root"])
