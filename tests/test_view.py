@@ -287,11 +287,10 @@ class _Tty(io.StringIO):
 
 def test_progress_bar_on_a_terminal_redraws_one_line():
     out = _Tty()
-    states = iter([{"phase": "Running", "steps": {"a": "Running"}, "total": 3},
-                   {"phase": "Running", "steps": {"a": "Succeeded", "b": "Running"}, "total": 3},
-                   {"phase": "Succeeded", "steps": {"a": "Succeeded", "b": "Succeeded", "c": "Skipped"}, "total": 3}])
-    final = _view.progress(lambda: next(states), interval=0, stream=out)
-    assert final["phase"] == "Succeeded"
+    bar = _view.ProgressBar(stream=out, total=3)
+    for node, phase in [("a", "Running"), ("a", "Succeeded"), ("b", "Running"), ("b", "Succeeded"), ("c", "Skipped")]:
+        bar({"node": node, "phase": phase})  # the events an engine, or wait(), sends
+    bar.close("Succeeded")
     text = out.getvalue()
     assert text.count("\r\x1b[K") >= 3 and text.endswith("\n") and text.count("\n") == 1
     assert "run [" + "-" * 20 + "] 0/3 steps · running: a" in text

@@ -2,7 +2,7 @@
 
     dag_svg(manifest, phases=None) -> str        dag_mermaid(manifest, phases=None) -> str
     run_html(run_like) -> str                    workflow_html(workflow) -> str
-    ProgressBar / progress(status_fn)            render_traceback(exc) -> list[str]
+    ProgressBar(...)(event) / .close(phase)      render_traceback(exc) -> list[str]
     Plan(manifest).rows(steps) / .tally(steps)   every planned step in DAG order; done/total for progress
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from .._traceback import in_kernel, render_traceback
 from ._graph import expected_steps
 from ._html import run_html, snapshot, workflow_html, workflow_svg
-from ._progress import ProgressBar, progress
+from ._progress import ProgressBar
 from ._runs import NotFound, list_runs, load_run, step_detail
 from ._svg import dag_mermaid, dag_svg
 from ._tally import Plan, Row, Tally
@@ -33,6 +33,6 @@ def run_phases(run_dir, run_id: str) -> dict:
 
 __all__ = [
     "dag_svg", "dag_mermaid", "render_dag", "run_html", "workflow_html", "workflow_svg", "snapshot",
-    "ProgressBar", "progress", "in_kernel", "render_traceback", "list_runs", "load_run", "step_detail",
+    "ProgressBar", "in_kernel", "render_traceback", "list_runs", "load_run", "step_detail",
     "run_phases", "expected_steps", "NotFound", "Plan", "Row", "Tally",
 ]

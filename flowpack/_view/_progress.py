@@ -1,8 +1,8 @@
-"""The one progress display of a run, for `flowpack run`, `run.wait()` and Jupyter.
+"""The one progress display of a run, for `flowpack run`, `run.wait()` (Run's and ArgoRun's) and Jupyter.
 
     bar = ProgressBar(manifest=m, run_path=p)   # or ProgressBar(run_dir=...): the manifest is read at the first event
     pipeline.run(progress=bar)                  # fed by the engine's events: bar({"run", "node", "phase", ...})
-    progress(status_fn, bar=bar)                # or fed by polling: status_fn() -> {"phase", "steps", "total"}
+    run.wait()                                  # or by the events wait() makes of what it sees (flowpack._runbase)
     bar.close(run.phase, run.steps)             # the final line, from the run's own record
 
 On a terminal one line is redrawn (a timer thread keeps the clock moving during a long step); in a log (not a
@@ -20,9 +20,8 @@ import threading
 import time
 from html import escape
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import TextIO
 
-from .._errors import RunError
 from .._phase import Phase
 from .._traceback import in_kernel
 from ._tally import Plan, Tally
@@ -58,7 +57,7 @@ def _names(names: list[str], limit: int = 5) -> str:
 
 
 class ProgressBar:
-    """Draws one run's progress from engine events (`bar(event)`) or polled states (`bar.update(state)`).
+    """Draws one run's progress from step events (`bar(event)`: an engine's, or those wait() makes).
 
     manifest / run_path: the run's plan and folder (for map totals from the step that produced the list); with
     run_dir instead, both are found from the first event's run id. mode: "tty" (one redrawn line), "lines" (a log),
@@ -113,29 +112,6 @@ class ProgressBar:
                 self._event_line(event)
             else:
                 self._render()
-
-    def update(self, state: dict) -> None:
-        """A whole status: {"phase", "steps": {node: phase or {phase, startedAt, ...}}, "total"} or {node: phase}."""
-        with self._lock:
-            if isinstance(state.get("steps"), dict):
-                steps, phase, total = state["steps"], state.get("phase"), state.get("total")
-            else:
-                steps, phase, total = state, None, None
-            before = self.steps
-            self.steps = {k: (dict(v) if isinstance(v, dict) else {"phase": v}) for k, v in steps.items()}
-            if self.mode == "lines":
-                for node, s in self.steps.items():
-                    if s.get("phase") != (before.get(node) or {}).get("phase"):
-                        self._event_line({"node": node, **s})
-            if total is not None:
-                self.total = total
-            if phase:
-                self.phase = phase
-            self._start_ticker()
-            if self.mode != "lines":
-                self._render()
-            elif time.monotonic() - self._last_line >= self.heartbeat:
-                self._write_line(self.text())
 
     def _set_manifest(self, manifest: dict) -> None:
         self.plan = Plan(manifest)
@@ -318,25 +294,3 @@ class ProgressBar:
         if self._ticker is not None and self._ticker is not threading.current_thread():
             self._ticker.join(timeout=5)
 
-
-def progress(status: Callable[[], dict], *, interval: float = 0.5, timeout: float | None = None,
-             bar: ProgressBar | None = None, **options) -> dict:
-    """Poll `status()` until its phase ends, drawing a progress bar; returns the last status.
-
-    status() returns {"phase": "Running", "steps": {node: phase or {...}}, "total": n or None}. Raises RunError after
-    `timeout` seconds (the run goes on).
-    """
-    bar = bar or ProgressBar(**options)
-    deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
-        state = status()
-        bar.update(state)
-        if state.get("phase") in Phase.DONE:
-            bar.close(state["phase"])
-            return state
-        if deadline is not None and time.monotonic() >= deadline:
-            bar.close()
-
-            raise RunError(f"progress(timeout={timeout}): the run is still {state.get('phase')}; it goes on. "
-                           "Wait again, or stop it.")
-        time.sleep(interval)
