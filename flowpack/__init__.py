@@ -74,6 +74,8 @@ _LAZY = {
     "ArgoLimitWarning": "flowpack._validate",
     "ManifestSizeWarning": "flowpack._validate",
     "SkippableValueWarning": "flowpack._skip_warning",
+    "BigValueWarning": "flowpack._bigvalue",
+    "BIG_VALUE": "flowpack._bigvalue",
 }
 
 
@@ -111,6 +113,8 @@ __all__ = [
     "Artifact",
     "ArtifactIntegrityError",
     "ArtifactNotFoundError",
+    "BIG_VALUE",
+    "BigValueWarning",
     "BucketNotFoundError",
     "exit_with",
     "FlowpackError",

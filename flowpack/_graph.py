@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ._batch import batch_task, batched_step, check_batch
+from ._bigvalue import is_big, twin_literal
 from ._callsite import CallSite, call_site
 from ._capture import _pickle_b64
 from ._capture_facts import ImageFacts
@@ -550,16 +551,26 @@ class Graph:
                     f"{where}: the value contains '{{{{', which Argo would read as a template expression, and a "
                     f"shell script can't decode it. Pass it through a file artifact instead.")
             decodes = getattr(task.step, "decodes_protected", False)  # a shell step gets the text as it is
-            task.parameters.append((inp.name, protect(text, inp.kind.codec) if decodes else text))
+            sent = protect(text, inp.kind.codec) if decodes else text
+            if decodes and is_big(sent) and _runs_script(task.step):  # over BIG_VALUE: as its twin (_bigvalue)
+                sent, twin_art, stashed = twin_literal(sent, inp.name, where)
+                self.uploads[stashed.key] = stashed.path
+                task.artifacts.append(twin_art)
+            task.parameters.append((inp.name, sent))
         elif how == PICKLE:
             try:
-                raw = _raw_value(value)
+                raw = protect(_raw_value(value))
             except _HandleInside as exc:
                 raise WorkflowBuildError(
                     f"{where}: the value holds {exc.args[0]}, which has no value while the workflow is being built. "
                     f"Pass the handle as its own argument and build the object inside the op."
                 ) from None
-            task.artifacts.append({"name": inp.name, "raw": {"data": protect(raw)}})
+            if is_big(raw) and _runs_script(task.step):  # the raw artifact's text, uploaded instead (_bigvalue)
+                _, twin_art, stashed = twin_literal(raw, inp.name, where)
+                self.uploads[stashed.key] = stashed.path
+                task.artifacts.append({**twin_art, "name": inp.name})
+                return
+            task.artifacts.append({"name": inp.name, "raw": {"data": raw}})
         elif how == PATHS:
             raise WorkflowBuildError(
                 f"{where} takes a list of files (list[Path]): pass the result of a map of an op returning Path. A list "
@@ -683,6 +694,11 @@ def _describe(kind: Kind) -> str:
     return {PARAM: "a JSON parameter" if kind.codec == JSON else "a text parameter",
             PATH: "a file or folder (Path) artifact", PICKLE: "a pickled Python value",
             PATHS: "a list of files (list[Path])"}[kind.how]
+
+
+def _runs_script(step: StepLike) -> bool:
+    """A Python op's step script (or a map's form of it) reads a big value's twin; a sub-workflow can't."""
+    return callable(getattr(step, "script", None))
 
 
 def _contains_handle(value) -> bool:

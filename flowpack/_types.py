@@ -151,7 +151,9 @@ UNSAFE = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\{\{"
 # What Argo pastes into a loop's `{{item.key}}` (and, on v3, `{{item}}`) with its JSON escape (Item.String): quotes,
 # backslashes, control characters, U+2028 and U+2029. A Python step gets such an item's text encoded behind MARKER.
 ITEM_ESCAPED = '["\\\\\x00-\x1f\x7f\u2028\u2029]'
-_PREFIXES = (MARKER, *TAGS)
+# A parameter whose text is over flowpack._bigvalue.BIG_VALUE holds this marker; its text travels as an artifact.
+BIG = "fp-big:"
+_PREFIXES = (MARKER, *TAGS, BIG)
 
 
 def _compiled():

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import _manifest
+from ._bigflow import settle as settle_big_values
 from ._callsite import lines_annotation
 from ._context import building, current
 from ._errors import OpDefinitionError, WorkflowBuildError
@@ -179,6 +180,7 @@ class Workflow:
         manifest = _manifest.build(graph, name=self.name, entrypoint=entry, parameters=parameters,
                                    artifacts=artifacts, outputs=outputs, shape=shape, spec_extra=spec_extra,
                                    extra_templates=extra_templates, finish=finish, own_entry=own is not None)
+        graph.uploads.update(settle_big_values(manifest, graph.steps, self.name))  # twins of big values (_bigflow)
         nested = {graph.template_of[id(s)]: s.graph.tasks for s in subflows}  # a sub-workflow's lines, by template
         manifest["metadata"].setdefault("annotations", {}).update(lines_annotation(graph.tasks, nested))
         if self._images:

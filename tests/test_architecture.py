@@ -37,6 +37,7 @@ LAYER_OF = {
     "_engine._zip": "values", "_engine._batch": "values", "_engine._exitvalue": "values", "_exit": "values",
     "_retry": "values", "_engine._retry": "values",  # retry policy as Argo reads it: written by ops, applied by engines
     "_callsite": "values",  # where the body calls an op: recorded by the graph, read by runs
+    "_bigvalue": "values",  # big values' markers and stashed files: written by the graph, read by the manifest
     "_capture": "capture", "_capture_imports": "capture", "_capture_project": "capture", "_script": "capture",
     "_capture_facts": "capture",
     "_subworkflow": "ops",  # a workflow called inside another: its own DAG template
@@ -44,7 +45,7 @@ LAYER_OF = {
     "_tolerate": "ops", "_batch": "ops", "_item": "ops", "_exit_with": "ops", "_text": "ops", "_hooks": "ops",
     "_graph": "ops", "_op": "ops", "_shell": "ops",
     "_param_items": "ops",  # a list workflow parameter's items, protected when only Python ops read it
-    "_manifest": "manifest", "_skip_warning": "manifest",
+    "_manifest": "manifest", "_skip_warning": "manifest", "_bigflow": "manifest",
     "_validate": "validation",
     "_engine": "engines", "_store": "engines", "_run": "engines", "_results": "engines", "_images": "engines",
     "_images_build": "engines", "_runbase": "engines", "_logs": "engines",

@@ -1,0 +1,188 @@
+"""Where big values may travel as artifacts in a built manifest: the twins of parameters (see _bigvalue).
+
+A parameter's text reaches a Python op's step twice when it may be big: as the parameter (a marker when it is big)
+and as the optional input artifact `fp-big-<input>` (its text then). That is safe only where every reader of the
+value is such a step, so this pass looks at the finished manifest and adds the twins there and nowhere else:
+
+- A step's output (a Python op's value output, a task without a loop or cache): when every reference to the task's
+  outputs in its DAG is a Python op's argument that is exactly the output (`{{tasks.T.outputs.parameters.o}}`,
+  after a codec tag), the task gets the raw input `fp-big` naming those outputs, which lets its step write an
+  output over BIG_VALUE as the optional output artifact `fp-big-o` (a marker in the parameter); each reader gets
+  `fp-big-<input>` from it, optional, which Argo leaves out when the step did not write it (dag.go,
+  resolveDependencyReferences, the same in v3.6, v3.7 and v4.0). A value the workflow returns, tests, maps over,
+  pastes into text, hands to a shell step, a sub-workflow, a hook or a pickled input stays a parameter: the step
+  warns when it is big.
+- A workflow parameter's value over BIG_VALUE: when every reference to it is such an argument, the value is
+  uploaded like an input file (by content), each reader gets its twin from the store and the workflow's argument
+  holds the marker; otherwise it stays in the workflow and BigValueWarning says why.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from ._bigvalue import SILENCE, BigValueWarning, describe_size, is_big, twin_literal, user_level
+from ._types import TAGS
+from ._wire import (
+    ALLOWED_ARTIFACT,
+    BIG_ALLOWED,
+    BIG_INPUTS,
+    BIG_OUTPUTS,
+    BIG_VALUE,
+    DIGEST_PREFIX,
+    IO_ROOT,
+    TWIN_PREFIX,
+    twin,
+)
+
+_LOOPS = ("withItems", "withParam", "withSequence")
+_TAG = "(?:" + "|".join(re.escape(t) for t in TAGS) + ")?"
+
+
+@dataclass
+class _Use:
+    """A Python op's argument that is exactly a value: the task, the argument, and the output it reads (if any)."""
+
+    task: dict
+    name: str
+    output: str = ""
+
+
+@dataclass
+class _Declared:
+    """The twins a template gets: inputs it may read, outputs it may write."""
+
+    inputs: set[str] = field(default_factory=set)
+    outputs: set[str] = field(default_factory=set)
+
+
+def settle(manifest: dict, steps: Mapping[str, Any], workflow: str) -> dict[str, Path]:
+    """Add the twins to `manifest` (in place) where every reader can take them; returns the big workflow parameter
+    values to upload (store key -> file)."""
+    spec = manifest.get("spec") or {}
+    templates = {t["name"]: t for t in spec.get("templates") or []}
+    readers = {name for name, t in templates.items() if _reads_twins(steps.get(name), t)}
+    declared: dict[str, _Declared] = {}
+    for dag in templates.values():
+        tasks = (dag.get("dag") or {}).get("tasks") or []
+        for task in tasks:  # big literals, given their twins as the graph wired them (_graph)
+            for art in (task.get("arguments") or {}).get("artifacts") or []:
+                if art["name"].startswith(TWIN_PREFIX) and task.get("template") in readers:
+                    declared.setdefault(task["template"], _Declared()).inputs.add(art["name"][len(TWIN_PREFIX):])
+        if tasks:
+            _settle_outputs(dag, tasks, templates, readers, declared)
+    uploads = _settle_parameters(manifest, templates, readers, declared, workflow)
+    for name, wanted in declared.items():
+        _declare(templates[name], wanted)
+    return uploads
+
+
+def _reads_twins(step: object, template: dict) -> bool:
+    """A Python op's own template (its step script reads twins), not a shell step's or a sub-workflow's."""
+    return ("script" in template and getattr(step, "decodes_protected", False)
+            and callable(getattr(step, "script", None)))
+
+
+def _uses(tasks: list[dict], readers: set[str], ref: str) -> list[_Use]:
+    """The arguments of Python ops (tasks without a loop) that are exactly `ref`, which ends in `(name)` when the
+    reference names one of several outputs."""
+    exact = re.compile(_TAG + ref)
+    found = []
+    for task in tasks:
+        if task.get("template") not in readers or any(k in task for k in _LOOPS):
+            continue
+        for p in (task.get("arguments") or {}).get("parameters") or []:
+            match = exact.fullmatch(str(p.get("value", "")))
+            if match:
+                found.append(_Use(task, p["name"], match.groupdict().get("output") or ""))
+    return found
+
+
+def _settle_outputs(dag: dict, tasks: list[dict], templates: dict, readers: set[str],
+                    declared: dict[str, _Declared]) -> None:
+    text = _text(dag)
+    for producer in tasks:
+        name, tpl = producer["name"], templates.get(producer.get("template", ""))
+        if tpl is None or producer.get("template") not in readers or any(k in producer for k in _LOOPS) \
+                or "memoize" in tpl:
+            continue
+        exported = {p["name"] for p in (tpl.get("outputs") or {}).get("parameters") or [] if "globalName" in p}
+        quoted = re.escape(name)
+        every = len(re.findall(r"tasks(?:\." + quoted + r"\.|\[['\"]" + quoted + r"['\"]\]\.?)outputs", text))
+        uses = _uses(tasks, readers, r"\{\{tasks\." + quoted + r"\.outputs\.parameters\.(?P<output>[-\w]+)\}\}")
+        if not uses or len(uses) != every or any(u.output in exported or u.output.startswith(DIGEST_PREFIX)
+                                                 for u in uses):
+            continue
+        outputs = sorted({u.output for u in uses})
+        args = producer.setdefault("arguments", {})
+        args["artifacts"] = [*(args.get("artifacts") or []),
+                             {"name": ALLOWED_ARTIFACT, "raw": {"data": "\n".join(outputs)}}]
+        declared.setdefault(producer["template"], _Declared()).outputs.update(outputs)
+        for use in uses:
+            _add_artifact(use, {"name": twin(use.name), "from": "{{tasks.%s.outputs.artifacts.%s}}" % (
+                name, twin(use.output)), "optional": True})
+            declared.setdefault(use.task["template"], _Declared()).inputs.add(use.name)
+
+
+def _settle_parameters(manifest: dict, templates: dict, readers: set[str], declared: dict[str, _Declared],
+                       workflow: str) -> dict[str, Path]:
+    spec = manifest["spec"]
+    text = _text(manifest)
+    uploads: dict[str, Path] = {}
+    for param in (spec.get("arguments") or {}).get("parameters") or []:
+        value = param.get("value")
+        if not isinstance(value, str) or not is_big(value):
+            continue
+        name = param["name"]
+        ref = r"\{\{workflow\.parameters\." + re.escape(name) + r"\}\}"
+        every = len(re.findall(r"workflow\.parameters(?:\." + re.escape(name) + r"(?![-\w])|\[['\"]"
+                               + re.escape(name) + r"['\"]\])", text))
+        uses = [u for t in templates.values() for u in _uses((t.get("dag") or {}).get("tasks") or [], readers, ref)]
+        where = f"workflow {workflow!r}: parameter {name!r}"
+        if len(uses) != every:
+            warnings.warn(BigValueWarning(
+                f"{where}: the value is {describe_size(len(value.encode('utf-8', 'surrogatepass')))} of text, over "
+                f"{BIG_VALUE // 1024} KiB, and stays inside the workflow (Argo keeps it under about 1 MiB): a "
+                f"condition, a map, text, a shell step or a sub-workflow reads it, where Argo needs the value "
+                f"itself. Pass it only to Python ops to have it travel as an artifact. To silence this: {SILENCE}."),
+                stacklevel=user_level())
+            continue
+        marker, art, stashed = twin_literal(value, name, where)
+        param["value"] = marker
+        uploads[stashed.key] = stashed.path
+        for use in uses:
+            _add_artifact(use, art)
+            declared.setdefault(use.task["template"], _Declared()).inputs.add(use.name)
+    return uploads
+
+
+def _add_artifact(use: _Use, art: dict) -> None:
+    args = use.task.setdefault("arguments", {})
+    args["artifacts"] = [*(args.get("artifacts") or []), {**art, "name": twin(use.name)}]
+
+
+def _declare(tpl: dict, wanted: _Declared) -> None:
+    """The template's optional twin inputs and outputs (and the input naming the outputs it may send so)."""
+    inputs = tpl.setdefault("inputs", {})
+    have = {a["name"] for a in inputs.get("artifacts") or []}
+    add = [{"name": twin(n), "path": f"{IO_ROOT}/{BIG_INPUTS}/{n}", "optional": True}
+           for n in sorted(wanted.inputs) if twin(n) not in have]
+    if wanted.outputs and ALLOWED_ARTIFACT not in have:
+        add.append({"name": ALLOWED_ARTIFACT, "path": f"{IO_ROOT}/{BIG_ALLOWED}", "optional": True})
+    if add:
+        inputs["artifacts"] = [*(inputs.get("artifacts") or []), *add]
+    outputs = tpl.setdefault("outputs", {})
+    have = {a["name"] for a in outputs.get("artifacts") or []}
+    made = [{"name": twin(n), "path": f"{IO_ROOT}/{BIG_OUTPUTS}/{n}", "optional": True, "archive": {"none": {}}}
+            for n in sorted(wanted.outputs) if twin(n) not in have]
+    if made:
+        outputs["artifacts"] = [*(outputs.get("artifacts") or []), *made]
+
+
+def _text(obj: object) -> str:
+    return json.dumps(obj, ensure_ascii=False)
