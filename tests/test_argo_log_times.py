@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from datetime import datetime
+from urllib.parse import quote
 
 import pytest
 
@@ -16,8 +18,10 @@ from argo_double import TOKEN, argo, argo_server, argo_store, serving  # noqa: F
 from fixtures_s3 import s3_server, s3_store  # noqa: F401
 from flowpack._argo import submit
 from flowpack._engine._stamps import split_time
+from flowpack._ui import make_server, url
 from flowpack._view._argo_control import argo_log_chunk
 from flowpack._view._runs import argo_connector
+from test_ui_browser import Browser
 
 SOURCE = '''
 import time
@@ -78,6 +82,30 @@ def test_argo_log_lines_carry_the_time_kubernetes_received_them(tmp_path, user_m
     chunk = argo_log_chunk(run_dir, f"argo:argo:{run.name}", "slow", "stdout", 0, argo_connector(argo))
     texts = chunk["text"].split("\n")
     assert len(chunk["times"]) == len(texts) - 1 and dict(zip(texts, chunk["times"]))[first.content] == first.time
+
+
+def test_the_viewer_shows_an_argo_steps_lines_at_their_times(tmp_path, user_module, argo, argo_store):
+    """In headless Chromium: the step page's timestamps are the times Kubernetes gave the lines."""
+    run_dir = tmp_path / ".flowpack" / "runs"
+    run = submit(user_module(SOURCE).stamped, argo=argo, store=argo_store, run_dir=run_dir)
+    run.wait(timeout=120, progress=False, interval=0.1)
+    lines = {line.content.split(" ")[0]: line for line in run.logs(step="slow")}
+    server = make_server(run_dir, 0, argo=argo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    b = Browser(tmp_path / "profile")
+    try:
+        b.send("Page.navigate", url=url(server) + "#/run/" + quote(f"argo:argo:{run.name}", safe="") + "/step/slow")
+        b.wait("document.getElementById('stdout') && document.getElementById('stdout').textContent"
+               ".includes('second')", "the step's log")
+        b.click("#stdout-stamps")
+        shown = b.js("Object.fromEntries([...document.querySelectorAll('#stdout .ln')]"
+                     ".map(l => [l.textContent.split(' ')[0], l.dataset.t]))")
+        for word in ("first", "second"):
+            assert shown[word] == b.js(f"new Date({lines[word].time * 1000}).toLocaleTimeString()")
+    finally:
+        b.close()
+        server.shutdown()
+        server.server_close()
 
 
 def test_the_double_sends_the_kubelets_time_only_when_asked(tmp_path, user_module, argo, argo_store):
