@@ -13,9 +13,10 @@ from html import escape
 from pathlib import Path
 
 from .._argo import _status
+from .._argo._status import epoch
 from .._errors import FlowpackError
 from .._phase import Phase
-from ._runs import epoch, live_steps, load_run, step_outputs
+from ._runs import live_steps, load_run, step_outputs
 from ._svg import dag_svg
 from ._tally import Plan
 
@@ -81,20 +82,19 @@ def _from_record(rec: dict, manifest: dict, path: Path | None, outputs_of) -> di
 
 def _from_argo(run) -> dict:
     wf = run.workflow
+    record = _status.run_record(wf)
     nodes = (wf.get("status") or {}).get("nodes") or {}
     steps = {}
-    for node, s in _status.steps(wf).items():
+    for node, s in record.steps.items():
         outs = (nodes.get(s.node_id) or {}).get("outputs") or {}
-        steps[node] = {**_status.step_json(s),
-                       "outputs": {p["name"]: p.get("value") for p in outs.get("parameters") or []}}
+        steps[node] = {**s.to_json(), "outputs": {p["name"]: p.get("value") for p in outs.get("parameters") or []}}
     try:
         link = f"{run.client.config.base_url}/workflows/{run.namespace}/{run.name}"
     except FlowpackError:  # no server configured: no link
         link = None
-    status = wf.get("status") or {}
-    return {"id": run.name, "phase": _status.phase(wf), "engine": "argo", "message": status.get("message") or "",
-            "startedAt": status.get("startedAt"), "finishedAt": status.get("finishedAt"), "steps": steps,
-            "manifest": wf, "link": link, "path": None, "outputs": _status.root_outputs(wf)["parameters"]}
+    return {"id": run.name, "phase": record.phase.value, "engine": "argo", "message": record.message,
+            "startedAt": record.started_at, "finishedAt": record.finished_at, "steps": steps, "manifest": wf,
+            "link": link, "path": None, "outputs": record.outputs.parameters}
 
 
 def _short(value, n: int = 80) -> str:
