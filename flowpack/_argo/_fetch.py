@@ -12,7 +12,6 @@ import os
 import shutil
 import tarfile
 import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 
 from .._results import load_pickled
@@ -36,38 +35,15 @@ def artifact_key(art: dict) -> str:
 def open_object(store, key: str):
     """A readable stream of the object at `key` (a bucket key, as Argo records it), without a digest check.
 
-    Uses the store's public `open_key(key)` when it has one; otherwise reads LocalStore files and S3 objects
-    directly, since Store's own reads verify a sha256 that Argo never recorded.
+    Through the store's `open_unverified`, since its own reads check a sha256 that Argo never recorded.
     """
-    opener = getattr(store, "open_key", None)
-    if opener is not None:
-        prefix = getattr(store, "prefix", "") or ""
-        if prefix and not key.startswith(prefix):
-            raise ArgoArtifactError(f"artifact {key!r} is outside the store's prefix {prefix!r}")
-        return opener(key[len(prefix):])
-
-    if isinstance(store, LocalStore):
-        try:
-            return open(store.path(key), "rb")
-        except FileNotFoundError:
-            raise ArgoArtifactError(f"artifact {key!r} is not in {store!r}") from None
-    if isinstance(store, S3):
-        return _s3_stream(store, key)
-    raise ArgoArtifactError(f"can't read artifact {key!r} from {type(store).__name__}: flowpack reads Argo's "
-                            f"artifacts from an S3 store (fp.S3(endpoint, bucket)) on the repository's bucket")
-
-
-@contextmanager
-def _s3_stream(store, key: str):
-    try:
-        resp = store._client.get_object(store.bucket, key)
-    except Exception as exc:  # noqa: BLE001 - the store's own translation names the fix
-        raise store._error(exc, f"read Argo artifact {key!r}") from None
-    try:
-        yield resp
-    finally:
-        resp.close()
-        resp.release_conn()
+    prefix = store.prefix if isinstance(store, S3) else ""
+    if prefix and not key.startswith(prefix):
+        raise ArgoArtifactError(f"artifact {key!r} is outside the store's prefix {prefix!r}")
+    if not isinstance(store, (S3, LocalStore)):
+        raise ArgoArtifactError(f"can't read artifact {key!r} from {type(store).__name__}: flowpack reads Argo's "
+                                f"artifacts from an S3 store (fp.S3(endpoint, bucket)) on the repository's bucket")
+    return store.open_unverified(key[len(prefix):])
 
 
 def _download(store, key: str, dest: Path) -> None:

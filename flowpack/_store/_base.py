@@ -193,6 +193,12 @@ class Store(ABC):
     def _open(self, ref: ArtifactRef) -> AbstractContextManager[BinaryIO]:
         """A readable stream of the stored bytes of `ref` (raise ArtifactNotFoundError when absent)."""
 
+    @abstractmethod
+    def open_unverified(self, key: str) -> AbstractContextManager[BinaryIO]:
+        """A readable stream of the object at `key` that someone else wrote (Argo's executor: an output artifact),
+        so it has no digest of flowpack's to check; ArtifactNotFoundError when absent. Everything flowpack stored
+        is read through `get`, which checks its digest."""
+
     def _spool_dir(self) -> Path | None:
         """Directory for temporary archives (None: the system temp dir)."""
         return None

@@ -56,6 +56,13 @@ class LocalStore(Store):
         """Filesystem path of the object stored under `key`."""
         return self.root.joinpath(*check_key(key).split("/"))
 
+    def open_unverified(self, key: str) -> BinaryIO:
+        """The file at `key`, opened for reading (see Store.open_unverified)."""
+        try:
+            return open(self.path(key), "rb")
+        except (FileNotFoundError, IsADirectoryError):
+            raise ArtifactNotFoundError(f"artifact {key!r} is not in {self!r}") from None
+
     def exists(self, key: str) -> bool:
         """True when a complete object (a file, or an adopted folder) is stored under `key`."""
         path = self.path(key)

@@ -294,6 +294,19 @@ class S3(Store):
             pass
 
     @contextmanager
+    def open_unverified(self, key: str) -> Iterator[BinaryIO]:
+        """The object at `key` (under this store's prefix), streamed (see Store.open_unverified)."""
+        what = f"S3.open_unverified({key!r})"
+        with self._errors(what):
+            resp = self._client.get_object(self.bucket, self._object(key))
+        try:
+            with self._errors(what):
+                yield resp
+        finally:
+            resp.close()
+            resp.release_conn()
+
+    @contextmanager
     def _open(self, ref: ArtifactRef) -> Iterator[BinaryIO]:
         """Stream the object; fail early when its recorded digest differs from the ref's."""
         what = f"S3.get({ref.key!r})"
