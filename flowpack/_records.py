@@ -142,7 +142,7 @@ class RunRecord:
 
     def failures(self) -> dict[str, StepRecord]:
         """The steps that failed or errored, by node path."""
-        return {node: s for node, s in self.steps.items() if s.failed}
+        return {node: s for node, s in list(self.steps.items()) if s.failed}
 
     @classmethod
     def from_json(cls, data: object, *, where: str = "run.json") -> RunRecord:
@@ -173,8 +173,9 @@ class RunRecord:
 
     def to_json(self) -> dict:
         """The JSON object run.json holds."""
+        steps = list(self.steps.items())  # a copy first: the engine of a running run may add a step meanwhile
         return {**self.extra, "id": self.id, "workflow": self.workflow, "engine": self.engine,
                 "phase": self.phase.value, "startedAt": self.started_at, "finishedAt": self.finished_at,
                 "parameters": dict(self.parameters), "store": self.store,
-                "steps": {node: s.to_json() for node, s in self.steps.items()}, "outputs": self.outputs.to_json(),
+                "steps": {node: s.to_json() for node, s in steps}, "outputs": self.outputs.to_json(),
                 "message": self.message, "resumedFrom": self.resumed_from, "owner": self.owner}
