@@ -393,7 +393,10 @@ class Graph:
             text_items = name in dynamic and self._text_items(value)  # Argo pastes them bare: say they are text
             of_files = getattr(value, "kind", None) == ARTIFACT_PATHS  # a map's files (_fanin)
             decodes = getattr(step, "decodes_protected", False)
-            encoded_items = (text_items and decodes and len(dynamic) == 1 and batch is None and not of_files
+            from_shell = (name in dynamic and value.task is not None and not value.task.is_map
+                          and not getattr(value.task.step, "decodes_protected", False))  # writes no marker itself
+            encoded_items = ((text_items or (from_shell and value_shape(inp.annotation)["str"])) and decodes
+                             and len(dynamic) == 1 and batch is None and not of_files
                              and name in getattr(step, "op_inputs", (name,)))  # a sub-workflow: ops alone decode
             if inp.kind.how == PARAM and not of_files:
                 tag = wire_tag(TEXT, False, inp.kind.codec) if text_items and decodes else ""

@@ -59,6 +59,10 @@ def join(xs: list) -> str:
     return "|".join(xs)
 
 
+lister = fp.shell("""printf '%s' '["123", "say \\\\"hi\\\\"", 5, "null"]' > /tmp/out.json""", name="lister",
+                  outputs={"xs": fp.Parameter("/tmp/out.json", type=list)})
+
+
 @fp.workflow
 def given(items: list):                          # a bare `list` workflow parameter, mapped directly
     return join(kind.map(s=items))
@@ -90,6 +94,11 @@ def spread():                                    # run-time rows: each dict's te
 
 
 @fp.workflow
+def from_shell():                                # a shell step's list: it marks no text itself
+    return join(kind.map(s=lister().xs))
+
+
+@fp.workflow
 def filtered():                                  # a condition per item compares the item's own text
     return join(ident.map(s=texts()).when((fp.item != 'say "hi"') & (fp.item != "123")))
 '''.replace("TEXTS", repr(TEXTS))
@@ -102,6 +111,7 @@ CASES = [
     ("produced_mixed", {}, "|".join(f"{type(v).__name__}:{v}" for v in TEXTS + [7, None])),
     ("chained", {}, "|".join(f"str:{t}" for t in TEXTS)),
     ("spread", {}, "|".join(f"{t}/{i}" for i, t in enumerate(TEXTS))),
+    ("from_shell", {}, 'str:123|str:say "hi"|int:5|str:null'),
     ("filtered", {}, "|".join(t for t in TEXTS if t not in ('say "hi"', "123"))),
 ]
 
