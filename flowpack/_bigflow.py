@@ -21,19 +21,17 @@ from __future__ import annotations
 
 import json
 import re
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from ._bigvalue import SILENCE, BigValueWarning, describe_size, is_big, twin_literal, user_level
+from ._bigvalue import is_big, twin_literal, warn_kept
 from ._types import TAGS
 from ._wire import (
     ALLOWED_ARTIFACT,
     BIG_ALLOWED,
     BIG_INPUTS,
     BIG_OUTPUTS,
-    BIG_VALUE,
     DIGEST_PREFIX,
     IO_ROOT,
     TWIN_PREFIX,
@@ -113,7 +111,8 @@ def _settle_outputs(dag: dict, tasks: list[dict], templates: dict, readers: set[
             continue
         exported = {p["name"] for p in (tpl.get("outputs") or {}).get("parameters") or [] if "globalName" in p}
         quoted = re.escape(name)
-        every = len(re.findall(r"tasks(?:\." + quoted + r"\.|\[['\"]" + quoted + r"['\"]\]\.?)outputs", text))
+        every = len(re.findall(r"tasks(?:\." + quoted + r"\.|\[['\"]" + quoted + r"['\"]\]\.?)outputs(?!\.artifacts)",
+                               text))  # its files are artifacts anyway
         uses = _uses(tasks, readers, r"\{\{tasks\." + quoted + r"\.outputs\.parameters\.(?P<output>[-\w]+)\}\}")
         if not uses or len(uses) != every or any(u.output in exported or u.output.startswith(DIGEST_PREFIX)
                                                  for u in uses):
@@ -145,12 +144,7 @@ def _settle_parameters(manifest: dict, templates: dict, readers: set[str], decla
         uses = [u for t in templates.values() for u in _uses((t.get("dag") or {}).get("tasks") or [], readers, ref)]
         where = f"workflow {workflow!r}: parameter {name!r}"
         if len(uses) != every:
-            warnings.warn(BigValueWarning(
-                f"{where}: the value is {describe_size(len(value.encode('utf-8', 'surrogatepass')))} of text, over "
-                f"{BIG_VALUE // 1024} KiB, and stays inside the workflow (Argo keeps it under about 1 MiB): a "
-                f"condition, a map, text, a shell step or a sub-workflow reads it, where Argo needs the value "
-                f"itself. Pass it only to Python ops to have it travel as an artifact. To silence this: {SILENCE}."),
-                stacklevel=user_level())
+            warn_kept(where, value, "a condition, a map, text, a shell step or a sub-workflow reads it")
             continue
         marker, art, stashed = twin_literal(value, name, where)
         param["value"] = marker

@@ -27,7 +27,8 @@ from types import FrameType
 from ._types import BIG
 from ._wire import BIG_VALUE, twin
 
-__all__ = ["BIG_VALUE", "BigValueWarning", "Stashed", "is_big", "marker", "stash", "twin_literal", "user_level"]
+__all__ = ["BIG_VALUE", "BigValueWarning", "Stashed", "is_big", "marker", "stash", "twin_literal", "user_level",
+           "warn_kept"]
 
 UPLOAD_PREFIX = "flowpack/inputs"  # big values are stored under their content key, as input files are (_graph)
 
@@ -105,6 +106,14 @@ def twin_literal(text: str, name: str, where: str) -> tuple[str, dict, Stashed]:
         f"as an artifact (uploaded before the run) instead of inside the workflow, which Argo keeps under about "
         f"1 MiB. The step gets the same value. To silence this: {SILENCE}."), stacklevel=user_level())
     return stashed.marker, {"name": twin(name), "s3": {"key": stashed.key}, "archive": {"none": {}}}, stashed
+
+
+def warn_kept(where: str, text: str, why: str) -> None:
+    """Say that a value over BIG_VALUE stays inside the workflow, and why (`why` names what reads it)."""
+    warnings.warn(BigValueWarning(
+        f"{where}: the value is {describe_size(size_of(text))} of text, over {BIG_VALUE // 1024} KiB, and stays "
+        f"inside the workflow (Argo keeps it under about 1 MiB): {why}, where Argo needs the value itself. Pass it "
+        f"only to Python ops to have it travel as an artifact. To silence this: {SILENCE}."), stacklevel=user_level())
 
 
 def user_level() -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ._batch import batch_task, batched_step, check_batch
-from ._bigvalue import is_big, twin_literal
+from ._bigvalue import is_big, twin_literal, warn_kept
 from ._callsite import CallSite, call_site
 from ._capture import _pickle_b64
 from ._capture_facts import ImageFacts
@@ -559,6 +559,8 @@ class Graph:
                 sent, twin_art, stashed = twin_literal(sent, inp.name, where)
                 self.uploads[stashed.key] = stashed.path
                 task.artifacts.append(twin_art)
+            elif decodes and is_big(sent):
+                warn_kept(where, sent, f"sub-workflow {task.step.name!r} takes it as a parameter")
             task.parameters.append((inp.name, sent))
         elif how == PICKLE:
             try:

@@ -16,6 +16,7 @@ import pytest
 
 import flowpack as fp
 from argo_harness import Harness
+from fixtures_docker import docker_client  # noqa: F401  (a pytest fixture)
 from helpers import dag_tasks, render_checked, template
 from test_fidelity import _argo_view, _local_view
 
@@ -71,6 +72,11 @@ def literal():
 @fp.workflow
 def mapped():
     return each.map(x=[1, 2, 3], table={"rows": BIG})
+
+
+@fp.workflow
+def batched():
+    return each.map(x=[1, 2, 3], table={"rows": BIG}, batch=2)
 
 
 @fp.workflow
@@ -183,6 +189,26 @@ def test_a_big_workflow_parameter_argo_must_read_stays_inside_and_says_why(user_
         assert m.in_text.run(run_dir=tmp_path / "runs").result() == 200_002
 
 
+def test_a_big_literal_given_to_a_sub_workflow_stays_inside_and_says_why(user_module, tmp_path):
+    m = user_module(OPS + '''
+
+@fp.workflow
+def inner(s: str):
+    return length(s)
+
+
+@fp.workflow
+def outer():
+    return inner("y" * 200_000)
+''')
+    with pytest.warns(fp.BigValueWarning, match=r"argument 's'.* stays inside .* sub-workflow 'inner' takes it"):
+        manifest = render_checked(m.outer)
+    assert {p["name"]: p["value"] for p in dag_tasks(manifest)["inner"]["arguments"]["parameters"]}["s"] == \
+        "y" * 200_000
+    with pytest.warns(fp.BigValueWarning):
+        assert m.outer.run(run_dir=tmp_path / "runs").result() == 200_000
+
+
 def test_a_big_pickled_literal_is_uploaded_instead_of_written_into_the_manifest(user_module, tmp_path):
     m = user_module(OPS + '''
 
@@ -234,6 +260,41 @@ def test_an_output_read_only_by_python_ops_may_travel_as_an_artifact(user_module
     assert "artifacts" not in (template(returned, "make").get("outputs") or {})
 
 
+def test_an_output_beside_a_file_may_travel_as_an_artifact(user_module, tmp_path):
+    m = user_module(OPS + '''
+import pathlib
+from typing import NamedTuple
+
+
+class Made(NamedTuple):
+    p: pathlib.Path
+    xs: list
+
+
+@fp.op
+def made(n: int) -> Made:
+    pathlib.Path("out.txt").write_text("file")
+    return Made(pathlib.Path("out.txt"), list(range(n)))
+
+
+@fp.op
+def read(p: pathlib.Path) -> str:
+    return p.read_text()
+
+
+@fp.workflow
+def both(n: int):
+    out = made(n)
+    return read(out.p), count(out.xs)
+''')
+    manifest = render_checked(m.both, n=3)
+    assert dag_tasks(manifest)["made"]["arguments"]["artifacts"] == [{"name": "fp-big", "raw": {"data": "xs"}}]
+    run = m.both.run(run_dir=tmp_path / "runs", n=100_000)
+    assert run.result() == ("file", f"100000:{100_000 * 99_999 // 2}:0")
+    outputs = json.loads((run.path / "steps" / "made" / "step.json").read_text())["outputs"]
+    assert outputs["parameters"]["xs"].startswith("fp-big:") and "fp-big-xs" in outputs["artifacts"]
+
+
 @pytest.mark.parametrize("n", [10, 300_000])
 def test_a_big_output_runs_as_on_argo(harness: Harness, user_module, tmp_path, n):
     m = user_module(OPS)
@@ -260,7 +321,7 @@ def test_a_big_output_argo_must_read_stays_a_parameter_and_the_step_says_so(user
     assert "flowpack: output 'return' of 200000 bytes stays a parameter: the workflow, a map or a condition" in line
 
 
-@pytest.mark.parametrize("name", ["literal", "param", "mapped"])
+@pytest.mark.parametrize("name", ["literal", "param", "mapped", "batched"])
 def test_big_values_given_at_build_time_run_as_on_argo(harness: Harness, user_module, tmp_path, name):
     m = user_module(OPS)
     wf = getattr(m, name)
@@ -272,6 +333,19 @@ def test_big_values_given_at_build_time_run_as_on_argo(harness: Harness, user_mo
         local = wf.run(run_dir=tmp_path / "runs")
     messages = {x.display_name: x.message for x in argo.nodes if x.message}
     assert _local_view(local) == _argo_view(argo), f"Argo: {argo.phase} {argo.message} {messages}"
-    expected = {"literal": _expected(m, m.BIG, m.TEXT), "param": _expected(m, m.BIG, m.TEXT),
-                "mapped": [f"{x}/{m.fingerprint({'rows': m.BIG})}" for x in (1, 2, 3)]}[name]
-    assert local.result() == expected
+    expected: dict = {"literal": _expected(m, m.BIG, m.TEXT), "param": _expected(m, m.BIG, m.TEXT),
+                "mapped": [f"{x}/{m.fingerprint({'rows': m.BIG})}" for x in (1, 2, 3)]}
+    expected["batched"] = expected["mapped"]
+    assert local.result() == expected[name]
+
+
+def test_big_values_in_docker(user_module, tmp_path, docker_client):
+    from flowpack._engine.docker import DockerEngine
+
+    m = user_module(OPS)
+    engine = DockerEngine(run_dir=tmp_path / "runs", client=docker_client)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", fp.BigValueWarning)
+        assert m.literal.run(engine=engine).result() == _expected(m, m.BIG, m.TEXT)
+    assert m.at_run_time.run(engine=engine, n=300_000).result() == (f"300000:{300_000 * 299_999 // 2}:300000",
+                                                                    300_000)
