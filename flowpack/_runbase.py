@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Callable, Protocol, Self
 
 from ._callsite import lines_of, node_line
 from ._errors import RunError, StepFailed
@@ -111,7 +111,7 @@ class RunBase:
         raise NotImplementedError
 
     def wait(self, timeout: float | None = None, progress: bool | Callable[[dict], None] = True, *,
-             interval: float | None = None):
+             interval: float | None = None) -> Self:
         """Look at the run every `interval` seconds until it ends, then return it (a local run first raises
         StepFailed when it did not succeed; call check() or result() on an Argo workflow).
 
