@@ -395,7 +395,7 @@ class Graph:
             decodes = getattr(step, "decodes_protected", False)
             from_shell = (name in dynamic and value.task is not None and not value.task.is_map
                           and not getattr(value.task.step, "decodes_protected", False))  # writes no marker itself
-            encoded_items = ((text_items or (from_shell and value_shape(inp.annotation)["str"])) and decodes
+            encoded_items = ((text_items or (from_shell and value_shape(inp.annotation).text)) and decodes
                              and len(dynamic) == 1 and batch is None and not of_files
                              and name in getattr(step, "op_inputs", (name,)))  # a sub-workflow: ops alone decode
             if inp.kind.how == PARAM and not of_files:
@@ -481,8 +481,8 @@ class Graph:
         """The list `handle` holds only text, by its annotation (`list[str]`, or the items of a map of a `-> str`
         op): its items, which Argo pastes bare into a loop, are text even when they read as JSON (`"123"`)."""
         shape = value_shape(_value_type(handle, self))
-        items = shape if handle.task is not None and handle.task.is_map else shape.get("items")
-        return items is not None and items["str"] and not items["other"]
+        items = shape if handle.task is not None and handle.task.is_map else shape.items
+        return items is not None and items.text and not items.other
 
     def _chosen_name(self, step, kwargs: dict) -> str | None:
         """`op(x, name="train-lr-0.1")`: the step's own name in the manifest, the viewer and the run record (taken

@@ -24,8 +24,8 @@ def item_protected(graph: Any, name: str, value: object, annotation: object) -> 
     if not isinstance(value, list):
         return None
     mixed = bare_items(annotation)
-    items = value_shape(annotation).get("items")
-    dicts = items is None or items["other"]  # dict items are possible
+    items = value_shape(annotation).items
+    dicts = items is None or items.other  # dict items are possible
     if not mixed and not dicts:
         return None
     protected = protect_items(value, mixed)

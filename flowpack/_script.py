@@ -22,7 +22,7 @@ def spec_of(func, op_name: str, interface: Interface, is_async: bool, embedded: 
     return {
         "op": op_name,
         "inputs": {n: {"how": i.kind.how, "codec": i.kind.codec,
-                       "shape": value_shape(hints[n]) if n in hints else ANY_SHAPE}
+                       "shape": (value_shape(hints[n]) if n in hints else ANY_SHAPE).to_json()}
                    for n, i in interface.inputs.items()},
         "outputs": {n: {"how": k.how, "codec": k.codec, "bare_items": bare_items(_output_hint(hints, interface, n))}
                     for n, k in interface.outputs.items()},

@@ -213,8 +213,8 @@ def bare_items(annotation: object) -> bool:
     `list[Optional[str]]`): Argo pastes a loop's string item bare (`{{item}}` of `"123"` and of `123` are both
     `123`), so the step producing such a list writes each string item that reads as JSON protected, and the step
     mapped over it gets that string back. Lists of text only, or of no text, need nothing (the map's tag says)."""
-    items = value_shape(annotation).get("items")
-    return items is not None and items["str"] and items["other"]
+    items = value_shape(annotation).items
+    return items is not None and items.text and items.other
 
 
 def protect_items(value: list, mixed: bool) -> list:
@@ -265,39 +265,56 @@ def unmarked(value: object) -> object:
 
 
 # ---------------------------------------------------------------------------------------------------------- shapes
-ANY_SHAPE = {"str": True, "other": True, "items": None}
+@dataclass(frozen=True)
+class Shape:
+    """What a step script needs to type a decoded value (the consumer's annotation, `value_shape`): may it be text,
+    something else, a list (of what `items` says), floats (Argo's float64 gives 1.0 back as 1), None."""
+
+    text: bool
+    other: bool
+    items: Shape | None = None
+    floats: bool = False
+    none: bool = False
+
+    def to_json(self) -> dict:
+        """The shape as the step script reads it from its spec (`fit` in templates/step.py.j2)."""
+        data: dict = {"str": self.text, "other": self.other, "items": self.items.to_json() if self.items else None}
+        if self.floats:
+            data["float"] = True
+        return data
 
 
-def value_shape(annotation: object) -> dict:
+ANY_SHAPE = Shape(text=True, other=True)
+_OTHER = Shape(text=False, other=True)
+
+
+def value_shape(annotation: object) -> Shape:
     """What a step script needs to type a decoded value: may it be text, something else, a list (of what)."""
     if annotation is str:
-        return {"str": True, "other": False, "items": None}
+        return Shape(text=True, other=False)
     if annotation is float:  # Argo's fan-in of objects and lists decodes numbers as Go float64: 1.0 comes back as 1
-        return {"str": False, "other": True, "items": None, "float": True}
+        return Shape(text=False, other=True, floats=True)
     if annotation in (None, type(None)):
-        return {"str": False, "other": True, "items": None, "none": True}
+        return Shape(text=False, other=True, none=True)
     if annotation in (int, bool, dict, typing.Dict):  # noqa: UP006
-        return {"str": False, "other": True, "items": None}
+        return _OTHER
     if annotation in (list, tuple, typing.List, typing.Tuple):  # noqa: UP006
-        return {"str": False, "other": True, "items": ANY_SHAPE}
+        return Shape(text=False, other=True, items=ANY_SHAPE)
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin in (typing.Union, types.UnionType):
         return _merged([value_shape(a) for a in args])
     if origin is typing.Literal:
-        return {"str": any(isinstance(a, str) for a in args), "other": any(not isinstance(a, str) for a in args),
-                "items": None}
+        return Shape(text=any(isinstance(a, str) for a in args), other=any(not isinstance(a, str) for a in args))
     if origin in (list, tuple):
         items = _merged([value_shape(a) for a in args if a is not Ellipsis]) if args else ANY_SHAPE
-        return {"str": False, "other": True, "items": items}
+        return Shape(text=False, other=True, items=items)
     if origin is dict:
-        return {"str": False, "other": True, "items": None}
+        return _OTHER
     return ANY_SHAPE
 
 
-def _merged(shapes: list[dict]) -> dict:
-    lists = [s["items"] for s in shapes if s["items"] is not None]
-    merged = {"str": any(s["str"] for s in shapes), "other": any(s["other"] for s in shapes),
-              "items": _merged(lists) if lists else None}
-    if any(s.get("float") for s in shapes) and all(s.get("float") or s.get("none") for s in shapes):
-        merged["float"] = True  # float or Optional[float]
-    return merged
+def _merged(shapes: list[Shape]) -> Shape:
+    lists = [s.items for s in shapes if s.items is not None]
+    return Shape(text=any(s.text for s in shapes), other=any(s.other for s in shapes),
+                 items=_merged(lists) if lists else None,
+                 floats=any(s.floats for s in shapes) and all(s.floats or s.none for s in shapes))  # or Optional[float]
