@@ -52,9 +52,9 @@ def test_each_step_of_a_chain_has_the_folders_of_the_first(user_module, tmp_path
 def test_a_folder_made_ahead_is_taken_by_the_next_step_of_its_layout(tmp_path):
     ahead = Ahead(tmp_path, keep=1, files=("stdout",))
     layout = ("work", "root", "root/tmp", "root/tmp/a")
-    assert not ahead.take(layout, tmp_path / "one")  # nothing made yet: the caller makes its own
+    assert not ahead.take(layout, tmp_path / "one", True)  # nothing made yet: the caller makes its own
     end = time.monotonic() + 10
-    while not ahead.take(layout, tmp_path / "two"):
+    while not ahead.take(layout, tmp_path / "two", True):
         assert time.monotonic() < end, "no folder was made ahead"
         time.sleep(0.01)
     assert _tree(tmp_path / "two") == ["root/", "root/tmp/", "root/tmp/a/", "stdout", "work/"]
@@ -64,8 +64,8 @@ def test_a_folder_made_ahead_is_taken_by_the_next_step_of_its_layout(tmp_path):
     deadline = time.monotonic() + 10
     while not ahead._ready.get(layout) and time.monotonic() < deadline:  # the next one is ready
         time.sleep(0.01)
-    assert not ahead.take(layout, tmp_path / "three")  # never over a folder that holds something
+    assert not ahead.take(layout, tmp_path / "three", True)  # never over a folder that holds something
     assert (tmp_path / "three" / "kept").read_text() == "a step's own file"
     ahead.end()
     assert not (tmp_path / ".ahead").exists()
-    assert not ahead.take(layout, tmp_path / "four") and not (tmp_path / ".ahead").exists()  # none made after end
+    assert not ahead.take(layout, tmp_path / "four", True) and not (tmp_path / ".ahead").exists()  # none made after end

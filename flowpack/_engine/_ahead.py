@@ -3,8 +3,10 @@
 Each step of the local engine gets a fresh folder: its working folder `work`, its root `root` and, under the root,
 the folders around its template's declared paths (e.g. root/tmp and the folders below it). Making a folder is
 one of the dearer things a trivial step costs: on a busy ext4 each new inode costs 0.1-0.3 ms of CPU (its inode
-allocator passes over recently deleted inodes one by one). So when a step takes its folder, a helper thread makes
-the next one of the same layout while the step runs, and the next step of that layout takes it with one rename.
+allocator passes over recently deleted inodes one by one). So when a step takes its folder and a core is left
+free by the running steps, a helper thread makes the next one of the same layout while the step runs, and the next
+step of that layout takes it with one rename (with every core busy, folders are made in place: ahead they would cost
+the same CPU and a hand-over).
 The empty log files a runner opens for writing can be made with them. The folders are the same as when made in
 place; the ones no step took are removed when the run ends.
 """
@@ -34,13 +36,13 @@ class Ahead:
         self._made = 0
         self._ended = False
 
-    def take(self, layout: Layout, step_dir: Path) -> bool:
+    def take(self, layout: Layout, step_dir: Path, more: bool) -> bool:
         """Rename a folder made ahead for `layout` to step_dir: True when one was ready (step_dir did not exist, or
-        was an empty folder). Either way the next steps' folders of this layout are made meanwhile."""
+        was an empty folder). With `more`, the next steps' folders of this layout are made meanwhile."""
         with self._lock:
             ready = self._ready.get(layout)
             folder = ready.pop() if ready else None
-            if not self._ended:
+            if more and not self._ended:
                 for _ in range(self.keep - len(self._ready.get(layout) or ()) - self._making.get(layout, 0)):
                     self._making[layout] = self._making.get(layout, 0) + 1
                     if self._pool is None:

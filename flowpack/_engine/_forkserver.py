@@ -10,10 +10,12 @@ signal handlers and no other open file of the server; or the child execs the req
 folder, environment and files. The server reports each child's pid, then its exit status (Popen's returncode
 convention: negative for a signal).
 
-A spare child is forked ahead of each request to be forked (right after the previous one was handed on, while
-that step runs): it waits on a socket of its own, so the fork, the interpreter's after-fork work and the new
-session are done before the request arrives instead of while the engine waits for its step. It is handed the
-request and the step's two files, then becomes the step exactly as a child forked for the request would.
+While fewer steps run than there are cores, a spare child is forked ahead of the next request (right after the
+previous one was handed on, on a core the running steps leave free): it waits on a socket of its own, so the fork,
+the interpreter's after-fork work and the new session are done before the request arrives instead of while the
+engine waits for its step. It is handed the request and the step's two files, then becomes the step exactly as a
+child forked for the request would. With every core busy, requests are forked as they come (a spare would only add
+a hand-over).
 
 Containment: the server and each step are child subreapers (prctl PR_SET_CHILD_SUBREAPER). A process a step
 started whose parent ended is re-parented to the step, not to init, so while the step runs everything it started
@@ -53,6 +55,7 @@ STARTUP_VARS = ("PYTHON", "LANG", "LC_", "LANGUAGE")
 _PR_SET_CHILD_SUBREAPER = 36  # prctl option (linux/prctl.h)
 _LIBC = ctypes.CDLL(None, use_errno=True)
 _MAX_FD = os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 65536
+_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 class _Job:
@@ -96,7 +99,7 @@ def _serve(fd: int) -> _Job | None:
             os.close(pipe)
 
     while steps or sock.fileno() >= 0:
-        if spare is None and sock.fileno() >= 0:  # the next step's process, forked while the last one runs
+        if spare is None and sock.fileno() >= 0 and len(steps) < _CORES:  # the next step's, on a free core
             forked = _fork_spare(sel, sock, compiled)
             if isinstance(forked, _Job):  # in the spare, handed its request: the step
                 return _Job(forked.request, forked.code, server_modules)

@@ -38,6 +38,7 @@ STDERR_TAIL = 2000
 RESULT_LIMIT = 256 * 1024
 _PYTHONS = {"python", "python3"}
 _SAFE_ROOT = re.compile(r"^[A-Za-z0-9_./+-]+$")
+_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 @dataclass
@@ -92,7 +93,7 @@ class StepRunner:
         self.run_id = run_id
         self.store = store
         logs = ("stdout", "stderr") if type(self).launch is StepRunner.launch else ()  # opened "wb" by launch
-        self.ahead = Ahead(run_dir, min(os.cpu_count() or 1, 4), logs)  # steps' folders made ahead (see _ahead)
+        self.ahead = Ahead(run_dir, min(_CORES, 4), logs)  # steps' folders made ahead (see _ahead)
         self.handoff = Handoff(store, at_end=self.ahead.end)  # outputs into the store, inputs out of it (_handoff)
         self.python = python
         self.scripts = run_dir / "scripts"
@@ -231,7 +232,8 @@ class StepRunner:
         if layout is None or layout[0] is not tpl:
             layout = self._layouts[id(tpl)] = (tpl, _layout(tpl))
         made: set[str] = set()  # folders made under root (each made once: a step's declared paths share theirs)
-        if self.ahead.take(layout[1], step_dir):
+        free = len(self.procs) + 1 < _CORES  # a core the running steps and this one leave free: make the next
+        if self.ahead.take(layout[1], step_dir, free):
             made.update(str(step_dir) + "/" + folder for folder in layout[1][2:])
         else:
             try:
