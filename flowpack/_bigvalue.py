@@ -27,10 +27,10 @@ from types import FrameType
 from ._types import BIG
 from ._wire import BIG_VALUE, twin
 
-__all__ = ["BIG_VALUE", "BigValueWarning", "Stashed", "is_big", "marker", "stash", "twin_literal", "user_level",
-           "warn_kept"]
+__all__ = ["BIG_VALUE", "UPLOAD_PREFIX", "BigValueWarning", "Stashed", "is_big", "marker", "stash", "twin_literal",
+           "user_level", "warn_kept"]
 
-UPLOAD_PREFIX = "flowpack/inputs"  # big values are stored under their content key, as input files are (_graph)
+UPLOAD_PREFIX = "flowpack/inputs"  # input files (_graph) and big values are stored under it, by their content
 
 
 class BigValueWarning(UserWarning):

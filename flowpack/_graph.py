@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ._batch import batch_task, batched_step, check_batch
-from ._bigvalue import is_big, twin_literal, warn_kept
+from ._bigvalue import UPLOAD_PREFIX, is_big, twin_literal, warn_kept
 from ._callsite import CallSite, call_site
 from ._capture import _pickle_b64
 from ._capture_facts import ImageFacts
@@ -743,4 +743,4 @@ def upload_argument(name: str, key: str, path: Path) -> dict:
 
 
 def _content_key(path: Path) -> str:
-    return f"flowpack/inputs/{path_digest(path)}"
+    return f"{UPLOAD_PREFIX}/{path_digest(path)}"

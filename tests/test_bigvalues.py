@@ -230,6 +230,36 @@ def pickled():
         assert m.pickled.run(run_dir=tmp_path / "runs").result() == 256 * 1024
 
 
+def test_on_argo_a_stores_prefix_reaches_the_keys_of_uploaded_values_and_files(user_module, tmp_path):
+    """Argo reads the cluster's bucket; the store writes each upload under its prefix, so every key-only upload a
+    task names (a big literal's twin, a local file passed to an op) gets the prefix; keys Argo writes do not."""
+    from flowpack._argo._prepare import locate
+
+    m = user_module(OPS + '''
+
+from pathlib import Path
+
+
+@fp.op
+def size(p: Path) -> int:
+    return p.stat().st_size
+''')
+    data = tmp_path / "data.txt"
+    data.write_text("x")
+
+    @fp.workflow
+    def uploads():
+        return m.digest(m.BIG), m.size(data)
+
+    built = _quietly(uploads)
+    store = fp.S3(endpoint="127.0.0.1:9", bucket="flows", prefix="team-a", access_key="a", secret_key="b",
+                  secure=False)
+    located = dag_tasks(locate(built.manifest, store=store))
+    keys = [a["s3"]["key"] for t in ("digest", "size") for a in located[t]["arguments"]["artifacts"]]
+    assert len(keys) == 2 and all(k.startswith("team-a/flowpack/inputs/") for k in keys)
+    assert sorted(k[len("team-a/"):] for k in keys) == sorted(built.uploads)
+
+
 def test_text_that_begins_like_the_marker_arrives_as_it_is(user_module, tmp_path):
     m = user_module(OPS)
 

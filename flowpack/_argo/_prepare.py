@@ -15,6 +15,7 @@ import json
 import re
 from pathlib import Path
 
+from .._bigvalue import UPLOAD_PREFIX
 from .._names import VALID
 from ._errors import ArgoArtifactError, ArgoConfigError
 
@@ -72,6 +73,12 @@ def locate(manifest: dict, *, store=None, repository: str | dict | None = None) 
             s3 = art.get("s3")
             if isinstance(s3, dict) and set(s3) == {"key"}:
                 s3["key"] = prefix + s3["key"]
+        for tpl in spec.get("templates") or []:  # files and big values a task is given, uploaded by content
+            for task in (tpl.get("dag") or {}).get("tasks") or []:
+                for art in (task.get("arguments") or {}).get("artifacts") or []:
+                    s3 = art.get("s3")
+                    if isinstance(s3, dict) and set(s3) == {"key"} and s3["key"].startswith(UPLOAD_PREFIX + "/"):
+                        s3["key"] = prefix + s3["key"]
     if mode == "store":
         if store is None or not hasattr(store, "to_argo"):
             raise ArgoConfigError(
