@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, TypeVar, cast
+from typing import TypeVar, cast
 
 from .._store import ArtifactRef, LocalStore, Store
 from .._store._local import copy_tree_or_file
@@ -30,9 +30,8 @@ T = TypeVar("T")
 class Handoff:
     """The artifact traffic of one run: outputs into the store, inputs out of it, digests settled at the end."""
 
-    def __init__(self, store: Store, at_end: Callable[[], None] | None = None) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
-        self.at_end = at_end  # the runner's own work at the end of the run (settle calls it first)
         self._pool: ThreadPoolExecutor | None = None
         self._digests: dict[str, Future[str]] = {}
         self._records: set[Path] = set()
@@ -70,10 +69,7 @@ class Handoff:
                 self._records.add(path)
 
     def settle(self) -> dict[str, str]:
-        """The run ended: `at_end` runs, then every pending digest (key -> sha256) is waited for and written into the
-        records that named it."""
-        if self.at_end is not None:
-            self.at_end()
+        """Wait for every pending digest (key -> sha256) and write them into the records that named them."""
         with self._lock:
             futures, self._digests = dict(self._digests), {}
             records, self._records = set(self._records), set()

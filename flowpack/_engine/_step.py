@@ -23,7 +23,6 @@ from .._store import ArtifactRef
 from .._wire import DIGEST_PREFIX, ERROR, IO_ROOT
 from . import _mountns as mountns
 from . import _overlay as overlay
-from ._ahead import Ahead, Layout
 from ._cache import fresh as cache_fresh
 from ._expr import substitute
 from ._forkclient import contained, start_step_process
@@ -38,7 +37,6 @@ STDERR_TAIL = 2000
 RESULT_LIMIT = 256 * 1024
 _PYTHONS = {"python", "python3"}
 _SAFE_ROOT = re.compile(r"^[A-Za-z0-9_./+-]+$")
-_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 @dataclass
@@ -92,9 +90,7 @@ class StepRunner:
         self.run_dir = run_dir
         self.run_id = run_id
         self.store = store
-        logs = ("stdout", "stderr") if type(self).launch is StepRunner.launch else ()  # opened "wb" by launch
-        self.ahead = Ahead(run_dir, min(_CORES, 4), logs)  # steps' folders made ahead (see _ahead)
-        self.handoff = Handoff(store, at_end=self.ahead.end)  # outputs into the store, inputs out of it (_handoff)
+        self.handoff = Handoff(store)  # outputs into the store, inputs out of it (see _handoff)
         self.python = python
         self.scripts = run_dir / "scripts"
         self.scripts.mkdir(parents=True, exist_ok=True)
@@ -103,7 +99,6 @@ class StepRunner:
         self.procs: set = set()  # running step processes (subprocess.Popen or ForkedProcess)
         self._procs_lock = threading.Lock()
         self._template_texts: dict[int, tuple[dict, str]] = {}  # id -> (template, its canonical JSON)
-        self._layouts: dict[int, tuple[dict, Layout]] = {}  # id -> (template, its steps' folders)
         self.stopping = False
         self.reuse: dict[str, dict] = {}  # cache key -> step record of a resumed run
         self.cache_dir = run_dir.parent.parent / "cache"  # results of steps whose template asks for memoization
@@ -228,22 +223,15 @@ class StepRunner:
         tpl = job.template
         name = tpl.get("name", "?")
         root, work = step_dir / "root", step_dir / "work"
-        layout = self._layouts.get(id(tpl))  # the items of a map share their template: once
-        if layout is None or layout[0] is not tpl:
-            layout = self._layouts[id(tpl)] = (tpl, _layout(tpl))
+        try:
+            os.mkdir(step_dir)
+        except FileNotFoundError:  # a node in a nested DAG: its parent's folder comes first
+            step_dir.mkdir(parents=True)
+        except FileExistsError:
+            pass
+        os.mkdir(work)
+        os.mkdir(root)
         made: set[str] = set()  # folders made under root (each made once: a step's declared paths share theirs)
-        free = len(self.procs) + 1 < _CORES  # a core the running steps and this one leave free: make the next
-        if self.ahead.take(layout[1], step_dir, free):
-            made.update(str(step_dir) + "/" + folder for folder in layout[1][2:])
-        else:
-            try:
-                os.mkdir(step_dir)
-            except FileNotFoundError:  # a node in a nested DAG: its parent's folder comes first
-                step_dir.mkdir(parents=True)
-            except FileExistsError:
-                pass
-            os.mkdir(work)
-            os.mkdir(root)
         if not _SAFE_ROOT.match(str(root)):
             raise ManifestError(f"step {job.node}: the run folder {str(root)!r} has characters a shell would split; "
                                 f"choose a run_dir without spaces or quotes")
@@ -477,23 +465,6 @@ def _make_folders(root: str, folder: str, made: set[str]) -> None:
         if not os.path.isdir(folder):
             raise
     made.add(folder)
-
-
-def _layout(tpl: dict) -> Layout:
-    """The folders a step of this template has before its inputs are placed: work, root and, under the root, the
-    folders around its declared paths, parents first; not a folder an input lands at or in (inputs are placed
-    first, as when every folder is made in place)."""
-    inputs = [os.path.normpath(a["path"]) for a in (tpl.get("inputs") or {}).get("artifacts") or []
-              if str(a.get("path", "")).startswith("/")]
-    folders: dict[str, None] = {}
-    for path in _declared_paths(tpl):
-        parts = os.path.normpath(path).split("/")[1:-1]
-        for i in range(1, len(parts) + 1):
-            folder = "/" + "/".join(parts[:i])
-            if any(folder == p or folder.startswith(p + "/") for p in inputs):
-                break
-            folders[folder] = None
-    return ("work", "root") + tuple("root" + folder for folder in folders)
 
 
 def _declared_paths(tpl: dict) -> list[str]:
