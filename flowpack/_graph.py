@@ -41,6 +41,7 @@ from ._types import (
     PATHS,
     PICKLE,
     TEXT,
+    Codec,
     Kind,
     encode,
     is_json_value,
@@ -250,7 +251,7 @@ def task_base(name: str) -> str:
     return "t-" + name if name[:1].isdigit() else name
 
 
-def item_codec(handle: Handle) -> str | None:
+def item_codec(handle: Handle) -> Codec | None:
     """The items' codec when `handle` is Argo's list gathered from a map's items (a map's output, or a sub-workflow's
     output passing one on), else None."""
     task = handle.task

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+from enum import Enum
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -41,6 +42,22 @@ def json_digest(value: object) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
 
 
+def pyrepr(value: object) -> str:
+    """A Python literal of `value` for a generated script: enum members (How, Codec) as their plain text, since the
+    script never imports flowpack."""
+    return repr(_plain(value))
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    return value
+
+
 @functools.lru_cache(maxsize=1)
 def environment():
     """Built once, on first use, so that `import flowpack` never pays for Jinja."""
@@ -55,7 +72,7 @@ def environment():
         undefined=jinja2.StrictUndefined,
     )
     env.filters["j"] = _json
-    env.filters["pyrepr"] = repr
+    env.filters["pyrepr"] = pyrepr
     env.filters["present"] = present
     env.filters["json_digest"] = json_digest
     env.filters["records"] = records

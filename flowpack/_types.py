@@ -10,16 +10,29 @@ import types
 import typing
 import unicodedata
 from dataclasses import dataclass
+from enum import StrEnum
 
-# How a value moves: as an Argo parameter (text), as a file/directory artifact, or as a pickled artifact.
-PARAM = "param"
-PATH = "path"
-PICKLE = "pickle"
-PATHS = "paths"  # a list of files (`list[Path]`): a folder of the items' artifacts and their names in order (_fanin)
 
-# Codecs for parameters: "text" passes a str through unchanged, "json" encodes everything else.
-TEXT = "text"
-JSON = "json"
+class How(StrEnum):
+    """How a value moves: as an Argo parameter (text), a file or folder artifact, a pickled artifact, or a list of
+    files (`list[Path]`: a folder of the items' artifacts and their names in order, _fanin). Its text is what the
+    step script's spec and the manifests carry."""
+
+    PARAM = "param"
+    PATH = "path"
+    PICKLE = "pickle"
+    PATHS = "paths"
+
+
+class Codec(StrEnum):
+    """How a parameter's value is text: "text" passes a str through unchanged, "json" encodes everything else."""
+
+    TEXT = "text"
+    JSON = "json"
+
+
+PARAM, PATH, PICKLE, PATHS = How.PARAM, How.PATH, How.PICKLE, How.PATHS
+TEXT, JSON = Codec.TEXT, Codec.JSON
 
 _JSON_SCALARS = (int, float, str, bool, type(None))
 _JSON_CONTAINERS = (list, dict, tuple)
@@ -29,8 +42,8 @@ _JSON_CONTAINERS = (list, dict, tuple)
 class Kind:
     """How one input or output travels: `how` is PARAM, PATH or PICKLE; `codec` applies to PARAM only."""
 
-    how: str
-    codec: str = JSON
+    how: How
+    codec: Codec = JSON
     is_list: bool = False  # a list value: map() fans out over it
 
 
@@ -135,11 +148,11 @@ def decode(text: str, kind: Kind) -> object:
 # codec tag, so that a user's text never looks encoded. Inside JSON values the rule applies to each string.
 MARKER = "fp-b64:"
 # A value wired from a producer of the other codec, or gathered by Argo from a map's items, carries its codec.
-TAGS: dict[str, tuple[str, bool]] = {
+TAGS: dict[str, tuple[Codec, bool]] = {
     "fp-text:": (TEXT, False), "fp-json:": (JSON, False), "fp-each-text:": (TEXT, True), "fp-each-json:": (JSON, True)}
 
 
-def wire_tag(codec: str, gathered: bool, consumer: str | None = None) -> str:
+def wire_tag(codec: Codec, gathered: bool, consumer: Codec | None = None) -> str:
     """The tag before a reference to a producer's output: Argo's list of a map's items (`gathered`), or a value of a
     codec other than the `consumer`'s (None: a pickled input, always tagged). Empty when nothing needs saying."""
     if gathered:

@@ -385,7 +385,7 @@ def _kind_record(h: Handle) -> dict:
     numbers, booleans and null as a list of their texts (["1","4"]), which are decoded one by one."""
     if h.kind is None:  # _outputs takes only handles of values
         raise WorkflowBuildError(f"{h!r} has no value to return")
-    record = {"how": h.kind.how, "codec": h.kind.codec}
+    record: dict[str, str] = {"how": h.kind.how, "codec": h.kind.codec}
     each = item_codec(h)
     if each is not None:
         record["each"] = each
