@@ -32,6 +32,7 @@ from ._status_deps import add_after, wire_one_of
 from ._text import _value_type, argo_text, check_no_placeholders, concat, has_placeholders, placeholder
 from ._tolerate import Tolerance, check_tolerate, counted_step
 from ._types import (
+    ARTIFACT_PATH,
     ARTIFACT_PATHS,
     ITEM_ESCAPED,
     JSON,
@@ -362,6 +363,12 @@ class Graph:
             raise WorkflowBuildError(f"{where}: fp.rows(...) over a run-time list is mapped alone; it can't be "
                                      f"zipped with other lists ({sorted(set(literal) | set(dynamic))}).")
         if not literal and not dynamic and not sequences and not fields:
+            folders = [n for n, v in bound.items() if isinstance(v, Handle) and v.kind == ARTIFACT_PATH]
+            if folders:  # one file or folder made at run time: nothing to count its items by before it exists
+                raise WorkflowBuildError(
+                    f"{where}: argument {folders[0]!r} is one file or folder made while the workflow runs, not a list, "
+                    f"so there is nothing to map over. Make the files with a map of an op returning Path (its result "
+                    f"is a list of files to map over), or pass the folder whole to an op that walks it.")
             raise WorkflowBuildError(
                 f"{where}: no argument to map over. Pass a list, a list-typed workflow parameter, or the result of "
                 f"another map, e.g. {step.name}.map(x=[1, 2, 3])."

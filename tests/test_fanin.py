@@ -241,6 +241,14 @@ def test_misuse_is_refused_at_build_time_naming_the_op_and_argument(user_module,
     with pytest.raises(fp.WorkflowBuildError, match="op 'cached' has cache=True and returns files"):
         cached_map.render()
 
+    @fp.workflow
+    def over_a_folder():
+        return m.size.map(f=m.make_dir(2))  # one folder made at run time: not a list of files
+
+    with pytest.raises(fp.WorkflowBuildError, match=r"size.map\(...\): argument 'f' is one file or folder made while "
+                                                     r"the workflow runs, not a list.*a map of an op returning Path"):
+        over_a_folder.render()
+
 
 def test_a_tarball_output_is_kept_as_it_is_on_argo(user_module, tmp_path):
     """Argo's executor keeps each item's file as its bytes (`archive: none`) and loads the prefix as a folder
