@@ -223,16 +223,28 @@ def workers_cmp(steps: int, runs: int) -> dict:
 
 def forkchain(n: int, runs: int) -> dict:
     """The n-step chain with the fork server, with FLOWPACK_FORKSERVER=0 (spawning), and n bare `python -c pass`,
-    interleaved run by run so the three see the same machine."""
+    interleaved run by run so the three see the same machine; and the forked runs' CPU per step: the engine's
+    process, the fork server, the step processes (as map_throughput measures them)."""
+    import resource
+
+    from flowpack._engine import _forkclient
+
     wf = chain_workflow("chain", n)
     work = Path(tempfile.mkdtemp(prefix="bench-fp-fork-"))
     try:
         run_local(wf, n, work)  # warm-up: script rendering, the fork server's start, page cache
+        server = _forkclient._servers.get(sys.executable)
         bare(5)
         before = load()
         forked, spawned, seq = [], [], []
+        cpu: dict[str, list[float]] = {"engine": [], "fork_server": [], "steps": []}
         for _ in range(runs):
+            r0, s0 = resource.getrusage(resource.RUSAGE_SELF), _server_cpu(server.proc.pid)
             forked.append(run_local(wf, n, work))
+            r1, s1 = resource.getrusage(resource.RUSAGE_SELF), _server_cpu(server.proc.pid)
+            cpu["engine"].append((r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime) / n)
+            cpu["fork_server"].append((s1[0] - s0[0]) / n)
+            cpu["steps"].append((s1[1] - s0[1]) / n)
             os.environ["FLOWPACK_FORKSERVER"] = "0"
             try:
                 spawned.append(run_local(wf, n, work))
@@ -241,7 +253,8 @@ def forkchain(n: int, runs: int) -> dict:
             seq.append(bare(n))
         ratios = [f / b for f, b in zip(forked, seq)]
         return {"forked": summary(forked), "spawned": summary(spawned), "bare_sequential": summary(seq),
-                "ratio_by_run": summary(ratios), "steps": n, "load_before": before, "load_after": load()}
+                "ratio_by_run": summary(ratios), "cpu_per_step": {k: summary(v) for k, v in cpu.items()}, "steps": n,
+                "load_before": before, "load_after": load()}
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
