@@ -109,16 +109,18 @@ def _run_as_nobody(work: Path, chroot: bool) -> dict:
     """Run the workflow in MODULE as uid and gid 65534, the way a user who is not root runs the engine: in a private
     mount namespace where the folder holding this interpreter is bound back over a world-readable tmpfs (root's
     home is 0700). With `chroot`, inside a chroot (a bind of /), where the kernel refuses any new user namespace."""
-    interpreter = Path(sys.executable).resolve()
-    hidden = _hidden_ancestor(interpreter)
+    real = Path(sys.executable).resolve()  # a venv's python links to its base interpreter, maybe in root's home
+    hidden = _hidden_ancestor(real)
     setup = ["set -e"]
     if hidden is not None:
-        keep = interpreter.relative_to(hidden).parts[0]
+        keep = real.relative_to(hidden).parts[0]
         setup += [f'mkdir -p "{work}/keep"', f'mount --bind "{hidden / keep}" "{work}/keep"',
                   f'mount -t tmpfs -o mode=755 tmpfs "{hidden}"', f'mkdir "{hidden / keep}"',
                   f'mount --move "{work}/keep" "{hidden / keep}"']
-    user = f"setpriv --reuid={NOBODY} --regid={NOBODY} --clear-groups env HOME={work}"
-    child = f'{user} "{interpreter}" -c "$1" "{work}"'
+    # this interpreter as it was started (a venv stays a venv), and the checkout under test first on the path
+    checkout = Path(__file__).resolve().parent.parent
+    user = f"setpriv --reuid={NOBODY} --regid={NOBODY} --clear-groups env HOME={work} PYTHONPATH={checkout}"
+    child = f'{user} "{Path(sys.executable).absolute()}" -c "$1" "{work}"'
     if chroot:
         setup += [f'mkdir -p "{work}/root"', f'mount --rbind / "{work}/root"', f'exec chroot "{work}/root" {child}']
     else:
