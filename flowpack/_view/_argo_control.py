@@ -59,31 +59,40 @@ def resume_argo_run(run_dir: str | Path, run_id: str, connect: Callable[[str], A
             f"the succeeded ones are kept")
 
 
-def argo_log_text(run_dir: str | Path, run_id: str, node: str, connect: Callable[[str], ArgoClient]) -> str:
-    """A step's whole log from the Argo Server's log stream (its executor's own lines left out), "" before it runs."""
+def argo_log_lines(run_dir: str | Path, run_id: str, node: str,
+                   connect: Callable[[str], ArgoClient]) -> list[tuple[str, float | None]]:
+    """A step's whole log from the Argo Server's log stream (its executor's own lines left out), each line with the
+    time Kubernetes received it (None without one); no lines before it runs."""
     rec = argo_record(run_dir, run_id)
     wf, _, client = _workflow(rec, connect)
     if wf is None:
-        return ""
+        return []
     step = _status.steps(wf).get(node)
     if step is None:
         raise NotFound(f"workflow {rec.namespace}/{rec.name} has no step {node!r}")
     if not step.pod or step.phase in ("Pending", "Skipped", "Omitted"):
-        return ""
+        return []
     try:
         stream = cast(ArgoClient, client).log_stream(rec.name, namespace=rec.namespace, pod=step.pod)
-        return "".join((e.get("content") or "") + "\n" for e in stream)
+        return [(e.get("content") or "", e.get("time")) for e in stream]
     except FlowpackError as exc:
-        return f"(logs unavailable: {_problem(exc, rec)})\n"
+        return [(f"(logs unavailable: {_problem(exc, rec)})", None)]
+
+
+def argo_log_text(run_dir: str | Path, run_id: str, node: str, connect: Callable[[str], ArgoClient]) -> str:
+    """A step's whole log as text, "" before it runs."""
+    return "".join(text + "\n" for text, _ in argo_log_lines(run_dir, run_id, node, connect))
 
 
 def argo_log_chunk(run_dir: str | Path, run_id: str, node: str, name: str, start: int | None,
                    connect: Callable[[str], ArgoClient]) -> dict:
     """A step's log from byte `start` (the tail when None), as _steps.log_chunk gives a local one. The Argo Server
-    streams stdout and stderr together: "stdout" is that log, "stderr" is empty."""
+    streams stdout and stderr together: "stdout" is that log, "stderr" is empty. `times`: for each newline in the
+    text, the time Kubernetes received that line."""
     if name not in ("stdout", "stderr"):
         raise NotFound(f"no log {name!r}")
-    data = argo_log_text(run_dir, run_id, node, connect).encode("utf-8") if name == "stdout" else b""
+    lines = argo_log_lines(run_dir, run_id, node, connect) if name == "stdout" else []
+    data = "".join(text + "\n" for text, _ in lines).encode("utf-8")
     size = len(data)
     reset = start is not None and start > size
     if start is None or reset:
@@ -97,4 +106,11 @@ def argo_log_chunk(run_dir: str | Path, run_id: str, node: str, name: str, start
             piece = piece[:-1]
     else:
         decoded = ""
-    return {"start": start, "end": start + len(piece), "size": size, "text": decoded, "reset": reset, "mtime": None}
+    times: list[float | None] = []
+    end = 0
+    for text, when in lines:  # the lines whose newline is in the piece
+        end += len(text.encode("utf-8")) + 1
+        if start < end <= start + len(piece):
+            times.append(when)
+    return {"start": start, "end": start + len(piece), "size": size, "text": decoded, "reset": reset, "mtime": None,
+            "times": times}
