@@ -12,12 +12,12 @@ item fails its batch (the items after it in that batch don't run).
 from __future__ import annotations
 
 import ast
-import copy
 import weakref
 
 from ._engine._batch import chunk_expression
 from ._errors import WorkflowBuildError
 from ._jinja import render
+from ._steplike import StepForm, StepLike, caches
 from ._types import PARAM
 from ._wire import PARAMS, io_path
 
@@ -26,7 +26,7 @@ BATCH_PARAM = "fp-batch"  # the input naming which argument holds the batch (an 
 _variants: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def check_batch(batch: object, where: str, tolerate: object, step) -> int:
+def check_batch(batch: object, where: str, tolerate: object, step: StepLike) -> int:
     """The batch size (a whole number >= 1), for a Python op whose outputs are values; or a build error saying why
     not. Broadcast file or pickled inputs are allowed: the step reads them again for every item."""
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
@@ -43,53 +43,44 @@ def check_batch(batch: object, where: str, tolerate: object, step) -> int:
     if outputs:
         raise WorkflowBuildError(f"{where}: batch= needs an op whose outputs are values; {outputs} are files or "
                                  f"pickled values. Map it without batch=, or return JSON values.")
-    if getattr(getattr(step, "options", None), "cache", False):
+    if caches(step):
         raise WorkflowBuildError(f"{where}: batch= with an op made with cache=True is not supported; map it "
                                  f"without batch=, or drop cache=True.")
     return batch
 
 
-class BatchedStep:
+class BatchedStep(StepForm):
     """The op as a batched map runs it: its template with the input `fp-batch` and the batch driver as the script's
     last line. Anything else is the op's own."""
 
-    def __init__(self, step) -> None:
-        self.inner = step
-        self.batched = True
-        self.op = getattr(step, "op", step)
-        self.name = step.name + "-batched"
-        self.raw_name = getattr(step, "raw_name", step.name) + "-batched"
-        self._template: dict | None = None
+    def __init__(self, step: StepLike) -> None:
+        super().__init__(step, "-batched")
 
-    def __getattr__(self, name: str):
-        return getattr(self.inner, name)
+    @property
+    def batched(self) -> bool:
+        return True
 
     def __repr__(self) -> str:
         return f"<{self.inner!r} in batches>"
 
-    def template(self) -> dict:
-        if self._template is None:
-            tpl = copy.deepcopy(self.inner.template())
-            tpl["name"] = self.name
-            inputs = tpl.setdefault("inputs", {})
-            inputs["parameters"] = [*(inputs.get("parameters") or []), {"name": BATCH_PARAM}]
-            inputs["artifacts"] = [*(inputs.get("artifacts") or []),
-                                   {"name": "param-" + BATCH_PARAM, "path": io_path(PARAMS, BATCH_PARAM),
-                                    "raw": {"data": "{{inputs.parameters.%s}}" % BATCH_PARAM}}]
-            script = tpl["script"]
-            head, _, _ = script["source"].rstrip().rpartition("\n_fp_main(")
-            script["source"] = head + "\n" + render("batch.py.j2", func_name=_func_name(self.op))
-            self._template = tpl
-        return self._template
+    def adapt(self, template: dict) -> None:
+        inputs = template.setdefault("inputs", {})
+        inputs["parameters"] = [*(inputs.get("parameters") or []), {"name": BATCH_PARAM}]
+        inputs["artifacts"] = [*(inputs.get("artifacts") or []),
+                               {"name": "param-" + BATCH_PARAM, "path": io_path(PARAMS, BATCH_PARAM),
+                                "raw": {"data": "{{inputs.parameters.%s}}" % BATCH_PARAM}}]
+        script = template["script"]
+        head, _, _ = script["source"].rstrip().rpartition("\n_fp_main(")
+        script["source"] = head + "\n" + render("batch.py.j2", func_name=_func_name(self.op))
 
 
-def _func_name(op) -> str:
+def _func_name(op: StepLike) -> str:
     """The name the step script gives the op's function (its last line hands it to the runner)."""
     last = op.template()["script"]["source"].rstrip().rpartition("\n_fp_main(")[2]
     return str(ast.literal_eval(last[:-1]))  # a string literal flowpack itself wrote (pyrepr)
 
 
-def batched_step(step) -> BatchedStep:
+def batched_step(step: StepLike) -> BatchedStep:
     """The batched form of `step` (one per step)."""
     variant = _variants.get(step)
     if variant is None:

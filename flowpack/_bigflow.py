@@ -23,9 +23,10 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Mapping
 
 from ._bigvalue import is_big, twin_literal, warn_kept
+from ._steplike import StepLike
 from ._types import TAGS
 from ._wire import (
     ALLOWED_ARTIFACT,
@@ -59,7 +60,7 @@ class _Declared:
     outputs: set[str] = field(default_factory=set)
 
 
-def settle(manifest: dict, steps: Mapping[str, Any], workflow: str) -> dict[str, Path]:
+def settle(manifest: dict, steps: Mapping[str, StepLike], workflow: str) -> dict[str, Path]:
     """Add the twins to `manifest` (in place) where every reader can take them; returns the big workflow parameter
     values to upload (store key -> file)."""
     spec = manifest.get("spec") or {}
@@ -80,10 +81,10 @@ def settle(manifest: dict, steps: Mapping[str, Any], workflow: str) -> dict[str,
     return uploads
 
 
-def _reads_twins(step: object, template: dict) -> bool:
-    """A Python op's own template (its step script reads twins), not a shell step's or a sub-workflow's."""
-    return ("script" in template and getattr(step, "decodes_protected", False)
-            and callable(getattr(step, "script", None)))
+def _reads_twins(step: StepLike | None, template: dict) -> bool:
+    """A Python op's own template (its step script reads twins), not a shell step's or a sub-workflow's (nor a
+    template of no step, e.g. the exit handler's)."""
+    return "script" in template and step is not None and step.decodes_protected and step.runs_script
 
 
 def _uses(tasks: list[dict], readers: set[str], ref: str) -> list[_Use]:

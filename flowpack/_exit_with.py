@@ -9,7 +9,6 @@ reads it (see flowpack/_engine/_exitvalue.py). The step runs a copy of its op's 
 
 from __future__ import annotations
 
-import copy
 import weakref
 
 from ._condition import Reference
@@ -17,38 +16,27 @@ from ._context import current
 from ._engine._exitvalue import exit_value, global_name
 from ._errors import WorkflowBuildError
 from ._exit import EXIT_INPUTS
+from ._steplike import StepForm, StepLike
 from ._types import PARAM, protect
 
 _bound: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # graph -> {exit op input: handle}
 
 
-class ExportingStep:
+class ExportingStep(StepForm):
     """The op as one call runs it: its template with the output `output` exported as `global_name`."""
 
-    def __init__(self, step, output: str, exported: str) -> None:
-        self.inner = step
-        self.op = getattr(step, "op", step)
-        self.name = step.name + "-exports"
-        self.raw_name = f"{getattr(step, 'raw_name', step.name)}-{exported}"
+    def __init__(self, step: StepLike, output: str, exported: str) -> None:
+        super().__init__(step, "-exports", f"-{exported}")
         self.output, self.exported = output, exported
-        self._template: dict | None = None
-
-    def __getattr__(self, name: str):
-        return getattr(self.inner, name)
 
     def __repr__(self) -> str:
         return f"<{self.inner!r} exporting {self.output!r}>"
 
-    def template(self) -> dict:
-        if self._template is None:
-            tpl = copy.deepcopy(self.inner.template())
-            tpl["name"] = self.name
-            for p in (tpl.get("outputs") or {}).get("parameters") or []:
-                if p["name"] == self.output:
-                    p["globalName"] = self.exported
-            tpl.pop("memoize", None)  # a cache hit would not export the value
-            self._template = tpl
-        return self._template
+    def adapt(self, template: dict) -> None:
+        for p in (template.get("outputs") or {}).get("parameters") or []:
+            if p["name"] == self.output:
+                p["globalName"] = self.exported
+        template.pop("memoize", None)  # a cache hit would not export the value
 
 
 def exit_with(**values: Reference) -> None:
@@ -92,6 +80,6 @@ def bind_exit_values(graph, op, handler: dict, workflow: str) -> None:
         if inp is None or inp.kind.how != PARAM:
             raise WorkflowBuildError(f"workflow {workflow!r}: fp.exit_with({name}=...): the exit op {op.name!r} has "
                                      f"no parameter input {name!r}; its inputs are {sorted(op.interface.inputs)}.")
-        default = protect(inp.default_text or "", inp.kind.codec) if getattr(op, "decodes_protected", False) else \
+        default = protect(inp.default_text or "", inp.kind.codec) if op.decodes_protected else \
             inp.default_text or ""
         params.append({"name": name, "value": exit_value(name, default or "")})

@@ -16,10 +16,10 @@ over a list of files, rendered as Argo's key-only artifacts (the construct of Ar
 
 from __future__ import annotations
 
-import copy
 import weakref
 
 from ._errors import WorkflowBuildError
+from ._steplike import StepForm, StepLike, caches
 from ._types import PATH
 from ._wire import io_path
 
@@ -32,7 +32,7 @@ NONE: dict[str, dict] = {"none": {}}
 _variants: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def has_files(step) -> bool:
+def has_files(step: StepLike) -> bool:
     """The op returns at least one file or folder (`Path`)."""
     return any(k.how == PATH for k in step.interface.outputs.values())
 
@@ -52,47 +52,35 @@ def names_ref(task: str, output: str) -> str:
     return "{{tasks.%s.outputs.parameters.%s%s}}" % (task, KEY_PREFIX, output)
 
 
-class FanInStep:
+class FanInStep(StepForm):
     """The op as a map of files runs it: its template with every file output keyed under the map's prefix. Anything
     else (interface, image, options, script) is the op's own."""
 
-    def __init__(self, step) -> None:
-        self.step = step
-        self.op = getattr(step, "op", step)  # the op itself, whatever wraps it
-        self.name = step.name + "-fanin"
-        self.raw_name = getattr(step, "raw_name", step.name) + "-fanin"
-        self._template: dict | None = None
-
-    def __getattr__(self, name: str):
-        return getattr(self.step, name)
+    def __init__(self, step: StepLike) -> None:
+        super().__init__(step, "-fanin")
 
     def __repr__(self) -> str:
-        return f"<files of {self.step!r} as a map runs it>"
+        return f"<files of {self.inner!r} as a map runs it>"
 
-    def template(self) -> dict:
-        if self._template is None:
-            tpl = copy.deepcopy(self.step.template())
-            tpl["name"] = self.name
-            inputs = tpl.setdefault("inputs", {})
-            inputs["parameters"] = [*(inputs.get("parameters") or []), {"name": FANIN_PARAM}]
-            outputs = tpl.setdefault("outputs", {})
-            keys = []
-            for art in outputs.get("artifacts") or []:
-                if self.step.interface.outputs.get(art["name"]) is None or \
-                        self.step.interface.outputs[art["name"]].how != PATH:
-                    continue
-                art["s3"] = {"key": "{{inputs.parameters.%s}}/%s/%s" % (FANIN_PARAM, art["name"], POD_NAME)}
-                art["archive"] = NONE
-                keys.append({"name": KEY_PREFIX + art["name"],
-                             "valueFrom": {"path": io_path(UNWRITTEN, art["name"]), "default": POD_NAME}})
-            outputs["parameters"] = [*(outputs.get("parameters") or []), *keys]
-            self._template = tpl
-        return self._template
+    def adapt(self, template: dict) -> None:
+        inputs = template.setdefault("inputs", {})
+        inputs["parameters"] = [*(inputs.get("parameters") or []), {"name": FANIN_PARAM}]
+        outputs = template.setdefault("outputs", {})
+        keys = []
+        for art in outputs.get("artifacts") or []:
+            if self.inner.interface.outputs.get(art["name"]) is None or \
+                    self.inner.interface.outputs[art["name"]].how != PATH:
+                continue
+            art["s3"] = {"key": "{{inputs.parameters.%s}}/%s/%s" % (FANIN_PARAM, art["name"], POD_NAME)}
+            art["archive"] = NONE
+            keys.append({"name": KEY_PREFIX + art["name"],
+                         "valueFrom": {"path": io_path(UNWRITTEN, art["name"]), "default": POD_NAME}})
+        outputs["parameters"] = [*(outputs.get("parameters") or []), *keys]
 
 
-def fanin_step(step, where: str) -> FanInStep:
+def fanin_step(step: StepLike, where: str) -> FanInStep:
     """The op's map-of-files form (one per op)."""
-    if getattr(getattr(step, "options", None), "cache", False):
+    if caches(step):
         raise WorkflowBuildError(
             f"{where}: op {step.name!r} has cache=True and returns files; a map of it can't be cached (Argo's cache "
             f"would hand back files of another run's items). Drop cache=True, or return a JSON value.")

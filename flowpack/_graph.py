@@ -10,25 +10,23 @@ import sysconfig
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 from ._batch import batch_task, batched_step, check_batch
 from ._bigvalue import UPLOAD_PREFIX, is_big, twin_literal, warn_kept
 from ._callsite import CallSite, call_site
 from ._capture import _pickle_b64
-from ._capture_facts import ImageFacts
 from ._condition import Condition, Reference
 from ._digest import path_digest
 from ._engine._zip import text_items_expression, zip_expression
 from ._errors import WorkflowBuildError
-from ._fanin import FANIN_PARAM, FanInStep, fanin_step, gathered_input, has_files, item_artifact, names_ref, prefix
+from ._fanin import FANIN_PARAM, fanin_step, gathered_input, has_files, item_artifact, names_ref, prefix
 from ._hooks import add_exit_hook
 from ._item import set_item_when
 from ._names import PARAM_NAME, UniqueNames, k8s_name
 from ._rows import RowField, spread
 from ._sequence import Sequence
-from ._signature import Interface
 from ._status_deps import add_after, wire_one_of
+from ._steplike import StepLike, caches
 from ._text import _value_type, argo_text, check_no_placeholders, concat, has_placeholders, placeholder
 from ._tolerate import Tolerance, check_tolerate, counted_step
 from ._types import (
@@ -173,18 +171,6 @@ class Handle(Reference):
         return f"<output {self.output or '*'} of task {self.task.name}>"
 
 
-class StepLike(Protocol):
-    """What the graph and the manifest need of a step: an op, a shell op or a sub-workflow (`_op.Step`, which sits
-    above the graph), or a form of one a map runs (`_fanin`, `_tolerate`)."""
-
-    name: str
-    interface: Interface
-
-    def template(self) -> dict: ...
-
-    def image_facts(self) -> ImageFacts | None: ...
-
-
 @dataclass(eq=False)
 class Task:
     """One call of a step inside a workflow body (or one map over a step)."""
@@ -219,8 +205,7 @@ class Task:
         if not self.is_map:
             # The same value by Argo's shorter name (a map gathers parameters). Not for a cached op: a cache hit
             # restores only the outputs its first run captured, and Argo captures `result` only when referenced.
-            cached = getattr(getattr(self.step, "options", None), "cache", False)
-            if output == self.step.interface.result and not cached:
+            if output == self.step.interface.result and not caches(self.step):
                 ref = "{{tasks.%s.outputs.result}}" % self.name
             return Handle(self, output, kind, ref)
         if kind.how == PATH:  # a map of files: its items' file names, in item order, under the map's prefix (_fanin)
@@ -232,7 +217,7 @@ class Task:
         return Handle(self, output, Kind(PARAM, JSON, True), ref)
 
 
-def check_argo_names(step) -> None:
+def check_argo_names(step: StepLike) -> None:
     """Argo refuses parameter and artifact names outside `[-a-zA-Z0-9_]` (e.g. a NamedTuple field `größe`)."""
     for what, names in (("argument", step.interface.inputs), ("output", step.interface.outputs)):
         for name in names:
@@ -300,14 +285,14 @@ class Graph:
         child.uploads, child._signatures, child.subworkflows = self.uploads, self._signatures, self.subworkflows
         return child
 
-    def register(self, step) -> str:
+    def register(self, step: StepLike) -> str:
         """The step's template name in this workflow: its own name, made unique when two names sanitise alike."""
         name = self.template_of.get(id(step))
         if name is not None:
             return name
-        raw = getattr(step, "raw_name", step.name)
+        raw = step.raw_name
         for other in self.steps.values():
-            if getattr(other, "raw_name", other.name) == raw:
+            if other.raw_name == raw:
                 raise WorkflowBuildError(
                     f"workflow {self.workflow_name!r} uses two different ops named {raw!r} "
                     f"({other!r} and {step!r}). Give one of them another name with @fp.op(name=...)."
@@ -322,7 +307,7 @@ class Graph:
         """A task name no other task of this graph has."""
         return self._names.take(task_base(base))
 
-    def add_call(self, step, args: tuple, kwargs: dict) -> Handle:
+    def add_call(self, step: StepLike, args: tuple, kwargs: dict) -> Handle:
         self.register(step)
         chosen = self._chosen_name(step, kwargs)
         bound = self._bind(step, args, kwargs)
@@ -332,14 +317,15 @@ class Graph:
         self.tasks.append(task)
         return result_handle(task)
 
-    def add_map(self, step, args: tuple, kwargs: dict, parallelism: int | None = None,
+    def add_map(self, step: StepLike, args: tuple, kwargs: dict, parallelism: int | None = None,
                 tolerate: int | float | None = None, batch: int | None = None) -> Handle:
         """A fan-out: list arguments are mapped (zipped), the others broadcast; renders to withItems/withParam."""
         where = f"{step.name}.map(...)"
         if batch is not None:  # its pods run the op on several items each (_batch)
             batch = check_batch(batch, where, tolerate, step)
             step = batched_step(step)
-        if has_files(step):  # its items' files are gathered for the steps after it (_fanin)
+        fanin = has_files(step)  # its items' files are gathered for the steps after it (_fanin)
+        if fanin:
             step = fanin_step(step, where)
         if tolerate is not None:  # its items count themselves for the check after them (_tolerate)
             tolerate = check_tolerate(tolerate, where)
@@ -382,10 +368,10 @@ class Graph:
             _check_zip(step, dynamic, where)
         if parallelism is not None and (not isinstance(parallelism, int) or parallelism < 1):
             raise WorkflowBuildError(f"{where}: parallelism={parallelism!r} must be a whole number >= 1.")
-        task = Task(chosen or self._names.take(task_base(getattr(step, "op", step).name)), step,
+        task = Task(chosen or self._names.take(task_base(step.op.name)), step,
                     order=len(self.tasks), is_map=True, parallelism=parallelism)
         task.loop_template = self._templates.take(task.name + "-loop")  # used when the map runs in a DAG of its own
-        if isinstance(getattr(step, "inner", step), FanInStep):
+        if fanin:
             task.parameters.append((FANIN_PARAM, prefix(task.name)))
         if tolerate is not None:
             task.tolerance = Tolerance(tolerate, self._templates.take(task.name + "-tolerate"))
@@ -400,12 +386,12 @@ class Graph:
             item = "{{item}}" if len(mapped) == 1 and not fields else "{{item.%s}}" % name
             text_items = name in dynamic and self._text_items(value)  # Argo pastes them bare: say they are text
             of_files = getattr(value, "kind", None) == ARTIFACT_PATHS  # a map's files (_fanin)
-            decodes = getattr(step, "decodes_protected", False)
+            decodes = step.decodes_protected
             from_shell = (name in dynamic and value.task is not None and not value.task.is_map
-                          and not getattr(value.task.step, "decodes_protected", False))  # writes no marker itself
-            encoded_items = ((text_items or (from_shell and value_shape(inp.annotation).text)) and decodes
+                          and not value.task.step.decodes_protected)  # writes no marker itself
+            encoded_items = ((text_items or (from_shell and value_shape(inp.annotation).text))
                              and len(dynamic) == 1 and batch is None and not of_files
-                             and name in getattr(step, "op_inputs", (name,)))  # a sub-workflow: ops alone decode
+                             and step.decodes_input(name))  # a sub-workflow: ops alone decode
             if inp.kind.how == PARAM and not of_files:
                 tag = wire_tag(TEXT, False, inp.kind.codec) if text_items and decodes else ""
                 task.parameters.append((name, tag + item))
@@ -555,15 +541,15 @@ class Graph:
                 )
             check_value(value, inp.annotation, where)
             text = encode(value, inp.kind)
-            if not getattr(task.step, "decodes_protected", False):
+            if not task.step.decodes_protected:
                 check_env_text(text, where)
-            if "{{" in text and not getattr(task.step, "decodes_protected", False):
+            if "{{" in text and not task.step.decodes_protected:
                 raise WorkflowBuildError(
                     f"{where}: the value contains '{{{{', which Argo would read as a template expression, and a "
                     f"shell script can't decode it. Pass it through a file artifact instead.")
-            decodes = getattr(task.step, "decodes_protected", False)  # a shell step gets the text as it is
+            decodes = task.step.decodes_protected  # a shell step gets the text as it is
             sent = protect(text, inp.kind.codec) if decodes else text
-            if decodes and is_big(sent) and _runs_script(task.step):  # over BIG_VALUE: as its twin (_bigvalue)
+            if decodes and is_big(sent) and task.step.runs_script:  # over BIG_VALUE: as its twin (_bigvalue)
                 sent, twin_art, stashed = twin_literal(sent, inp.name, where)
                 self.uploads[stashed.key] = stashed.path
                 task.artifacts.append(twin_art)
@@ -578,7 +564,7 @@ class Graph:
                     f"{where}: the value holds {exc.args[0]}, which has no value while the workflow is being built. "
                     f"Pass the handle as its own argument and build the object inside the op."
                 ) from None
-            if is_big(raw) and _runs_script(task.step):  # the raw artifact's text, uploaded instead (_bigvalue)
+            if is_big(raw) and task.step.runs_script:  # the raw artifact's text, uploaded instead (_bigvalue)
                 _, twin_art, stashed = twin_literal(raw, inp.name, where)
                 self.uploads[stashed.key] = stashed.path
                 task.artifacts.append({**twin_art, "name": inp.name})
@@ -626,7 +612,7 @@ class Graph:
         each = item_codec(value)  # Argo's list of the items' texts or values: the items' codec
         gathered = each is not None
         codec = each if each is not None else value.kind.codec
-        decodes = getattr(task.step, "decodes_protected", False)
+        decodes = task.step.decodes_protected
         if src == PARAM and dst == PARAM:
             tag = wire_tag(codec, gathered, inp.kind.codec) if decodes else ""
             task.parameters.append((inp.name, tag + ref))
@@ -659,7 +645,7 @@ def encode_protected(text: str) -> str:
 _ITEM_ESCAPED = re.compile(ITEM_ESCAPED)
 
 
-def _item_value(value, step, name: str, in_dict: bool, where: str):
+def _item_value(value, step: StepLike, name: str, in_dict: bool, where: str):
     """A literal map item as it goes into `withItems`. Argo substitutes '{{' inside items, so such items are
     refused. Argo pastes text holding quotes, backslashes or control characters into `{{item.key}}` (several mapped
     lists) with its JSON escapes, and on v3 into `{{item}}` too (Item.String). Text Argo would change reaches a
@@ -673,7 +659,7 @@ def _item_value(value, step, name: str, in_dict: bool, where: str):
     if not isinstance(value, str):
         return value
     kind = step.interface.inputs[name].kind
-    decodes = getattr(step, "decodes_protected", False)
+    decodes = step.decodes_protected
     if decodes and kind.codec != TEXT and (reads_as_json(value) or needs_marker(value)):
         # Argo substitutes a string item bare: "123" would reach an input taking more than text as 123. It goes
         # encoded, which the step decodes to the same string (text behind the marker is always a string).
@@ -691,14 +677,14 @@ def _item_value(value, step, name: str, in_dict: bool, where: str):
         f"{{{{item}}}} on v3). Map a Python op over such text, or pass it in a file.")
 
 
-def _check_zip(step, lists: dict, where: str) -> None:
+def _check_zip(step: StepLike, lists: dict, where: str) -> None:
     """Lists zipped at run time: JSON lists (not a map's files), mapped over a Python op, which decodes the
     encoded text of the items' strings (see _engine/_zip)."""
     for name, handle in lists.items():
         if handle.problem or handle.kind.how != PARAM:
             raise WorkflowBuildError(f"{where}: {name}={handle!r} can't be zipped with other lists at run time; zip "
                                      f"lists of values (a map's files are mapped alone).")
-    if not getattr(step, "decodes_protected", False):
+    if not step.decodes_protected:
         raise WorkflowBuildError(f"{where}: a shell step can't map over several lists known at run time (Argo would "
                                  f"pass their text escaped); map a Python op over them, or zip them in an op first.")
 
@@ -707,11 +693,6 @@ def _describe(kind: Kind) -> str:
     return {PARAM: "a JSON parameter" if kind.codec == JSON else "a text parameter",
             PATH: "a file or folder (Path) artifact", PICKLE: "a pickled Python value",
             PATHS: "a list of files (list[Path])"}[kind.how]
-
-
-def _runs_script(step: StepLike) -> bool:
-    """A Python op's step script (or a map's form of it) reads a big value's twin; a sub-workflow can't."""
-    return callable(getattr(step, "script", None))
 
 
 def _contains_handle(value) -> bool:

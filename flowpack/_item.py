@@ -69,7 +69,7 @@ def set_item_when(task, condition: Condition) -> None:
                                  f"a separate .when(...) for the step outputs it depends on.")
     if task.item_when is not None:
         raise WorkflowBuildError(f"{where}: the map already has a condition per item; combine them with & or |.")
-    if getattr(task.step, "batched", False):  # its loop's items are batches (_batch)
+    if task.step.batched:  # its loop's items are batches (_batch)
         raise WorkflowBuildError(f"{where}: a condition per item is not supported with batch=; filter the list "
                                  f"before the map, or map without batch=.")
     mapped, dict_items = task.mapped, task.dict_items

@@ -7,7 +7,7 @@ import functools
 import inspect
 import sys
 import types
-from typing import Callable, Generic, ParamSpec, Sequence, TypeVar, overload
+from typing import Any, Callable, Generic, ParamSpec, Sequence, TypeVar, overload
 
 from ._capture import Captured
 from ._capture_facts import ImageFacts
@@ -48,13 +48,28 @@ def script_source(script: str) -> str:
 
 
 class Step:
-    """What the workflow builder needs from anything callable as a step: a name, an interface, a template."""
+    """What the workflow builder needs from anything callable as a step (`_steplike.StepLike`): a name, an interface,
+    a template, and what it decodes and runs."""
 
     __flowpack_op__ = True
     decodes_protected = False  # True when the step script decodes '{{'-protected literals
+    runs_script = False  # True for a Python op's step script
+    batched = False  # only a batched map's form of an op is (_batch)
+    options: Options | None = None  # a sub-workflow has none
+    func: Callable[..., Any] | None = None  # whose return annotation types the outputs (a shell op has none)
     name: str
+    raw_name: str
     image: str
     interface: Interface
+
+    @property
+    def op(self) -> Step:
+        """The step itself (a map's form of it names the step it runs, see _steplike.StepForm)."""
+        return self
+
+    def decodes_input(self, name: str) -> bool:
+        """Input `name` takes a tagged or encoded value, which the step decodes."""
+        return self.decodes_protected
 
     def template(self) -> dict:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -92,6 +107,9 @@ class Op(Step, Generic[P, R]):
     returns a handle that stands for that int while the workflow runs)."""
 
     decodes_protected = True
+    runs_script = True
+    func: Callable[P, R]
+    options: Options
 
     def __init__(self, func: Callable[P, R], *, name: str | None = None, image: str | None = None,
                  packages: Sequence[str] = (), **options):

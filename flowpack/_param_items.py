@@ -42,7 +42,7 @@ def _only_python_readers(graph: Any, name: str) -> bool:
         step = task.step
 
         def decodes(arg: str) -> bool:
-            return bool(getattr(step, "decodes_protected", False)) and arg in getattr(step, "op_inputs", (arg,))
+            return step.decodes_input(arg)
 
         for arg, text in task.parameters:
             if ref in text and not (text in whole and decodes(arg)):

@@ -41,11 +41,13 @@ class Artifact:
 class ShellOp(Step):
     """A shell script as a step. Call it inside a workflow like an op; its outputs are attributes of the handle."""
 
+    options: Options
+
     def __init__(self, script: str, *, name: str, inputs: dict | None = None, outputs: dict | None = None,
                  image: str | None = None, shell: str = "bash", **options):
         if not name:
             raise OpDefinitionError("fp.shell(...) needs name=, the step's name in the workflow.")
-        self.name = k8s_name(name)
+        self.name = self.raw_name = k8s_name(name)
         where = f"shell op {self.name!r}"
         if "{{" in script:
             raise OpDefinitionError(

@@ -64,6 +64,10 @@ class SubWorkflow(Step):
     def signature(self) -> inspect.Signature:
         return self.workflow.signature
 
+    def decodes_input(self, name: str) -> bool:
+        """Only a parameter its body hands to Python ops alone, as it is, takes a tagged or encoded value."""
+        return name in self.op_inputs
+
     def template(self) -> dict:
         raise AssertionError("a sub-workflow is rendered as a DAG template by flowpack/_manifest.py")
 

@@ -16,6 +16,7 @@ import typing
 
 from ._context import current
 from ._errors import WorkflowBuildError
+from ._steplike import StepLike
 from ._types import MARKER, PARAM, TAGS, TEXT
 
 _OPEN, _CLOSE = "\ue000", "\ue001"
@@ -100,9 +101,9 @@ def _value_type(handle, graph):
     return found
 
 
-def _output_annotation(step, output: str):
+def _output_annotation(step: StepLike, output: str):
     fields = step.interface.fields
-    func = getattr(step, "func", None)
+    func = step.func
     if func is not None:
         try:
             ret = typing.get_type_hints(func).get("return")

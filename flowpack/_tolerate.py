@@ -13,7 +13,6 @@ from a path the step never writes), which Argo gathers from the items that succe
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 import weakref
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 
 from ._engine._tolerance import DONE, check_expression, parameter_path, total_of_count, total_of_list
 from ._errors import WorkflowBuildError
+from ._steplike import StepForm, StepLike
 from ._wire import io_path
 
 UNWRITTEN = "outputs/done"  # the folder of fp-done's path: no step writes there, so Argo takes the default
@@ -46,35 +46,23 @@ def check_tolerate(tolerate: object, where: str) -> int | float:
     return tolerate
 
 
-class CountedStep:
+class CountedStep(StepForm):
     """The op as a tolerant map runs it: its template (or a map-of-files form of it) with the output parameter
     `fp-done`. Anything else is the op's own."""
 
-    def __init__(self, step) -> None:
-        self.inner = step
-        self.op = getattr(step, "op", step)
-        self.name = step.name + "-counted"
-        self.raw_name = getattr(step, "raw_name", step.name) + "-counted"
-        self._template: dict | None = None
-
-    def __getattr__(self, name: str):
-        return getattr(self.inner, name)
+    def __init__(self, step: StepLike) -> None:
+        super().__init__(step, "-counted")
 
     def __repr__(self) -> str:
         return f"<{self.inner!r} counting its items>"
 
-    def template(self) -> dict:
-        if self._template is None:
-            tpl = copy.deepcopy(self.inner.template())
-            tpl["name"] = self.name
-            outputs = tpl.setdefault("outputs", {})
-            outputs["parameters"] = [*(outputs.get("parameters") or []),
-                                     {"name": DONE, "valueFrom": {"path": io_path(UNWRITTEN, DONE), "default": "1"}}]
-            self._template = tpl
-        return self._template
+    def adapt(self, template: dict) -> None:
+        outputs = template.setdefault("outputs", {})
+        outputs["parameters"] = [*(outputs.get("parameters") or []),
+                                 {"name": DONE, "valueFrom": {"path": io_path(UNWRITTEN, DONE), "default": "1"}}]
 
 
-def counted_step(step) -> CountedStep:
+def counted_step(step: StepLike) -> CountedStep:
     """The counting form of `step` (one per step)."""
     variant = _variants.get(step)
     if variant is None:

@@ -23,6 +23,7 @@ from ._op import protect
 from ._param_items import item_protected
 from ._signature import check_callable, describe
 from ._skip_warning import warn_skippable
+from ._steplike import StepLike
 from ._subworkflow import SubWorkflow, check_protected_crossings
 from ._subworkflow import call as subworkflow_call
 from ._types import PARAM, PARAM_JSON, PATHS, encode, is_json_value
@@ -272,10 +273,10 @@ class _no_gc:
         return False
 
 
-def _return_annotation(step) -> type | None:
+def _return_annotation(step: StepLike) -> type | None:
     if isinstance(step, SubWorkflow):  # the NamedTuple of the op whose result it returns, or its own annotation
         return step.result_type
-    func = getattr(step, "func", None)
+    func = step.func
     try:
         return typing.get_type_hints(func).get("return") if func is not None else None
     except Exception:
@@ -320,7 +321,7 @@ def _check_protected_uses(graph: Graph, names: set[str], wf: str) -> None:
             if ref in control or "workflow.parameters['%s']" % name in control:
                 raise WorkflowBuildError(f"{where}, so task {task.name!r} can't test it in a condition or map over "
                                          f"it. Pass such text to a Python op as an argument instead.")
-            if not getattr(task.step, "decodes_protected", False) and any(ref in v for _, v in task.parameters):
+            if not task.step.decodes_protected and any(ref in v for _, v in task.parameters):
                 raise WorkflowBuildError(f"{where}, and the shell step {task.name!r} can't decode it. "
                                          f"Pass it through a file (a Path parameter) instead.")
 
@@ -328,7 +329,7 @@ def _check_protected_uses(graph: Graph, names: set[str], wf: str) -> None:
 def _check_shell_uses(graph: Graph, texts: dict[str, str], wf: str) -> None:
     """A parameter reaching a shell step becomes an environment variable: it must be one an environment can hold."""
     for task in graph.tasks:
-        if getattr(task.step, "decodes_protected", False):
+        if task.step.decodes_protected:
             continue
         for name, text in texts.items():
             if any("{{workflow.parameters.%s}}" % name in v for _, v in task.parameters):
