@@ -171,6 +171,25 @@ class Handle(Reference):
         return f"<output {self.output or '*'} of task {self.task.name}>"
 
 
+@dataclass(frozen=True)
+class Fallback:
+    """An input wired to `output` of `source` that falls back to `default` (its own default, as the step reads it)
+    when `source` did not succeed; used when the manifest is assembled (see _manifest)."""
+
+    source: Task
+    output: str
+    default: str
+
+
+@dataclass(frozen=True)
+class UploadedItems:
+    """A literal list of local files or folders a map runs over, uploaded: their store keys (the loop's items), and
+    whether they are files (stored as they are) rather than folders (stored as tarballs Argo unpacks)."""
+
+    keys: list[str]
+    files: bool
+
+
 @dataclass(eq=False)
 class Task:
     """One call of a step inside a workflow body (or one map over a step)."""
@@ -187,7 +206,7 @@ class Task:
     is_map: bool = False
     parallelism: int | None = None
     loop_template: str | None = None  # a bounded map's wrapper DAG template (a unique template name)
-    fallbacks: dict = field(default_factory=dict)  # input -> (task, output, default text): used if the task is skipped
+    fallbacks: dict[str, Fallback] = field(default_factory=dict)  # input -> its default, if its source is skipped
     clauses: list = field(default_factory=list)  # status clauses from .after(on=...) / fp.any_of (_status_deps)
     exit_hook: tuple | None = None  # (template, takes status): .on_exit(op) (_hooks)
     tolerance: Tolerance | None = None  # op.map(..., tolerate=2): how many items it may lose (_tolerate)
@@ -339,7 +358,7 @@ class Graph:
                    and not (v.kind.how == PATHS and step.interface.inputs[n].kind.how == PATHS)}  # files: broadcast
         files = {n: self._upload_items(v, where, n) for n, v in literal.items()
                  if step.interface.inputs[n].kind.how == PATH}  # local files: their upload keys are the items
-        literal.update({n: keys for n, (keys, _) in files.items()})
+        literal.update({n: uploaded.keys for n, uploaded in files.items()})
         sequences = {n: v for n, v in bound.items() if isinstance(v, Sequence)}  # fp.sequence(...): withSequence
         fields = {n: v for n, v in bound.items() if isinstance(v, RowField)}  # fp.rows(run-time list)
         if sequences and (len(sequences) > 1 or literal or dynamic):
@@ -399,7 +418,8 @@ class Graph:
                 task.artifacts.append({"name": name, "raw": {"data": (wire_tag(TEXT, False) if text_items else
                                                                       RAW_JSON) + item}})
             elif inp.kind.how == PATH and (name in files or of_files):
-                task.artifacts.append(item_artifact(name, dynamic.get(name), item, files.get(name, ((), True))[1]))
+                task.artifacts.append(item_artifact(name, dynamic.get(name), item,
+                                                    files[name].files if name in files else True))
             else:
                 raise WorkflowBuildError(
                     f"{where}: argument {name!r} is {_describe(inp.kind)}, but the mapped list holds "
@@ -453,9 +473,9 @@ class Graph:
         self.tasks.append(task)
         return result_handle(task)
 
-    def _upload_items(self, values: list, where: str, name: str) -> tuple[list[str], bool]:
+    def _upload_items(self, values: list, where: str, name: str) -> UploadedItems:
         """A literal list of local files or folders mapped over a Path argument: each is uploaded by content, its key
-        the loop's item. Returns the keys and whether they are files (stored as they are) rather than folders."""
+        the loop's item."""
         keys, kinds = [], set()
         for v in values:
             if not isinstance(v, (str, Path)) or not Path(v).exists():
@@ -469,7 +489,7 @@ class Graph:
         if len(kinds) > 1:
             raise WorkflowBuildError(f"{where}: the items of {name!r} mix files and folders; map over files only or "
                                      f"folders only (Argo unpacks a folder's upload, and must keep a file as it is).")
-        return keys, kinds != {True}
+        return UploadedItems(keys, kinds != {True})
 
     def _text_items(self, handle: Handle) -> bool:
         """The list `handle` holds only text, by its annotation (`list[str]`, or the items of a map of a `-> str`
@@ -623,7 +643,7 @@ class Graph:
                 default = inp.default_text
                 if decodes:
                     default = (wire_tag(inp.kind.codec, False) if tag else "") + protect(default, inp.kind.codec)
-                task.fallbacks[inp.name] = (value.task, value.output, default)
+                task.fallbacks[inp.name] = Fallback(value.task, value.output, default)
         elif src == PARAM and dst == PICKLE:
             task.artifacts.append({"name": inp.name, "raw": {"data": wire_tag(codec, gathered) + ref}})
         elif src == dst:

@@ -11,7 +11,7 @@ from ._batch import is_batched
 from ._capture_facts import IMAGES_ANNOTATION, images_annotation
 from ._engine._batch import flatten_expression
 from ._engine._expr import fallback_expression
-from ._graph import Graph, Handle
+from ._graph import Fallback, Graph, Handle
 from ._hooks import hooks_field
 from ._jinja import render_json
 from ._status_deps import failure_handled, may_not_run, task_clauses
@@ -65,8 +65,8 @@ def task_rows(graph: Graph, finish: tuple[str, str] | None = None) -> tuple[list
                                if d not in covered] + clauses)
         parameters = t.parameters
         if fallback:
-            parameters = [(n, _fallback_value(v, *t.fallbacks[n]) if n in t.fallbacks and t.fallbacks[n][0] in fallback
-                           else v) for n, v in parameters]
+            parameters = [(n, _fallback_value(v, t.fallbacks[n])
+                           if n in t.fallbacks and t.fallbacks[n].source in fallback else v) for n, v in parameters]
         extra = dict(t.extra)
         if t.when is not None:
             extra["when"] = t.when
@@ -105,7 +105,8 @@ def _skippable(graph: Graph) -> tuple[set, dict]:
     skippable: set = set()
     fallbacks: dict = {}
     for t in graph.tasks:
-        fallbacks[t] = {src for src, _, _ in t.fallbacks.values() if src in skippable and _only_fallbacks(t, src)}
+        fallbacks[t] = {f.source for f in t.fallbacks.values()
+                        if f.source in skippable and _only_fallbacks(t, f.source)}
         if t.when is not None or t.allowed_failure or may_not_run(t) or \
                 any(d in skippable and d not in fallbacks[t] for d in t.deps):
             skippable.add(t)
@@ -151,7 +152,7 @@ def _only_fallbacks(task, src) -> bool:
     """Every use `task` makes of `src` is a parameter input with a default (so it can do without `src`)."""
     used = [n for n, v in task.parameters if ("{{tasks.%s." % src.name) in v]
     used += [a["name"] for a in task.artifacts if ("{{tasks.%s." % src.name) in str(a)]
-    return bool(used) and all(n in task.fallbacks and task.fallbacks[n][0] is src for n in used)
+    return bool(used) and all(n in task.fallbacks and task.fallbacks[n].source is src for n in used)
 
 
 def _depends_clause(dep, skippable: bool, fallback: bool, data: bool) -> str:
@@ -164,13 +165,13 @@ def _depends_clause(dep, skippable: bool, fallback: bool, data: bool) -> str:
     return dep.name + (".Succeeded" if skippable else "")
 
 
-def _fallback_value(wired: str, src, output: str, default: str) -> str:
+def _fallback_value(wired: str, fallback: Fallback) -> str:
     """An Argo expression: the step's output if it succeeded, else the default (as an expr string literal, which
     the graph tagged and protected for a Python step), after the codec tag the wire has before its reference.
     Braces in the literal are written as escapes, so no `}}` ends the expression early."""
     tag = wired[:wired.index("{{")]
-    literal = json.dumps(default, ensure_ascii=False).replace("{", "\\u007b").replace("}", "\\u007d")
-    return tag + fallback_expression(src.name, output, literal)
+    literal = json.dumps(fallback.default, ensure_ascii=False).replace("{", "\\u007b").replace("}", "\\u007d")
+    return tag + fallback_expression(fallback.source.name, fallback.output, literal)
 
 
 def _map_in_dag(row: dict, parallelism: int | None, loop_name: str) -> tuple[dict, DagTemplate]:
