@@ -147,11 +147,11 @@ def _settle_parameters(manifest: dict, templates: dict, readers: set[str], decla
         if len(uses) != every:
             warn_kept(where, value, "a condition, a map, text, a shell step or a sub-workflow reads it")
             continue
-        marker, art, stashed = twin_literal(value, name, where)
-        param["value"] = marker
-        uploads[stashed.key] = stashed.path
+        big = twin_literal(value, name, where)
+        param["value"] = big.marker
+        uploads[big.stashed.key] = big.stashed.path
         for use in uses:
-            _add_artifact(use, art)
+            _add_artifact(use, big.artifact)
             declared.setdefault(use.task["template"], _Declared()).inputs.add(use.name)
     return uploads
 

@@ -27,8 +27,8 @@ from types import FrameType
 from ._types import BIG
 from ._wire import BIG_VALUE, twin
 
-__all__ = ["BIG_VALUE", "UPLOAD_PREFIX", "BigValueWarning", "Stashed", "is_big", "marker", "stash", "twin_literal",
-           "user_level", "warn_kept"]
+__all__ = ["BIG_VALUE", "UPLOAD_PREFIX", "BigValueWarning", "Stashed", "Twin", "is_big", "marker", "stash",
+           "twin_literal", "user_level", "warn_kept"]
 
 UPLOAD_PREFIX = "flowpack/inputs"  # input files (_graph) and big values are stored under it, by their content
 
@@ -97,15 +97,27 @@ def describe_size(size: int) -> str:
     return f"{size / (1 << 20):.1f} MiB" if size >= 1 << 20 else f"{size / 1024:.1f} KiB"
 
 
-def twin_literal(text: str, name: str, where: str) -> tuple[str, dict, Stashed]:
-    """A big literal for input `name`: the marker its parameter holds, the twin artifact argument (uploaded by
-    content, as it is), and the stashed file to upload. Warns (BigValueWarning) naming `where` and the size."""
+@dataclass(frozen=True)
+class Twin:
+    """A big literal for one input: the stashed file to upload (its marker is what the input's parameter holds),
+    and the twin artifact argument the step reads the value from (uploaded by content, kept as it is)."""
+
+    stashed: Stashed
+    artifact: dict
+
+    @property
+    def marker(self) -> str:
+        return self.stashed.marker
+
+
+def twin_literal(text: str, name: str, where: str) -> Twin:
+    """A big literal for input `name`, as its twin. Warns (BigValueWarning) naming `where` and the size."""
     stashed = stash(text)
     warnings.warn(BigValueWarning(
         f"{where}: the value is {describe_size(stashed.size)} of text, over {BIG_VALUE // 1024} KiB, so it travels "
         f"as an artifact (uploaded before the run) instead of inside the workflow, which Argo keeps under about "
         f"1 MiB. The step gets the same value. To silence this: {SILENCE}."), stacklevel=user_level())
-    return stashed.marker, {"name": twin(name), "s3": {"key": stashed.key}, "archive": {"none": {}}}, stashed
+    return Twin(stashed, {"name": twin(name), "s3": {"key": stashed.key}, "archive": {"none": {}}})
 
 
 def warn_kept(where: str, text: str, why: str) -> None:

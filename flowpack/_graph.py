@@ -570,9 +570,10 @@ class Graph:
             decodes = task.step.decodes_protected  # a shell step gets the text as it is
             sent = protect(text, inp.kind.codec) if decodes else text
             if decodes and is_big(sent) and task.step.runs_script:  # over BIG_VALUE: as its twin (_bigvalue)
-                sent, twin_art, stashed = twin_literal(sent, inp.name, where)
-                self.uploads[stashed.key] = stashed.path
-                task.artifacts.append(twin_art)
+                big = twin_literal(sent, inp.name, where)
+                sent = big.marker
+                self.uploads[big.stashed.key] = big.stashed.path
+                task.artifacts.append(big.artifact)
             elif decodes and is_big(sent):
                 warn_kept(where, sent, f"sub-workflow {task.step.name!r} takes it as a parameter")
             task.parameters.append((inp.name, sent))
@@ -585,9 +586,9 @@ class Graph:
                     f"Pass the handle as its own argument and build the object inside the op."
                 ) from None
             if is_big(raw) and task.step.runs_script:  # the raw artifact's text, uploaded instead (_bigvalue)
-                _, twin_art, stashed = twin_literal(raw, inp.name, where)
-                self.uploads[stashed.key] = stashed.path
-                task.artifacts.append({**twin_art, "name": inp.name})
+                big = twin_literal(raw, inp.name, where)
+                self.uploads[big.stashed.key] = big.stashed.path
+                task.artifacts.append({**big.artifact, "name": inp.name})
                 return
             task.artifacts.append({"name": inp.name, "raw": {"data": raw}})
         elif how == PATHS:
