@@ -182,6 +182,15 @@ class Fallback:
 
 
 @dataclass(frozen=True)
+class Finish:
+    """The task closing a DAG whose tasks may end in an allowed failure or without outputs, and its template's name
+    (see _manifest.needs_finish)."""
+
+    task: str
+    template: str
+
+
+@dataclass(frozen=True)
 class UploadedItems:
     """A literal list of local files or folders a map runs over, uploaded: their store keys (the loop's items), and
     whether they are files (stored as they are) rather than folders (stored as tarballs Argo unpacks)."""

@@ -11,7 +11,7 @@ from ._batch import is_batched
 from ._capture_facts import IMAGES_ANNOTATION, images_annotation
 from ._engine._batch import flatten_expression
 from ._engine._expr import fallback_expression
-from ._graph import Fallback, Graph, Handle
+from ._graph import Fallback, Finish, Graph, Handle
 from ._hooks import hooks_field
 from ._jinja import render_json
 from ._status_deps import failure_handled, may_not_run, task_clauses
@@ -48,10 +48,10 @@ class DagTemplate:
 FINISH = "finish"  # the closing task of a DAG whose tasks may end in an allowed failure (see `_finish_row`)
 
 
-def task_rows(graph: Graph, finish: tuple[str, str] | None = None) -> tuple[list[dict], list["DagTemplate"]]:
+def task_rows(graph: Graph, finish: Finish | None = None) -> tuple[list[dict], list["DagTemplate"]]:
     """DAG task rows, plus the extra DAG templates a map runs in when it is bounded, conditional or may be empty.
 
-    `finish` is (task name, template name) of the closing task, rendered when some task's `depends` accepts the
+    `finish` names the closing task and its template, rendered when some task's `depends` accepts the
     failure or absence of another (see `needs_finish`)."""
     rows, wrappers = [], []
     skippable, fallbacks = _skippable(graph)
@@ -119,20 +119,19 @@ def needs_finish(graph: Graph) -> bool:
     return any(t.allowed_failure for t in graph.tasks) or any(_skippable(graph)[1].values())
 
 
-def _finish_row(graph: Graph, finish: tuple[str, str]) -> dict:
+def _finish_row(graph: Graph, finish: Finish) -> dict:
     """Argo decides a DAG's phase from the branches leading to its last tasks (dag.go `assessDAGPhase`): a failed
     task fails the DAG unless every path from it reaches a task that completed. So the DAG ends with one task that
     waits for every other and runs only when none failed, except those allowed to: it completes (the DAG
     succeeds past allowed failures), or it is omitted and the failure decides the DAG's phase."""
-    name, template = finish
     ok = " || ".join
     clauses = []
     for t in graph.tasks:
         handled = t.allowed_failure or failure_handled(t, graph.tasks)
         ends = ["Succeeded", "Skipped", "Omitted"] + (["Failed", "Errored"] if handled else [])
         clauses.append("(" + ok(f"{t.name}.{e}" for e in ends) + ")")
-    return {"name": name, "template": template, "depends": " && ".join(clauses), "parameters": [], "artifacts": [],
-            "extra": {}}
+    return {"name": finish.task, "template": finish.template, "depends": " && ".join(clauses), "parameters": [],
+            "artifacts": [], "extra": {}}
 
 
 def finish_template(name: str) -> dict:
@@ -236,7 +235,7 @@ def dag_outputs(outputs: dict[str, Handle]) -> list[DagOutput]:
     return found
 
 
-def dag_templates(graph: Graph, dag: DagTemplate, finish: tuple[str, str] | None,
+def dag_templates(graph: Graph, dag: DagTemplate, finish: Finish | None,
                   parameters: dict[str, list[str]]) -> list[DagTemplate | dict]:
     """The DAG template of `graph`'s tasks (its name, inputs and outputs given in `dag`), followed by the DAGs its
     bounded, conditional or run-time maps run in. `parameters`: each template's output parameters."""
@@ -258,9 +257,9 @@ def dag_templates(graph: Graph, dag: DagTemplate, finish: tuple[str, str] | None
 def build(graph: Graph, *, name: str, entrypoint: str, parameters: list[tuple[str, str]],
           artifacts: list[dict], outputs: dict[str, Handle], shape: dict, kind: str = "Workflow",
           spec_extra: dict | None = None, extra_templates: Sequence[dict] = (),
-          finish: tuple[str, str] | None = None, own_entry: bool = False) -> dict:
+          finish: Finish | None = None, own_entry: bool = False) -> dict:
     """The manifest as a dict; the `shape` annotation records how run.result() rebuilds the return value.
-    `finish` is (task, template) of the closing task when `needs_finish(graph)`. `own_entry`: the entrypoint is
+    `finish` is the closing task when `needs_finish(graph)`. `own_entry`: the entrypoint is
     the DAG template of the workflow as a sub-workflow of itself (its body calls it), so `graph` adds none."""
     ops = {tpl: step.template() if step.name == tpl else {**step.template(), "name": tpl}
            for tpl, step in graph.steps.items() if not isinstance(step, SubWorkflow)}
@@ -282,10 +281,10 @@ def build(graph: Graph, *, name: str, entrypoint: str, parameters: list[tuple[st
                            outputs=dag_outputs(step.outputs), parallelism=step.parallelism)
         sub = dag_templates(step.graph, head, step.finish, parameters_of)
         templates.append(sub[0])
-        nested += sub[1:] + ([finish_template(step.finish[1])] if step.finish is not None else [])
+        nested += sub[1:] + ([finish_template(step.finish.template)] if step.finish is not None else [])
     templates += extra_templates
     if finish is not None:
-        templates.append(finish_template(finish[1]))
+        templates.append(finish_template(finish.template))
     templates += ([] if own_entry else dags[1:]) + nested
     if own_entry:  # the entrypoint first, as in the workflow's own DAG
         templates.sort(key=lambda t: (t.get("name") if isinstance(t, dict) else t.name) != entrypoint)

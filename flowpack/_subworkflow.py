@@ -14,7 +14,7 @@ from typing import Callable, Protocol
 
 from ._context import building
 from ._errors import WorkflowBuildError
-from ._graph import Graph, Handle, Task, item_codec
+from ._graph import Finish, Graph, Handle, Task, item_codec
 from ._op import Op, Step
 from ._signature import Input, Interface, _hints
 from ._status_deps import may_not_run
@@ -56,7 +56,7 @@ class SubWorkflow(Step):
         self.outputs: dict[str, Handle] = {}
         self.building = True
         self.recursive = False  # a call of it was made while its body was being built
-        self.finish: tuple[str, str] | None = None  # (task, template) closing its DAG, set when the manifest is named
+        self.finish: Finish | None = None  # the task closing its DAG, set when the manifest is named
         self.op_inputs: set[str] = set()  # parameters the body only hands to Python ops as they are (see build)
         self.deferred: list[tuple[str, object, str]] = []  # arguments of calls made while the body was being built
         self.result_type: type | None = None  # the NamedTuple its fields rebuild as (see build)

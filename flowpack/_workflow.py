@@ -17,7 +17,7 @@ from ._context import building, current
 from ._errors import OpDefinitionError, WorkflowBuildError
 from ._exit import check_exit_op, exit_handler
 from ._exit_with import bind_exit_values
-from ._graph import Graph, Handle, _content_key, item_codec, upload_argument, workflow_param
+from ._graph import Finish, Graph, Handle, _content_key, item_codec, upload_argument, workflow_param
 from ._names import PARAM_NAME, UniqueNames, k8s_name
 from ._op import protect
 from ._param_items import item_protected
@@ -174,10 +174,11 @@ class Workflow:
             bind_exit_values(graph, None, {}, self.name)
         finish = None
         if own is None and _manifest.needs_finish(graph):
-            finish = (graph.task_name(_manifest.FINISH), names.take(self.name + "-" + _manifest.FINISH))
+            finish = Finish(graph.task_name(_manifest.FINISH), names.take(self.name + "-" + _manifest.FINISH))
         for sub in subflows:  # a sub-workflow's DAG closes with its own finish task when it needs one
             if _manifest.needs_finish(sub.graph):
-                sub.finish = (sub.graph.task_name(_manifest.FINISH), names.take(sub.name + "-" + _manifest.FINISH))
+                sub.finish = Finish(sub.graph.task_name(_manifest.FINISH),
+                                    names.take(sub.name + "-" + _manifest.FINISH))
         manifest = _manifest.build(graph, name=self.name, entrypoint=entry, parameters=parameters,
                                    artifacts=artifacts, outputs=outputs, shape=shape, spec_extra=spec_extra,
                                    extra_templates=extra_templates, finish=finish, own_entry=own is not None)
