@@ -9,6 +9,7 @@ import sys
 import sysconfig
 import unicodedata
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 from ._batch import batch_task, batched_step, check_batch
@@ -282,6 +283,34 @@ def result_handle(task: Task) -> Handle:
     if task.step.interface.fields is None and len(outputs) == 1:
         return task.handle(next(iter(outputs)))
     return task.handle(None)
+
+
+class ReturnForm(StrEnum):
+    """What a workflow body returned: nothing, one handle, a tuple or a dict of handles, or the fields of an op's
+    NamedTuple result. Its text is what the manifest's outputs annotation records."""
+
+    NONE = "none"
+    SINGLE = "single"
+    TUPLE = "tuple"
+    DICT = "dict"
+    FIELDS = "fields"
+
+
+@dataclass(frozen=True)
+class Returned:
+    """How a workflow body's return value maps to its outputs, for run.result() to rebuild it: its form, how each
+    output decodes (its kind record), and a NamedTuple's fields in order."""
+
+    form: ReturnForm
+    kinds: dict[str, dict[str, str]]
+    fields: tuple[str, ...] | None = None
+
+    def to_json(self) -> dict:
+        """The manifest's outputs annotation (the run side reads this form)."""
+        record: dict = {"shape": self.form.value, "kinds": self.kinds}
+        if self.fields is not None:
+            record["fields"] = list(self.fields)
+        return record
 
 
 def workflow_param(name: str, kind: Kind) -> Handle:

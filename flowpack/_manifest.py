@@ -11,7 +11,7 @@ from ._batch import is_batched
 from ._capture_facts import IMAGES_ANNOTATION, images_annotation
 from ._engine._batch import flatten_expression
 from ._engine._expr import fallback_expression
-from ._graph import Fallback, Finish, Graph, Handle
+from ._graph import Fallback, Finish, Graph, Handle, Returned
 from ._hooks import hooks_field
 from ._jinja import render_json
 from ._status_deps import failure_handled, may_not_run, task_clauses
@@ -255,7 +255,7 @@ def dag_templates(graph: Graph, dag: DagTemplate, finish: Finish | None,
 
 
 def build(graph: Graph, *, name: str, entrypoint: str, parameters: list[tuple[str, str]],
-          artifacts: list[dict], outputs: dict[str, Handle], shape: dict, kind: str = "Workflow",
+          artifacts: list[dict], outputs: dict[str, Handle], shape: Returned, kind: str = "Workflow",
           spec_extra: dict | None = None, extra_templates: Sequence[dict] = (),
           finish: Finish | None = None, own_entry: bool = False) -> dict:
     """The manifest as a dict; the `shape` annotation records how run.result() rebuilds the return value.
@@ -288,7 +288,7 @@ def build(graph: Graph, *, name: str, entrypoint: str, parameters: list[tuple[st
     templates += ([] if own_entry else dags[1:]) + nested
     if own_entry:  # the entrypoint first, as in the workflow's own DAG
         templates.sort(key=lambda t: (t.get("name") if isinstance(t, dict) else t.name) != entrypoint)
-    annotations = {OUTPUTS_ANNOTATION: json.dumps(shape, separators=(",", ":")),
+    annotations = {OUTPUTS_ANNOTATION: json.dumps(shape.to_json(), separators=(",", ":")),
                    IMAGES_ANNOTATION: images_annotation({n: step.image_facts() for n, step in graph.steps.items()})}
     return render_json(
         "workflow.json.j2",

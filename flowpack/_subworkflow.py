@@ -14,13 +14,13 @@ from typing import Callable, Protocol
 
 from ._context import building
 from ._errors import WorkflowBuildError
-from ._graph import Finish, Graph, Handle, Task, item_codec
+from ._graph import Finish, Graph, Handle, Returned, ReturnForm, Task, item_codec
 from ._op import Op, Step
 from ._signature import Input, Interface, _hints
 from ._status_deps import may_not_run
 from ._types import PARAM, PARAM_JSON, PATH, PICKLE, Kind, encode, is_json_value, is_namedtuple, protect
 
-Outputs = Callable[[object, str], "tuple[dict[str, Handle], dict]"]  # the body's return value -> named outputs
+Outputs = Callable[[object, str], "tuple[dict[str, Handle], Returned]"]  # the body's return value -> named outputs
 
 
 class WorkflowLike(Protocol):
@@ -85,12 +85,12 @@ class SubWorkflow(Step):
             returned = self.workflow.func(**handles)
         outputs, shape = outputs_of(returned, self.name)
         where = f"sub-workflow {self.name!r}"
-        if shape["shape"] == "tuple":
+        if shape.form == ReturnForm.TUPLE:
             raise WorkflowBuildError(f"{where} returns a tuple; a sub-workflow's outputs are named, as an op's are. "
                                      f"Return one handle, a NamedTuple-returning op's result, or a dict of handles.")
         kinds = {n: h.kind for n, h in outputs.items() if h.kind is not None}  # a returned handle has a kind
         gathered = {n: c for n, c in ((n, item_codec(h)) for n, h in outputs.items()) if c is not None}
-        fields = tuple(outputs) if shape["shape"] in ("fields", "dict") else None
+        fields = tuple(outputs) if shape.form in (ReturnForm.FIELDS, ReturnForm.DICT) else None
         if self.recursive and self.declared is None and outputs:
             raise WorkflowBuildError(f"{where} calls itself and returns {sorted(outputs)}, but its outputs can't be "
                                      f"known at the call inside its own body. Annotate its return type (e.g. "
@@ -101,7 +101,7 @@ class SubWorkflow(Step):
                                      f"Make the annotation and the returned handles agree.")
         self.outputs = outputs
         self.interface = Interface(self.interface.inputs, kinds, fields, None, gathered)
-        self.result_type = _fields_type(self, returned) if shape["shape"] == "fields" else None
+        self.result_type = _fields_type(self, returned) if shape.form == ReturnForm.FIELDS else None
         self.building = False
         self.op_inputs = {n for n in self.interface.inputs if _only_op_inputs(self, n)}
         _check_recursion_stops(self)

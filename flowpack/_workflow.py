@@ -17,7 +17,17 @@ from ._context import building, current
 from ._errors import OpDefinitionError, WorkflowBuildError
 from ._exit import check_exit_op, exit_handler
 from ._exit_with import bind_exit_values
-from ._graph import Finish, Graph, Handle, _content_key, item_codec, upload_argument, workflow_param
+from ._graph import (
+    Finish,
+    Graph,
+    Handle,
+    Returned,
+    ReturnForm,
+    _content_key,
+    item_codec,
+    upload_argument,
+    workflow_param,
+)
 from ._names import PARAM_NAME, UniqueNames, k8s_name
 from ._op import protect
 from ._param_items import item_protected
@@ -191,9 +201,9 @@ class Workflow:
             manifest = apply_images(manifest, self._images)
         check_manifest(manifest)
         result_type = None
-        if shape["shape"] == "fields" and isinstance(returned, Handle) and returned.task is not None:
+        if shape.form == ReturnForm.FIELDS and isinstance(returned, Handle) and returned.task is not None:
             result_type = _return_annotation(returned.task.step)
-        return Built(manifest, dict(graph.uploads), shape, result_type, dict(graph.steps))
+        return Built(manifest, dict(graph.uploads), shape.to_json(), result_type, dict(graph.steps))
 
     def render(self, **params) -> dict:
         """The Argo Workflow manifest (a dict) for these parameter values."""
@@ -337,7 +347,7 @@ def _check_shell_uses(graph: Graph, texts: dict[str, str], wf: str) -> None:
                 check_env_text(text, f"workflow {wf!r}: parameter {name!r} (an input of the shell step {task.name!r})")
 
 
-def _outputs(returned, wf: str) -> tuple[dict[str, Handle], dict]:
+def _outputs(returned, wf: str) -> tuple[dict[str, Handle], Returned]:
     """Map the body's return value to named outputs, remembering its shape for run.result()."""
     def check(h, label):
         if not isinstance(h, Handle) or h.kind is None:
@@ -353,18 +363,18 @@ def _outputs(returned, wf: str) -> tuple[dict[str, Handle], dict]:
         return h
 
     if returned is None:
-        return {}, {"shape": "none", "kinds": {}}
+        return {}, Returned(ReturnForm.NONE, {})
     if isinstance(returned, Handle) and returned.kind is None and returned.task is not None:
         fields = returned.task.step.interface.fields
         if fields:
             outs = {f: returned.task.handle(f) for f in fields}
-            return outs, _shape("fields", outs, fields=list(fields))
+            return outs, _returned(ReturnForm.FIELDS, outs, tuple(fields))
     if isinstance(returned, Handle):
         outs = {"return": check(returned, "the return value")}
-        return outs, _shape("single", outs)
+        return outs, _returned(ReturnForm.SINGLE, outs)
     if isinstance(returned, (tuple, list)):
         outs = {f"return-{i}": check(h, f"item {i} of the returned tuple") for i, h in enumerate(returned)}
-        return outs, _shape("tuple", outs)
+        return outs, _returned(ReturnForm.TUPLE, outs)
     if isinstance(returned, dict):
         outs = {}
         for k, h in returned.items():
@@ -372,14 +382,13 @@ def _outputs(returned, wf: str) -> tuple[dict[str, Handle], dict]:
                 raise WorkflowBuildError(f"workflow {wf!r}: returned dict key {k!r} must be an Argo output name "
                                          f"(ASCII letters, digits, '_' and '-').")
             outs[k] = check(h, f"returned dict value {k!r}")
-        return outs, _shape("dict", outs)
+        return outs, _returned(ReturnForm.DICT, outs)
     check(returned, "the return value")
     raise AssertionError("unreachable")
 
 
-def _shape(shape: str, outs: dict[str, Handle], **extra) -> dict:
-    kinds = {n: _kind_record(h) for n, h in outs.items()}
-    return {"shape": shape, "kinds": kinds, **extra}
+def _returned(form: ReturnForm, outs: dict[str, Handle], fields: tuple[str, ...] | None = None) -> Returned:
+    return Returned(form, {n: _kind_record(h) for n, h in outs.items()}, fields)
 
 
 def _kind_record(h: Handle) -> dict:
