@@ -12,13 +12,13 @@ outside flowpack (`argo submit -p`) is read as Argo gives it.
 from __future__ import annotations
 
 import json
-from typing import Any
 
+from ._graph import Graph
 from ._types import TAGS, bare_items, protect_items, value_shape
 from ._wire import RAW_JSON
 
 
-def item_protected(graph: Any, name: str, value: object, annotation: object) -> str | None:
+def item_protected(graph: Graph, name: str, value: object, annotation: object) -> str | None:
     """The text of workflow parameter `name` (of `value`) with its items protected, or None when it needs nothing or
     some step reads it in a way that would see the encoded text (a shell step, a condition, text built from it)."""
     if not isinstance(value, list):
@@ -34,7 +34,7 @@ def item_protected(graph: Any, name: str, value: object, annotation: object) -> 
     return json.dumps(protected, separators=(",", ":"), ensure_ascii=False)
 
 
-def _only_python_readers(graph: Any, name: str) -> bool:
+def _only_python_readers(graph: Graph, name: str) -> bool:
     ref = "{{workflow.parameters.%s}}" % name
     path = "workflow.parameters['%s']" % name
     whole = {ref} | {tag + ref for tag in TAGS} | {RAW_JSON + ref}
