@@ -56,7 +56,12 @@ def workflow_steps(wf: WorkflowBody) -> dict[str, Step]:
                for name, inp in wf.interface.inputs.items()}
     with building(graph):
         wf.func(**handles)
-    return {name: step for name, step in graph.steps.items() if isinstance(step, Step)}
+    steps: dict[str, Step] = {}
+    for name, step in graph.steps.items():
+        own = step if isinstance(step, Step) else step.op  # a map's form of its op (batched, tolerant, of files)
+        if isinstance(own, Step):
+            steps[name] = own
+    return steps
 
 
 # ----------------------------------------------------------------------------------------------------- specs

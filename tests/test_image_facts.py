@@ -51,6 +51,11 @@ shout = fp.shell("echo -n $n > /tmp/n.txt", name="shout", inputs={"n": int},
 @fp.workflow
 def mixed(n: int):
     return {"d": dump(n), "b": boxed(plain(n)), "s": declared(shout(n=n).n)}
+
+
+@fp.workflow
+def maps():  # each map runs a form of its op with a template of its own (tolerant, batched)
+    return {"t": declared.map(n=[1, 2], tolerate=1), "b": dump.map(n=[1, 2, 3], batch=2)}
 '''
 
 
@@ -70,6 +75,14 @@ def test_a_manifest_alone_gives_the_specs_its_workflow_gives(user_module):
     facts = json.loads(manifest["metadata"]["annotations"][IMAGES_ANNOTATION])
     assert set(facts) == {"dump", "boxed", "declared", "plain"}  # Python ops only
     assert ImageFacts.from_json(facts["dump"], "dump") == m.dump.image_facts() == ImageFacts(("yaml",), False, ())
+
+
+def test_a_maps_own_template_gets_its_ops_image(user_module):
+    m = user_module(OPS)
+    from_ops, images = image_specs(m.maps)
+    assert (from_ops, images) == image_specs(m.maps.render())
+    forms = [name for name in from_ops if name not in ("declared", "dump")]
+    assert forms and all(from_ops[name] is not None for name in forms)  # each built like its op: packages, imports
 
 
 def test_specs_never_come_from_the_script_text(user_module):
