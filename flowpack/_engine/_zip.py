@@ -36,8 +36,6 @@ _SOURCE = r"sprig\.fromJson\((%s)\)" % PATH
 _FIELD = (r"'([A-Za-z0-9_-]+)', \(type\((%s)\[#\]\) == 'string' && !\(\2\[#\] startsWith '%s'\) \? '%s' \+ "
           r"sprig\.b64enc\(\2\[#\]\) : \2\[#\]\)" % (_SOURCE, re.escape(MARKER), re.escape(MARKER)))
 _FIELD_RE = re.compile(_FIELD)
-_TEXT_ITEMS = re.compile(r"^toJson\(map\(%s, \(type\(#\) == 'string' && !\(# startsWith '%s'\) \? '%s' \+ "
-                         r"sprig\.b64enc\(#\) : #\)\)\)$" % (_SOURCE, re.escape(MARKER), re.escape(MARKER)))
 _ZIP = re.compile(r"^toJson\(map\(sprig\.until\(min\((?P<lens>.*)\)\), sprig\.dict\((?P<fields>.*)\)\)\)$")
 
 
@@ -62,6 +60,10 @@ def zip_expression(sources: dict[str, str]) -> str:
 def text_items_expression(ref: str) -> str:
     """The `withParam` over the run-time list of text `ref` (a `{{...}}` reference), each item encoded."""
     return "{{=toJson(map(%s, %s))}}" % (_list(ref), _item("#"))
+
+
+# What text_items_expression writes, read back: the same ITEM text, so writer and reader can't drift apart.
+_TEXT_ITEMS = re.compile("^%s%s%s$" % (re.escape("toJson(map("), _SOURCE, re.escape(", %s))" % _item("#"))))
 
 
 @dataclass(frozen=True)
