@@ -56,7 +56,17 @@ def _verdict(ok: bool | None) -> str:
     return "n/a" if ok is None else ("met" if ok else "**missed**")
 
 
-def render(res: dict) -> str:
+HAND = "## Notes written by hand"
+
+
+def kept_notes(previous: str) -> list[str]:
+    """The section of the previous BENCHMARKS.md written by hand (from HAND to the end), kept as it was."""
+    at = previous.find("\n" + HAND + "\n")
+    return previous[at + 1:].rstrip("\n").split("\n") + [""] if at >= 0 else []
+
+
+def render(res: dict, kept: list[str] | None = None) -> str:
+    """The report of `res`; `kept` is the hand-written section of the previous report (kept_notes), put last."""
     m = res["meta"]
     out = ["# flowpack benchmarks", "",
            "Written by `make bench` (`python bench/run_all.py`); raw runs in `bench/results.json`. Every time is the "
@@ -78,7 +88,7 @@ def render(res: dict) -> str:
                    + ", ".join(again["parts"]) + " (their rows come from that invocation, the others from the run above)")
     out.append("")
     out += (_targets(res) + _issue18(res) + _builds(res) + _fanout(res) + _local(res) + _imports(res) + _scripts(res)
-            + _notes())
+            + _notes() + (kept or []))
     return "\n".join(out) + "\n"
 
 

@@ -138,6 +138,13 @@ def script_result(name: str, args: list[str]) -> dict:
     return {"error": f"exit {proc.returncode} without a result: {(proc.stderr or proc.stdout)[-1500:]}"}
 
 
+def write_report(results: dict) -> None:
+    """Rewrite BENCHMARKS.md from `results`, keeping the previous report's section written by hand."""
+    path = REPO / "BENCHMARKS.md"
+    kept = report.kept_notes(path.read_text()) if path.exists() else []
+    path.write_text(report.render(results, kept))
+
+
 LATE_PARTS = {  # the parts a BENCH_REDO can measure again, by name
     "handoff": {"fp_handoff": lambda: script_result("bench_handoff.py", ["--mib", str(HANDOFF_MIB),
                                                                          "--runs", str(min(RUNS, 3))])},
@@ -170,7 +177,7 @@ def redo(names: list[str]) -> int:
                 place = place.setdefault(key, {})
             place[path[-1]] = fn()
             (BENCH / "results.json").write_text(json.dumps(results, indent=1))
-            (REPO / "BENCHMARKS.md").write_text(report.render(results))
+            write_report(results)
     return 0
 
 
@@ -185,7 +192,7 @@ def main() -> int:
     def save() -> None:
         results["finished"] = time.time()
         (BENCH / "results.json").write_text(json.dumps(results, indent=1))
-        (REPO / "BENCHMARKS.md").write_text(report.render(results))
+        write_report(results)
 
     def part(key: str, fn, skip_as: str | None = None) -> None:
         if skip_as and skip_as in SKIP:
