@@ -8,7 +8,7 @@ Environment:
     BENCH_RUNS=5        measured runs per figure (at least 5 for the report; fewer only for a smoke run)
     BENCH_SKIP=a,b      parts to skip, reported as skipped: store, docker, kfp-2000, peers-local, scale, handoff
     BENCH_HANDOFF_MIB=1024  size of the artifact handed from one step to the next (issue 18)
-    BENCH_REDO=a,b      measure only these parts again (handoff, docker, scale, local), keeping the other figures of
+    BENCH_REDO=a,b      measure only these parts again (handoff, docker, scale, steps, local, build), keeping the other figures of
                         bench/results.json; the report names them and when they were taken
     BENCH_TIMEOUT=2400  seconds allowed to one worker call; past it the figure is reported as a timeout
 Results also go to bench/results.json (raw runs) and the report is rewritten after every part.
@@ -154,23 +154,34 @@ LATE_PARTS = {  # the parts a BENCH_REDO can measure again, by name
     "steps": {"fp_forkchain": lambda: work("flowpack", "forkchain", 50, RUNS),  # issue 18.1 and 18.2
               "fp_map_2000": lambda: work("flowpack", "mapthroughput", 2000, max(3, RUNS // 2))},
 }
-REDO_LOCAL = ("local", "chain", "fan")  # BENCH_REDO=local: flowpack's 50-step chain and fan-out again
+BUILD_SIZES = (500, 2000, 10000)
+BUILD_TOOLS = ("flowpack", "hera", "dflow", "kfp")
+
+
+def nested_jobs(name: str) -> list[tuple[tuple[str, ...], object]]:
+    """The figures of a part kept in nested keys, as (path in results.json, how to measure it): BENCH_REDO=local is
+    flowpack's 50-step chain and fan-out; BENCH_REDO=build the build rows of every tool (kfp's 2,000 only with the
+    full run: about 80 s a build)."""
+    if name == "local":
+        return [(("local", "flowpack", kind), lambda kind=kind: work("flowpack", "local", kind, 50, RUNS))
+                for kind in ("chain", "fan")]
+    if name == "build":
+        return [(("build", tool, str(n)), lambda tool=tool, n=n: work(tool, "build", n, RUNS))
+                for n in BUILD_SIZES for tool in BUILD_TOOLS if tool != "kfp" or n == 500]
+    return []
 
 
 def redo(names: list[str]) -> int:
-    """Measure some late parts again into the existing bench/results.json (e.g. after a part failed)."""
+    """Measure some parts again into the existing bench/results.json (e.g. after a part failed)."""
     results = json.loads((BENCH / "results.json").read_text())
-    unknown = [n for n in names if n not in LATE_PARTS and n != REDO_LOCAL[0]]
+    known = sorted(LATE_PARTS) + ["build", "local"]
+    unknown = [n for n in names if n not in known]
     if unknown:
-        raise SystemExit(f"BENCH_REDO: unknown part(s) {unknown}; known: {sorted(LATE_PARTS) + [REDO_LOCAL[0]]}")
+        raise SystemExit(f"BENCH_REDO: unknown part(s) {unknown}; known: {known}")
     results.setdefault("redone", []).append({"parts": names, "date": report.machine()["date"],
                                              "commit": report.machine()["commit"], "load_before": load()})
     for name in names:
-        if name == REDO_LOCAL[0]:
-            jobs = [(("local", "flowpack", kind), lambda kind=kind: work("flowpack", "local", kind, 50, RUNS))
-                    for kind in REDO_LOCAL[1:]]
-        else:
-            jobs = [((key,), fn) for key, fn in LATE_PARTS[name].items()]
+        jobs = nested_jobs(name) or [((key,), fn) for key, fn in LATE_PARTS[name].items()]
         for path, fn in jobs:
             place = results
             for key in path[:-1]:
@@ -207,8 +218,8 @@ def main() -> int:
 
     builds: dict = {}
     results["build"] = builds
-    for n in (500, 2000, 10000):
-        for tool in ("flowpack", "hera", "dflow", "kfp"):
+    for n in BUILD_SIZES:
+        for tool in BUILD_TOOLS:
             if tool == "kfp" and n == 10000:
                 builds.setdefault(tool, {})[str(n)] = {"skipped": "not run: kfp's compile time grows quadratically "
                                                                   "(issue 8 asks for N = 500 and 2,000 only)"}

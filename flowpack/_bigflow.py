@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -41,6 +42,11 @@ from ._wire import (
 
 _LOOPS = ("withItems", "withParam", "withSequence")
 _TAG = "(?:" + "|".join(re.escape(t) for t in TAGS) + ")?"
+# a reference to a task's outputs other than its files, in a DAG's JSON text: tasks.NAME.outputs, tasks['NAME'].outputs
+_OUTPUT_REF = re.compile(r"tasks(?:\.(?P<dot>[^.\s\[\]'\"{}]+)\.|\[['\"](?P<key>[^'\"\]]+)['\"]\]\.?)"
+                         r"outputs(?!\.artifacts)")
+# an argument that is exactly one output parameter of a task
+_EXACT_OUTPUT = re.compile(_TAG + r"\{\{tasks\.(?P<task>[^.\s{}]+)\.outputs\.parameters\.(?P<output>[-\w]+)\}\}")
 
 
 @dataclass
@@ -50,6 +56,7 @@ class _Use:
     task: dict
     name: str
     output: str = ""
+    task_read: str = ""  # the task whose output it reads
 
 
 @dataclass
@@ -87,10 +94,9 @@ def _reads_twins(step: StepLike | None, template: dict) -> bool:
     return "script" in template and step is not None and step.decodes_protected and step.runs_script
 
 
-def _uses(tasks: list[dict], readers: set[str], ref: str) -> list[_Use]:
-    """The arguments of Python ops (tasks without a loop) that are exactly `ref`, which ends in `(name)` when the
-    reference names one of several outputs."""
-    exact = re.compile(_TAG + ref)
+def _uses(tasks: list[dict], readers: set[str], exact: re.Pattern[str]) -> list[_Use]:
+    """The arguments of Python ops (tasks without a loop) that are exactly a reference `exact` matches in full (after a
+    codec tag); its groups `task` and `output` name the task and output read, when it reads one."""
     found = []
     for task in tasks:
         if task.get("template") not in readers or any(k in task for k in _LOOPS):
@@ -98,25 +104,26 @@ def _uses(tasks: list[dict], readers: set[str], ref: str) -> list[_Use]:
         for p in (task.get("arguments") or {}).get("parameters") or []:
             match = exact.fullmatch(str(p.get("value", "")))
             if match:
-                found.append(_Use(task, p["name"], match.groupdict().get("output") or ""))
+                groups = match.groupdict()
+                found.append(_Use(task, p["name"], groups.get("output") or "", groups.get("task") or ""))
     return found
 
 
 def _settle_outputs(dag: dict, tasks: list[dict], templates: dict, readers: set[str],
                     declared: dict[str, _Declared]) -> None:
-    text = _text(dag)
+    every = Counter(m["dot"] or m["key"] for m in _OUTPUT_REF.finditer(_text(dag)))  # its files are artifacts anyway
+    exact: dict[str, list[_Use]] = {}
+    for use in _uses(tasks, readers, _EXACT_OUTPUT):
+        exact.setdefault(use.task_read, []).append(use)
     for producer in tasks:
         name, tpl = producer["name"], templates.get(producer.get("template", ""))
         if tpl is None or producer.get("template") not in readers or any(k in producer for k in _LOOPS) \
                 or "memoize" in tpl:
             continue
         exported = {p["name"] for p in (tpl.get("outputs") or {}).get("parameters") or [] if "globalName" in p}
-        quoted = re.escape(name)
-        every = len(re.findall(r"tasks(?:\." + quoted + r"\.|\[['\"]" + quoted + r"['\"]\]\.?)outputs(?!\.artifacts)",
-                               text))  # its files are artifacts anyway
-        uses = _uses(tasks, readers, r"\{\{tasks\." + quoted + r"\.outputs\.parameters\.(?P<output>[-\w]+)\}\}")
-        if not uses or len(uses) != every or any(u.output in exported or u.output.startswith(DIGEST_PREFIX)
-                                                 for u in uses):
+        uses = exact.get(name, [])
+        if not uses or len(uses) != every[name] or any(u.output in exported or u.output.startswith(DIGEST_PREFIX)
+                                                       for u in uses):
             continue
         outputs = sorted({u.output for u in uses})
         args = producer.setdefault("arguments", {})
@@ -139,7 +146,7 @@ def _settle_parameters(manifest: dict, templates: dict, readers: set[str], decla
         if not isinstance(value, str) or not is_big(value):
             continue
         name = param["name"]
-        ref = r"\{\{workflow\.parameters\." + re.escape(name) + r"\}\}"
+        ref = re.compile(_TAG + r"\{\{workflow\.parameters\." + re.escape(name) + r"\}\}")
         every = len(re.findall(r"workflow\.parameters(?:\." + re.escape(name) + r"(?![-\w])|\[['\"]"
                                + re.escape(name) + r"['\"]\])", text))
         uses = [u for t in templates.values() for u in _uses((t.get("dag") or {}).get("tasks") or [], readers, ref)]
