@@ -77,8 +77,9 @@ def locate(manifest: dict, *, store=None, repository: str | dict | None = None) 
             for task in (tpl.get("dag") or {}).get("tasks") or []:
                 for art in (task.get("arguments") or {}).get("artifacts") or []:
                     s3 = art.get("s3")
-                    if isinstance(s3, dict) and set(s3) == {"key"} and s3["key"].startswith(UPLOAD_PREFIX + "/"):
+                    if isinstance(s3, dict) and set(s3) == {"key"} and _uploaded(s3["key"]):
                         s3["key"] = prefix + s3["key"]
+                _prefix_uploaded_items(task, prefix)
     if mode == "store":
         if store is None or not hasattr(store, "to_argo"):
             raise ArgoConfigError(
@@ -88,6 +89,33 @@ def locate(manifest: dict, *, store=None, repository: str | dict | None = None) 
             )
         _fill_locations(spec, store)
     return manifest
+
+
+_ITEM_KEY = re.compile(r"\{\{item(?:\.([-\w]+))?\}\}")  # an artifact keyed by a loop's item: {{item}}, {{item.f}}
+
+
+def _prefix_uploaded_items(task: dict, prefix: str) -> None:
+    """A map over a literal list of local files or folders loops over their upload keys (`withItems`, each item a
+    key or, for zipped lists, a field of a dict item), which an artifact of the task takes as its whole key
+    (`{{item}}`, `{{item.f}}`): those keys, and only keys flowpack uploaded, get the store's prefix."""
+    items = task.get("withItems")
+    if not isinstance(items, list):
+        return
+    fields: set[str | None] = set()  # None: the item itself
+    for art in (task.get("arguments") or {}).get("artifacts") or []:
+        s3 = art.get("s3")
+        found = _ITEM_KEY.fullmatch(s3["key"]) if isinstance(s3, dict) and set(s3) == {"key"} else None
+        if found is not None:
+            fields.add(found.group(1))
+    for i, item in enumerate(items):
+        if None in fields and _uploaded(item):
+            items[i] = prefix + item
+        elif isinstance(item, dict):
+            item.update({f: prefix + item[f] for f in fields if f is not None and _uploaded(item.get(f))})
+
+
+def _uploaded(key: object) -> bool:
+    return isinstance(key, str) and key.startswith(UPLOAD_PREFIX + "/")
 
 
 def _fill_locations(spec: dict, store) -> None:
