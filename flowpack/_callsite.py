@@ -9,12 +9,17 @@ from __future__ import annotations
 import json
 import linecache
 import os
+import re
 import sys
 from types import FrameType
 from typing import Iterable, Mapping, NamedTuple
 
-# workflow annotation: JSON {task name (a sub-workflow's: template/task): "file:line: code"}
-LINES = "flowpack.io/lines"
+# workflow annotation: JSON {"file:line: code": "the tasks called there"}, the tasks as space-separated names (a
+# sub-workflow's as template/task), a run of one base name's numbered tasks as one range: "inc inc-2..10000"
+CALL_SITES = "flowpack.io/call-sites"
+OLD_LINES = "flowpack.io/lines"  # written before: JSON {task name: "file:line: code"}, still read
+_RUN = re.compile(r"^(?P<base>.+)-(?P<first>[0-9]+)\.\.(?P<last>[0-9]+)$")  # task names hold no "." (_names.VALID)
+_NUMBERED = re.compile(r"^(?P<base>.+)-(?P<n>[1-9][0-9]*)$")
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
@@ -52,11 +57,47 @@ def display_path(filename: str) -> str:
 
 def lines_annotation(tasks: Iterable, nested: Mapping[str, Iterable] | None = None) -> dict[str, str]:
     """The workflow annotation holding each task's call site (empty when none is known); `nested` gives the tasks of
-    each sub-workflow's DAG template, keyed `<template>/<task>`."""
-    lines = {t.name: str(t.line) for t in tasks if t.line is not None}
-    lines.update({f"{tpl}/{t.name}": str(t.line) for tpl, inner in (nested or {}).items() for t in inner
-                  if t.line is not None})
-    return {LINES: json.dumps(lines, sort_keys=True, ensure_ascii=False)} if lines else {}
+    each sub-workflow's DAG template, keyed `<template>/<task>`. A loop calling one op 10,000 times adds one line
+    and one range, not 10,000 entries."""
+    by_site: dict[str, list[str]] = {}
+    for name, line in [*((t.name, t.line) for t in tasks),
+                       *((f"{tpl}/{t.name}", t.line) for tpl, inner in (nested or {}).items() for t in inner)]:
+        if line is not None:
+            by_site.setdefault(str(line), []).append(name)
+    sites = {site: " ".join(_ranges(names)) for site, names in by_site.items()}
+    return {CALL_SITES: json.dumps(sites, sort_keys=True, ensure_ascii=False)} if sites else {}
+
+
+def _ranges(names: list[str]) -> list[str]:
+    """Names with each run of consecutively numbered ones (`inc-2`, `inc-3`, ... `inc-9`) as one `inc-2..9`."""
+    out: list[str] = []
+    run: tuple[str, int, int] | None = None  # base, first, last
+
+    def close() -> None:
+        if run is not None:
+            base, first, last = run
+            out.append(f"{base}-{first}" if first == last else f"{base}-{first}..{last}")
+
+    for name in names:
+        m = _NUMBERED.match(name)
+        if m and run is not None and m["base"] == run[0] and int(m["n"]) == run[2] + 1:
+            run = (run[0], run[1], run[2] + 1)
+            continue
+        close()
+        run = (m["base"], int(m["n"]), int(m["n"])) if m else None
+        if m is None:
+            out.append(name)
+    close()
+    return out
+
+
+def _names(listed: str) -> list[str]:
+    """The task names of one call site's entry (ranges expanded)."""
+    names: list[str] = []
+    for item in listed.split():
+        m = _RUN.match(item)
+        names += ([f"{m['base']}-{n}" for n in range(int(m["first"]), int(m["last"]) + 1)] if m else [item])
+    return names
 
 
 def node_line(manifest: dict, node: str, lines: Mapping[str, str]) -> str | None:
@@ -78,10 +119,17 @@ def node_line(manifest: dict, node: str, lines: Mapping[str, str]) -> str | None
 
 
 def lines_of(manifest: dict) -> dict[str, str]:
-    """Task name -> call site, from a manifest's annotation ({} when absent or unreadable)."""
-    text = ((manifest.get("metadata") or {}).get("annotations") or {}).get(LINES)
-    try:
-        lines = json.loads(text) if text else {}
-    except ValueError:
-        return {}
-    return {str(k): str(v) for k, v in lines.items()} if isinstance(lines, dict) else {}
+    """Task name -> call site, from a manifest's annotation ({} when absent or unreadable; the older per-task form
+    too)."""
+    annotations = (manifest.get("metadata") or {}).get("annotations") or {}
+    for key in (CALL_SITES, OLD_LINES):
+        try:
+            found = json.loads(annotations[key]) if key in annotations else None
+        except (TypeError, ValueError):
+            return {}
+        if isinstance(found, dict):
+            if key == OLD_LINES:
+                return {str(k): str(v) for k, v in found.items()}
+            return {name: str(site) for site, listed in found.items() if isinstance(listed, str)
+                    for name in _names(listed)}
+    return {}

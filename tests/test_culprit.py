@@ -140,7 +140,7 @@ def test_the_warning_fires_at_build_time_at_the_users_line(user_module):
     assert "returns as the return value the output of step 'add-one'" in returns and "runs only if flaky" in returns
     assert {Path(w.filename).name for w in found} == {"allowedflow2.py"}
     assert {w.lineno for w in found} == {_line_of(ALLOWED, "total = add_one(x)")}
-    assert "total = add_one(x)" in manifest["metadata"]["annotations"]["flowpack.io/lines"]
+    assert "total = add_one(x)" in manifest["metadata"]["annotations"]["flowpack.io/call-sites"]
     with warnings.catch_warnings(record=True) as caught:  # an input with a default falls back: nothing to say
         warnings.simplefilter("always")
         m.defaults.build()
@@ -163,3 +163,58 @@ def test_a_step_under_when_returned_is_warned_about(user_module):
         '''), "condflow")
     with pytest.warns(fp.SkippableValueWarning, match=r"output of step 'inc'.*runs only when"):
         m.cond.build()
+
+
+LOOPED = '''\
+import flowpack as fp
+
+
+@fp.op
+def inc(n: int) -> int:
+    return n + 1
+
+
+@fp.workflow
+def looped(n: int = 0) -> int:
+    x = inc(n)
+    for _ in range(COUNT):
+        x = inc(x)
+    return inc(x)
+'''
+
+
+def test_call_sites_name_every_task_and_a_loop_costs_one_range(user_module):
+    from flowpack._callsite import CALL_SITES, lines_of
+
+    sizes = {}
+    for count in (30, 300):
+        m = user_module(LOOPED.replace("COUNT", str(count)), f"looped{count}")
+        manifest = m.looped.build().manifest
+        lines = lines_of(manifest)
+        tasks = [t["name"] for t in manifest["spec"]["templates"][0]["dag"]["tasks"]]
+        assert sorted(lines) == sorted(tasks) and len(tasks) == count + 2  # every task has its line, none more
+        body = _line_of(LOOPED, "x = inc(x)")
+        assert lines["inc"].endswith(f":{body - 2}: x = inc(n)")
+        assert {lines[f"inc-{k}"] for k in range(2, count + 2)} == {lines["inc-2"]}
+        assert lines["inc-2"].endswith(f":{body}: x = inc(x)")
+        assert lines[f"inc-{count + 2}"].endswith(f":{body + 1}: return inc(x)")
+        sizes[count] = len(manifest["metadata"]["annotations"][CALL_SITES])
+    assert sizes[300] - sizes[30] < 10  # one more digit in each range, not one entry per task
+
+
+def test_manifests_written_with_one_line_per_task_still_read():
+    from flowpack._callsite import lines_of
+
+    written = '{"inc": "flow.py:3: x = inc(n)", "sub/inc": "s.py:9: y"}'
+    old = {"metadata": {"annotations": {"flowpack.io/lines": written}}}
+    assert lines_of(old) == {"inc": "flow.py:3: x = inc(n)", "sub/inc": "s.py:9: y"}
+    assert lines_of({"metadata": {"annotations": {"flowpack.io/call-sites": "not json"}}}) == {}
+
+
+def test_ranges_round_trip_names_that_only_look_numbered():
+    from flowpack._callsite import _names, _ranges
+
+    names = ["a", "a-2", "a-3", "a-5", "b-01", "b-1", "b-2", "sub/c-7", "sub/c-8", "x-1-2", "x-1-3", "z"]
+    listed = " ".join(_ranges(names))
+    assert listed == "a a-2..3 a-5 b-01 b-1..2 sub/c-7..8 x-1-2..3 z"
+    assert _names(listed) == names
