@@ -1,15 +1,17 @@
-"""Run and step records: what a run did, as typed values, and their JSON form (run.json and its steps).
+"""Run and step records: what a run did, as typed values, and their JSON form (run.json and its steps, and each
+step folder's step.json).
 
-The engines write them (run.json), the Argo package reads Argo's workflow status into them, and `Run`, `ArgoRun`,
-the viewer and the CLI read their attributes. The JSON keys are the ones run.json has always had (`startedAt`,
-`exitCode`, ...), so every run folder written before these types still reads; a key this module does not know is
-kept in `extra` and written back, so nothing recorded is lost. Times are epoch seconds.
+The engines write them (run.json, steps/<node>/step.json), the Argo package reads Argo's workflow status into them,
+and `Run`, `ArgoRun`, the viewer and the CLI read their attributes. The JSON keys are the ones the files have always
+had (`startedAt`, `exitCode`, ...), so every run folder written before these types still reads; a key this module
+does not know is kept in `extra` and written back, so nothing recorded is lost. Times are epoch seconds.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, fields
+import os
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +72,7 @@ class StepRecord:
 
     @classmethod
     def from_json(cls, data: dict, *, name: str = "", where: str = "a step record") -> StepRecord:
-        """A step from its JSON object (a run.json step, or a step folder's step.json, which names no `name`)."""
+        """A step from its JSON object (a run.json step, or a node of Argo's status)."""
         known = set(_STEP_KEYS.values())
         return cls(name=_text(data.get("name")) or name, phase=_phase(data.get("phase"), where),
                    template=_text(data.get("template")), started_at=_seconds(data.get("startedAt")),
@@ -93,20 +95,24 @@ class StepRecord:
 
 
 @dataclass(frozen=True)
-class RunOutputs:
-    """A run's named outputs: parameters as their text, artifacts as their JSON (a store reference or Argo's)."""
+class NamedValues:
+    """Named values: parameters as their text, artifacts as their JSON (a store reference or Argo's; a step input
+    from the template's own `raw` data is {"raw": true}). A run's outputs, or a step's inputs or outputs."""
 
     parameters: dict[str, Any] = field(default_factory=dict)
     artifacts: dict[str, dict] = field(default_factory=dict)
 
     @classmethod
-    def from_json(cls, data: object) -> RunOutputs:
+    def from_json(cls, data: object) -> NamedValues:
         data = data if isinstance(data, dict) else {}
         params, arts = data.get("parameters"), data.get("artifacts")
         return cls(dict(params) if isinstance(params, dict) else {}, dict(arts) if isinstance(arts, dict) else {})
 
     def to_json(self) -> dict:
         return {"parameters": dict(self.parameters), "artifacts": dict(self.artifacts)}
+
+
+RunOutputs = NamedValues  # a run's outputs, by the name its readers use
 
 
 _RUN_KEYS = {"id": "id", "workflow": "workflow", "engine": "engine", "phase": "phase", "started_at": "startedAt",
@@ -179,3 +185,85 @@ class RunRecord:
                 "parameters": dict(self.parameters), "store": self.store,
                 "steps": {node: s.to_json() for node, s in steps}, "outputs": self.outputs.to_json(),
                 "message": self.message, "resumedFrom": self.resumed_from, "owner": self.owner}
+
+
+# field name -> JSON key, in the order the engine writes step.json
+_FOLDER_KEYS = {"node": "node", "template": "template", "inputs": "inputs", "command": "command", "cwd": "cwd",
+                "phase": "phase", "exit_code": "exitCode", "message": "message", "started_at": "startedAt",
+                "finished_at": "finishedAt", "outputs": "outputs", "cache_key": "cacheKey", "result": "result",
+                "reused_from": "reusedFrom"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepFolderRecord:
+    """One step folder's record (steps/<node>/step.json): what one attempt of a step ran on a local or Docker engine
+    and what came of it. A cache entry (cache/<key>.json) is a record of the same form holding fewer keys.
+
+    None is a key the record does not hold, with two exceptions, each held as null: the exit code of a step that
+    never started (`exitCode` is held by every record of a step the engine ran, the ones with `inputs`; a record
+    reused from the cache has neither), and the result of a step whose stdout was too big to keep (`result` is held
+    whenever `cacheKey` is)."""
+
+    node: str | None = None  # the step's node path ("square/2"); a cache entry names none
+    template: str | None = None
+    inputs: NamedValues | None = None  # what it was given
+    command: list[str] | None = None  # the argv it ran; None when it never started
+    cwd: str | None = None  # the working folder it ran in
+    phase: Phase
+    exit_code: int | None = None
+    message: str | None = None  # why it failed, or where its outputs were reused from
+    started_at: float | None = None  # epoch seconds
+    finished_at: float | None = None
+    outputs: NamedValues | None = None
+    cache_key: str | None = None  # a succeeded step's: a resumed run or the cache finds it by this key
+    result: str | None = None  # a script's stdout as Argo keeps it (None when too big to keep)
+    reused_from: str | None = None  # the earlier run a resumed run reused this step's outputs from
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)  # keys not known or not read, kept as read
+
+    @classmethod
+    def from_json(cls, data: object, *, where: str = "step.json") -> StepFolderRecord:
+        """A step from its JSON object; ValueError naming `where` when it isn't one. A value this module can't read
+        as its type (which no engine wrote) is kept as it was, in `extra`."""
+        if not isinstance(data, dict):
+            raise ValueError(f"{where}: it holds a JSON {type(data).__name__}, not an object")
+        inputs, outputs, command = data.get("inputs"), data.get("outputs"), data.get("command")
+        record = cls(
+            node=_text(data.get("node")), template=_text(data.get("template")),
+            inputs=NamedValues.from_json(inputs) if isinstance(inputs, dict) else None,
+            command=list(command) if isinstance(command, list) and all(isinstance(c, str) for c in command) else None,
+            cwd=_text(data.get("cwd")), phase=_phase(data.get("phase"), where), exit_code=_int(data.get("exitCode")),
+            message=_text(data.get("message")), started_at=_seconds(data.get("startedAt")),
+            finished_at=_seconds(data.get("finishedAt")),
+            outputs=NamedValues.from_json(outputs) if isinstance(outputs, dict) else None,
+            cache_key=_text(data.get("cacheKey")), result=_text(data.get("result")),
+            reused_from=_text(data.get("reusedFrom")))
+        held = record.to_json()
+        kept = {k: v for k, v in data.items() if k not in held or held[k] is None and v is not None}
+        return replace(record, extra=kept) if kept else record
+
+    @classmethod
+    def read(cls, path: Path) -> StepFolderRecord:
+        """A step.json file, never through a link (a step may have planted one). OSError when it can't be read,
+        ValueError (naming the file) when it holds no step record."""
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), encoding="utf-8") as f:
+            try:
+                data = json.load(f)
+            except ValueError as exc:
+                raise ValueError(f"{path}: not JSON ({exc})") from None
+        return cls.from_json(data, where=str(path))
+
+    def to_json(self) -> dict:
+        """The JSON object step.json holds: the keys the record holds, in the order the engine writes them."""
+        out: dict[str, Any] = {}
+        for name, key in _FOLDER_KEYS.items():
+            value = getattr(self, name)
+            if isinstance(value, (Phase, NamedValues)):
+                out[key] = value.value if isinstance(value, Phase) else value.to_json()
+            elif value is not None:
+                out[key] = list(value) if isinstance(value, list) else value
+            elif key not in self.extra and (key == "exitCode" and self.inputs is not None
+                                            or key == "result" and self.cache_key is not None):
+                out[key] = None
+        for key, value in self.extra.items():  # unknown keys, and values read that were not of their type
+            out.setdefault(key, value)
+        return out

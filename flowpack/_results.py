@@ -10,8 +10,10 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from ._engine._record import step_records
 from ._errors import ArtifactIntegrityError
 from ._manifest import OUTPUTS_ANNOTATION
+from ._records import NamedValues
 from ._types import PARAM, TEXT, Kind, decode, unmarked
 from ._wire import DIGEST_PREFIX
 
@@ -85,14 +87,11 @@ def load_pickled(data: bytes, sha256: str | None, what: str = "a pickled output"
 def step_digest(run_path, key: str) -> str | None:
     """The sha256 the step that stored artifact `key` reported for it (its `sha256-<output>` output parameter, in
     its step.json), as fetch's `reported_digest` finds it in an Argo workflow's status."""
-    for path in sorted((Path(run_path) / "steps").rglob("step.json")):
-        try:
-            outputs = json.loads(path.read_text(encoding="utf-8")).get("outputs") or {}
-        except (OSError, ValueError, AttributeError):
-            continue
-        for name, ref in (outputs.get("artifacts") or {}).items():
+    for _, record in step_records(Path(run_path)):
+        outputs = record.outputs or NamedValues()
+        for name, ref in outputs.artifacts.items():
             if isinstance(ref, dict) and ref.get("key") == key:
-                return (outputs.get("parameters") or {}).get(DIGEST_PREFIX + name)
+                return outputs.parameters.get(DIGEST_PREFIX + name)
     return None
 
 

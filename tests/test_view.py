@@ -14,6 +14,7 @@ import pytest
 
 import flowpack as fp
 from flowpack import _cli_view, _view
+from flowpack._records import StepFolderRecord
 from flowpack._ui import make_server, url
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -327,7 +328,8 @@ def test_map_totals_come_from_the_plan_before_items_start():
                      "withParam": "{{tasks.make.outputs.parameters.return}}"},
                     {"name": "fixed", "template": "sq", "withItems": [1, 2, 3]},
                     {"name": "end", "template": "sq", "depends": "sq && fixed"}])
-    outputs = {"make": {"outputs": {"parameters": {"return": json.dumps(list(range(12)))}}}}
+    outputs = {"make": StepFolderRecord.from_json({"phase": "Succeeded",
+                                                   "outputs": {"parameters": {"return": json.dumps(list(range(12)))}}})}
     plan = _view.Plan(manifest)
     before = plan.tally({})
     assert (before.done, before.total, before.open) == (0, 6, True)  # make, sq (1 while unknown), fixed 3, end

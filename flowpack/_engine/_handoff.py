@@ -79,7 +79,7 @@ class Handoff:
             pool.shutdown()
         for path in sorted(records):
             if path.is_file():
-                write_json(path, completed(read_json(path), digests))
+                write_json(path, completed(read_json(path), digests), compact=True)  # a step.json or a cache entry
         return digests
 
 

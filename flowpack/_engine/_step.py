@@ -14,11 +14,12 @@ import re
 import subprocess
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from .._errors import ManifestError, StoreError
+from .._phase import Phase
+from .._records import NamedValues, StepFolderRecord
 from .._store import ArtifactRef
 from .._wire import DIGEST_PREFIX, ERROR, IO_ROOT
 from . import _mountns as mountns
@@ -29,7 +30,7 @@ from ._forkclient import contained, start_step_process
 from ._handoff import Handoff
 from ._keyed import Folder, outputs_substituted
 from ._procs import STEP_ID, kill_group, kill_tagged, remember, step_id
-from ._record import now, read_json, tail_text, write_json
+from ._record import now, step_records, tail_text, write_json
 from ._retry import decide
 from ._stamps import Stamper
 
@@ -79,6 +80,8 @@ class StepResult:
     result: str | None = None
     stderr_tail: str = ""
     attempts: int = 1
+    command: list[str] | None = None  # the argv it ran (None: it never started)
+    cwd: str | None = None  # the folder it ran in
 
 
 class StepRunner:
@@ -100,16 +103,15 @@ class StepRunner:
         self._procs_lock = threading.Lock()
         self._template_texts: dict[int, tuple[dict, str]] = {}  # id -> (template, its canonical JSON)
         self.stopping = False
-        self.reuse: dict[str, dict] = {}  # cache key -> step record of a resumed run
+        self.reuse: dict[str, StepFolderRecord] = {}  # cache key -> step record of a resumed run
         self.cache_dir = run_dir.parent.parent / "cache"  # results of steps whose template asks for memoization
 
     def load_resume(self, old_run: Path) -> int:
-        """Remember the succeeded steps of an earlier run, by cache key, so this run reuses them."""
-        for path in (old_run / "steps").rglob("step.json"):
-            rec = read_json(path)
-            if rec.get("phase") == "Succeeded" and rec.get("cacheKey"):
-                rec.setdefault("reusedFrom", old_run.name)
-                self.reuse[rec["cacheKey"]] = rec
+        """Remember the succeeded steps of an earlier run, by cache key, so this run reuses them (a step whose
+        record can't be read runs again)."""
+        for _, rec in step_records(old_run):
+            if rec.phase == Phase.SUCCEEDED and rec.cache_key:
+                self.reuse[rec.cache_key] = replace(rec, reused_from=rec.reused_from or old_run.name)
         return len(self.reuse)
 
     def cache_key(self, job: StepJob) -> str:
@@ -128,24 +130,27 @@ class StepRunner:
 
     def _reused(self, job: StepJob, key: str) -> StepResult | None:
         rec = self.reuse.get(key)
-        source = "run " + str(rec.get("reusedFrom")) if rec else None
+        source = f"run {rec.reused_from}" if rec else None
         if rec is None and "memoize" in job.template:
             path = self.cache_dir / f"{key}.json"
             if path.is_file() and cache_fresh(path, job.template):  # younger than memoize.maxAge
-                rec, source = read_json(path), "the cache"
+                try:
+                    rec, source = StepFolderRecord.read(path), "the cache"
+                except ValueError:  # an entry that can't be read: the step runs again and writes a new one
+                    rec = None
         if rec is None:
             return None
-        outs = rec.get("outputs") or {}
-        refs = {k: ArtifactRef.from_dict(v) for k, v in (outs.get("artifacts") or {}).items()}
+        outs = rec.outputs or NamedValues()
+        refs = {k: ArtifactRef.from_dict(v) for k, v in outs.artifacts.items()}
         if not all(self.store.exists(r.key) and not r.pending for r in refs.values()):
             return None  # an output is gone from the store, or its run ended before its digest: run the step again
         t = now()
-        res = StepResult(job.node, "Succeeded", 0, f"reused from {source}", t, t, dict(outs.get("parameters") or {}),
-                         refs, rec.get("result"))
+        res = StepResult(job.node, "Succeeded", 0, f"reused from {source}", t, t, dict(outs.parameters), refs,
+                         rec.result)
         step_dir = self.run_dir / "steps" / job.node
         step_dir.mkdir(parents=True, exist_ok=True)
-        write_json(step_dir / "step.json", {**rec, "node": job.node, "cacheKey": key, "message": res.message,
-                                            "startedAt": t, "finishedAt": t})
+        reused = replace(rec, node=job.node, cache_key=key, message=res.message, started_at=t, finished_at=t)
+        write_json(step_dir / "step.json", reused.to_json(), compact=True)
         return res
 
     def run(self, job: StepJob) -> StepResult:
@@ -177,27 +182,26 @@ class StepRunner:
         return res
 
     def _remember(self, job: StepJob, key: str, res: StepResult) -> None:
-        record = {"cacheKey": key, "phase": "Succeeded", "template": job.template.get("name"), "result": res.result,
-                  "outputs": {"parameters": res.parameters,
-                              "artifacts": {k: v.to_dict() for k, v in res.artifacts.items()}}}
         step_json = self.run_dir / "steps" / job.node / "step.json"
         if res.attempts > 1 and step_json.is_file():  # a first attempt's record says so itself (see run_once)
-            write_json(step_json, {**read_json(step_json), "cacheKey": key, "result": res.result})
+            first = replace(StepFolderRecord.read(step_json), cache_key=key, result=res.result)
+            write_json(step_json, first.to_json(), compact=True)
         if "memoize" in job.template:
+            entry = StepFolderRecord(template=job.template.get("name"), phase=Phase.SUCCEEDED,
+                                     outputs=_outputs(res), cache_key=key, result=res.result).to_json()
             self.cache_dir.mkdir(parents=True, exist_ok=True)
-            write_json(self.cache_dir / f"{key}.json", record)
-            self.handoff.note(self.cache_dir / f"{key}.json", record)
+            write_json(self.cache_dir / f"{key}.json", entry, compact=True)
+            self.handoff.note(self.cache_dir / f"{key}.json", entry)
 
     def run_once(self, job: StepJob, node: str, key: str) -> StepResult:
         """One attempt in the folder steps/NODE; a succeeded first attempt's step.json also holds the cache key and
         result (one write: a later attempt's success is added to the first attempt's record by _remember)."""
         res = StepResult(job.node, "Error", started=now())
         step_dir = self.run_dir / "steps" / node
-        record: dict[str, Any] = {"node": job.node, "template": job.template.get("name"),
-                                  "inputs": {"parameters": {}, "artifacts": {}}}
+        inputs = NamedValues()  # filled in as the inputs are placed
         views = overlay.Views(step_dir / "inputs-cow") if self.views and overlay.available() else None
         try:
-            self._execute(job, step_dir, res, record, views)
+            self._execute(job, step_dir, res, inputs, views)
         except (ManifestError, StoreError) as exc:  # e.g. a directory output holding a link that can't travel
             res.phase, res.message = "Error", str(exc)
         except OSError as exc:
@@ -206,19 +210,18 @@ class StepRunner:
             if views is not None:
                 views.close()  # after the outputs were collected
         res.finished = now()
-        record.update(
-            phase=res.phase, exitCode=res.exit_code, message=res.message, startedAt=res.started,
-            finishedAt=res.finished,
-            outputs={"parameters": res.parameters, "artifacts": {k: v.to_dict() for k, v in res.artifacts.items()}},
-        )
-        if node == job.node and res.phase == "Succeeded":
-            record.update(cacheKey=key, result=res.result)
+        cached = node == job.node and res.phase == "Succeeded"
+        record = StepFolderRecord(
+            node=job.node, template=job.template.get("name"), inputs=inputs, command=res.command, cwd=res.cwd,
+            phase=Phase(res.phase), exit_code=res.exit_code, message=res.message, started_at=res.started,
+            finished_at=res.finished, outputs=_outputs(res), cache_key=key if cached else None,
+            result=res.result if cached else None).to_json()
         if step_dir.is_dir():
-            write_json(step_dir / "step.json", record)
+            write_json(step_dir / "step.json", record, compact=True)
             self.handoff.note(step_dir / "step.json", record)
         return res
 
-    def _execute(self, job: StepJob, step_dir: Path, res: StepResult, record: dict,
+    def _execute(self, job: StepJob, step_dir: Path, res: StepResult, given: NamedValues,
                  views: overlay.Views | None) -> None:
         tpl = job.template
         name = tpl.get("name", "?")
@@ -242,8 +245,8 @@ class StepRunner:
             if value is None:
                 raise ManifestError(f"template {name!r}: input parameter {p['name']!r} has no value")
             values["inputs.parameters." + p["name"]] = value
-        record["inputs"]["parameters"] = {k[len("inputs.parameters."):]: v for k, v in values.items()
-                                          if k.startswith("inputs.parameters.")}
+        given.parameters.update({k[len("inputs.parameters."):]: v for k, v in values.items()
+                                 if k.startswith("inputs.parameters.")})
         for a in inputs.get("artifacts") or []:
             source = job.artifacts.get(a["name"])
             if source is None and "raw" in a:
@@ -257,14 +260,14 @@ class StepRunner:
             _make_folders(str(root), os.path.dirname(dest), made)
             if isinstance(source, tuple):
                 dest.write_bytes(substitute(source[1], values, f"template {name!r}").encode("utf-8"))
-                record["inputs"]["artifacts"][a["name"]] = {"raw": True}
+                given.artifacts[a["name"]] = {"raw": True}
             elif isinstance(source, Folder):  # the objects below a key prefix, each a copy at its name (_keyed)
                 for entry, ref in source.entries:
                     self.handoff.place_input(ref, dest / entry, None)
-                record["inputs"]["artifacts"][a["name"]] = source.to_dict()
+                given.artifacts[a["name"]] = source.to_dict()
             else:
                 self.handoff.place_input(source, dest, views)
-                record["inputs"]["artifacts"][a["name"]] = source.to_dict()
+                given.artifacts[a["name"]] = source.to_dict()
         if views is not None:
             for stored, dest in views.mount():  # what could not be viewed is copied
                 self.handoff.copy_stored(stored, dest)
@@ -299,8 +302,7 @@ class StepRunner:
             res.phase, res.message = "Failed", "stopped before it started"
             return
         code, timed_out, argv = self.launch(launch)
-        record["command"] = argv
-        record["cwd"] = str(work)
+        res.command, res.cwd = argv, str(work)
         res.exit_code = code
         if timed_out:
             res.phase = "Failed"
@@ -436,6 +438,10 @@ class StepRunner:
             kill_group(proc)
         if not all(map(contained, procs)):
             kill_tagged(step_id(self.run_id, ""), prefix=True)
+
+
+def _outputs(res: StepResult) -> NamedValues:
+    return NamedValues(res.parameters, {k: v.to_dict() for k, v in res.artifacts.items()})
 
 
 def _canonical(value) -> str:

@@ -22,7 +22,9 @@ from html import escape
 from pathlib import Path
 from typing import TextIO
 
+from .._engine._record import read_step_record
 from .._phase import Phase
+from .._records import StepFolderRecord
 from .._traceback import in_kernel
 from ._tally import Plan, Tally
 
@@ -118,10 +120,10 @@ class ProgressBar:
         if self.label is None:
             self.label = ((manifest.get("metadata") or {}).get("generateName") or "").rstrip("-") or None
 
-    def _read_step(self, node: str) -> dict | None:
+    def _read_step(self, node: str) -> StepFolderRecord | None:
         if self.run_path is None or ".." in node.split("/"):
             return None
-        return _read_json(self.run_path / "steps" / node / "step.json")
+        return read_step_record(self.run_path / "steps" / node)
 
     # -- numbers ---------------------------------------------------------------------------------
     def tally(self) -> Tally:

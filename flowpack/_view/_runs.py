@@ -23,10 +23,10 @@ from .._argo._errors import ArgoConfigError, ArgoNotFoundError, ArgoUnreachableE
 from .._argo._record import SubmitRecord, server_url
 from .._argo._status import epoch
 from .._engine._procs import settle_abandoned
-from .._engine._record import tail_text
+from .._engine._record import read_step_record, step_folders, tail_text
 from .._errors import FlowpackError
 from .._phase import Phase
-from .._records import RunRecord, StepRecord
+from .._records import RunRecord, StepFolderRecord, StepRecord
 from ._graph import expected_steps
 
 LOG_LIMIT = 256 * 1024  # bytes of a log shown: its tail
@@ -110,42 +110,19 @@ def live_steps(path: Path, record: RunRecord) -> dict[str, StepRecord]:
     if record.phase not in Phase.UNFINISHED:
         return steps
     base = path / "steps"
-    for folder in _step_folders(base):
-        marker = folder / "stdout"
+    for folder in step_folders(path):
         node = folder.relative_to(base).as_posix()
         if node in steps and steps[node].phase not in Phase.UNFINISHED:
             continue
-        rec = _read(folder / "step.json")
-        ended = None
-        if rec is not None:
-            try:
-                ended = StepRecord.from_json(rec, name=node, where=f"step {node}")
-            except ValueError:
-                pass  # a step.json being written by a step of its own: the step is running
+        ended = read_step_record(folder)  # None: no step.json yet (or not one the engine wrote): running
         if ended is not None:  # its step.json as a step of the run (not its inputs, outputs, command)
             steps[node] = StepRecord(node, ended.phase, ended.template, ended.started_at, ended.finished_at,
                                      ended.exit_code, ended.message or "")
         elif node in steps:
             steps[node] = replace(steps[node], phase=Phase.RUNNING)
         else:
-            steps[node] = StepRecord(node, Phase.RUNNING, started_at=marker.stat().st_mtime)
+            steps[node] = StepRecord(node, Phase.RUNNING, started_at=_mtime(folder / "stdout"))
     return steps
-
-
-def _step_folders(base: Path):
-    """Folders holding a step's stdout, not looking inside a step's own root/ and work/ trees."""
-    todo = [base]
-    while todo:
-        folder = todo.pop()
-        try:
-            entries = list(folder.iterdir())
-        except OSError:
-            continue
-        if folder != base and (folder / "stdout").exists():
-            yield folder
-        for e in entries:
-            if e.is_dir() and not (folder != base and e.name in ("root", "work")):
-                todo.append(e)
 
 
 def load_run(run_dir: str | Path, run_id: str) -> dict:
@@ -182,18 +159,30 @@ def step_folder(path: Path, node: str) -> Path:
     return folder
 
 
+def started_step(run_dir: str | Path, run_id: str, node: str) -> tuple[Path, StepFolderRecord]:
+    """A started step's folder and record: its step.json, or a running step's while it has none (NotFound for a
+    step with no folder)."""
+    folder = step_folder(run_folder(run_dir, run_id), node)
+    return folder, read_step_record(folder) or StepFolderRecord(node=node, phase=Phase.RUNNING)
+
+
+def detail_json(folder: Path, node: str, record: StepFolderRecord) -> dict:
+    """A started step as the viewer shows it: its record (inputs, outputs, command, exit code, timings; not the
+    folder it ran in) and the tails of stdout and stderr."""
+    return {"node": node, "step": replace(record, cwd=None).to_json(), "stdout": _tail(folder / "stdout"),
+            "stderr": _tail(folder / "stderr")}
+
+
 def step_detail(run_dir: str | Path, run_id: str, node: str) -> dict:
     """One step: its step.json (inputs, outputs, command, exit code, timings) and the tails of stdout and stderr."""
-    folder = step_folder(run_folder(run_dir, run_id), node)
-    rec = _read(folder / "step.json") or {"node": node, "phase": "Running"}
-    rec.pop("cwd", None)
-    return {"node": node, "step": rec, "stdout": _tail(folder / "stdout"), "stderr": _tail(folder / "stderr")}
+    folder, record = started_step(run_dir, run_id, node)
+    return detail_json(folder, node, record)
 
 
 def step_outputs(path: Path, node: str) -> dict:
     """A step's output parameters (text) from its step.json, {} when it has none yet."""
-    rec = _read(path / "steps" / node / "step.json") or {}
-    return dict((rec.get("outputs") or {}).get("parameters") or {})
+    rec = read_step_record(path / "steps" / node)
+    return dict(rec.outputs.parameters) if rec is not None and rec.outputs is not None else {}
 
 
 # -- Argo workflows submitted from here ----------------------------------------------------------------------------

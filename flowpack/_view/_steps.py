@@ -14,16 +14,28 @@ import json
 import os
 import re
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
+from .._engine._record import read_step_record
 from .._engine._stamps import read_stamps
 from .._errors import StoreError
-from .._records import RunRecord
+from .._records import NamedValues, RunRecord, StepFolderRecord
 from .._store import S3, ArtifactRef, LocalStore, Store
 from .._types import JSON, MARKER, PARAM, TAGS, Kind, decode, unmarked
 from ._control import SOURCE
 from ._graph import build
-from ._runs import NotFound, _read, dag_key, load_run, read_run_record, run_folder, step_detail, step_folder
+from ._runs import (
+    NotFound,
+    _read,
+    dag_key,
+    detail_json,
+    load_run,
+    read_run_record,
+    run_folder,
+    started_step,
+    step_folder,
+)
 from ._tally import Plan
 
 CHUNK = 256 * 1024  # bytes of log per request (the first request gets the tail)
@@ -78,9 +90,9 @@ def run_rows(data: dict) -> list[dict]:
     plan = Plan(data["manifest"])
     steps = data["record"].get("steps") or {}
 
-    def read_step(node: str) -> dict | None:
+    def read_step(node: str) -> StepFolderRecord | None:
         try:
-            return _read(step_folder(path, node) / "step.json") if path is not None else None
+            return read_step_record(step_folder(path, node)) if path is not None else None
         except NotFound:
             return None
 
@@ -104,17 +116,12 @@ def step_page(run_dir: str | Path, run_id: str, node: str) -> dict:
     """One step's page: a started step's folder (step.json, log tails, artifacts), or for a step that has no folder
     (pending, skipped, not run) what the run's record and the plan say about it."""
     try:
-        detail = step_detail(run_dir, run_id, node)
-        for section in ("inputs", "outputs"):  # parameters as the step reads them, not in their wire form
-            params = (detail["step"].get(section) or {}).get("parameters")
-            if isinstance(params, dict):
-                detail["step"][section]["parameters"] = {n: shown(v) if isinstance(v, str) else v
-                                                         for n, v in params.items()}
-        detail["artifacts"] = artifacts(detail["step"])
-        detail["started"] = True
-        return detail
+        folder, rec = started_step(run_dir, run_id, node)
     except NotFound:
         pass
+    else:  # parameters as the step reads them, not in their wire form
+        readable = replace(rec, inputs=_shown(rec.inputs), outputs=_shown(rec.outputs))
+        return {**detail_json(folder, node, readable), "artifacts": artifacts(rec), "started": True}
     data = load_run(run_dir, run_id)
     plan = Plan(data["manifest"])
     planned = plan.node_of(node)
@@ -130,6 +137,12 @@ def step_page(run_dir: str | Path, run_id: str, node: str) -> dict:
             step["message"] = "not started yet: waits for " + ", ".join(waits)
     empty = {"text": "", "size": 0, "truncated": False}
     return {"node": node, "step": step, "stdout": empty, "stderr": empty, "artifacts": [], "started": False}
+
+
+def _shown(values: NamedValues | None) -> NamedValues | None:
+    if values is None:
+        return None
+    return replace(values, parameters={n: shown(v) if isinstance(v, str) else v for n, v in values.parameters.items()})
 
 
 def _edges(plan: Plan) -> list[tuple[str, str]]:
@@ -185,11 +198,11 @@ def log_file(run_dir: str | Path, run_id: str, node: str, name: str):
 
 
 # -- artifacts ---------------------------------------------------------------------------------------------------
-def artifacts(step: dict) -> list[dict]:
+def artifacts(step: StepFolderRecord) -> list[dict]:
     """A step's input and output artifacts as listed on its page: side, name, size, kind, key."""
     out = []
-    for side, section in (("in", "inputs"), ("out", "outputs")):
-        for name, ref in sorted(((step.get(section) or {}).get("artifacts") or {}).items()):
+    for side, values in (("in", step.inputs), ("out", step.outputs)):
+        for name, ref in sorted((values.artifacts if values is not None else {}).items()):
             if isinstance(ref, dict) and ref.get("key"):
                 out.append({"side": side, "name": name, "size": ref.get("size"), "kind": ref.get("kind"),
                             "key": ref.get("key")})
@@ -198,9 +211,9 @@ def artifacts(step: dict) -> list[dict]:
 
 def _ref(run_dir: str | Path, run_id: str, node: str, side: str, name: str) -> tuple[dict, RunRecord | None]:
     path = run_folder(run_dir, run_id)
-    rec = _read(step_folder(path, node) / "step.json") or {}
-    section = {"in": "inputs", "out": "outputs"}.get(side)
-    ref = ((rec.get(section) or {}).get("artifacts") or {}).get(name) if section else None
+    rec = read_step_record(step_folder(path, node))
+    values = {"in": rec.inputs, "out": rec.outputs}.get(side) if rec is not None else None
+    ref = values.artifacts.get(name) if values is not None else None
     if not isinstance(ref, dict) or not ref.get("key") or not ref.get("sha256"):
         raise NotFound(f"step {node!r} has no {side}put artifact {name!r}")
     return ref, read_run_record(path)[0]

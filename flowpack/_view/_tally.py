@@ -6,7 +6,7 @@
 `steps` is what an engine reports ({node: {phase, startedAt, ...}} or {node: phase}); Argo's item names
 ('square(0:1)') are read as the DAG names them ('square/0'). A withParam map's total is known from the manifest (a
 workflow parameter's list) or once the step producing its list has ended (`read_step(node)` gives that step's
-step.json, or None); until then the map counts the items seen so far and the total is marked open.
+record, its step.json, or None); until then the map counts the items seen so far and the total is marked open.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .._phase import Phase
+from .._records import StepFolderRecord
 from ._graph import Node, build, summarise
 from ._runs import dag_key
 
@@ -25,7 +26,7 @@ _TASK_OUT = re.compile(r"^\{\{tasks\.([A-Za-z0-9][-A-Za-z0-9_]*)\.outputs\."
 _WF_PARAM = re.compile(r"^\{\{workflow\.parameters\.([A-Za-z0-9_.-]+)\}\}$")
 _ITEM = re.compile(r"^(.*)/(\d+)(?:/.*)?$")
 
-ReadStep = Callable[[str], "dict | None"]
+ReadStep = Callable[[str], "StepFolderRecord | None"]
 
 
 @dataclass
@@ -145,10 +146,12 @@ class Plan:
             return producer.succeeded if ended else None
         if read_step is None or producer.phase != "Succeeded":
             return None
-        rec = read_step(producer.node) or {}
-        outs = rec.get("outputs") or {}
-        value = (outs.get("parameters") or {}).get(m.group(2)) if m.group(2) else rec.get("result")
-        return _count_of(value)
+        rec = read_step(producer.node)
+        if rec is None:
+            return None
+        if not m.group(2):
+            return _count_of(rec.result)
+        return _count_of(rec.outputs.parameters.get(m.group(2))) if rec.outputs is not None else None
 
     def rows(self, steps: dict, read_step: ReadStep | None = None) -> list[Row]:
         """Every planned step in DAG order with its phase (Pending before it starts), maps with done/total; then any
