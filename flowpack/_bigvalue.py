@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import sys
 import tempfile
 import warnings
@@ -27,8 +28,8 @@ from types import FrameType
 from ._types import BIG
 from ._wire import BIG_VALUE, twin
 
-__all__ = ["BIG_VALUE", "UPLOAD_PREFIX", "BigValueWarning", "Stashed", "Twin", "is_big", "marker", "stash",
-           "twin_literal", "user_level", "warn_kept"]
+__all__ = ["BIG_VALUE", "UPLOAD_PREFIX", "BigValueWarning", "Marked", "Stashed", "Twin", "is_big", "marker",
+           "read_marker", "stash", "twin_literal", "user_level", "warn_kept"]
 
 UPLOAD_PREFIX = "flowpack/inputs"  # input files (_graph) and big values are stored under it, by their content
 
@@ -64,6 +65,29 @@ def is_big(text: str) -> bool:
 def marker(data: bytes) -> str:
     """The parameter text standing for `data`: `fp-big:<bytes>:<sha256>`."""
     return f"{BIG}{len(data)}:{hashlib.sha256(data).hexdigest()}"
+
+
+@dataclass(frozen=True)
+class Marked:
+    """What a big value's marker names: the size and sha256 of its text, kept under its content key."""
+
+    size: int
+    sha256: str
+
+    @property
+    def key(self) -> str:
+        """Where the value is stored when it was given at build time (stashed and uploaded, see `stash`)."""
+        return f"{UPLOAD_PREFIX}/{self.sha256}"
+
+
+_MARKER = re.compile(re.escape(BIG) + r"(0|[1-9][0-9]*):([0-9a-f]{64})")
+
+
+def read_marker(text: str) -> Marked | None:
+    """The size and digest `text` names when it is exactly a big value's marker, else None. A user's own text
+    never is one: text beginning like the marker travels encoded (see _types.needs_marker)."""
+    found = _MARKER.fullmatch(text)
+    return Marked(int(found.group(1)), found.group(2)) if found else None
 
 
 def stash(text: str) -> Stashed:

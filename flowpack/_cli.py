@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from . import __version__, _cli_store
-from ._cli_target import load_target, parse_params
+from ._cli_target import load_target, parse_params, recorded_params
 from ._engine._record import new_run_id
 from ._errors import FlowpackError, UsageError
 
@@ -23,6 +23,8 @@ def cmd_run(args) -> int:
 
     wf = load_target(args.target, "workflow")
     params = parse_params(args.param, wf)
+    if args.params_from:
+        params = {**recorded_params(args.run_dir, args.params_from, wf), **params}  # -p KEY=VALUE wins
     store = store_from(args.store)
     built = wf.build(**params)  # checked before anything runs or shows
     from ._run import execute  # lazy: the engines load on the first run (import time)
@@ -116,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_positive, default=None, help="steps at once (default: number of cores)")
     p.add_argument("--engine", choices=["local", "docker"], default="local", help="where steps run (default local)")
     p.add_argument("--resume", metavar="RUN_ID", help="reuse the steps that succeeded in this earlier run")
+    p.add_argument("--params-from", metavar="RUN_ID",
+                   help="the parameters of this earlier run (in --run-dir) for those not given with -p, big values "
+                        "read back from its store")
     _cli_store.add_option(p)
     p.set_defaults(func=cmd_run)
 

@@ -1,4 +1,5 @@
-"""`--store` on the command line: where a run's artifacts live, as `s3://bucket/prefix` or a local folder.
+"""`--store` on the command line: where a run's artifacts live, as `s3://bucket/prefix` or a local folder; and the
+store a run's record names (`recorded_store`).
 
 An S3 store takes its endpoint from AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL (`http://host:port` for plain HTTP),
 else MINIO_ENDPOINT, else AWS's own (s3.<AWS_REGION>.amazonaws.com); its credentials from AWS_ACCESS_KEY_ID /
@@ -11,8 +12,8 @@ from __future__ import annotations
 import os
 from urllib.parse import urlsplit
 
-from ._errors import UsageError
-from ._store import S3, LocalStore
+from ._errors import StoreError, UsageError
+from ._store import S3, LocalStore, Store
 
 HELP = ("where artifacts live: s3://BUCKET/PREFIX (endpoint from AWS_ENDPOINT_URL or MINIO_ENDPOINT, credentials "
         "from AWS_* or MINIO_* variables) or a local folder; default $FLOWPACK_STORE")
@@ -68,3 +69,15 @@ def _endpoint() -> tuple[str | None, bool]:
             raise UsageError(f"{var}={value!r}: give http(s)://HOST[:PORT] (no path)")
         return url.netloc, url.scheme == "https"
     return None, True
+
+
+def recorded_store(described: dict | None) -> Store:
+    """The store a run's record names (run.json `store`): an S3 store with this process's AWS_* or MINIO_*
+    credentials, or a local folder; StoreError when the record names none that can be opened."""
+    store = described or {}
+    if store.get("type") == "local" and store.get("root"):
+        return LocalStore(store["root"])
+    if store.get("type") == "s3" and store.get("endpoint") and store.get("bucket"):
+        return S3(store["endpoint"], store["bucket"], prefix=store.get("prefix") or "",
+                  secure=store.get("secure") is not False, region=store.get("region"))
+    raise StoreError(f"the run records a {store.get('type') or 'unknown'} store, which can't be opened here")

@@ -1,8 +1,17 @@
-"""What the command line's arguments name: `FILE.py:NAME` targets and `-p KEY=VALUE` workflow parameters.
+"""What the command line's arguments name: `FILE.py:NAME` targets, `-p KEY=VALUE` workflow parameters, and
+`--params-from RUN_ID`, the parameters of an earlier run.
 
 A target that doesn't exist, or is an op where a workflow is wanted (or the reverse), is a UsageError naming what the
 file does define, with the closest name when it looks like a typo. Parameters are checked against the workflow's
 annotations before anything is built or run.
+
+A run's record (run.json `parameters`) keeps each workflow parameter as the workflow carried it: text Argo can't
+carry as it is, base64-encoded behind flowpack's marker; a list's items encoded as a loop hands them on; a value over
+fp.BIG_VALUE as the marker `fp-big:<bytes>:<sha256>`, its text kept in the run's store under its content key.
+`--params-from` reads each back with its parameter's annotation (a big value from the store the run recorded, checked
+against the marker's size and sha256 before it is used), so the new run is built from the same values: it renders
+the same manifest, and a resumed run reuses what succeeded. The viewer's resume hands a run's parameters on so (a
+value over 128 KiB can't be one command-line argument).
 """
 
 from __future__ import annotations
@@ -13,8 +22,12 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from ._errors import UsageError
+from ._bigvalue import Marked, read_marker
+from ._errors import StoreError, UsageError
 from ._op import Step
+from ._records import RunRecord
+from ._store import ArtifactRef
+from ._types import PARAM, PARAM_JSON, decode
 from ._values import parse_text
 from ._workflow import Workflow
 
@@ -111,3 +124,42 @@ def parse_params(pairs: list[str] | None, wf) -> dict:
         except ValueError as exc:
             raise UsageError(str(exc)) from None
     return params
+
+
+def recorded_params(run_dir: str | Path, run_id: str, wf) -> dict:
+    """The values of run `run_id`'s parameters (in `run_dir`), typed by workflow `wf`'s annotations."""
+    path = Path(run_dir) / run_id / "run.json"
+    try:
+        record = RunRecord.read(path)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--params-from {run_id}: no run record to read at {path} ({exc})") from None
+    inputs = wf.interface.inputs
+    params: dict = {}
+    for name, text in record.parameters.items():
+        inp = inputs.get(name)
+        if inp is None:
+            raise UsageError(f"--params-from {run_id}: that run has a parameter {name!r}, which workflow "
+                             f"{wf.name!r} does not have (its parameters: {', '.join(inputs) or 'none'}); give the "
+                             f"parameters with -p instead")
+        if not isinstance(text, str):
+            continue
+        marked = read_marker(text)
+        if marked is not None:
+            text = _stored_text(record, marked, name, run_id)
+        params[name] = decode(text, inp.kind if inp.kind.how == PARAM else PARAM_JSON)  # unannotated: JSON
+    return params
+
+
+def _stored_text(record: RunRecord, marked: Marked, name: str, run_id: str) -> str:
+    """The text of a big parameter, from the run's store, after checking it against its marker."""
+    from ._cli_store import recorded_store  # lazy: the stores load only when a command uses one (CLI start-up)
+
+    where = (f"--params-from {run_id}: parameter {name!r} is a big value ({marked.size} bytes) kept in the run's "
+             f"store under {marked.key!r}")
+    fix = (f"give it again from Python, e.g. {record.workflow or 'pipeline'}.run(resume={run_id!r}, {name}=...) "
+           f"(a value over 128 KiB can't be one command-line argument)")
+    try:
+        data = recorded_store(record.store).load_bytes(ArtifactRef(marked.key, marked.sha256, marked.size, "file"))
+    except (StoreError, OSError) as exc:
+        raise UsageError(f"{where}, which can't be read ({exc}): {fix}") from None
+    return data.decode("utf-8", errors="surrogatepass")

@@ -4,8 +4,9 @@ Stop: the engine running the run (run.json's `owner`: pid, start time, host) is 
 turns into a stop (every step killed, the run marked Stopped) while it runs a run on its main thread. A process that
 doesn't catch SIGTERM (e.g. a notebook running a run in the background) is never signalled: the answer says so.
 
-Resume: `flowpack run FILE.py:WF --resume RUN_ID` with the run's parameters, started in the background, when the run
-records the file its workflow came from (the `flowpack.io/source` annotation of its manifest.json).
+Resume: `flowpack run FILE.py:WF --resume RUN_ID --params-from RUN_ID` (the run's parameters read back from its
+record, big values from its store: _cli_target), started in the background, when the run records the file its
+workflow came from (the `flowpack.io/source` annotation of its manifest.json).
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ def stop_run(run_dir: str | Path, run_id: str) -> str:
 
 
 def resume_run(run_dir: str | Path, run_id: str) -> str:
-    """Start `flowpack run FILE.py:WF --resume RUN_ID -p ...` in the background; returns what was started."""
+    """Start `flowpack run FILE.py:WF --resume RUN_ID --params-from RUN_ID` in the background; returns what was
+    started."""
     path = run_folder(run_dir, run_id)
     record, problem = read_run_record(path)
     manifest = _read(path / "manifest.json") or {}
@@ -78,10 +80,8 @@ def resume_run(run_dir: str | Path, run_id: str) -> str:
     if not isinstance(source, str) or not file or not Path(file).is_file():
         raise Refused(f"run {run_id} doesn't record a workflow file to run again (started from a notebook or "
                       f"python -c?): resume it where it was started, with pipeline.run(resume={run_id!r})")
-    command = [sys.executable, "-m", "flowpack", "run", source, "--resume", run_id,
+    command = [sys.executable, "-m", "flowpack", "run", source, "--resume", run_id, "--params-from", run_id,
                "--run-dir", str(Path(run_dir).absolute()), "--engine", record.engine or "local"]
-    for key, value in record.parameters.items():
-        command += ["-p", f"{key}={value}"]
     where = Path(run_dir).absolute()
     cwd = where.parent.parent if where.parent.name == ".flowpack" else Path(file).parent
     log = path / f"resume-{time.strftime('%Y%m%d-%H%M%S')}.log"
