@@ -11,12 +11,15 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Iterator
 
 from . import _cli_store
 from ._cli_store import store_from
 from ._cli_target import load_target, parse_params
+from ._engine._procs import owner_alive
 from ._engine._record import read_json
 from ._errors import UsageError
+from ._logs import LogLine, local_logs
 from ._records import RunRecord
 from ._results import rebuild
 from ._store import LocalStore
@@ -74,11 +77,14 @@ def add_commands(sub) -> None:
     p.add_argument("-o", "--output", choices=["text", "json"], default="text", help="text (default) or json")
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("logs", parents=[conn], help="a workflow's step logs")
-    p.add_argument("name", help="the workflow's name")
+    p = sub.add_parser("logs", parents=[conn], help="a run's step logs (a local or Docker run, or an Argo workflow)")
+    p.add_argument("name", help="a run id in --run-dir (a local or Docker run), or the name of an Argo workflow")
+    p.add_argument("--run-dir", default=".flowpack/runs", help="where local runs are kept (default .flowpack/runs)")
     p.add_argument("--step", help="only this step (its path, e.g. add or inner/add)")
     p.add_argument("-f", "--follow", action="store_true", help="keep printing lines as they come")
     p.add_argument("--grep", metavar="TEXT", help="only lines holding this text")
+    p.add_argument("--timestamps", action="store_true",
+                   help="include each line's time (RFC 3339, UTC): when the step wrote it")
     p.set_defaults(func=cmd_logs)
 
     p = sub.add_parser("list", parents=[conn], help="workflows in the namespace")
@@ -247,11 +253,31 @@ def cmd_status(args) -> int:
 
 
 def cmd_logs(args) -> int:
-    from ._argo import get  # lazy: the Argo package loads only when Argo is used (import time)
+    """A local (or Docker) run's step logs from its folder, or an Argo workflow's from the Argo Server."""
+    folder = Path(args.run_dir) / args.name
+    if args.name and "/" not in args.name and (folder / "run.json").is_file():
+        lines = _local_logs(folder, args)
+    else:
+        from ._argo import get  # lazy: the Argo package loads only when Argo is used (import time)
 
-    for line in get(args.name, argo=_client(args)).logs(step=args.step, follow=args.follow, grep=args.grep):
-        print(str(line), flush=True)
+        lines = get(args.name, argo=_client(args)).logs(step=args.step, follow=args.follow, grep=args.grep)
+    for line in lines:
+        print(line.shown(timestamps=args.timestamps), flush=True)
     return 0
+
+
+def _local_logs(folder: Path, args) -> Iterator[LogLine]:
+    """The run's lines as run.logs() gives them; --follow reads its record again until it ends (or its engine is
+    gone)."""
+    def record() -> RunRecord:
+        return RunRecord.read(folder / "run.json")
+
+    def done() -> bool:
+        now = record()
+        return now.done or not owner_alive(now.owner)
+
+    return local_logs(lambda: {node: s.to_json() for node, s in record().steps.items()}, folder / "steps",
+                      args.name, done, args.step, follow=args.follow, grep=args.grep)
 
 
 def cmd_list(args) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator, NamedTuple
 
@@ -25,7 +26,20 @@ class LogLine(NamedTuple):
     time: float | None = None
 
     def __str__(self) -> str:
-        return f"{self.step}: {self.content}" if self.step else self.content
+        return self.shown()
+
+    def shown(self, timestamps: bool = False) -> str:
+        """The line as `flowpack logs` prints it, `step: content`; with `timestamps`, `step: TIME content` as
+        `argo logs --timestamps` prints a pod's line (TIME: RFC 3339 in UTC, see `rfc3339`). A line with no time
+        kept has none in front."""
+        content = f"{rfc3339(self.time)} {self.content}" if timestamps and self.time is not None else self.content
+        return f"{self.step}: {content}" if self.step else content
+
+
+def rfc3339(when: float) -> str:
+    """Unix time as RFC 3339 in UTC, as `kubectl logs --timestamps` writes it, to the microsecond (the precision the
+    engines keep: the kubelet's nine digits of fractions pass through a float)."""
+    return datetime.fromtimestamp(when, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def find_step(steps: dict, step: str, run_id: str) -> str:
