@@ -46,6 +46,16 @@ def listing(d: Path) -> str:
 
 
 @fp.workflow
+def nested():
+    return read.map(p=[Path(f) for f in FILES])                      # a map inside a sub-workflow's DAG
+
+
+@fp.workflow
+def whole(p: Path):
+    return read(p)
+
+
+@fp.workflow
 def maps(files: list[Path]):
     return {{
         "given": read.map(p=files),                                  # a list[Path] parameter: withItems of keys
@@ -54,6 +64,8 @@ def maps(files: list[Path]):
         "folders": listing.map(d=[Path(d) for d in DIRS]),           # folders: tarballs Argo unpacks
         "bounded": read.map(p=[Path(f) for f in FILES], parallelism=1),  # inside a DAG of its own
         "one": read(Path(FILES[0])),                                 # a file passed whole (a task's own key)
+        "nested": nested(),
+        "passed": whole(Path(FILES[1])),                             # a file passed to a sub-workflow
     }}
 '''
 
@@ -108,7 +120,7 @@ def test_a_map_over_local_files_reads_the_prefixed_keys_the_store_wrote(user_mod
     assert stored and all(name.startswith("team-a/" + UPLOAD_PREFIX + "/") for name in stored)
 
     read = _keys_pods_read(manifest)
-    assert len(read) == 2 + 2 + 2 + 2 + 2 + 1  # the maps' items and the file passed whole
+    assert len(read) == 2 + 2 + 2 + 2 + 2 + 1 + 2 + 1  # the maps' items and the files passed whole
     missing = sorted(set(read) - stored)
     assert not missing, f"keys no object has in the bucket: {missing}"
 
@@ -126,7 +138,8 @@ def test_a_map_over_local_files_reads_the_prefixed_keys_the_store_wrote(user_mod
     local = m.maps.run(run_dir=tmp_path / "runs", files=files).result()
     expected = {"given": ["read alpha", "read beta"], "literal": ["read alpha", "read beta"],
                 "zipped": ["x alpha", "y beta"], "folders": ["dir x=1", "dir y=2,z=3"],
-                "bounded": ["read alpha", "read beta"], "one": "read alpha"}
+                "bounded": ["read alpha", "read beta"], "one": "read alpha", "nested": ["read alpha", "read beta"],
+                "passed": "read beta"}
     assert local == expected
     assert on_argo == expected
 
