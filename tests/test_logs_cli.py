@@ -20,6 +20,7 @@ from flowpack._cli import main
 from flowpack._engine.docker import DockerEngine
 
 SOURCE = '''
+import sys
 import time
 import flowpack as fp
 
@@ -35,6 +36,7 @@ def slow() -> int:
 @fp.op
 def other(n: int) -> int:
     print("other line", flush=True)
+    sys.stderr.write("unended")  # a last line without its newline: no time kept for it locally or on Docker
     return n + 1
 
 
@@ -59,6 +61,9 @@ def _check_stamped(plain: list[str], stamped: list[str], lines) -> None:
     """`stamped` is `plain` with each line's time after its step's name, the time run.logs() gives that line."""
     assert len(stamped) == len(plain) == len(lines)
     for without, with_time, line in zip(plain, stamped, lines):
+        if line.time is None:  # a line that never ended, locally or on Docker: printed as it is
+            assert with_time == without == f"{line.step}: {line.content}"
+            continue
         found = STAMPED.match(with_time)
         assert found is not None, with_time
         assert f"{found['step']}: {found['content']}" == without == f"{line.step}: {line.content}"
@@ -80,15 +85,16 @@ def test_a_local_runs_logs_with_and_without_timestamps(user_module, tmp_path, ca
     capsys.readouterr()
     plain = _printed(capsys, ["logs", run.id, "--run-dir", str(run_dir)])
     assert [line.split(" ")[:2] for line in plain] == [["slow:", "first"], ["slow:", "second"], ["slow:", "7"],
-                                                      ["other:", "other"], ["other:", "8"]]
+                                                      ["other:", "other"], ["other:", "unended"], ["other:", "8"]]
     assert not any(STAMPED.match(line) for line in plain)  # no time unless asked
     stamped = _printed(capsys, ["logs", run.id, "--run-dir", str(run_dir), "--timestamps"])
+    assert stamped[4] == "other: unended"  # no time was kept for it
     _check_stamped(plain, stamped, list(run.logs()))
     _check_times(stamped)
 
     # --step and --grep choose the lines, as run.logs() does
     assert _printed(capsys, ["logs", run.id, "--run-dir", str(run_dir), "--step", "other"]) == [
-        "other: other line", "other: 8"]
+        "other: other line", "other: unended", "other: 8"]
     only = _printed(capsys, ["logs", run.id, "--run-dir", str(run_dir), "--grep", "^second ", "--timestamps"])
     assert len(only) == 1 and only[0] == stamped[1]
 
@@ -101,7 +107,8 @@ def test_a_local_run_still_going_is_followed_to_its_end(user_module, tmp_path, c
         time.sleep(0.05)
     lines = _printed(capsys, ["logs", run.id, "--run-dir", str(run_dir), "--follow", "--timestamps"])
     assert run.wait().result() == 8
-    assert [STAMPED.match(line)["content"].split(" ")[0] for line in lines] == ["first", "second", "7", "other", "8"]
+    assert [line.split(" ")[1 if STAMPED.match(line) is None else 2] for line in lines] == [
+        "first", "second", "7", "other", "unended", "8"]
 
 
 def test_a_docker_runs_logs_with_timestamps(user_module, tmp_path, capsys, docker_client):
