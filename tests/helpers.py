@@ -15,8 +15,10 @@ import textwrap
 import uuid
 from pathlib import Path
 
+import pytest
 import yaml
 
+import flowpack as fp
 from argo_harness import assert_argo_accepts
 
 DATA = Path(__file__).parent / "data"
@@ -63,6 +65,17 @@ def run_checked(wf, tmp_path: Path, **params):
     run = wf.run(run_dir=tmp_path / "runs", **params)
     assert_argo_valid(run.manifest)
     return run
+
+
+def assert_map_option_refused(op, option: str, value: object, match: str) -> None:
+    """A workflow mapping `op` over [1] with `option=value` (batch=, tolerate=) is refused when it is built, with a
+    message matching `match` (which names the map, the option and the fix)."""
+    @fp.workflow
+    def bad():
+        return op.map(x=[1], **{option: value})
+
+    with pytest.raises(fp.WorkflowBuildError, match=match):
+        bad.render()
 
 
 def write_module(directory: Path, source: str, name: str | None = None):

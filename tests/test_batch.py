@@ -12,9 +12,9 @@ import pytest
 
 import flowpack as fp
 from argo_harness import Harness
+from both_engines import local_view, run_both
 from fixtures_docker import docker_client  # noqa: F401  (a pytest fixture)
-from helpers import dag_tasks, render_checked, template
-from test_fidelity import _argo_view, _local_view
+from helpers import assert_map_option_refused, dag_tasks, render_checked, template
 
 OPS = '''
 import os
@@ -118,15 +118,8 @@ def one_process():
 ])
 def test_a_batched_map_ends_as_on_argo(harness: Harness, user_module, tmp_path, name, params, phase, items, outputs):
     m = user_module(OPS)
-    wf = getattr(m, name)
-    argo = harness.run(render_checked(wf, **params), tmp_path / "store", timeout=180)
-    try:
-        local = wf.run(run_dir=tmp_path / "runs", **params)
-    except fp.RunError as exc:
-        local = exc.run
-    messages = {n.display_name: n.message for n in argo.nodes if n.message}
-    assert _local_view(local) == _argo_view(argo), f"Argo: {argo.phase} {argo.message} {messages}"
-    assert local.phase == phase and _local_view(local)[2] == ({"return": outputs} if outputs else {})
+    local = run_both(getattr(m, name), params, tmp_path, version=harness.version).local
+    assert local.phase == phase and local_view(local).outputs == ({"return": outputs} if outputs else {})
     assert sorted(s["name"] for s in local.steps.values() if "(" in s["name"]) == items
     if phase == "Failed":
         assert [s["phase"] for s in local.steps.values() if "(" in s["name"]].count("Failed") == 1
@@ -169,14 +162,8 @@ def test_it_renders_as_a_loop_over_chunks(user_module):
 
 @pytest.mark.parametrize("batch", [0, -1, 1.5, True, "50", None.__class__])
 def test_a_bad_batch_is_refused_naming_the_map(user_module, batch):
-    m = user_module(OPS)
-
-    @fp.workflow
-    def bad():
-        return m.sq.map(x=[1], batch=batch)
-
-    with pytest.raises(fp.WorkflowBuildError, match=r"sq\.map\(\.\.\.\): batch=.* must be how many items each pod"):
-        bad.render()
+    assert_map_option_refused(user_module(OPS).sq, "batch", batch,
+                              r"sq\.map\(\.\.\.\): batch=.* must be how many items each pod")
 
 
 def test_unsupported_combinations_are_refused(user_module):

@@ -8,17 +8,15 @@ controller (the harness, every pinned Argo version), which must end the same way
 from __future__ import annotations
 
 import json
-import shutil
 import warnings
-from pathlib import Path
 
 import pytest
 
 import flowpack as fp
 from argo_harness import Harness
+from both_engines import run_both
 from fixtures_docker import docker_client  # noqa: F401  (a pytest fixture)
 from helpers import dag_tasks, render_checked, template
-from test_fidelity import _argo_view, _local_view
 
 OPS = '''
 import hashlib
@@ -114,14 +112,6 @@ def _quietly(wf, **params):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", fp.BigValueWarning)
         return wf.build(**params)
-
-
-def _run_on_argo(harness: Harness, built, store: Path):
-    """The built workflow on Argo's controller, its uploads in the harness's store (a folder standing for S3)."""
-    for key, path in built.uploads.items():
-        (store / key).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, store / key)
-    return harness.run(built.manifest, store, timeout=180)
 
 
 # -------------------------------------------------------------------------------------------------- at build time
@@ -329,12 +319,10 @@ def both(n: int):
 def test_a_big_output_runs_as_on_argo(harness: Harness, user_module, tmp_path, n):
     m = user_module(OPS)
     built = _quietly(m.at_run_time, n=n)
-    argo = _run_on_argo(harness, built, tmp_path / "store")
-    local = m.at_run_time.run(run_dir=tmp_path / "runs", n=n)
-    messages = {x.display_name: x.message for x in argo.nodes if x.message}
-    assert _local_view(local) == _argo_view(argo), f"Argo: {argo.phase} {argo.message} {messages}"
-    assert local.result() == (f"{n}:{n * (n - 1) // 2}:{n}", n)
-    make, numbers = argo.node("make"), argo.node("numbers")
+    both = run_both(m.at_run_time, {"n": n}, tmp_path, version=harness.version, manifest=built.manifest,
+                    uploads=built.uploads)
+    assert both.local.result() == (f"{n}:{n * (n - 1) // 2}:{n}", n)
+    make, numbers = both.argo.node("make"), both.argo.node("numbers")
     for node in (make, numbers):
         if n > 100_000:  # the value is an artifact: the workflow keeps a marker of its size and digest
             assert node.parameters["return"].startswith("fp-big:") and len(node.parameters["return"]) < 100
@@ -357,12 +345,10 @@ def test_big_values_given_at_build_time_run_as_on_argo(harness: Harness, user_mo
     wf = getattr(m, name)
     built = _quietly(wf)
     assert len(json.dumps(built.manifest)) < 64 * 1024
-    argo = _run_on_argo(harness, built, tmp_path / "store")
-    with warnings.catch_warnings():
+    with warnings.catch_warnings():  # the local run builds it again
         warnings.simplefilter("ignore", fp.BigValueWarning)
-        local = wf.run(run_dir=tmp_path / "runs")
-    messages = {x.display_name: x.message for x in argo.nodes if x.message}
-    assert _local_view(local) == _argo_view(argo), f"Argo: {argo.phase} {argo.message} {messages}"
+        local = run_both(wf, {}, tmp_path, version=harness.version, manifest=built.manifest,
+                         uploads=built.uploads).local
     expected: dict = {"literal": _expected(m, m.BIG, m.TEXT), "param": _expected(m, m.BIG, m.TEXT),
                 "mapped": [f"{x}/{m.fingerprint({'rows': m.BIG})}" for x in (1, 2, 3)]}
     expected["batched"] = expected["mapped"]

@@ -6,17 +6,16 @@ map-reduce example (flowpack/_fanin.py)."""
 from __future__ import annotations
 
 import json
-import shutil
 import tarfile
 from pathlib import Path
 
 import pytest
 
 import flowpack as fp
+from both_engines import local_view, run_both
 from fixtures_docker import docker_client  # noqa: F401  (a pytest fixture)
 from flowpack._graph import _content_key
 from helpers import dag_tasks, render_checked, template
-from test_fidelity import _argo_view, _local_view
 
 OPS = '''
 import io
@@ -105,24 +104,6 @@ def local_files(files: list[Path]):
 '''
 
 
-def _both(wf, tmp_path: Path, uploads: dict[str, Path] | None = None, **params):
-    """The workflow on Argo's controller and on the local engine: (local run, Argo's result)."""
-    import argo_harness
-
-    store = tmp_path / "argo-store"
-    for key, path in (uploads or {}).items():  # what submit uploads: each local file under its content key
-        (store / key).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, store / key)
-    argo = argo_harness.run(render_checked(wf, **params), store, timeout=180)
-    try:
-        local = wf.run(run_dir=tmp_path / "runs", **params)
-    except fp.RunError as exc:
-        local = exc.run
-    messages = {n.display_name: n.message for n in argo.nodes if n.message}
-    assert _local_view(local) == _argo_view(argo), f"Argo: {argo.phase} {argo.message} {messages}"
-    return local, argo
-
-
 def test_a_map_of_files_renders_key_only_artifacts(user_module):
     m = user_module(OPS)
     manifest = render_checked(m.literal_fan)
@@ -151,10 +132,10 @@ def test_a_map_of_files_renders_key_only_artifacts(user_module):
 ])
 def test_files_of_a_map_reach_the_next_step_as_on_argo(user_module, tmp_path, name, params, phase, outputs):
     m = user_module(OPS)
-    local, argo = _both(getattr(m, name), tmp_path, **params)
+    local = run_both(getattr(m, name), params, tmp_path).local
     assert local.phase == phase
     if outputs is not None:
-        assert _local_view(local)[2] == outputs
+        assert local_view(local).outputs == outputs
     if name == "tarballs":
         sizes = local.result()
         assert len(sizes) == 2 and sizes[0] < sizes[1] and sizes[0] > 10  # gzip-compressed tars, not their content
@@ -170,8 +151,9 @@ def test_a_map_over_local_files(user_module, tmp_path):
     task = dag_tasks(manifest)["size"]
     assert task["withItems"] == [_content_key(f) for f in files]
     assert task["arguments"]["artifacts"] == [{"name": "f", "s3": {"key": "{{item}}"}, "archive": {"none": {}}}]
-    local, _ = _both(m.local_files, tmp_path, uploads={_content_key(f): f for f in files}, files=files)
-    assert local.result() == [1, 3, 2]
+    # what submit uploads: each local file under its content key
+    both = run_both(m.local_files, {"files": files}, tmp_path, uploads={_content_key(f): f for f in files})
+    assert both.local.result() == [1, 3, 2]
 
 
 def test_files_of_a_map_in_docker(user_module, tmp_path, docker_client):
@@ -254,8 +236,8 @@ def test_a_tarball_output_is_kept_as_it_is_on_argo(user_module, tmp_path):
     """Argo's executor keeps each item's file as its bytes (`archive: none`) and loads the prefix as a folder
     without unpacking what is in it."""
     m = user_module(OPS)
-    _, argo = _both(m.tarballs, tmp_path)
-    objects = [p for p in (tmp_path / "argo-store").rglob("*") if p.is_file()]
+    both = run_both(m.tarballs, {}, tmp_path)
+    objects = [p for p in both.store.rglob("*") if p.is_file()]
     assert len(objects) == 2 and all(tarfile.is_tarfile(p) for p in objects)
-    root = next(n for n in argo.nodes if n.type == "DAG" and not n.boundary_id)
+    root = next(n for n in both.argo.nodes if n.type == "DAG" and not n.boundary_id)
     assert sorted(json.loads(root.parameters["return"])) == sorted(p.stat().st_size for p in objects)

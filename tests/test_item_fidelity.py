@@ -13,8 +13,8 @@ import pytest
 
 import flowpack as fp
 from argo_harness import Harness
+from both_engines import argo_view, run_both
 from helpers import dag_tasks, render_checked, template
-from test_fidelity import _argo_view, _local_view
 
 TEXTS = ['say "hi"', "back\\\\slash", "123", "null", "1.50", "tab\\tin", "é<&>", '{"a": 1}']
 
@@ -118,13 +118,9 @@ CASES = [
 
 @pytest.mark.parametrize("name, params, expected", CASES, ids=[c[0] for c in CASES])
 def test_items_arrive_exactly_on_every_argo_version(harness: Harness, user_module, tmp_path, name, params, expected):
-    wf = getattr(user_module(OPS), name)
-    argo = harness.run(render_checked(wf, **params), tmp_path / "store", timeout=180)
-    local = wf.run(run_dir=tmp_path / "runs", **params)
-    messages = {n.display_name: n.message for n in argo.nodes if n.message}
-    assert _local_view(local) == _argo_view(argo), f"Argo {harness.version}: {argo.phase} {argo.message} {messages}"
-    assert local.result() == expected
-    assert _argo_view(argo)[2]["return"] == expected
+    both = run_both(getattr(user_module(OPS), name), params, tmp_path, version=harness.version)
+    assert both.local.result() == expected
+    assert argo_view(both.argo).outputs["return"] == expected
 
 
 def test_a_run_time_list_of_text_is_mapped_through_one_encoding_expression(user_module):

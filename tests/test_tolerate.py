@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 import flowpack as fp
+from both_engines import local_view, run_both
 from fixtures_docker import docker_client  # noqa: F401  (a pytest fixture)
-from helpers import dag_tasks, render_checked, template
-from test_fidelity import _argo_view, _local_view
+from helpers import assert_map_option_refused, dag_tasks, render_checked, template
 
 OPS = '''
 from pathlib import Path
@@ -101,18 +101,9 @@ def files():
     ("files", {}, "Succeeded", {"return": "[2,5]"}, 1),            # only the files of the items that succeeded
 ])
 def test_a_tolerant_map_ends_as_on_argo(user_module, tmp_path, name, params, phase, outputs, failed):
-    import argo_harness
-
     m = user_module(OPS)
-    wf = getattr(m, name)
-    argo = argo_harness.run(render_checked(wf, **params), tmp_path / "store", timeout=180)
-    try:
-        local = wf.run(run_dir=tmp_path / "runs", **params)
-    except fp.RunError as exc:
-        local = exc.run
-    messages = {n.display_name: n.message for n in argo.nodes if n.message}
-    assert _local_view(local) == _argo_view(argo), f"Argo: {argo.phase} {argo.message} {messages}"
-    assert local.phase == phase and _local_view(local)[2] == outputs
+    local = run_both(getattr(m, name), params, tmp_path).local
+    assert local.phase == phase and local_view(local).outputs == outputs
     items = [s for s in local.steps.values() if "(" in s["name"]]
     assert sum(s["phase"] == "Failed" for s in items) == failed  # the failed items stay Failed
 
@@ -133,14 +124,8 @@ def test_the_check_is_a_suspend_after_the_loop(user_module):
 
 @pytest.mark.parametrize("tolerate", [-1, 1.0, 1.5, 0.0, True, "2"])
 def test_a_bad_tolerance_is_refused_naming_the_map(user_module, tolerate):
-    m = user_module(OPS)
-
-    @fp.workflow
-    def bad():
-        return m.sq.map(x=[1], tolerate=tolerate)
-
-    with pytest.raises(fp.WorkflowBuildError, match=r"sq\.map\(\.\.\.\): tolerate=.* must be how many items may fail"):
-        bad.render()
+    assert_map_option_refused(user_module(OPS).sq, "tolerate", tolerate,
+                              r"sq\.map\(\.\.\.\): tolerate=.* must be how many items may fail")
 
 
 def test_a_sequence_with_run_time_bounds_is_refused(user_module):

@@ -15,12 +15,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from both_engines import argo_result  # noqa: E402
 from fixtures_docker import docker_client  # noqa: E402,F401  (pytest fixture)
 from flowpack._engine import _gojson as gojson  # noqa: E402
-from flowpack._results import decode_parameter, output_kind, rebuild  # noqa: E402
 from flowpack._types import MARKER, TAGS  # noqa: E402
 from helpers import run_checked, write_module  # noqa: E402
-from test_fidelity import _argo_view  # noqa: E402
 
 _WORK = Path(tempfile.mkdtemp(prefix="fp-fidelity-"))
 _modules: dict[str, object] = {}
@@ -239,7 +238,8 @@ def test_control_bytes_and_marker_text_arrive_exactly_in_containers(tmp_path, do
     assert all(argo_can_carry(t) for t in _all_parameter_texts(run))
 
 
-ITEMS = '''
+# ops telling the type a map's item arrived as: Union[str, int], Optional[str], unannotated (pickled)
+TYPED = '''
 from typing import Optional, Union
 import flowpack as fp
 
@@ -257,7 +257,9 @@ def o(x: Optional[str]) -> list:
 @fp.op
 def p(x: "object") -> list:
     return [type(x).__name__, x]
+'''
 
+ITEMS = TYPED + '''
 
 @fp.op
 def s(x: str) -> str:
@@ -282,10 +284,7 @@ def test_literal_string_map_items_stay_strings_for_inputs_that_take_more_than_te
     assert out["str"] == ["123", "null", "abc", "[1]", "fp-json:1"]
 
 
-RUNTIME = '''
-from typing import Optional, Union
-import flowpack as fp
-
+RUNTIME = TYPED + '''
 
 @fp.op
 def mixed(words: list) -> list:
@@ -295,21 +294,6 @@ def mixed(words: list) -> list:
 @fp.op
 def texts(words: list) -> list[str]:
     return [w if isinstance(w, str) else str(w) for w in words]
-
-
-@fp.op
-def u(x: Union[str, int]) -> list:
-    return [type(x).__name__, x]
-
-
-@fp.op
-def o(x: Optional[str]) -> list:
-    return [type(x).__name__, x]
-
-
-@fp.op
-def p(x: "object") -> list:
-    return [type(x).__name__, x]
 
 
 @fp.op
@@ -358,14 +342,6 @@ def _gathered(texts: list[str]) -> list[str]:
     return [gojson.marshal(gojson.decode(t)) for t in texts]
 
 
-def _argo_outputs(local_run, argo) -> dict:
-    """The harness's workflow outputs decoded and rebuilt exactly as run.result() does with the local ones."""
-    shape = local_run.shape
-    values = _argo_view(argo)[2]
-    return rebuild(shape, lambda name: decode_parameter(shape, name, values[name], output_kind(shape, name, "argo")),
-                   local_run.result_type)
-
-
 def test_string_items_of_a_run_time_list_stay_strings_locally_and_on_argos_controller(user_module, tmp_path):
     """Argo pastes a loop's string item bare ("123" and 123 both become 123): a list of text only (`list[str]`)
     tags its items as text in the map; a list that may hold both writes its JSON-looking strings protected."""
@@ -378,7 +354,7 @@ def test_string_items_of_a_run_time_list_stay_strings_locally_and_on_argos_contr
     assert local.result() == expected
     argo = argo_harness.run(wf.render(words=words), tmp_path / "store", timeout=180)
     assert argo.phase == "Succeeded", {n.display_name: n.message for n in argo.nodes if n.message}
-    assert _argo_outputs(local, argo) == expected
+    assert argo_result(local, argo) == expected
 
 
 def _json_texts():
@@ -458,4 +434,4 @@ def test_a_crossed_codec_wire_keeps_its_tag_when_it_can_fall_back_to_a_default(u
         assert local.result() == expected, mode
         argo = argo_harness.run(wf.render(s="123", mode=mode), tmp_path / mode / "store", timeout=180)
         assert argo.phase == "Succeeded", {n.display_name: n.message for n in argo.nodes if n.message}
-        assert _argo_outputs(local, argo) == expected, mode
+        assert argo_result(local, argo) == expected, mode

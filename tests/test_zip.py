@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 
 import flowpack as fp
+from both_engines import run_both
 from helpers import dag_tasks, render_checked, template
-from test_fidelity import _argo_view, _local_view
 
 OPS = '''
 import flowpack as fp
@@ -66,15 +66,8 @@ WORDS = ['say "hi"', "back\\slash", "123", "null", "é\x07<&>"]
     ("gathered", {}, ['1:say "hi"', "4:back\\slash", "9:123"]),   # a map's gathered result
 ])
 def test_zipped_run_time_lists_as_on_argo(user_module, tmp_path, name, params, expected):
-    import argo_harness
-
     m = user_module(OPS)
-    wf = getattr(m, name)
-    argo = argo_harness.run(render_checked(wf, **params), tmp_path / "store", timeout=180)
-    local = wf.run(run_dir=tmp_path / "runs", **params)
-    messages = {n.display_name: n.message for n in argo.nodes if n.message}
-    assert _local_view(local) == _argo_view(argo), f"Argo: {argo.phase} {argo.message} {messages}"
-    assert local.result() == expected
+    assert run_both(getattr(m, name), params, tmp_path).local.result() == expected
 
 
 def test_the_items_are_one_expression_without_braces(user_module):
