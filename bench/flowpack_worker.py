@@ -184,18 +184,24 @@ def step_times(run_dir: Path) -> dict:
     return {"count": len(d), "median": statistics.median(d), "p10": q(0.1), "p90": q(0.9), "max": d[-1]}
 
 
+SMALL = 50  # the size a big run is compared with, per step
+
+
 def scale(kind: str, n: int) -> dict:
-    """One run of an n-step chain or an n-item map: wall time per step, and the steps' durations from the record."""
-    if kind == "chain":
-        wf, expected = chain_workflow("chain", n), n
-    else:
-        wf, expected = map_workflow(n)
+    """One run of an n-step chain or an n-item map: wall time per step, and the steps' durations from the record;
+    beside it, in the same invocation, three runs of the same workflow at SMALL steps before and three after (their
+    wall per step), so the two figures see the same machine."""
+    def workflow(size: int):
+        return (chain_workflow("chain", size), size) if kind == "chain" else map_workflow(size)
+
     work = Path(tempfile.mkdtemp(prefix="bench-fp-scale-"))
     try:
         before = load()
-        elapsed = run_local(wf, expected, work)
-        return {"wall": elapsed, "steps": n, "per_step": elapsed / n, "step_durations": step_times(work),
-                "load_before": before, "load_after": load()}
+        small = [run_local(*workflow(SMALL), work / f"small-{i}") / SMALL for i in range(3)]
+        elapsed = run_local(*workflow(n), work / "big")
+        small += [run_local(*workflow(SMALL), work / f"small-{i}") / SMALL for i in range(3, 6)]
+        return {"wall": elapsed, "steps": n, "per_step": elapsed / n, "step_durations": step_times(work / "big"),
+                "small": {**summary(small), "steps": SMALL}, "load_before": before, "load_after": load()}
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
