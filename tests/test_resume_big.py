@@ -108,6 +108,7 @@ def test_the_viewers_resume_gives_the_resumed_run_the_values_themselves(user_mod
     assert (folder / "log").read_text().split() == ["fingerprint", "finish", "finish"]  # fingerprint was reused
 
 
+@pytest.mark.filterwarnings("ignore::flowpack.BigValueWarning")  # the command line's own builds say it too
 def test_params_from_reads_a_big_value_back_from_the_store_checked(user_module, tmp_path, capsys):
     m = user_module(SOURCE)
     failed, folder = _failed_run(m, tmp_path)
