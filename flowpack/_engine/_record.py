@@ -33,8 +33,8 @@ def write_json(path: Path, data: dict, *, compact: bool = False) -> None:
 
     The temporary file has a name of its own (two writers of one path, even threads of one process, never share
     it) and is removed when the write fails; a failure is a RecordError saying why (a full disk, no permission).
-    `compact`: one line, written by json's C encoder (an indented one is written by its Python encoder: for the
-    records written once per step, that costs more than the rest of the write)."""
+    `compact`: one line, by json's C encoder (an indented text takes its Python encoder, 2-3 times slower: for the
+    records written for every step)."""
     text = (json.dumps(data, ensure_ascii=False, default=str, separators=(",", ":")) if compact else
             json.dumps(data, indent=1, ensure_ascii=False, default=str))
     try:
