@@ -6,8 +6,9 @@ write), never in the stored object, which is the mount's lower layer and which o
 is a mount at its own path (lower: the stored folder); file inputs are mounted over the folder that holds them (lower:
 a folder of hard links to the stored files, on top of that folder's own content). The mounts live in this process's
 mount namespace, where both the fork server's steps and spawned ones see them, for the step's lifetime: the engine
-detaches them when the step's outputs are collected. Steps that get their own mount namespace (shell steps, see
-_mountns) bind the step root recursively, so they see them too.
+detaches them when the step's outputs are collected. The views of an engine killed mid-step are detached when its run
+is found abandoned (_procs.settle_abandoned: when the viewer lists it, or it is resumed). Steps that get their own
+mount namespace (shell steps, see _mountns) bind the step root recursively, so they see them too.
 
 Only root may mount, and only where the kernel has overlayfs; FLOWPACK_OVERLAY=0 turns views off. Elsewhere the
 engine copies the input instead (_handoff). Not used by the Docker engine: dockerd mounts the step's folders itself.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +61,38 @@ def _mount(lowers: list[Path], layer: Path, target: Path) -> None:
     if _libc().mount(b"overlay", os.fsencode(target), b"overlay", 0, options.encode()) != 0:
         code = ctypes.get_errno()
         raise OSError(code, f"mount overlay at {target}: {os.strerror(code)}")
+
+
+def _unescaped(field: str) -> str:
+    """A path field of /proc/self/mountinfo: the kernel writes space, tab, newline and backslash as octal escapes."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def mounted_under(folder: Path) -> list[Path]:
+    """The overlay mounts of this mount namespace at or below `folder`, innermost first."""
+    root = os.path.realpath(folder)
+    found = []
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as f:
+            for line in f:
+                fields = line.split()
+                if " - overlay " not in line or len(fields) < 5:
+                    continue
+                point = _unescaped(fields[4])
+                if point == root or point.startswith(root + os.sep):
+                    found.append(Path(point))
+    except OSError:
+        return []
+    return sorted(found, key=lambda p: len(p.parts), reverse=True)
+
+
+def detach_under(folder: Path) -> int:
+    """Detach every view left mounted below `folder`, e.g. by an engine that was killed (SIGKILL) while a step ran:
+    its views stay in the mount namespace it shared, and the run's folder could not be deleted. Returns how many."""
+    points = mounted_under(folder)
+    for point in points:
+        _libc().umount2(os.fsencode(point), MNT_DETACH)
+    return len(points)
 
 
 @dataclass

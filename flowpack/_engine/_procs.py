@@ -11,8 +11,8 @@ whose engine was killed can still have its steps stopped.
 
 run.json records which process runs it (`owner`: pid, start time in clock ticks since boot, host). A run still
 marked Running whose owner is gone was stopped by force (`kill -9`, a crash): `settle_abandoned` marks it Error,
-with its unfinished steps, and kills what its steps left running (their process groups; the fork server, which
-outlives its engine until its last step ended, stops the rest).
+with its unfinished steps, kills what its steps left running (their process groups; the fork server, which
+outlives its engine until its last step ended, stops the rest) and detaches its steps' input views (_overlay).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from pathlib import Path
 
 from .._phase import Phase
 from .._records import RunRecord
+from ._overlay import detach_under
 from ._record import now, write_json
 
 STEP_ID = "FLOWPACK_STEP_ID"
@@ -148,6 +149,7 @@ def settle_abandoned(run_path: Path, record: RunRecord) -> RunRecord:
     record = replace(record, phase=Phase.ERROR, finished_at=t, message=message, steps=steps)
     kill_remembered(run_path)
     kill_tagged(step_id(record.id or run_path.name, ""), prefix=True)
+    detach_under(run_path)  # its steps' input views, which would keep the run's folder from being deleted
     try:
         write_json(run_path / "run.json", record.to_json())
     except OSError:
