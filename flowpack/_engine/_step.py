@@ -182,10 +182,15 @@ class StepRunner:
         return res
 
     def _remember(self, job: StepJob, key: str, res: StepResult) -> None:
-        step_json = self.run_dir / "steps" / job.node / "step.json"
-        if res.attempts > 1 and step_json.is_file():  # a first attempt's record says so itself (see run_once)
-            first = replace(StepFolderRecord.read(step_json), cache_key=key, result=res.result)
-            write_json(step_json, first.to_json(), compact=True)
+        if res.attempts > 1:  # a first attempt's record says so itself (see run_once)
+            # the first attempt's folder is the step's (its result); the succeeded one's record, which holds the
+            # outputs, gets the cache key too, so a resumed run reuses the step
+            steps = self.run_dir / "steps"
+            last = f"{job.node}-retry{res.attempts - 1}"
+            for step_json in (steps / job.node / "step.json", steps / last / "step.json"):
+                if step_json.is_file():
+                    done = replace(StepFolderRecord.read(step_json), cache_key=key, result=res.result)
+                    write_json(step_json, done.to_json(), compact=True)
         if "memoize" in job.template:
             entry = StepFolderRecord(template=job.template.get("name"), phase=Phase.SUCCEEDED,
                                      outputs=_outputs(res), cache_key=key, result=res.result).to_json()
