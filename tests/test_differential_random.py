@@ -18,9 +18,8 @@ from hypothesis import strategies as st
 
 import argo_harness
 import flowpack as fp
-from flowpack._results import decode_parameter, output_kind, rebuild
+from both_engines import argo_attempts, argo_result, argo_view, local_attempts, local_view
 from helpers import write_module
-from test_fidelity import _argo_attempts, _argo_view, _local_attempts, _local_view
 
 HEADER = "import flowpack as fp\nfrom differential_ops import add, boom, echo, fallback, flaky, flaky_once, inc, " \
          "shout, sq, stats, total, upto\n\n\n@fp.workflow\ndef generated(n: int, folder: str):\n"
@@ -136,14 +135,6 @@ EXAMPLE = source_of([literal_map([])("e"), text("say \"hi\"\nit's {{x}} \\ é✓
 _modules = itertools.count()
 
 
-def _argo_result(local, argo):
-    """The harness's workflow outputs decoded and rebuilt exactly as run.result() does with the local ones."""
-    shape = local.shape
-    values = _argo_view(argo)[2]  # the root DAG node's output parameters, as Argo's controller set them
-    return rebuild(shape, lambda name: decode_parameter(shape, name, values[name],
-                                                        output_kind(shape, name, "argo")), local.result_type)
-
-
 @settings(max_examples=8, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(case=workflows())
@@ -164,7 +155,7 @@ def test_random_workflows_run_the_same_locally_and_on_argos_controller(tmp_path_
         except fp.RunError as exc:
             local = exc.run
     messages = {n.display_name: n.message for n in argo.nodes if n.message}
-    assert _local_view(local) == _argo_view(argo), f"{source}\nArgo: {argo.phase} {argo.message} {messages}"
-    assert _local_attempts(local) == _argo_attempts(argo), source
+    assert local_view(local) == argo_view(argo), f"{source}\nArgo: {argo.phase} {argo.message} {messages}"
+    assert local_attempts(local) == argo_attempts(argo), source
     if local.phase == "Succeeded":
-        assert _argo_result(local, argo) == local.result(), source
+        assert argo_result(local, argo) == local.result(), source

@@ -9,8 +9,8 @@ import json
 import pytest
 
 import flowpack as fp
+from both_engines import assert_same_end
 from helpers import render_checked, template
-from test_fidelity import _argo_view, _local_view
 
 OPS = '''
 import flowpack as fp
@@ -54,7 +54,7 @@ def test_the_exit_op_gets_step_outputs_as_on_argo(user_module, tmp_path, a, phas
         local = m.totals.run(run_dir=tmp_path / "runs", a=a)
     except fp.RunError as exc:
         local = exc.run
-    assert _local_view(local) == _argo_view(argo)
+    assert_same_end(local, argo)
     assert local.phase == phase
     exit_node = next(n for n in argo.nodes if n.display_name == "exit-handler")
     assert exit_node.input_parameters == received

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import tarfile
 import warnings
 from pathlib import Path
@@ -21,6 +20,7 @@ from hypothesis import strategies as st
 
 import flowpack as fp
 from argo_harness import Harness
+from both_engines import run_both
 from flowpack._argo._errors import ArgoConfigError
 from flowpack._argo._prepare import as_kind
 from flowpack._argo._status import step_message
@@ -572,14 +572,13 @@ def twice():
     return plain(first), plain(second)
 '''
     m = user_module(src)
-    argo = harness.run(m.twice.render(), tmp_path / "store", timeout=120)
+    both = run_both(m.twice, {}, tmp_path, version=harness.version)
+    argo = both.argo
     hit = next(n for n in argo.nodes if n.display_name == "cached-2")
     assert argo.phase == "Succeeded", argo.message
     assert hit.cache_hit is True  # Argo's controller served it from its cache
     assert next(n for n in argo.nodes if n.display_name == "cached").cache_hit is False
-    local = m.twice.run(run_dir=tmp_path / "runs")
-    assert _local_view(local) == _argo_view(argo)
-    assert local.result() == (11, 11)
+    assert both.local.result() == (11, 11)
 
 
 def test_a_failed_steps_message_is_its_exception_line_on_every_version(harness: Harness, user_module, tmp_path):
@@ -702,39 +701,6 @@ def test_yaml_parses_back_to_the_same_data(data):
 
 
 # ------------------------------------------------------------------------ Argo's own controller as the referee
-def _local_view(run) -> tuple[str, dict, dict]:
-    steps = {}
-    for s in run.steps.values():
-        steps[s["name"]] = s["phase"]
-    return run.phase, steps, dict((run.record.get("outputs") or {}).get("parameters") or {})
-
-
-def _argo_step_name(node) -> str:
-    return re.sub(r"\((\d+):.*\)$", r"(\1)", node.display_name)
-
-
-def _argo_view(result) -> tuple[str, dict, dict]:
-    """The local view of an Argo run: a retried step is its Retry node (its attempts are _argo_attempts)."""
-    attempts = {c for n in result.nodes if n.type == "Retry" for c in n.children}
-    steps = {}
-    for n in result.nodes:
-        if n.type in ("Pod", "Skipped", "Suspend", "Retry") and n.id not in attempts:
-            steps[_argo_step_name(n)] = n.phase
-    root = next(n for n in result.nodes if n.type == "DAG" and not n.boundary_id)
-    return result.phase, steps, {p["name"]: p.get("value") for p in (root.outputs or {}).get("parameters") or []}
-
-
-def _local_attempts(run) -> dict[str, int]:
-    """Steps that took more than one attempt, and how many."""
-    return {s["name"]: s["attempts"] for s in run.steps.values() if s.get("attempts", 1) > 1}
-
-
-def _argo_attempts(result) -> dict[str, int]:
-    """Retried steps that took more than one attempt (pods), and how many."""
-    counts = {_argo_step_name(n): len(n.children) for n in result.nodes if n.type == "Retry"}
-    return {name: count for name, count in counts.items() if count > 1}
-
-
 DIFFERENTIAL = [
     ("OPS", "tolerant", {"n": 1}),
     ("OPS", "strict_failure", {"n": 1}),
@@ -758,14 +724,7 @@ DIFFERENTIAL = [
 def test_the_local_engine_ends_as_argos_controller_does(harness: Harness, user_module, tmp_path, module, name,
                                                          params):
     m = user_module(globals()[module])
-    wf = getattr(m, name)
-    argo = harness.run(wf.render(**params), tmp_path / "store", timeout=120)
-    try:
-        local = wf.run(run_dir=tmp_path / "runs", **params)
-    except fp.RunError as exc:
-        local = exc.run
-    messages = {n.display_name: n.message for n in argo.nodes if n.message}
-    assert _local_view(local) == _argo_view(argo), f"Argo: {argo.phase} {argo.message} {messages}"
+    run_both(getattr(m, name), params, tmp_path, version=harness.version)
 
 
 def test_argo_accepts_every_form_flowpack_renders(harness: Harness, user_module):

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 import flowpack as fp
+from both_engines import assert_same_end
 from helpers import dag_tasks, render_checked
-from test_fidelity import _argo_view, _local_view
 
 OPS = '''
 import flowpack as fp
@@ -60,7 +60,7 @@ def test_exit_hooks_locally_and_on_argos_controller(user_module, tmp_path):
     assert verdict.ok, f"Argo refuses it ({verdict.stage}): {verdict.message}"
     argo = argo_harness.run(manifest, tmp_path / "store", timeout=120)
     local = m.hooked.run(run_dir=tmp_path / "runs", n=1)
-    assert _local_view(local) == _argo_view(argo)
+    assert_same_end(local, argo)
     assert argo.phase == "Succeeded" and local.result() == 1
     assert argo.node("boom.onExit").parameters["return"] == "status Failed"
     assert argo.node("first.onExit").parameters["return"] == "status Succeeded"

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 
 import flowpack as fp
+from both_engines import assert_same_end
 from helpers import dag_tasks, render_checked, template
-from test_fidelity import _argo_view, _local_view
 
 OPS = '''
 import flowpack as fp
@@ -86,8 +86,7 @@ def test_each_item_runs_or_is_skipped_as_on_argo(user_module, tmp_path, name, pa
     wf = getattr(m, name)
     argo = argo_harness.run(render_checked(wf, **params), tmp_path / "store", timeout=180)
     local = wf.run(run_dir=tmp_path / "runs", **params)
-    messages = {n.display_name: n.message for n in argo.nodes if n.message}
-    assert _local_view(local) == _argo_view(argo), f"Argo: {argo.phase} {argo.message} {messages}"
+    assert_same_end(local, argo)
     assert local.result() == result
     assert sum(s["phase"] == "Skipped" for s in local.steps.values() if "(" in s["name"]) == skipped
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 import flowpack as fp
+from both_engines import assert_same_end
 from helpers import dag_tasks, render_checked
-from test_fidelity import _argo_view, _local_view
 
 OPS = '''
 import flowpack as fp
@@ -57,7 +57,7 @@ def test_rows_locally_and_on_argos_controller(user_module, tmp_path, name, resul
     assert verdict.ok, f"Argo refuses it ({verdict.stage}): {verdict.message}"
     argo = argo_harness.run(manifest, tmp_path / "store", timeout=120)
     local = wf.run(run_dir=tmp_path / "runs")
-    assert _local_view(local) == _argo_view(argo)
+    assert_same_end(local, argo)
     assert local.result() == result
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 import flowpack as fp
+from both_engines import assert_same_end
 from helpers import dag_tasks, render_checked
-from test_fidelity import _argo_view, _local_view
 
 OPS = '''
 import flowpack as fp
@@ -80,8 +80,7 @@ def test_sequence_locally_and_on_argos_controller(user_module, tmp_path, name, p
     assert verdict.ok, f"Argo refuses it ({verdict.stage}): {verdict.message}"
     argo = argo_harness.run(manifest, tmp_path / "store", timeout=120)
     local = wf.run(run_dir=tmp_path / "runs", **params)
-    messages = {n.display_name: n.message for n in argo.nodes if n.message}
-    assert _local_view(local) == _argo_view(argo), f"Argo: {argo.phase} {argo.message} {messages}"
+    assert_same_end(local, argo)
     assert local.result() == result
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 import flowpack as fp
+from both_engines import assert_same_end
 from helpers import dag_tasks, render_checked, run_checked
-from test_fidelity import _argo_view, _local_view
 
 OPS = '''
 import flowpack as fp
@@ -145,8 +145,7 @@ def test_status_driven_steps_end_as_on_argos_controller(user_module, tmp_path, n
     assert verdict.ok, f"Argo refuses it ({verdict.stage}): {verdict.message}"
     argo = argo_harness.run(manifest, tmp_path / "store", timeout=120)
     local = _run(wf, tmp_path, **params)
-    messages = {n.display_name: n.message for n in argo.nodes if n.message}
-    assert _local_view(local) == _argo_view(argo), f"Argo: {argo.phase} {argo.message} {messages}"
+    assert_same_end(local, argo)
     assert argo.phase == phase
 
 

@@ -11,6 +11,7 @@ import pytest
 
 import flowpack as fp
 from argo_harness import Harness
+from both_engines import View, Views, run_both
 from fixtures_docker import docker_client  # noqa: F401  (a pytest fixture)
 from helpers import dag_tasks, render_checked, template
 
@@ -267,34 +268,30 @@ def _path(node: str) -> str:
     return re.sub(r"\((\d+):[^()]*\)", r"(\1)", re.sub(r"/(\d+)(?=/|$)", r"(\1)", node))
 
 
-def _local_view(run) -> tuple[str, dict, dict]:
+def _local_view(run) -> View:
+    """A local run's view, each step by its path of nested task names."""
     steps = {_path(node): s["phase"] for node, s in run.steps.items()}
-    return run.phase, steps, dict((run.record.get("outputs") or {}).get("parameters") or {})
+    return View(run.phase, steps, dict((run.record.get("outputs") or {}).get("parameters") or {}))
 
 
-def _argo_view(result) -> tuple[str, dict, dict]:
+def _argo_view(result) -> View:
+    """An Argo run's view, each step by its path of nested task names (its node name less the workflow's)."""
     root = next(n for n in result.nodes if n.type == "DAG" and not n.boundary_id)
     steps = {}
     for n in result.nodes:
         if n.type in ("Pod", "Skipped", "Suspend"):
             path = "/".join(n.name.replace(".onExit", "\0").split(".")[1:]).replace("\0", ".onExit")
             steps[_path(path)] = n.phase  # a task's exit hook is `task.onExit`, beside the task
-    return result.phase, steps, {p["name"]: p.get("value") for p in (root.outputs or {}).get("parameters") or []}
+    return View(result.phase, steps, root.parameters)
+
+
+BY_PATH = Views(_local_view, _argo_view)
 
 
 @pytest.mark.parametrize("name, params", DIFFERENTIAL, ids=[f"{n}-{i}" for i, (n, _) in enumerate(DIFFERENTIAL)])
 def test_sub_workflows_run_locally_as_on_argos_controller(harness: Harness, user_module, tmp_path, name, params):
-    wf = getattr(user_module(SUBS), name)
-    manifest = wf.render(**params)
-    [verdict] = harness.validate(manifest)
-    assert verdict.ok, f"Argo {harness.version} refuses it ({verdict.stage}): {verdict.message}"
-    argo = harness.run(manifest, tmp_path / "store", timeout=120)
-    try:
-        local = wf.run(run_dir=tmp_path / "runs", **params)
-    except fp.RunError as exc:
-        local = exc.run
-    messages = {n.display_name: n.message for n in argo.nodes if n.message}
-    assert _local_view(local) == _argo_view(argo), f"Argo: {argo.phase} {argo.message} {messages}"
+    # render_checked (in run_both): Argo's validator of every pinned version accepts the manifest
+    run_both(getattr(user_module(SUBS), name), params, tmp_path, version=harness.version, views=BY_PATH)
 
 
 def test_outputs_come_back_like_an_ops(user_module, tmp_path):

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 import flowpack as fp
+from both_engines import assert_same_end
 from helpers import dag_tasks, render_checked
-from test_fidelity import _argo_view, _local_view
 
 OPS = '''
 import flowpack as fp
@@ -72,7 +72,7 @@ def test_text_with_handles_locally_and_on_argos_controller(user_module, tmp_path
     assert verdict.ok, f"Argo refuses it ({verdict.stage}): {verdict.message}"
     argo = argo_harness.run(manifest, tmp_path / "store", timeout=120)
     local = m.hello.run(run_dir=tmp_path / "runs", name="Bob", n=4)
-    assert _local_view(local) == _argo_view(argo)
+    assert_same_end(local, argo)
     assert local.result() == ('HELLO BOB #5 SAY "HI"\tTHERE 1E-07', "MODEL-BOB-5")
 
 
