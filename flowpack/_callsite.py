@@ -2,6 +2,8 @@
 
 The graph records it for each task while the body runs (the first frame outside flowpack), the manifest carries it
 as an annotation, and a failed run's message names the line that uses a value that could not be resolved.
+`source_label` names a file of the user's the same way from whatever folder flowpack runs in: what is rendered (this
+annotation, a step script's traceback line map) must not depend on the working directory.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import linecache
 import os
 import re
 import sys
+from functools import lru_cache
+from pathlib import PurePath
 from types import FrameType
 from typing import Iterable, Mapping, NamedTuple
 
@@ -21,17 +25,21 @@ OLD_LINES = "flowpack.io/lines"  # written before: JSON {task name: "file:line: 
 _RUN = re.compile(r"^(?P<base>.+)-(?P<first>[0-9]+)\.\.(?P<last>[0-9]+)$")  # task names hold no "." (_names.VALID)
 _NUMBERED = re.compile(r"^(?P<base>.+)-(?P<n>[1-9][0-9]*)$")
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_IPYTHON_CELL = re.compile(r"^<ipython-input-[0-9]+-(?P<hash>[0-9a-f]+)>$")  # terminal IPython: number, hash of text
+_KERNEL_FOLDER = "ipykernel_"  # a Jupyter kernel's cells: <tmp>/ipykernel_<pid>/<hash of the cell's text>.py
 
 
 class CallSite(NamedTuple):
     """A line of the user's code: shown as `pipeline.py:14: total = add_all(squares)`."""
 
-    filename: str
+    filename: str  # the real file (a warning about the line points there)
     lineno: int
     code: str
+    module: str | None = None  # the module the line is in (its `__name__`)
 
     def __str__(self) -> str:
-        return f"{display_path(self.filename)}:{self.lineno}" + (f": {self.code}" if self.code else "")
+        """As a manifest carries it: the file named by `source_label`, the same from every working directory."""
+        return f"{source_label(self.filename, self.module)}:{self.lineno}" + (f": {self.code}" if self.code else "")
 
 
 def call_site() -> CallSite | None:
@@ -43,11 +51,47 @@ def call_site() -> CallSite | None:
     if frame is None:
         return None
     filename, lineno = frame.f_code.co_filename, frame.f_lineno
-    return CallSite(filename, lineno, linecache.getline(filename, lineno).strip())
+    module = frame.f_globals.get("__name__")
+    return CallSite(filename, lineno, linecache.getline(filename, lineno).strip(),
+                    module if isinstance(module, str) else None)
+
+
+@lru_cache(maxsize=1024)
+def source_label(filename: str, module: str | None = None) -> str:
+    """How what flowpack renders names the user's source file `filename` (the code of module `module`, when known):
+    never through the working directory, so a manifest is the same from every folder, and as a traceback reads well.
+
+    - a module's file: its path below the import root it is imported from, `shop/flow.py`, `shop/__init__.py`. The
+      root is the first folder up without an __init__.py, so a package's file is named the same however it was
+      imported (`import shop.flow`, `python -m shop.flow`, `python shop/flow.py`, `flowpack run shop/flow.py:WF`);
+      below a namespace package (folders without __init__.py), the module's dotted name says how far up it is;
+    - any other file (a plain module, a script): its file name, `flow.py`;
+    - a notebook cell: `<cell HASH>`, IPython's hash of the cell's text (the kernel's folder changes with each kernel);
+    - a name in angle brackets (`<string>`): as it is.
+    """
+    cell = _IPYTHON_CELL.match(filename)
+    if cell:
+        return f"<cell {cell['hash']}>"
+    path = PurePath(filename)
+    if filename.startswith("<") or not path.name:
+        return filename
+    if path.parent.name.startswith(_KERNEL_FOLDER):
+        return f"<cell {path.stem}>"
+    root = path.parent
+    while root.name and os.path.isfile(os.path.join(root, "__init__.py")):
+        root = root.parent
+    below = path.relative_to(root).parts
+    if module == "__main__":  # run as a script; `python -m ns.flow` keeps the module's own name in its spec
+        module = getattr(getattr(sys.modules.get("__main__"), "__spec__", None), "name", None)
+    dotted = (module.split(".") + (["__init__"] if path.stem == "__init__" else [])) if module else []
+    if len(below) < len(dotted) < len(path.parts) and list(path.with_suffix("").parts[-len(dotted):]) == dotted:
+        below = path.parts[-len(dotted):]
+    return "/".join(below)
 
 
 def display_path(filename: str) -> str:
-    """A file relative to the working directory when it lies below it, else as it is (how users refer to it)."""
+    """A file relative to the working directory when it lies below it, else as it is (how users refer to it): for
+    messages shown while building, on the user's own machine, never for what is rendered (see `source_label`)."""
     try:
         rel = os.path.relpath(filename)
     except ValueError:

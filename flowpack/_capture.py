@@ -24,7 +24,7 @@ import types
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, NamedTuple
 
-from ._callsite import display_path
+from ._callsite import display_path, source_label
 from ._capture_imports import _import_option, _ImportOption, _pickle_modules
 from ._capture_project import copied_module, with_project_modules
 from ._code_names import MODULE_DUNDERS as _MODULE_DUNDERS
@@ -49,7 +49,7 @@ class Origin:
     """A piece of source copied into the script, and the file and line its first line comes from."""
 
     source: str
-    filename: str
+    filename: str  # as the script names it: `_callsite.source_label`, the same from every working directory
     first_line: int
 
 
@@ -362,7 +362,7 @@ def _capture_source(func: Callable, op_name: str, is_async: bool, python: tuple[
         if state.bind(var, cell.cell_contents):
             state.constants.append(Constant(var, literal, None))
     source, start = _without_decorators(block, lambda d: True)
-    state.origins.append(Origin(source, display_path(block.filename), block.first_line + start - 1))
+    state.origins.append(Origin(source, source_label(block.filename, func.__module__), block.first_line + start - 1))
     state.homes.add(func.__module__)
     closure = dict(zip(func.__code__.co_freevars, (c.cell_contents for c in func.__closure__ or ())))
     _resolve_block(state, source, block, start, func.__globals__, func.__module__, closure)
@@ -474,7 +474,7 @@ def _add_helper(state: _State, name: str, value: Any, target: Any, is_op: bool) 
         state.bind(name, value)
     _resolve_block(state, source, block, start, globals_, home)
     state.helpers.append(source)
-    state.origins.append(Origin(source, display_path(block.filename), block.first_line + start - 1))
+    state.origins.append(Origin(source, source_label(block.filename, home), block.first_line + start - 1))
     if inspect.isclass(target) and home != "__main__":
         # Values of this class leave the step pickled by value, naming the user's module: the caller gets them back
         # as instances of the real class (see _results.load_pickled).
