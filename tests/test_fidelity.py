@@ -49,11 +49,6 @@ def echo(x: int) -> int:
 
 
 @fp.op
-def word(s: str) -> str:
-    return s
-
-
-@fp.op
 def mark(name: str) -> str:
     return name
 
@@ -61,21 +56,6 @@ def mark(name: str) -> str:
 @fp.op
 def use(x: int = -1) -> int:
     return x
-
-
-@fp.op
-def label(name: str, n: int) -> str:
-    return f"{name}={n}"
-
-
-@fp.op
-def make(n: int) -> list:
-    return list(range(n))
-
-
-@fp.op
-def total(xs: list) -> int:
-    return sum(xs)
 
 
 @fp.op

@@ -24,7 +24,8 @@ from helpers import run_checked, write_module  # noqa: E402
 _WORK = Path(tempfile.mkdtemp(prefix="fp-fidelity-"))
 _modules: dict[str, object] = {}
 
-OPS = '''
+# ops giving a text as str and as Optional[str] (or None)
+GIVE = '''
 from typing import Optional, Union
 import flowpack as fp
 
@@ -37,7 +38,9 @@ def give(s: str) -> str:
 @fp.op
 def give_opt(s: str, none: bool = False) -> Optional[str]:
     return None if none else s
+'''
 
+OPS = GIVE + '''
 
 @fp.op
 def give_list(s: str) -> list:
@@ -381,20 +384,7 @@ def test_any_text_that_reads_as_json_arrives_as_text_through_run_time_and_litera
     assert out["text_str"] == [["str", s]] * 2 and out["gathered_union"] == [["str", g] for g in _gathered([s, s])]
 
 
-CROSSED = '''
-from typing import Optional, Union
-import flowpack as fp
-
-
-@fp.op
-def give(s: str) -> str:
-    return s
-
-
-@fp.op
-def give_opt(s: str, none: bool = False) -> Optional[str]:
-    return None if none else s
-
+CROSSED = GIVE + '''
 
 @fp.op
 def opt_default(s: Optional[str] = "fallback") -> list:
