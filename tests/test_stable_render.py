@@ -173,6 +173,18 @@ def test_a_run_resumed_from_another_folder_reuses_its_succeeded_steps(project, t
     assert (side / "second").read_text() == "xx"
 
 
+def test_a_cached_step_is_reused_by_a_run_from_another_folder(project, tmp_path):
+    """`@fp.op(cache=True)`: a later run of the same workflow, started from another folder, reuses the result."""
+    (project / "memo.py").write_text(FLOW.replace("@fp.op\ndef first", "@fp.op(cache=True)\ndef first"))
+    runs, side = tmp_path / "runs", tmp_path / "side"
+    side.mkdir()
+    first = json.loads(_python(["-c", RUN, "memo", str(runs), str(side), ""], project, project))
+    second = json.loads(_python(["-c", RUN, "memo", str(runs), str(side), ""], project.parent / "elsewhere", project))
+    assert first["phase"] == second["phase"] == "Succeeded"
+    assert (side / "first").read_text() == "x", "the cached step ran again"
+    assert (side / "second").read_text() == "xx"
+
+
 def test_a_steps_traceback_names_the_users_file_and_line_from_any_folder(project, tmp_path):
     (tmp_path / "side").mkdir()
     (tmp_path / "side" / "fail").write_text("")
