@@ -82,11 +82,12 @@ BY_STEP_NAME = Views(local_view, argo_view)
 
 
 def assert_same_end(local: fp.Run, argo: HarnessRun, *, version: str | None = None,
-                    views: Views = BY_STEP_NAME) -> None:
-    """The local run ended as Argo's controller (of `version`) did; the failure message holds Argo's node messages."""
+                    views: Views = BY_STEP_NAME, note: str = "") -> None:
+    """The local run ended as Argo's controller (of `version`) did; the failure message holds `note` (what the
+    reader needs to reproduce it, such as a generated workflow's source) and Argo's node messages."""
     messages = {n.display_name: n.message for n in argo.nodes if n.message}
     assert views.local(local) == views.argo(argo), \
-        f"Argo {version or DEFAULT_VERSION}: {argo.phase} {argo.message} {messages}"
+        f"{note}\nArgo {version or DEFAULT_VERSION}: {argo.phase} {argo.message} {messages}".lstrip("\n")
 
 
 @dataclass(frozen=True)
@@ -100,11 +101,12 @@ class Both:
 
 def run_both(wf: fp.Workflow, params: Mapping[str, Any], tmp_path: Path, *, version: str | None = None,
              manifest: Mapping[str, Any] | None = None, uploads: Mapping[str, Path] | None = None,
-             views: Views = BY_STEP_NAME) -> Both:
+             views: Views = BY_STEP_NAME, note: str = "") -> Both:
     """`wf` with `params` on Argo's controller of `version` (default: the default pin), then on the local engine,
-    which must end the same way (assert_same_end). Argo runs render_checked(wf, **params) unless `manifest` is given
-    (a built workflow's); `uploads` (key -> local file) are put in Argo's store under their keys first, as submit
-    uploads them. A local run that fails is kept (its RunError caught): the comparison covers failures too."""
+    which must end the same way (assert_same_end, its failure message led by `note`). Argo runs
+    render_checked(wf, **params) unless `manifest` is given (a built workflow's, or one rendered with other values);
+    `uploads` (key -> local file) are put in Argo's store under their keys first, as submit uploads them. A local run
+    that fails is kept (its RunError caught): the comparison covers failures too."""
     store = tmp_path / "argo-store"  # apart from the local engine's (tmp_path / "store", beside its run_dir)
     for key, path in (uploads or {}).items():
         (store / key).parent.mkdir(parents=True, exist_ok=True)
@@ -115,5 +117,5 @@ def run_both(wf: fp.Workflow, params: Mapping[str, Any], tmp_path: Path, *, vers
         local = wf.run(run_dir=tmp_path / "runs", **params)
     except fp.RunError as exc:
         local = exc.run
-    assert_same_end(local, argo, version=version, views=views)
+    assert_same_end(local, argo, version=version, views=views, note=note)
     return Both(local, argo, store)

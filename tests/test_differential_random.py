@@ -16,10 +16,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-import argo_harness
-import flowpack as fp
-from both_engines import argo_attempts, argo_result, argo_view, local_attempts, local_view
-from helpers import write_module
+from both_engines import argo_attempts, argo_result, local_attempts, run_both
+from helpers import render_checked, write_module
 
 HEADER = "import flowpack as fp\nfrom differential_ops import add, boom, echo, fallback, flaky, flaky_once, inc, " \
          "shout, sq, stats, total, upto\n\n\n@fp.workflow\ndef generated(n: int, folder: str):\n"
@@ -149,13 +147,10 @@ def test_random_workflows_run_the_same_locally_and_on_argos_controller(tmp_path_
     with tempfile.TemporaryDirectory(prefix="fp-attempts-", dir="/var/tmp") as counters:
         on_argo, here = Path(counters, "argo"), Path(counters, "local")
         on_argo.mkdir(), here.mkdir()
-        argo = argo_harness.run(wf.render(n=n, folder=str(on_argo)), tmp / "store", timeout=120)
-        try:
-            local = wf.run(run_dir=tmp / "runs", n=n, folder=str(here))
-        except fp.RunError as exc:
-            local = exc.run
-    messages = {n.display_name: n.message for n in argo.nodes if n.message}
-    assert local_view(local) == argo_view(argo), f"{source}\nArgo: {argo.phase} {argo.message} {messages}"
+        # Argo's manifest is rendered with its own counters' folder (render_checked: every pin's validator)
+        both = run_both(wf, {"n": n, "folder": str(here)}, tmp,
+                        manifest=render_checked(wf, n=n, folder=str(on_argo)), note=source)
+    argo, local = both.argo, both.local
     assert local_attempts(local) == argo_attempts(argo), source
     if local.phase == "Succeeded":
         assert argo_result(local, argo) == local.result(), source

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 import flowpack as fp
+from both_engines import run_both
 from helpers import render_checked, template
 
 OPS = '''
@@ -73,21 +74,11 @@ def test_the_exit_op_receives_the_workflow_variables(user_module):
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_exit_variables_locally_and_on_argos_controller(user_module, tmp_path, name):
-    import argo_harness
-
     m = user_module(OPS)
-    wf = getattr(m, name)
-    manifest = wf.render(n=1)
-    [verdict] = argo_harness.validate(manifest)
-    assert verdict.ok, f"Argo refuses it ({verdict.stage}): {verdict.message}"
-    argo = argo_harness.run(manifest, tmp_path / "store", timeout=120)
-    assert argo.node("exit-handler").parameters["return"] == EXPECTED[name]
-    try:
-        local = wf.run(run_dir=tmp_path / "runs", n=1)
-    except fp.RunError as exc:
-        local = exc.run
-    assert [line.content for line in local.logs("exit-handler")] == [EXPECTED[name]]
-    assert local.phase == argo.phase
+    both = run_both(getattr(m, name), {"n": 1}, tmp_path)  # render_checked: Argo's validator accepts it
+    assert both.argo.node("exit-handler").parameters["return"] == EXPECTED[name]
+    assert [line.content for line in both.local.logs("exit-handler")] == [EXPECTED[name]]
+    assert both.local.phase == both.argo.phase
 
 
 def test_an_exit_op_with_other_inputs_is_refused(user_module):

@@ -9,7 +9,7 @@ import json
 import pytest
 
 import flowpack as fp
-from both_engines import assert_same_end
+from both_engines import run_both
 from helpers import render_checked, template
 
 OPS = '''
@@ -46,15 +46,9 @@ def totals(a: int = 1):
     (-1, "Failed", {"status": "Failed", "total": "-1", "label": 'say "hi" {x}'}),   # add failed: the default
 ])
 def test_the_exit_op_gets_step_outputs_as_on_argo(user_module, tmp_path, a, phase, received):
-    import argo_harness
-
     m = user_module(OPS)
-    argo = argo_harness.run(render_checked(m.totals, a=a), tmp_path / "store", timeout=180)
-    try:
-        local = m.totals.run(run_dir=tmp_path / "runs", a=a)
-    except fp.RunError as exc:
-        local = exc.run
-    assert_same_end(local, argo)
+    both = run_both(m.totals, {"a": a}, tmp_path)
+    argo, local = both.argo, both.local
     assert local.phase == phase
     exit_node = next(n for n in argo.nodes if n.display_name == "exit-handler")
     assert exit_node.input_parameters == received

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 import flowpack as fp
-from both_engines import assert_same_end
+from both_engines import run_both
 from helpers import dag_tasks, render_checked
 
 OPS = '''
@@ -52,15 +52,9 @@ def test_on_exit_renders_a_task_hook(user_module):
 
 
 def test_exit_hooks_locally_and_on_argos_controller(user_module, tmp_path):
-    import argo_harness
-
     m = user_module(OPS)
-    manifest = m.hooked.render(n=1)
-    [verdict] = argo_harness.validate(manifest)
-    assert verdict.ok, f"Argo refuses it ({verdict.stage}): {verdict.message}"
-    argo = argo_harness.run(manifest, tmp_path / "store", timeout=120)
-    local = m.hooked.run(run_dir=tmp_path / "runs", n=1)
-    assert_same_end(local, argo)
+    both = run_both(m.hooked, {"n": 1}, tmp_path)  # render_checked: Argo's validator accepts it
+    argo, local = both.argo, both.local
     assert argo.phase == "Succeeded" and local.result() == 1
     assert argo.node("boom.onExit").parameters["return"] == "status Failed"
     assert argo.node("first.onExit").parameters["return"] == "status Succeeded"

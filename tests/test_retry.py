@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 import flowpack as fp
+from both_engines import run_both
 from helpers import render_checked, template
 
 OPS = '''
@@ -83,18 +84,9 @@ def test_retry_renders_argo_retry_strategy(user_module):
 
 @pytest.mark.parametrize("which, phase, attempts", CASES, ids=[c[0] for c in CASES])
 def test_retries_locally_and_on_argos_controller(user_module, tmp_path, which, phase, attempts):
-    import argo_harness
-
     m = user_module(OPS)
-    wf = getattr(m, "w_" + which)
-    manifest = wf.render(n=1)
-    [verdict] = argo_harness.validate(manifest)
-    assert verdict.ok, f"Argo refuses it ({verdict.stage}): {verdict.message}"
-    argo = argo_harness.run(manifest, tmp_path / "store", timeout=120)
-    try:
-        local = wf.run(run_dir=tmp_path / "runs", n=1)
-    except fp.RunError as exc:
-        local = exc.run
+    both = run_both(getattr(m, "w_" + which), {"n": 1}, tmp_path)  # render_checked: Argo's validator accepts it
+    argo, local = both.argo, both.local
     assert (argo.phase, local.phase) == (phase, phase), argo.message
     assert len(argo.pods) == attempts
     [step] = local.steps.values()

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 import flowpack as fp
-from both_engines import assert_same_end
-from helpers import dag_tasks, render_checked, run_checked
+from both_engines import run_both
+from helpers import assert_argo_valid, dag_tasks, render_checked, run_checked
 
 OPS = '''
 import flowpack as fp
@@ -136,17 +136,10 @@ def test_status_driven_steps_run_locally(user_module, tmp_path, name, params, ph
 
 @pytest.mark.parametrize("name, params, phase, steps", CASES, ids=[c[0] for c in CASES])
 def test_status_driven_steps_end_as_on_argos_controller(user_module, tmp_path, name, params, phase, steps):
-    import argo_harness
-
     m = user_module(OPS)
-    wf = getattr(m, name)
-    manifest = wf.render(**params)
-    [verdict] = argo_harness.validate(manifest)
-    assert verdict.ok, f"Argo refuses it ({verdict.stage}): {verdict.message}"
-    argo = argo_harness.run(manifest, tmp_path / "store", timeout=120)
-    local = _run(wf, tmp_path, **params)
-    assert_same_end(local, argo)
-    assert argo.phase == phase
+    both = run_both(getattr(m, name), params, tmp_path)  # render_checked: Argo's validator accepts it
+    assert_argo_valid(both.local.manifest)  # the manifest the local engine ran, as run_checked checks it
+    assert both.argo.phase == phase
 
 
 def test_status_clauses_refuse_what_argo_cant_do(user_module):

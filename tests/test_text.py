@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import flowpack as fp
-from both_engines import assert_same_end
+from both_engines import run_both
 from helpers import dag_tasks, render_checked
 
 OPS = '''
@@ -64,16 +64,9 @@ def test_text_with_handles_renders_as_argo_substitution(user_module):
 
 
 def test_text_with_handles_locally_and_on_argos_controller(user_module, tmp_path):
-    import argo_harness
-
     m = user_module(OPS)
-    manifest = m.hello.render(name="Bob", n=4)
-    [verdict] = argo_harness.validate(manifest)
-    assert verdict.ok, f"Argo refuses it ({verdict.stage}): {verdict.message}"
-    argo = argo_harness.run(manifest, tmp_path / "store", timeout=120)
-    local = m.hello.run(run_dir=tmp_path / "runs", name="Bob", n=4)
-    assert_same_end(local, argo)
-    assert local.result() == ('HELLO BOB #5 SAY "HI"\tTHERE 1E-07', "MODEL-BOB-5")
+    local = run_both(m.hello, {"name": "Bob", "n": 4}, tmp_path).local  # render_checked: Argo's validator accepts it
+    assert local.phase == "Succeeded" and local.result() == ('HELLO BOB #5 SAY "HI"\tTHERE 1E-07', "MODEL-BOB-5")
 
 
 def test_what_argo_cant_paste_is_a_build_error(user_module):
