@@ -21,7 +21,7 @@ from ._digest import path_digest
 from ._engine._zip import text_items_expression, zip_expression
 from ._errors import WorkflowBuildError
 from ._fanin import FANIN_PARAM, fanin_step, gathered_input, has_files, item_artifact, names_ref, prefix
-from ._hooks import add_exit_hook
+from ._hooks import ExitHook, add_exit_hook
 from ._item import set_item_when
 from ._names import PARAM_NAME, UniqueNames, k8s_name
 from ._rows import RowField, spread
@@ -218,7 +218,7 @@ class Task:
     loop_template: str | None = None  # a bounded map's wrapper DAG template (a unique template name)
     fallbacks: dict[str, Fallback] = field(default_factory=dict)  # input -> its default, if its source is skipped
     clauses: list = field(default_factory=list)  # status clauses from .after(on=...) / fp.any_of (_status_deps)
-    exit_hook: tuple | None = None  # (template, takes status): .on_exit(op) (_hooks)
+    exit_hook: ExitHook | None = None  # .on_exit(op): the hook's template, and whether it takes the status (_hooks)
     tolerance: Tolerance | None = None  # op.map(..., tolerate=2): how many items it may lose (_tolerate)
     item_when: str | None = None  # .when(fp.item > 2): the loop's own condition, per item (_item)
     mapped: tuple = ()  # the arguments a map maps over, and whether its items are dicts of them

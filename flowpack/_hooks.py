@@ -5,10 +5,20 @@ not fail the workflow (Argo's controller: a hooked node is not one of the DAG's 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ._context import current
 from ._errors import WorkflowBuildError
 
 STATUS = "status"
+
+
+@dataclass(frozen=True)
+class ExitHook:
+    """A step's exit hook: the hook op's template, and whether it takes the step's status as `status`."""
+
+    template: str
+    takes_status: bool
 
 
 def add_exit_hook(task, op) -> None:
@@ -25,15 +35,15 @@ def add_exit_hook(task, op) -> None:
     if required:
         raise WorkflowBuildError(f"{where}: a step's exit hook receives only `status` (the step's phase); give "
                                  f"{required} defaults.")
-    task.exit_hook = (graph.register(op), STATUS in op.interface.inputs)
+    task.exit_hook = ExitHook(graph.register(op), STATUS in op.interface.inputs)
 
 
 def hooks_field(task) -> dict | None:
     """The task's `hooks` block, or None."""
-    if task.exit_hook is None:
+    exit_hook: ExitHook | None = task.exit_hook
+    if exit_hook is None:
         return None
-    template, takes_status = task.exit_hook
-    hook: dict = {"template": template}
-    if takes_status:
+    hook: dict = {"template": exit_hook.template}
+    if exit_hook.takes_status:
         hook["arguments"] = {"parameters": [{"name": STATUS, "value": "{{tasks.%s.status}}" % task.name}]}
     return {"exit": hook}
