@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import json
+from dataclasses import dataclass
 from typing import Callable, Protocol
 
 from ._context import building
@@ -32,6 +33,16 @@ class WorkflowLike(Protocol):
     signature: inspect.Signature
     parallelism: int | None
     on_exit: object
+
+
+@dataclass(frozen=True, eq=False)  # not compared: a handle's == builds a condition
+class DeferredArgument:
+    """An argument of a call made while the sub-workflow's body was being built (it calls itself), checked once the
+    body is known: the input's name, the value given, and the call's description for errors."""
+
+    name: str
+    value: object
+    where: str
 
 
 class SubWorkflow(Step):
@@ -58,7 +69,7 @@ class SubWorkflow(Step):
         self.recursive = False  # a call of it was made while its body was being built
         self.finish: Finish | None = None  # the task closing its DAG, set when the manifest is named
         self.op_inputs: set[str] = set()  # parameters the body only hands to Python ops as they are (see build)
-        self.deferred: list[tuple[str, object, str]] = []  # arguments of calls made while the body was being built
+        self.deferred: list[DeferredArgument] = []  # arguments of calls made while the body was being built
         self.result_type: type | None = None  # the NamedTuple its fields rebuild as (see build)
 
     def signature(self) -> inspect.Signature:
@@ -105,8 +116,8 @@ class SubWorkflow(Step):
         self.building = False
         self.op_inputs = {n for n in self.interface.inputs if _only_op_inputs(self, n)}
         _check_recursion_stops(self)
-        for name, value, where in self.deferred:
-            _check_crossing(self, name, value, where)
+        for arg in self.deferred:
+            _check_crossing(self, arg.name, arg.value, arg.where)
 
 
 def _fields_type(step: SubWorkflow, returned: object) -> type | None:
@@ -186,7 +197,7 @@ def call(graph: Graph, workflow: WorkflowLike, args: tuple, kwargs: dict, output
     bound = _bound(step, args, kwargs, where)
     for name, value in bound.items():
         if step.building:  # a call inside its own body: checked once the body is known
-            step.deferred.append((name, value, where))
+            step.deferred.append(DeferredArgument(name, value, where))
         else:
             _check_crossing(step, name, value, where)
     if not mapped:
