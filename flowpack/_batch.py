@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import weakref
 
+from ._arguments import ParameterArgument
 from ._engine._batch import chunk_expression
 from ._errors import WorkflowBuildError
 from ._jinja import render
@@ -110,4 +111,4 @@ def batch_task(task, size: int, where: str) -> None:
         extra["withItems"] = [items[i:i + size] for i in range(0, len(items), size)]
     elif extra.get("withParam") not in (None, "[]"):
         extra["withParam"] = chunk_expression(extra["withParam"], size)
-    task.parameters.append((BATCH_PARAM, name))
+    task.parameters.append(ParameterArgument(BATCH_PARAM, name))

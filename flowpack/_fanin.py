@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import weakref
 
+from ._arguments import ParameterArgument
 from ._errors import WorkflowBuildError
 from ._steplike import StepForm, StepLike, caches
 from ._types import PATH
@@ -90,10 +91,11 @@ def fanin_step(step: StepLike, where: str) -> FanInStep:
     return variant
 
 
-def gathered_input(name: str, task: str, output: str) -> tuple[tuple[str, str], dict]:
+def gathered_input(name: str, task: str, output: str) -> tuple[ParameterArgument, dict]:
     """A `list[Path]` input fed by a map's files: the names parameter and the key-prefix artifact (optional: a map
     that ran no item left no object under it)."""
-    return (name, names_ref(task, output)), {"name": name, "optional": True, "s3": {"key": output_prefix(task, output)}}
+    names = ParameterArgument(name, names_ref(task, output))
+    return names, {"name": name, "optional": True, "s3": {"key": output_prefix(task, output)}}
 
 
 def item_artifact(name: str, source, item: str, files: bool) -> dict:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from ._arguments import ParameterArgument
 from ._batch import batch_task, batched_step, check_batch
 from ._bigvalue import UPLOAD_PREFIX, is_big, twin_literal, warn_kept
 from ._callsite import CallSite, call_site
@@ -206,7 +207,7 @@ class Task:
 
     name: str
     step: StepLike
-    parameters: list = field(default_factory=list)  # [(input name, Argo text)]
+    parameters: list[ParameterArgument] = field(default_factory=list)  # each parameter input's Argo text
     artifacts: list = field(default_factory=list)  # Argo artifact arguments (dicts)
     deps: set = field(default_factory=set)  # tasks whose data this one uses
     order: int = 0
@@ -429,7 +430,7 @@ class Graph:
                     order=len(self.tasks), is_map=True, parallelism=parallelism)
         task.loop_template = self._templates.take(task.name + "-loop")  # used when the map runs in a DAG of its own
         if fanin:
-            task.parameters.append((FANIN_PARAM, prefix(task.name)))
+            task.parameters.append(ParameterArgument(FANIN_PARAM, prefix(task.name)))
         if tolerate is not None:
             task.tolerance = Tolerance(tolerate, self._templates.take(task.name + "-tolerate"))
         mapped = list(literal or dynamic or sequences or fields)
@@ -451,7 +452,7 @@ class Graph:
                              and step.decodes_input(name))  # a sub-workflow: ops alone decode
             if inp.kind.how == PARAM and not of_files:
                 tag = wire_tag(TEXT, False, inp.kind.codec) if text_items and decodes else ""
-                task.parameters.append((name, tag + item))
+                task.parameters.append(ParameterArgument(name, tag + item))
             elif inp.kind.how == PICKLE and not of_files:
                 task.artifacts.append({"name": name, "raw": {"data": (wire_tag(TEXT, False) if text_items else
                                                                       RAW_JSON) + item}})
@@ -580,7 +581,7 @@ class Graph:
         if isinstance(value, str) and has_placeholders(value):  # f"...{h}...": Argo substitutes the references
             text, used = argo_text(self, value, where, inp.kind.codec if inp.kind.how == PARAM else "")
             task.deps |= {h.task for h in used if h.task is not None}
-            task.parameters.append((inp.name, text))
+            task.parameters.append(ParameterArgument(inp.name, text))
             return
         if isinstance(value, Handle):
             self._wire_handle(task, inp, value, where)
@@ -614,7 +615,7 @@ class Graph:
                 task.artifacts.append(big.artifact)
             elif decodes and is_big(sent):
                 warn_kept(where, sent, f"sub-workflow {task.step.name!r} takes it as a parameter")
-            task.parameters.append((inp.name, sent))
+            task.parameters.append(ParameterArgument(inp.name, sent))
         elif how == PICKLE:
             try:
                 raw = protect(_raw_value(value))
@@ -674,7 +675,7 @@ class Graph:
         decodes = task.step.decodes_protected
         if src == PARAM and dst == PARAM:
             tag = wire_tag(codec, gathered, inp.kind.codec) if decodes else ""
-            task.parameters.append((inp.name, tag + ref))
+            task.parameters.append(ParameterArgument(inp.name, tag + ref))
             if inp.has_default and inp.default_text is not None and value.task is not None \
                     and value.output is not None:
                 # May fall back to the default if that step is skipped (decided when the manifest is assembled).

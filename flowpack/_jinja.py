@@ -7,7 +7,7 @@ import hashlib
 import json
 from enum import Enum
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping
 
 
 def templates_dir() -> Path:
@@ -27,9 +27,10 @@ def present(mapping: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in mapping.items() if value is not None}
 
 
-def records(rows: Iterable[Sequence[Any]], *keys: str) -> list[dict[str, Any]]:
-    """Each row (a tuple) as a mapping of `keys` to its items: `[("x", 1)] | records("name", "value")`."""
-    return [dict(zip(keys, row)) for row in rows]
+def records(rows: Iterable[object], *keys: str) -> list[dict[str, Any]]:
+    """Each row (a typed record, e.g. a dataclass) as a mapping of `keys` to its attributes of those names:
+    `parameters | records("name", "value")`."""
+    return [{key: getattr(row, key) for key in keys} for row in rows]
 
 
 def merged(mapping: Mapping[str, Any], more: Mapping[str, Any]) -> dict[str, Any]:

@@ -7,11 +7,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from ._arguments import ParameterArgument
 from ._batch import is_batched
 from ._capture_facts import IMAGES_ANNOTATION, images_annotation
 from ._engine._batch import flatten_expression
 from ._engine._expr import fallback_expression
-from ._graph import Fallback, Finish, Graph, Handle, Returned
+from ._graph import Fallback, Finish, Graph, Handle, Returned, Task
 from ._hooks import hooks_field
 from ._jinja import render_json
 from ._status_deps import failure_handled, may_not_run, task_clauses
@@ -65,8 +66,9 @@ def task_rows(graph: Graph, finish: Finish | None = None) -> tuple[list[dict], l
                                if d not in covered] + clauses)
         parameters = t.parameters
         if fallback:
-            parameters = [(n, _fallback_value(v, t.fallbacks[n])
-                           if n in t.fallbacks and t.fallbacks[n].source in fallback else v) for n, v in parameters]
+            parameters = [ParameterArgument(p.name, _fallback_value(p.value, t.fallbacks[p.name]))
+                          if p.name in t.fallbacks and t.fallbacks[p.name].source in fallback else p
+                          for p in parameters]
         extra = dict(t.extra)
         if t.when is not None:
             extra["when"] = t.when
@@ -139,17 +141,17 @@ def finish_template(name: str) -> dict:
     return {"name": name, "suspend": {"duration": "0"}}
 
 
-def _uses(task, dep) -> bool:
+def _uses(task: Task, dep: Task) -> bool:
     """`task` reads data of `dep` (an argument, its condition or its loop), rather than only running after it."""
     needles = ("{{tasks.%s." % dep.name, "tasks['%s']" % dep.name)  # a reference, or a path in an expression
-    texts = [v for _, v in task.parameters] + [json.dumps(a) for a in task.artifacts]
+    texts = [p.value for p in task.parameters] + [json.dumps(a) for a in task.artifacts]
     texts += [task.when or "", str(task.extra.get("withParam", "")), json.dumps(task.extra.get("withSequence", ""))]
     return any(needle in text for text in texts for needle in needles)
 
 
-def _only_fallbacks(task, src) -> bool:
+def _only_fallbacks(task: Task, src: Task) -> bool:
     """Every use `task` makes of `src` is a parameter input with a default (so it can do without `src`)."""
-    used = [n for n, v in task.parameters if ("{{tasks.%s." % src.name) in v]
+    used = [p.name for p in task.parameters if ("{{tasks.%s." % src.name) in p.value]
     used += [a["name"] for a in task.artifacts if ("{{tasks.%s." % src.name) in str(a)]
     return bool(used) and all(n in task.fallbacks and task.fallbacks[n].source is src for n in used)
 
@@ -190,7 +192,7 @@ def _map_in_dag(row: dict, parallelism: int | None, loop_name: str) -> tuple[dic
             return "{{inputs.parameters.%s}}" % name
         return re.sub(r"\{\{([^{}]*)\}\}", repl, text)
 
-    inner_params = [(n, lift(v)) for n, v in row["parameters"]]
+    inner_params = [ParameterArgument(p.name, lift(p.value)) for p in row["parameters"]]
     inner_arts = []
     for a in row["artifacts"]:
         a = dict(a)
@@ -210,8 +212,8 @@ def _map_in_dag(row: dict, parallelism: int | None, loop_name: str) -> tuple[dic
         extra["withSequence"] = {k: lift(v) if isinstance(v, str) else v for k, v in extra["withSequence"].items()}
     inner = {"name": row["name"], "template": row["template"], "depends": "", "parameters": inner_params,
              "artifacts": inner_arts, "extra": extra}
-    outer_params = [(name, expr) for expr, name in inputs.items()]
-    wrapper = DagTemplate(loop_name, [inner], parameters=[n for n, _ in outer_params],
+    outer_params = [ParameterArgument(name, expr) for expr, name in inputs.items()]
+    wrapper = DagTemplate(loop_name, [inner], parameters=[p.name for p in outer_params],
                           artifacts=[a["name"] for a in art_inputs], parallelism=parallelism)
     outer = {"name": row["name"], "template": loop_name, "depends": row["depends"], "parameters": outer_params,
              "artifacts": art_inputs, "extra": outer_extra}
@@ -254,7 +256,7 @@ def dag_templates(graph: Graph, dag: DagTemplate, finish: Finish | None,
     return [dag, *wrappers, *checks]
 
 
-def build(graph: Graph, *, name: str, entrypoint: str, parameters: list[tuple[str, str]],
+def build(graph: Graph, *, name: str, entrypoint: str, parameters: list[ParameterArgument],
           artifacts: list[dict], outputs: dict[str, Handle], shape: Returned, kind: str = "Workflow",
           spec_extra: dict | None = None, extra_templates: Sequence[dict] = (),
           finish: Finish | None = None, own_entry: bool = False) -> dict:

@@ -44,8 +44,8 @@ def _only_python_readers(graph: Graph, name: str) -> bool:
         def decodes(arg: str) -> bool:
             return step.decodes_input(arg)
 
-        for arg, text in task.parameters:
-            if ref in text and not (text in whole and decodes(arg)):
+        for param in task.parameters:
+            if ref in param.value and not (param.value in whole and decodes(param.name)):
                 return False
         for art in task.artifacts:
             data = (art.get("raw") or {}).get("data", "")

@@ -233,7 +233,7 @@ def _only_op_inputs(step: SubWorkflow, name: str) -> bool:
     ref = "{{inputs.parameters.%s}}" % name
     for task in step.graph.tasks:
         plain = isinstance(task.step, Step) and task.step.decodes_protected and not isinstance(task.step, SubWorkflow)
-        if any(ref in v and not (plain and v == ref) for _, v in task.parameters):
+        if any(ref in p.value and not (plain and p.value == ref) for p in task.parameters):
             return False
         control = json.dumps([task.artifacts, task.extra, task.when])
         if ref in control or "inputs.parameters['%s']" % name in control:  # a condition reads it as a variable
@@ -248,13 +248,13 @@ def check_protected_crossings(graph: Graph, names: set[str], wf: str) -> None:
         step = task.step
         if not isinstance(step, SubWorkflow):
             continue
-        for name, value in task.parameters:
-            used = [p for p in sorted(names) if "{{workflow.parameters.%s}}" % p in value]
-            if used and name not in step.op_inputs:
+        for arg in task.parameters:
+            used = [p for p in sorted(names) if "{{workflow.parameters.%s}}" % p in arg.value]
+            if used and arg.name not in step.op_inputs:
                 raise WorkflowBuildError(
                     f"workflow {wf!r}: parameter {used[0]!r} holds text Argo can't carry as it is ('{{{{' or control "
                     f"characters), so it travels encoded, and sub-workflow {step.name!r} does more with its "
-                    f"argument {name!r} than hand it to Python ops. Pass such text in a file (a Path parameter).")
+                    f"argument {arg.name!r} than hand it to Python ops. Pass such text in a file (a Path parameter).")
 
 
 def _check_crossing(step: SubWorkflow, name: str, value: object, where: str) -> None:

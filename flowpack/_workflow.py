@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import _manifest
+from ._arguments import ParameterArgument
 from ._bigflow import settle as settle_big_values
 from ._callsite import lines_annotation
 from ._context import building, current
@@ -126,7 +127,7 @@ class Workflow:
         bound.apply_defaults()
         graph = Graph(self.name)
         handles: dict[str, Handle | list[Path]] = {}
-        parameters: list[tuple[str, str]] = []
+        parameters: list[ParameterArgument] = []
         artifacts: list[dict] = []
         texts: dict[str, str] = {}  # parameter -> its value as Argo text
         protected: set[str] = set()
@@ -147,7 +148,7 @@ class Workflow:
                 sent = protect(text, kind.codec)
                 if sent != text:  # Argo can't carry it as it is ('{{', control bytes): it travels base64-encoded
                     protected.add(name)
-                parameters.append((name, sent))
+                parameters.append(ParameterArgument(name, sent))
             else:
                 key = _upload_key(graph, Path(value), self.name, name)
                 artifacts.append(upload_argument(name, key, Path(value)))
@@ -157,11 +158,12 @@ class Workflow:
             _check_protected_uses(graph, protected, self.name)
             check_protected_crossings(graph, protected, self.name)
         _check_shell_uses(graph, texts, self.name)
-        for i, (name, _) in enumerate(parameters):  # a list's items as a loop hands them to Python ops exactly
+        for i, param in enumerate(parameters):  # a list's items as a loop hands them to Python ops exactly
+            name = param.name
             items = None if name in protected else item_protected(graph, name, bound.arguments[name],
                                                                   self.interface.inputs[name].annotation)
             if items is not None:
-                parameters[i] = (name, items)
+                parameters[i] = ParameterArgument(name, items)
         outputs, shape = _outputs(returned, self.name)
         warn_skippable(graph, outputs, self.name)
         spec_extra: dict = {}
@@ -332,7 +334,7 @@ def _check_protected_uses(graph: Graph, names: set[str], wf: str) -> None:
             if ref in control or "workflow.parameters['%s']" % name in control:
                 raise WorkflowBuildError(f"{where}, so task {task.name!r} can't test it in a condition or map over "
                                          f"it. Pass such text to a Python op as an argument instead.")
-            if not task.step.decodes_protected and any(ref in v for _, v in task.parameters):
+            if not task.step.decodes_protected and any(ref in p.value for p in task.parameters):
                 raise WorkflowBuildError(f"{where}, and the shell step {task.name!r} can't decode it. "
                                          f"Pass it through a file (a Path parameter) instead.")
 
@@ -343,7 +345,7 @@ def _check_shell_uses(graph: Graph, texts: dict[str, str], wf: str) -> None:
         if task.step.decodes_protected:
             continue
         for name, text in texts.items():
-            if any("{{workflow.parameters.%s}}" % name in v for _, v in task.parameters):
+            if any("{{workflow.parameters.%s}}" % name in p.value for p in task.parameters):
                 check_env_text(text, f"workflow {wf!r}: parameter {name!r} (an input of the shell step {task.name!r})")
 
 
