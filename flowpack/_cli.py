@@ -6,6 +6,7 @@ import argparse
 import json
 import shlex
 import sys
+import tempfile
 from pathlib import Path
 
 from . import __version__, _cli_store
@@ -19,14 +20,20 @@ def _show(value) -> str:
 
 
 def cmd_run(args) -> int:
-    from ._cli_store import store_from  # lazy: a subcommand's module loads only for that subcommand (CLI start-up)
+    from ._cli_store import resumed_store, store_from  # lazy: a subcommand's module loads only for that subcommand
 
     wf = load_target(args.target, "workflow")
     params = parse_params(args.param, wf)
-    if args.params_from:
-        params = {**recorded_params(args.run_dir, args.params_from, wf), **params}  # -p KEY=VALUE wins
-    store = store_from(args.store)
-    built = wf.build(**params)  # checked before anything runs or shows
+    with tempfile.TemporaryDirectory(prefix="flowpack-params-") as kept:  # files read back, until they are uploaded
+        if args.params_from:  # -p KEY=VALUE wins
+            params = {**recorded_params(args.run_dir, args.params_from, wf, given=set(params), into=Path(kept)),
+                      **params}
+        store = (resumed_store(args.run_dir, args.resume) if args.resume and args.store is None else None
+                 ) or store_from(args.store)
+        return _run(args, wf, wf.build(**params), store)  # built: checked before anything runs or shows
+
+
+def _run(args, wf, built, store) -> int:
     from ._run import execute  # lazy: the engines load on the first run (import time)
     from ._view import ProgressBar
 
@@ -117,10 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", default=".flowpack/runs", help="where runs are kept (default .flowpack/runs)")
     p.add_argument("--workers", type=_positive, default=None, help="steps at once (default: number of cores)")
     p.add_argument("--engine", choices=["local", "docker"], default="local", help="where steps run (default local)")
-    p.add_argument("--resume", metavar="RUN_ID", help="reuse the steps that succeeded in this earlier run")
+    p.add_argument("--resume", metavar="RUN_ID", help="reuse the steps that succeeded in this earlier run (in its "
+                   "store, the one it recorded, unless --store is given)")
     p.add_argument("--params-from", metavar="RUN_ID",
                    help="the parameters of this earlier run (in --run-dir) for those not given with -p, big values "
-                        "read back from its store")
+                        "and its input files read back from its store")
     _cli_store.add_option(p)
     p.set_defaults(func=cmd_run)
 

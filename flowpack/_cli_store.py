@@ -1,5 +1,5 @@
-"""`--store` on the command line: where a run's artifacts live, as `s3://bucket/prefix` or a local folder; and the
-store a run's record names (`recorded_store`).
+"""`--store` on the command line: where a run's artifacts live, as `s3://bucket/prefix` or a local folder (a resumed
+run's default: the store the run it resumes recorded, flowpack._store.recorded_store).
 
 An S3 store takes its endpoint from AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL (`http://host:port` for plain HTTP),
 else MINIO_ENDPOINT, else AWS's own (s3.<AWS_REGION>.amazonaws.com); its credentials from AWS_ACCESS_KEY_ID /
@@ -10,13 +10,16 @@ steps read them from is FLOWPACK_S3_SECRET (default flowpack-s3). FLOWPACK_STORE
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from ._errors import StoreError, UsageError
-from ._store import S3, LocalStore, Store
+from ._records import RunRecord
+from ._store import S3, LocalStore, Store, recorded_store
 
 HELP = ("where artifacts live: s3://BUCKET/PREFIX (endpoint from AWS_ENDPOINT_URL or MINIO_ENDPOINT, credentials "
-        "from AWS_* or MINIO_* variables) or a local folder; default $FLOWPACK_STORE")
+        "from AWS_* or MINIO_* variables) or a local folder; default: with --resume the store of the run resumed, "
+        "else $FLOWPACK_STORE")
 
 
 def add_option(parser) -> None:
@@ -41,6 +44,21 @@ def store_from(text: str | None, *, remote: bool = False):
                          f"give an S3 bucket, s3://BUCKET/PREFIX")
 
     return LocalStore(text)
+
+
+def resumed_store(run_dir: str | Path, run_id: str) -> Store | None:
+    """The store run `run_id` (in `run_dir`) recorded, where the steps a resume reuses keep their outputs (an S3
+    store's credentials from this process's environment); None when its record can't be read or names no store."""
+    try:
+        record = RunRecord.read(Path(run_dir) / run_id / "run.json")
+    except (OSError, ValueError):
+        return None  # the engine's resume names what is wrong with the run
+    if not record.store:
+        return None
+    try:
+        return recorded_store(record.store)
+    except StoreError as exc:
+        raise UsageError(f"--resume {run_id}: {exc}; give its store with --store") from None
 
 
 def _s3(text: str):
@@ -70,14 +88,3 @@ def _endpoint() -> tuple[str | None, bool]:
         return url.netloc, url.scheme == "https"
     return None, True
 
-
-def recorded_store(described: dict | None) -> Store:
-    """The store a run's record names (run.json `store`): an S3 store with this process's AWS_* or MINIO_*
-    credentials, or a local folder; StoreError when the record names none that can be opened."""
-    store = described or {}
-    if store.get("type") == "local" and store.get("root"):
-        return LocalStore(store["root"])
-    if store.get("type") == "s3" and store.get("endpoint") and store.get("bucket"):
-        return S3(store["endpoint"], store["bucket"], prefix=store.get("prefix") or "",
-                  secure=store.get("secure") is not False, region=store.get("region"))
-    raise StoreError(f"the run records a {store.get('type') or 'unknown'} store, which can't be opened here")

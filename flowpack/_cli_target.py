@@ -10,15 +10,20 @@ carry as it is, base64-encoded behind flowpack's marker; a list's items encoded 
 fp.BIG_VALUE as the marker `fp-big:<bytes>:<sha256>`, its text kept in the run's store under its content key.
 `--params-from` reads each back with its parameter's annotation (a big value from the store the run recorded, checked
 against the marker's size and sha256 before it is used), so the new run is built from the same values: it renders
-the same manifest, and a resumed run reuses what succeeded. The viewer's resume hands a run's parameters on so (a
-value over 128 KiB can't be one command-line argument).
+the same manifest, and a resumed run reuses what succeeded. A file or folder parameter (Path) is no parameter but an
+input artifact: the run's manifest.json gives its upload key (spec.arguments.artifacts, `flowpack/inputs/<digest>`),
+and it is read back from the store into a temporary folder, checked against that digest. A list[Path] parameter is
+not recorded by name: it must be given with -p. The viewer's resume hands a run's parameters on so (a value over
+128 KiB can't be one command-line argument).
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib.util
+import json
 import sys
+from collections.abc import Collection
 from pathlib import Path
 from types import ModuleType
 
@@ -26,8 +31,8 @@ from ._bigvalue import Marked, read_marker
 from ._errors import StoreError, UsageError
 from ._op import Step
 from ._records import RunRecord
-from ._store import ArtifactRef
-from ._types import PARAM, PARAM_JSON, decode
+from ._store import ArtifactRef, fetch_upload, recorded_store
+from ._types import PARAM, PARAM_JSON, PATH, PATHS, decode
 from ._values import parse_text
 from ._workflow import Workflow
 
@@ -126,8 +131,9 @@ def parse_params(pairs: list[str] | None, wf) -> dict:
     return params
 
 
-def recorded_params(run_dir: str | Path, run_id: str, wf) -> dict:
-    """The values of run `run_id`'s parameters (in `run_dir`), typed by workflow `wf`'s annotations."""
+def recorded_params(run_dir: str | Path, run_id: str, wf, *, given: Collection[str] = (), into: Path) -> dict:
+    """The values of run `run_id`'s parameters (in `run_dir`), typed by workflow `wf`'s annotations, but for those
+    `given` (with -p). A file or folder parameter is read back from the run's store into the folder `into`."""
     path = Path(run_dir) / run_id / "run.json"
     try:
         record = RunRecord.read(path)
@@ -141,19 +147,47 @@ def recorded_params(run_dir: str | Path, run_id: str, wf) -> dict:
             raise UsageError(f"--params-from {run_id}: that run has a parameter {name!r}, which workflow "
                              f"{wf.name!r} does not have (its parameters: {', '.join(inputs) or 'none'}); give the "
                              f"parameters with -p instead")
-        if not isinstance(text, str):
+        if not isinstance(text, str) or name in given:
             continue
         marked = read_marker(text)
         if marked is not None:
             text = _stored_text(record, marked, name, run_id)
         params[name] = decode(text, inp.kind if inp.kind.how == PARAM else PARAM_JSON)  # unannotated: JSON
+    files = [name for name, inp in inputs.items() if inp.kind.how in (PATH, PATHS) and name not in given]
+    if files:
+        params.update(_uploaded_files(Path(run_dir) / run_id, record, wf, files, run_id, into))
+    return params
+
+
+def _uploaded_files(folder: Path, record: RunRecord, wf, names: list[str], run_id: str, into: Path) -> dict:
+    """The file (or folder) each Path parameter in `names` named, read back from the run's store by the content key
+    its manifest gives it (spec.arguments.artifacts) and checked against that digest."""
+    try:
+        arguments = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["spec"].get("arguments") or {}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise UsageError(f"--params-from {run_id}: its manifest.json can't be read ({exc}); give "
+                         f"{', '.join(names)} with -p NAME=PATH") from None
+    uploaded = {a.get("name"): a for a in arguments.get("artifacts") or [] if isinstance(a, dict)}
+    params: dict = {}
+    for name in names:
+        fix = f"give it with -p {name}=PATH"
+        if wf.interface.inputs[name].kind.how == PATHS:
+            raise UsageError(f"--params-from {run_id}: parameter {name!r} is a list of local files (list[Path]), "
+                             f"which the run does not record by name: give it with -p {name}='[\"FILE\", ...]'")
+        key = ((uploaded.get(name) or {}).get("s3") or {}).get("key")
+        if not isinstance(key, str):
+            raise UsageError(f"--params-from {run_id}: the run records no file for parameter {name!r}: {fix}")
+        try:
+            params[name] = fetch_upload(recorded_store(record.store), key, into / name,
+                                        folder="archive" not in uploaded[name])
+        except (StoreError, OSError) as exc:
+            raise UsageError(f"--params-from {run_id}: parameter {name!r} is the file the run uploaded to its store "
+                             f"under {key!r}, which can't be read back ({exc}): {fix}") from None
     return params
 
 
 def _stored_text(record: RunRecord, marked: Marked, name: str, run_id: str) -> str:
     """The text of a big parameter, from the run's store, after checking it against its marker."""
-    from ._cli_store import recorded_store  # lazy: the stores load only when a command uses one (CLI start-up)
-
     where = (f"--params-from {run_id}: parameter {name!r} is a big value ({marked.size} bytes) kept in the run's "
              f"store under {marked.key!r}")
     fix = (f"give it again from Python, e.g. {record.workflow or 'pipeline'}.run(resume={run_id!r}, {name}=...) "

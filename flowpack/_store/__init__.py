@@ -9,6 +9,7 @@ from ._base import (
     StoreUnreachableError,
 )
 from ._local import LocalStore
+from ._recorded import fetch_upload, recorded_store
 from ._s3 import S3
 
 __all__ = [
@@ -20,4 +21,6 @@ __all__ = [
     "Store",
     "StoreAuthError",
     "StoreUnreachableError",
+    "fetch_upload",
+    "recorded_store",
 ]

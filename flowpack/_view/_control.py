@@ -5,8 +5,10 @@ turns into a stop (every step killed, the run marked Stopped) while it runs a ru
 doesn't catch SIGTERM (e.g. a notebook running a run in the background) is never signalled: the answer says so.
 
 Resume: `flowpack run FILE.py:WF --resume RUN_ID --params-from RUN_ID` (the run's parameters read back from its
-record, big values from its store: _cli_target), started in the background, when the run records the file its
-workflow came from (the `flowpack.io/source` annotation of its manifest.json).
+record, big values and input files from its store: _cli_target), started in the background, when the run records the
+file its workflow came from (the `flowpack.io/source` annotation of its manifest.json). A resume keeps the store the
+run recorded (_cli_store.resumed_store; an S3 store's credentials from this process's environment, which the command
+inherits), where the steps it reuses keep their outputs.
 """
 
 from __future__ import annotations

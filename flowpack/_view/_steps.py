@@ -21,7 +21,7 @@ from .._engine._record import read_step_record
 from .._engine._stamps import read_stamps
 from .._errors import StoreError
 from .._records import NamedValues, RunRecord, StepFolderRecord
-from .._store import S3, ArtifactRef, LocalStore, Store
+from .._store import S3, ArtifactRef, LocalStore, Store, recorded_store
 from .._types import JSON, MARKER, PARAM, TAGS, Kind, decode, unmarked
 from ._control import SOURCE
 from ._graph import build
@@ -221,16 +221,10 @@ def _ref(run_dir: str | Path, run_id: str, node: str, side: str, name: str) -> t
 
 def _store(record: RunRecord | None, name: str) -> Store:
     """The store a run's record names (an S3 store with this process's AWS_* or MINIO_* credentials)."""
-    store = (record.store if record is not None else None) or {}
     try:
-        if store.get("type") == "local" and store.get("root"):
-            return LocalStore(store["root"])
-        if store.get("type") == "s3" and store.get("endpoint") and store.get("bucket"):
-            return S3(store["endpoint"], store["bucket"], prefix=store.get("prefix") or "",
-                      secure=store.get("secure") is not False, region=store.get("region"))
+        return recorded_store(record.store if record is not None else None)
     except StoreError as exc:
         raise NotFound(f"artifact {name!r}: {exc}") from None
-    raise NotFound(f"artifact {name!r} is in a {store.get('type') or 'unknown'} store the viewer can't read")
 
 
 def artifact_path(run_dir: str | Path, run_id: str, node: str, side: str, name: str) -> tuple[Path, dict]:

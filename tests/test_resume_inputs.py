@@ -1,0 +1,247 @@
+"""Resuming a run from the viewer (`flowpack run FILE.py:WF --resume RUN_ID --params-from RUN_ID`) in the store the
+run recorded, with its input files given back.
+
+A resumed run keeps its artifacts where the run it resumes kept them: a local store other than the default, or an S3
+store (its endpoint, bucket and prefix from run.json, its credentials from the environment); otherwise the outputs
+of the steps it reuses are not found. A Path parameter is an input artifact, not one of run.json's `parameters`: it
+is read back from the store by the upload key the run's manifest gives it, checked against that key's digest, or
+refused naming the parameter and the fix. Real local runs; S3 is a real SeaweedFS server."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+import flowpack as fp
+from fixtures_s3 import s3_server, s3_store  # noqa: F401
+from flowpack._cli import main
+from flowpack._store import recorded_store
+from flowpack._view._control import resume_run
+
+SOURCE = '''
+from pathlib import Path
+
+import flowpack as fp
+
+
+def _log(folder, what):
+    with open(Path(folder, "log"), "a") as f:
+        f.write(what + "\\n")
+
+
+@fp.op
+def measure(data: Path, notes: Path, folder: str) -> int:
+    _log(folder, "measure")
+    return len(data.read_text()) + len(list(notes.iterdir()))
+
+
+@fp.op
+def count(text: str, folder: str) -> int:
+    _log(folder, "measure")
+    return len(text)
+
+
+@fp.op
+def finish(n: int, folder: str) -> int:
+    _log(folder, "finish")
+    if Path(folder, "fail").exists():
+        raise SystemExit("told to fail")
+    return n * 10
+
+
+@fp.workflow
+def pipeline(data: Path, notes: Path, folder: str) -> int:
+    return finish(measure(data, notes, folder), folder)
+
+
+@fp.workflow
+def plain(text: str, folder: str) -> int:
+    return finish(count(text, folder), folder)
+'''
+
+RUNS = Path(".flowpack", "runs")
+
+
+@pytest.fixture(autouse=True)
+def _project(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the project's folder: runs in .flowpack/runs, as the viewer resumes them
+
+
+def _failing(tmp_path: Path) -> Path:
+    folder = tmp_path / "side"
+    folder.mkdir()
+    (folder / "fail").write_text("")
+    return folder
+
+
+def _failed_plain_run(m, tmp_path: Path, store) -> tuple[fp.Run, Path]:
+    """A run of `plain` (no Path parameter) in `store` whose second step failed; the failure cleared."""
+    folder = _failing(tmp_path)
+    with pytest.raises(fp.StepFailed, match="told to fail") as info:
+        m.plain.run(run_dir=RUNS, store=store, text="fifteen letters", folder=str(folder))
+    (folder / "fail").unlink()
+    return info.value.run, folder
+
+
+def _failed_run(m, tmp_path: Path, store) -> tuple[fp.Run, Path]:
+    """A run of `pipeline` whose second step failed; its input file and folder removed afterwards (only the store
+    keeps them), and the failure cleared."""
+    folder = _failing(tmp_path)
+    data, notes = tmp_path / "data.txt", tmp_path / "notes"
+    data.write_text("twelve bytes")
+    notes.mkdir()
+    for name in ("a", "b", "c"):
+        (notes / name).write_text(name)
+    with pytest.raises(fp.StepFailed, match="told to fail") as info:
+        m.pipeline.run(run_dir=RUNS, store=store, data=data, notes=notes, folder=str(folder))
+    data.unlink()
+    for child in notes.iterdir():
+        child.unlink()
+    notes.rmdir()
+    (folder / "fail").unlink()
+    return info.value.run, folder
+
+
+def _resumed(failed) -> dict:
+    """Resume `failed` as the viewer does; the new run's record once it has ended."""
+    said = resume_run(RUNS, failed.id)
+    assert said.startswith(f"resuming run {failed.id}")
+    pid = int(said.split("(pid ", 1)[1].split(")", 1)[0])
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        found = [p for p in RUNS.iterdir() if p.name != failed.id and (p / "run.json").is_file()]
+        record = json.loads((found[0] / "run.json").read_text()) if found else {}
+        if record.get("phase") in ("Succeeded", "Failed", "Error", "Stopped"):
+            return record
+        if not Path(f"/proc/{pid}").exists() and not found:  # the command ended without starting a run
+            break
+        time.sleep(0.1)
+    logs = "\n".join(p.read_text() for p in failed.path.glob("resume-*.log"))
+    raise AssertionError(f"no resumed run ended; its output:\n{logs}")
+
+
+def _check_resumed(record: dict, failed, folder: Path) -> None:
+    logs = "\n".join(p.read_text() for p in failed.path.glob("resume-*.log"))
+    assert record["phase"] == "Succeeded", logs
+    assert record["resumedFrom"] == failed.id
+    assert record["store"] == json.loads((failed.path / "run.json").read_text())["store"]  # the run's own store
+    assert record["outputs"]["parameters"]["return"] == str(15 * 10)
+    assert (folder / "log").read_text().split() == ["measure", "finish", "finish"]  # measure was reused
+
+
+def test_the_viewers_resume_keeps_a_local_store_that_is_not_the_default(user_module, tmp_path):
+    m = user_module(SOURCE)
+    store = fp.LocalStore(tmp_path / "elsewhere")
+    failed, folder = _failed_plain_run(m, tmp_path, store)
+    _check_resumed(_resumed(failed), failed, folder)
+    assert not Path(".flowpack", "store").exists()  # nothing went to the default store
+
+
+def test_the_viewers_resume_gives_path_parameters_back_from_the_store(user_module, tmp_path):
+    m = user_module(SOURCE)
+    failed, folder = _failed_run(m, tmp_path, None)  # the default store
+    _check_resumed(_resumed(failed), failed, folder)  # the file (12 bytes) and the folder (3 files) as they were
+
+
+def test_the_viewers_resume_of_an_s3_run_uses_its_store_and_credentials_from_the_environment(
+        user_module, tmp_path, monkeypatch, s3_server, s3_store):  # noqa: F811
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.access_key)  # what the viewer's process (and its child) has
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.secret_key)
+    for var in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "MINIO_ENDPOINT", "FLOWPACK_STORE"):
+        monkeypatch.delenv(var, raising=False)  # the endpoint comes from the record alone
+    m = user_module(SOURCE)
+    store = s3_server.store(s3_store.bucket, prefix="team-b")
+    failed, folder = _failed_plain_run(m, tmp_path, store)
+    record = _resumed(failed)
+    _check_resumed(record, failed, folder)
+    assert record["store"]["type"] == "s3" and record["store"]["bucket"] == s3_store.bucket
+    assert not Path(".flowpack", "store").exists()
+    for path in Path(".flowpack").rglob("*"):  # credentials are never written anywhere
+        if path.is_file():
+            text = path.read_bytes()
+            assert s3_server.secret_key.encode() not in text and s3_server.access_key.encode() not in text, path
+
+
+def test_params_from_gives_path_parameters_back_checked_against_their_digest(user_module, tmp_path, capsys):
+    m = user_module(SOURCE)
+    store = fp.LocalStore(tmp_path / "elsewhere")
+    failed, folder = _failed_run(m, tmp_path, store)
+    argo = json.loads((failed.path / "manifest.json").read_text())["spec"]["arguments"]["artifacts"]
+    key = {a["name"]: a["s3"]["key"] for a in argo}["data"]
+    stored = store.path(key)
+    kept = stored.read_bytes()
+    argv = ["run", f"{m.__file__}:pipeline", "--run-dir", str(RUNS), "--params-from", failed.id, "--resume",
+            failed.id]
+
+    stored.write_bytes(b"twelve bytez")  # changed in the store: refused, never used
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "parameter 'data'" in err and key in err and "does not hash to" in err and "-p data=PATH" in err, err
+    stored.unlink()  # gone: refused, naming the parameter and the fix
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "parameter 'data'" in err and key in err and "-p data=PATH" in err, err
+    assert (folder / "log").read_text().split() == ["measure", "finish"]  # nothing ran
+
+    other = tmp_path / "other.txt"
+    other.write_text("four")
+    assert main(argv + ["-p", f"data={other}"]) == 0  # -p wins: the gone file is not needed
+    assert json.loads(capsys.readouterr().out) == (4 + 3) * 10
+    stored.write_bytes(kept)
+    assert main(argv) == 0  # the same file and folder: the same manifest, so measure is reused
+    assert json.loads(capsys.readouterr().out) == (12 + 3) * 10
+    assert (folder / "log").read_text().split() == ["measure", "finish", "measure", "finish", "finish"]
+
+
+FILES = '''
+from pathlib import Path
+
+import flowpack as fp
+
+
+@fp.op
+def size(p: Path) -> int:
+    return len(p.read_text())
+
+
+@fp.workflow
+def sizes(pages: list[Path]) -> list:
+    return size.map(p=pages)
+'''
+
+
+def test_params_from_names_a_list_of_files_it_cannot_give_back(user_module, tmp_path, capsys):
+    m = user_module(FILES)
+    (tmp_path / "a.txt").write_text("aa")
+    run = m.sizes.run(run_dir=RUNS, pages=[tmp_path / "a.txt"])
+    argv = ["run", f"{m.__file__}:sizes", "--run-dir", str(RUNS), "--params-from", run.id]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "parameter 'pages' is a list of local files" in err and "-p pages=" in err, err
+    assert main(argv + ["-p", f'pages=["{tmp_path / "a.txt"}"]']) == 0  # given with -p: runs
+    assert json.loads(capsys.readouterr().out) == [2]
+
+
+def test_recorded_store_opens_what_a_store_describes(tmp_path, monkeypatch, s3_server, s3_store):  # noqa: F811
+    local = fp.LocalStore(tmp_path / "st")
+    ref = local.put_content(_file(tmp_path, b"local bytes"))
+    assert recorded_store(json.loads(json.dumps(local.describe()))).load_bytes(ref) == b"local bytes"
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.secret_key)
+    remote = s3_server.store(s3_store.bucket, prefix="p")
+    ref = remote.put_content(_file(tmp_path, b"s3 bytes"))
+    described = json.loads(json.dumps(remote.describe()))
+    assert not set(json.dumps(described).split('"')) & {s3_server.access_key, s3_server.secret_key}
+    assert recorded_store(described).load_bytes(ref) == b"s3 bytes"  # credentials from the environment
+    with pytest.raises(fp.StoreError, match="records a gcs store"):
+        recorded_store({"type": "gcs", "bucket": "x"})
+
+
+def _file(tmp_path: Path, data: bytes) -> Path:
+    path = tmp_path / f"f{os.urandom(4).hex()}"
+    path.write_bytes(data)
+    return path
