@@ -147,15 +147,16 @@ def test_the_viewers_resume_gives_path_parameters_back_from_the_store(user_modul
     _check_resumed(_resumed(failed), failed, folder)  # the file (12 bytes) and the folder (3 files) as they were
 
 
+@pytest.mark.parametrize("failed_run", [_failed_plain_run, _failed_run], ids=["values", "files"])
 def test_the_viewers_resume_of_an_s3_run_uses_its_store_and_credentials_from_the_environment(
-        user_module, tmp_path, monkeypatch, s3_server, s3_store):  # noqa: F811
+        failed_run, user_module, tmp_path, monkeypatch, s3_server, s3_store):  # noqa: F811
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.access_key)  # what the viewer's process (and its child) has
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.secret_key)
     for var in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "MINIO_ENDPOINT", "FLOWPACK_STORE"):
         monkeypatch.delenv(var, raising=False)  # the endpoint comes from the record alone
     m = user_module(SOURCE)
     store = s3_server.store(s3_store.bucket, prefix="team-b")
-    failed, folder = _failed_plain_run(m, tmp_path, store)
+    failed, folder = failed_run(m, tmp_path, store)  # "files": the file and folder read back from S3
     record = _resumed(failed)
     _check_resumed(record, failed, folder)
     assert record["store"]["type"] == "s3" and record["store"]["bucket"] == s3_store.bucket
@@ -171,7 +172,8 @@ def test_params_from_gives_path_parameters_back_checked_against_their_digest(use
     store = fp.LocalStore(tmp_path / "elsewhere")
     failed, folder = _failed_run(m, tmp_path, store)
     argo = json.loads((failed.path / "manifest.json").read_text())["spec"]["arguments"]["artifacts"]
-    key = {a["name"]: a["s3"]["key"] for a in argo}["data"]
+    keys = {a["name"]: a["s3"]["key"] for a in argo}
+    key = keys["data"]
     stored = store.path(key)
     kept = stored.read_bytes()
     argv = ["run", f"{m.__file__}:pipeline", "--run-dir", str(RUNS), "--params-from", failed.id, "--resume",
@@ -192,6 +194,16 @@ def test_params_from_gives_path_parameters_back_checked_against_their_digest(use
     assert main(argv + ["-p", f"data={other}"]) == 0  # -p wins: the gone file is not needed
     assert json.loads(capsys.readouterr().out) == (4 + 3) * 10
     stored.write_bytes(kept)
+    tarball = store.path(keys["notes"])  # the folder, stored as a tar.gz: replaced by another folder's
+    notes_kept = tarball.read_bytes()
+    forged = tmp_path / "forged"
+    forged.mkdir()
+    (forged / "a").write_text("not a")
+    tarball.write_bytes(_packed(tmp_path, forged))
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "parameter 'notes'" in err and keys["notes"] in err and "does not hash to" in err, err
+    tarball.write_bytes(notes_kept)
     assert main(argv) == 0  # the same file and folder: the same manifest, so measure is reused
     assert json.loads(capsys.readouterr().out) == (12 + 3) * 10
     assert (folder / "log").read_text().split() == ["measure", "finish", "measure", "finish", "finish"]
@@ -239,6 +251,13 @@ def test_recorded_store_opens_what_a_store_describes(tmp_path, monkeypatch, s3_s
     assert recorded_store(described).load_bytes(ref) == b"s3 bytes"  # credentials from the environment
     with pytest.raises(fp.StoreError, match="records a gcs store"):
         recorded_store({"type": "gcs", "bucket": "x"})
+
+
+def _packed(tmp_path: Path, folder: Path) -> bytes:
+    """The tar.gz a store keeps for `folder`."""
+    scratch = fp.LocalStore(tmp_path / "scratch")
+    scratch.put(folder, "packed")
+    return scratch.path("packed").read_bytes()
 
 
 def _file(tmp_path: Path, data: bytes) -> Path:
