@@ -9,11 +9,14 @@ import io
 import itertools
 import json
 import os
+import subprocess
 import sys
 import tarfile
 import textwrap
+import time
 import uuid
 from pathlib import Path
+from typing import Any, Callable
 
 import pytest
 import yaml
@@ -22,6 +25,22 @@ import flowpack as fp
 from argo_harness import assert_argo_accepts
 
 DATA = Path(__file__).parent / "data"
+
+# The start of a user module of ops (tests/test_fidelity, test_hooks, test_status_deps): a step that fails (exit code
+# 3) and one that passes its input on; a test's OPS source goes on from here.
+BOOM_ECHO_OPS = '''
+import flowpack as fp
+
+
+@fp.op
+def boom(n: int) -> int:
+    raise SystemExit(3)
+
+
+@fp.op
+def echo(x: int) -> int:
+    return x
+'''
 _counter = itertools.count()
 
 
@@ -76,6 +95,25 @@ def assert_map_option_refused(op, option: str, value: object, match: str) -> Non
 
     with pytest.raises(fp.WorkflowBuildError, match=match):
         bad.render()
+
+
+def until(probe: Callable[[], Any], what: str = "what the test waits for", limit: float = 60.0,
+          shows: Callable[[], str] | None = None, proc: subprocess.Popen | None = None, every: float = 0.1) -> Any:
+    """Call `probe` every `every` seconds until it returns something true, and return that. Fail naming `what` after
+    `limit` seconds (a bound on waiting, not a timing being tested), with what `shows()` gives if it is given, or as
+    soon as `proc` (the process that should bring it about) has ended, with its stderr."""
+    end = time.monotonic() + limit
+    while True:
+        value = probe()
+        if value:
+            return value
+        if proc is not None and proc.poll() is not None:
+            err = proc.stderr.read() if proc.stderr else ""
+            text = err.decode(errors="replace") if isinstance(err, bytes) else err
+            raise AssertionError(f"the process ended (code {proc.returncode}) before {what}: {text}")
+        if time.monotonic() > end:
+            raise AssertionError(f"never saw {what}" + (f"; it shows:\n{shows()}" if shows else ""))
+        time.sleep(every)
 
 
 def write_module(directory: Path, source: str, name: str | None = None):

@@ -31,22 +31,10 @@ from flowpack._engine._when import evaluate_when
 from flowpack._errors import ManifestError
 from flowpack._validate import ArgoLimitWarning
 from flowpack._yaml import dump
-from helpers import dag_tasks, render_checked, run_checked, template
+from helpers import BOOM_ECHO_OPS, dag_tasks, render_checked, run_checked, template
 
 OPS = '''
-import pathlib
-import flowpack as fp
-
-
-@fp.op
-def boom(n: int) -> int:
-    raise SystemExit(3)
-
-
-@fp.op
-def echo(x: int) -> int:
-    return x
-
+import pathlib''' + BOOM_ECHO_OPS + '''
 
 @fp.op
 def mark(name: str) -> str:

@@ -8,21 +8,9 @@ import pytest
 
 import flowpack as fp
 from both_engines import run_both
-from helpers import dag_tasks, render_checked
+from helpers import BOOM_ECHO_OPS, dag_tasks, render_checked
 
-OPS = '''
-import flowpack as fp
-
-
-@fp.op
-def boom(n: int) -> int:
-    raise SystemExit(3)
-
-
-@fp.op
-def echo(x: int) -> int:
-    return x
-
+OPS = BOOM_ECHO_OPS + '''
 
 @fp.op
 def notify(status: str) -> str:

@@ -8,21 +8,9 @@ import pytest
 
 import flowpack as fp
 from both_engines import run_both
-from helpers import assert_argo_valid, dag_tasks, render_checked, run_checked
+from helpers import BOOM_ECHO_OPS, assert_argo_valid, dag_tasks, render_checked, run_checked
 
-OPS = '''
-import flowpack as fp
-
-
-@fp.op
-def boom(n: int) -> int:
-    raise SystemExit(3)
-
-
-@fp.op
-def echo(x: int) -> int:
-    return x
-
+OPS = BOOM_ECHO_OPS + '''
 
 @fp.op
 def mark(label: str) -> str:
