@@ -27,6 +27,20 @@ def unload(module) -> None:
     sys.modules.pop(module.__name__, None)
 
 
+def notebook_cell(nb, source_start: str):
+    """An executed notebook's first code cell whose source starts with `source_start`."""
+    for cell in nb.cells:
+        if cell.cell_type == "code" and cell.source.startswith(source_start):
+            return cell
+    raise AssertionError(f"no cell starting with {source_start!r}")
+
+
+def displayed(cell, mime: str = "text/plain") -> str:
+    """What an executed cell displayed (its result and display_data outputs) as `mime`."""
+    return "".join(o.get("data", {}).get(mime, "") for o in cell.outputs
+                   if o.output_type in ("execute_result", "display_data"))
+
+
 @dataclass(frozen=True)
 class Score:
     """One grid point's accuracies, as the oracle computed them."""

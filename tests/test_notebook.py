@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from examples_support import displayed, notebook_cell
+
 nbformat = pytest.importorskip("nbformat", reason="needs the [test] extra: pip install nbclient nbformat ipykernel")
 nbclient = pytest.importorskip("nbclient", reason="needs the [test] extra: pip install nbclient nbformat ipykernel")
 pytest.importorskip("ipykernel", reason="needs the [test] extra: pip install nbclient nbformat ipykernel")
@@ -25,18 +27,6 @@ def executed(tmp_path_factory):
     return nb, work
 
 
-def _cell(nb, source_start: str):
-    for cell in nb.cells:
-        if cell.cell_type == "code" and cell.source.startswith(source_start):
-            return cell
-    raise AssertionError(f"no cell starting with {source_start!r}")
-
-
-def _data(cell, mime: str) -> str:
-    return "".join(o.get("data", {}).get(mime, "") for o in cell.outputs if o.output_type in
-                   ("execute_result", "display_data"))
-
-
 def test_cells_before_the_failing_one_run_cleanly(executed):
     nb, work = executed
     for cell in nb.cells:
@@ -49,7 +39,7 @@ def test_cells_before_the_failing_one_run_cleanly(executed):
 
 def test_result_value(executed):
     nb, _ = executed
-    assert _data(_cell(nb, "run.result()"), "text/plain") == "20"  # (5 + 1) + (1 + 4 + 9)
+    assert displayed(notebook_cell(nb, "run.result()"), "text/plain") == "20"  # (5 + 1) + (1 + 4 + 9)
 
 
 def test_examples_use_only_the_public_api(executed):
@@ -61,27 +51,27 @@ def test_examples_use_only_the_public_api(executed):
 
 def test_manifest_printed(executed):
     nb, _ = executed
-    text = "".join(o.get("text", "") for o in _cell(nb, "print(pipeline.to_yaml").outputs)
+    text = "".join(o.get("text", "") for o in notebook_cell(nb, "print(pipeline.to_yaml").outputs)
     assert "kind: Workflow" in text
 
 
 def test_workflow_display_is_the_dag_svg(executed):
     nb, _ = executed
-    cell = _cell(nb, "pipeline")
-    shown = _data(cell, "image/svg+xml") + _data(cell, "text/html")
+    cell = notebook_cell(nb, "pipeline")
+    shown = displayed(cell, "image/svg+xml") + displayed(cell, "text/html")
     assert "<svg" in shown and 'data-node="square"' in shown and 'data-node="add-2"' in shown
 
 
 def test_run_display_is_a_step_table_with_coloured_dag(executed):
     nb, _ = executed
-    html = _data(_cell(nb, "run = pipeline.run"), "text/html")
+    html = displayed(notebook_cell(nb, "run = pipeline.run"), "text/html")
     assert "<table>" in html and "square/2" in html and 'data-phase="Succeeded"' in html
     assert "Succeeded" in html and "return=20" in html
 
 
 def test_failure_shows_step_and_stderr_not_internals(executed):
     nb, _ = executed
-    cell = _cell(nb, "@fp.op\ndef divide")
+    cell = notebook_cell(nb, "@fp.op\ndef divide")
     errors = [o for o in cell.outputs if o.output_type == "error"]
     assert len(errors) == 1 and errors[0]["ename"] == "StepFailed"
     shown = _ANSI.sub("", "\n".join(errors[0]["traceback"]))
@@ -106,16 +96,16 @@ def _svg_nodes(html: str) -> dict[str, tuple[str, str]]:
 
 def test_a_failed_run_still_shows_its_dag_and_step_table(executed):
     nb, _ = executed
-    failing = _cell(nb, "@fp.op\ndef divide")
-    html = _data(failing, "text/html")  # shown with the error itself
+    failing = notebook_cell(nb, "@fp.op\ndef divide")
+    html = displayed(failing, "text/html")  # shown with the error itself
     assert "<table>" in html and _svg_nodes(html)["divide"][0] == "Failed"
-    kept = _data(_cell(nb, "try:\n    broken.run()"), "text/html")  # and from exc.run afterwards
+    kept = displayed(notebook_cell(nb, "try:\n    broken.run()"), "text/html")  # and from exc.run afterwards
     assert "<table>" in kept and _svg_nodes(kept)["divide"] == ("Failed", "#dc2626") and "Failed" in kept
 
 
 def test_a_run_past_an_allowed_failure_is_not_drawn_red(executed):
     nb, _ = executed
-    html = _data(_cell(nb, "@fp.op\ndef flaky"), "text/html")
+    html = displayed(notebook_cell(nb, "@fp.op\ndef flaky"), "text/html")
     assert "fp-Succeeded" in html.split("<svg", 1)[0]  # the run's phase, in its header
     phase, stroke = _svg_nodes(html)["flaky"]
     assert phase == "Failed" and stroke != "#dc2626"  # not the red of a failed run
@@ -124,7 +114,7 @@ def test_a_run_past_an_allowed_failure_is_not_drawn_red(executed):
 
 def test_a_hundred_step_dag_scrolls_instead_of_shrinking(executed):
     nb, _ = executed
-    html = _data(_cell(nb, "@fp.workflow\ndef long_chain"), "text/html")
+    html = displayed(notebook_cell(nb, "@fp.workflow\ndef long_chain"), "text/html")
     assert len(_svg_nodes(html)) == 100
     frame = html[html.index("<div class='fp-dag'"):html.index("<svg")]
     assert "overflow:auto" in frame and "max-height" in frame
@@ -136,7 +126,7 @@ def test_a_hundred_step_dag_scrolls_instead_of_shrinking(executed):
 
 def test_waiting_shows_the_progress_display_and_its_final_state(executed):
     nb, _ = executed
-    cell = _cell(nb, "later = pipeline.run(n=2, wait=False)")
+    cell = notebook_cell(nb, "later = pipeline.run(n=2, wait=False)")
     shown = [o for o in cell.outputs if o.output_type in ("display_data", "update_display_data")]
     html = "".join(o.get("data", {}).get("text/html", "") for o in shown)
     assert "fp-progress" in html

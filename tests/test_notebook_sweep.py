@@ -18,7 +18,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from argo_double import TOKEN, argo_server, argo_store  # noqa: E402,F401  (pytest fixtures)
-from examples_support import EXAMPLES, check_sweep, oracle  # noqa: E402
+from examples_support import EXAMPLES, check_sweep, displayed, notebook_cell, oracle  # noqa: E402
 from fixtures_docker import docker_client, local_registry  # noqa: E402,F401
 from fixtures_s3 import s3_server, s3_store  # noqa: E402,F401
 
@@ -49,18 +49,6 @@ def executed(tmp_path, monkeypatch, argo_server, argo_store, s3_server, local_re
     return nb, work
 
 
-def _cell(nb, source_start: str):
-    for cell in nb.cells:
-        if cell.cell_type == "code" and cell.source.startswith(source_start):
-            return cell
-    raise AssertionError(f"no cell starting with {source_start!r}")
-
-
-def _shown(cell, mime: str = "text/plain") -> str:
-    return "".join(o.get("data", {}).get(mime, "") for o in cell.outputs
-                   if o.output_type in ("execute_result", "display_data"))
-
-
 def _printed(cell) -> str:
     return "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream" and o.get("name") == "stdout")
 
@@ -73,9 +61,9 @@ def test_notebook_runs_locally_builds_and_submits_to_argo(executed, argo_server,
         assert not errors, f"cell {cell.source[:60]!r} failed: {errors[0]['ename']}: {errors[0]['evalue']}"
 
     # the DAG, and the local run with its steps coloured by phase
-    dag = _shown(_cell(nb, "sweep"), "image/svg+xml") + _shown(_cell(nb, "sweep"), "text/html")
+    dag = displayed(notebook_cell(nb, "sweep"), "image/svg+xml") + displayed(notebook_cell(nb, "sweep"), "text/html")
     assert "<svg" in dag and all(f'data-node="{n}"' in dag for n in ("split", "train", "pick-best"))
-    table = _shown(_cell(nb, "run = sweep.run()"), "text/html")
+    table = displayed(notebook_cell(nb, "run = sweep.run()"), "text/html")
     assert 'data-phase="Succeeded"' in table and 'data-phase="Failed"' not in table
     assert all(f'data-node="{n}"' in table for n in ("split", "train", "pick-best"))
 
@@ -85,12 +73,13 @@ def test_notebook_runs_locally_builds_and_submits_to_argo(executed, argo_server,
     assert len(runs) == 1
     report = (runs[0] / "outputs" / "report").read_text()
     top = max(oracle(grid).values(), key=lambda s: s.test_accuracy)
-    assert ast.literal_eval(_shown(_cell(nb, "best = run.result()"))) == (top.params, round(top.test_accuracy, 4))
+    best = displayed(notebook_cell(nb, "best = run.result()"))
+    assert ast.literal_eval(best) == (top.params, round(top.test_accuracy, 4))
     check_sweep(runs[0], top.params, top.test_accuracy, report, grid)
-    assert _shown(_cell(nb, "from IPython.display import Markdown"), "text/markdown") == report
+    assert displayed(notebook_cell(nb, "from IPython.display import Markdown"), "text/markdown") == report
 
     # the images: built, pushed to the registry, and named by the manifest
-    images = ast.literal_eval(_shown(_cell(nb, "REGISTRY =")))
+    images = ast.literal_eval(displayed(notebook_cell(nb, "REGISTRY =")))
     assert set(images) == {"split", "train", "pick-best"}
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     for tag in set(images.values()):
@@ -104,7 +93,7 @@ def test_notebook_runs_locally_builds_and_submits_to_argo(executed, argo_server,
     version = docker_client.containers.run(images["train"], ["python", "-c", SKLEARN_VERSION], remove=True,
                                            network_disabled=True)
     assert version.decode().strip() == "1.9.1"
-    assert ast.literal_eval(_shown(_cell(nb, 'Path("sweep.yaml")'))) == images
+    assert ast.literal_eval(displayed(notebook_cell(nb, 'Path("sweep.yaml")'))) == images
     written = yaml.safe_load((work / "sweep.yaml").read_text())
     assert {t["name"]: t["script"]["image"] for t in written["spec"]["templates"] if "script" in t} == images
 
@@ -114,13 +103,13 @@ def test_notebook_runs_locally_builds_and_submits_to_argo(executed, argo_server,
     assert len(created) == 1 and created[0]["metadata"]["name"] == submitted.name
     used = {t["name"]: t["script"]["image"] for t in created[0]["spec"]["templates"] if "script" in t}
     assert used == images
-    assert "Succeeded" in _shown(_cell(nb, "argo_run.wait"), "text/html")
-    logs = _printed(_cell(nb, 'for line in argo_run.logs(step="pick-best")'))
+    assert "Succeeded" in displayed(notebook_cell(nb, "argo_run.wait"), "text/html")
+    logs = _printed(notebook_cell(nb, 'for line in argo_run.logs(step="pick-best")'))
     chosen, _, accuracy = logs.partition("best of 6 models: ")[2].strip().partition(" (test accuracy ")
     assert ast.literal_eval(chosen) == top.params and accuracy == f"{top.test_accuracy:.4f})"
 
     # the result fetched back from the artifact repository: the same as the local run's
-    printed = _printed(_cell(nb, "fetched = argo_run.outputs"))
+    printed = _printed(notebook_cell(nb, "fetched = argo_run.outputs"))
     first, _, fetched = printed.partition("\n")
     chosen, _, accuracy = first.rpartition(" ")
     assert ast.literal_eval(chosen) == top.params and accuracy == str(round(top.test_accuracy, 4))
