@@ -11,6 +11,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from ._arguments import ParameterArgument
 from ._batch import batch_task, batched_step, check_batch
@@ -27,7 +28,7 @@ from ._item import set_item_when
 from ._names import PARAM_NAME, UniqueNames, k8s_name
 from ._rows import RowField, spread
 from ._sequence import Sequence
-from ._status_deps import add_after, wire_one_of
+from ._status_deps import Clause, add_after, wire_one_of
 from ._steplike import StepLike, caches
 from ._text import _value_type, argo_text, check_no_placeholders, concat, has_placeholders, placeholder
 from ._tolerate import Tolerance, check_tolerate, counted_step
@@ -208,21 +209,21 @@ class Task:
     name: str
     step: StepLike
     parameters: list[ParameterArgument] = field(default_factory=list)  # each parameter input's Argo text
-    artifacts: list = field(default_factory=list)  # Argo artifact arguments (dicts)
-    deps: set = field(default_factory=set)  # tasks whose data this one uses
+    artifacts: list[dict[str, Any]] = field(default_factory=list)  # Argo artifact arguments
+    deps: set[Task] = field(default_factory=set)  # tasks whose data this one uses
     order: int = 0
     when: str | None = None
-    extra: dict = field(default_factory=dict)  # withItems / withParam
+    extra: dict[str, Any] = field(default_factory=dict)  # withItems / withParam
     allowed_failure: bool = False  # .allow_failure(): the workflow goes on past this task's failure
     is_map: bool = False
     parallelism: int | None = None
     loop_template: str | None = None  # a bounded map's wrapper DAG template (a unique template name)
     fallbacks: dict[str, Fallback] = field(default_factory=dict)  # input -> its default, if its source is skipped
-    clauses: list = field(default_factory=list)  # status clauses from .after(on=...) / fp.any_of (_status_deps)
+    clauses: list[Clause] = field(default_factory=list)  # status clauses from .after(on=...) / fp.any_of (_status_deps)
     exit_hook: ExitHook | None = None  # .on_exit(op): the hook's template, and whether it takes the status (_hooks)
     tolerance: Tolerance | None = None  # op.map(..., tolerate=2): how many items it may lose (_tolerate)
     item_when: str | None = None  # .when(fp.item > 2): the loop's own condition, per item (_item)
-    mapped: tuple = ()  # the arguments a map maps over, and whether its items are dicts of them
+    mapped: tuple[str, ...] = ()  # the arguments a map maps over (dict_items: whether its items are dicts of them)
     dict_items: bool = False
     line: CallSite | None = field(default_factory=call_site)  # where the body calls it: `pipeline.py:14: ...`
 

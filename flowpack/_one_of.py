@@ -5,7 +5,7 @@ once the branches ended, when at least one succeeded (`depends: (a.Succeeded || 
 
 from __future__ import annotations
 
-from ._engine._choice import choice_expression
+from ._engine._choice import Branch, choice_expression
 from ._errors import WorkflowBuildError
 from ._graph import Handle
 from ._types import PARAM
@@ -16,8 +16,8 @@ class OneOf(Handle):
 
     __slots__ = ("branches", "expression")
 
-    def __init__(self, branches: tuple[Handle, ...], sources: list[tuple[str, str]]):
-        """`sources`: (task name, output name) of each branch, in order."""
+    def __init__(self, branches: tuple[Handle, ...], sources: list[Branch]):
+        """`sources`: the step and output each branch reads, in order."""
         first = branches[0]
         expr = choice_expression(sources)
         super().__init__(None, first.output, first.kind, "{{=" + expr + "}}")
@@ -34,7 +34,8 @@ def one_of(*handles: Handle) -> OneOf:
     kind; when none succeeded, a step taking it is omitted and a workflow returning it ends in Error."""
     if len(handles) < 2:
         raise WorkflowBuildError("fp.one_of(...) chooses among two or more step outputs, e.g. fp.one_of(a, b).")
-    codecs, sources = set(), []
+    codecs: set[str] = set()
+    sources: list[Branch] = []
     for h in handles:
         if not isinstance(h, Handle) or h.task is None or h.kind is None or h.output is None:
             raise WorkflowBuildError(f"fp.one_of(...) takes single outputs of op calls; got {h!r}.")
@@ -42,7 +43,7 @@ def one_of(*handles: Handle) -> OneOf:
             raise WorkflowBuildError(f"fp.one_of(...): {h!r} is not a parameter output of a single step (a file, a "
                                      f"pickled value or a map's output); return a JSON value or text instead.")
         codecs.add(h.kind.codec)
-        sources.append((h.task.name, h.output))
+        sources.append(Branch(h.task.name, h.output))
     if len(codecs) > 1 or len({h.task for h in handles}) < len(handles):
         raise WorkflowBuildError(f"fp.one_of{handles!r}: the outputs must come from different steps and be of one "
                                  f"kind (all text or all JSON).")

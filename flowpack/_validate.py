@@ -207,8 +207,8 @@ def _check_dag(tpl: dict, templates: dict, scope: set[str]) -> None:
             return
         choice = parse_choice(ref[1:]) if ref.startswith("=") else None
         if choice is not None:  # fp.one_of: each step it reads
-            for name, output in choice:
-                check_ref(f"tasks.{name}.outputs.parameters.{output}", where, task)
+            for branch in choice:
+                check_ref(f"tasks.{branch.task}.outputs.parameters.{branch.output}", where, task)
             return
         if ref.startswith("="):
             fallback = parse_fallback(ref)

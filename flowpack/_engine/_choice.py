@@ -12,6 +12,7 @@ expression fails and Argo reports the output as unresolved. The local engine rea
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from .._errors import ManifestError
 
@@ -22,40 +23,49 @@ _GUARDED = re.compile(r"tasks\['(%s)'\]\.status == 'Succeeded' \? get\(get\(get\
 _LAST = re.compile(r"tasks\['(%s)'\]\.outputs\.parameters\['(%s)'\]$" % (_NAME, _PARAM))
 
 
-def choice_expression(branches: list[tuple[str, str]]) -> str:
-    """The expression (without braces or `=`) choosing among (task, output parameter) pairs, in order."""
-    *guarded, (last, last_output) = branches
+@dataclass(frozen=True)
+class Branch:
+    """One step the choice reads: the task and its output parameter."""
+
+    task: str
+    output: str
+
+
+def choice_expression(branches: list[Branch]) -> str:
+    """The expression (without braces or `=`) choosing among the branches' outputs, in order."""
+    *guarded, last = branches
     head = "".join("tasks['%s'].status == 'Succeeded' ? get(get(get(tasks['%s'], 'outputs'), 'parameters'), '%s') : "
-                   % (t, t, o) for t, o in guarded)
-    return head + "tasks['%s'].outputs.parameters['%s']" % (last, last_output)
+                   % (b.task, b.task, b.output) for b in guarded)
+    return head + "tasks['%s'].outputs.parameters['%s']" % (last.task, last.output)
 
 
-def parse_choice(expr: str) -> list[tuple[str, str]] | None:
-    """The (task, output) pairs of a choice expression, or None for any other expression."""
-    branches, pos = [], 0
+def parse_choice(expr: str) -> list[Branch] | None:
+    """The branches of a choice expression, or None for any other expression."""
+    branches: list[Branch] = []
+    pos = 0
     while True:
         m = _GUARDED.match(expr, pos)
         if m is None:
             break
-        branches.append((m.group(1), m.group(2)))
+        branches.append(Branch(m.group(1), m.group(2)))
         pos = m.end()
     m = _LAST.match(expr, pos)
     if m is None or not branches:
         return None
-    return branches + [(m.group(1), m.group(2))]
+    return branches + [Branch(m.group(1), m.group(2))]
 
 
-def resolve_choice(branches: list[tuple[str, str]], values: dict[str, str], where: str) -> str:
+def resolve_choice(branches: list[Branch], values: dict[str, str], where: str) -> str:
     """The value of the first step that succeeded (the last one unguarded, as Argo evaluates it)."""
-    for i, (task, output) in enumerate(branches):
+    for i, branch in enumerate(branches):
         last = i == len(branches) - 1
-        if not last and values.get(f"tasks.{task}.status") != "Succeeded":
+        if not last and values.get(f"tasks.{branch.task}.status") != "Succeeded":
             continue
-        key = f"tasks.{task}.outputs.parameters.{output}"
+        key = f"tasks.{branch.task}.outputs.parameters.{branch.output}"
         if key in values:
             return values[key]
         if last:
             break
-    names = ", ".join(t for t, _ in branches)
-    raise ManifestError(f"{where}: none of the steps {names} succeeded with output {branches[-1][1]!r}, so "
+    names = ", ".join(b.task for b in branches)
+    raise ManifestError(f"{where}: none of the steps {names} succeeded with output {branches[-1].output!r}, so "
                         f"fp.one_of has no value")
