@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import flowpack as fp
-from helpers import alive
+from helpers import alive, until
 
 DEADLINE = 60.0  # how long a test waits for something that should happen (a failure guard, not a measurement)
 WAYS = ("fork-setsid", "double-fork", "setsid-exec")
@@ -129,14 +129,7 @@ def forkserver(request, monkeypatch) -> str:
 
 
 def _pid(path: Path, proc: subprocess.Popen | None = None) -> int:
-    end = time.monotonic() + DEADLINE
-    while not path.exists():
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"the engine ended (code {proc.returncode}) before {path.name} was written: "
-                                 f"{proc.stderr.read().decode() if proc.stderr else ''}")
-        if time.monotonic() > end:
-            raise AssertionError(f"gave up waiting for {path}")
-        time.sleep(0.02)
+    until(path.exists, f"{path} written", DEADLINE, proc=proc, every=0.02)
     return int(path.read_text())
 
 

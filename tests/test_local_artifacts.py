@@ -21,6 +21,7 @@ import pytest
 from flowpack._digest import path_digest
 from flowpack._engine import _overlay
 from flowpack._store import ArtifactRef, LocalStore
+from helpers import until
 
 PIPELINE = '''
 import os
@@ -98,21 +99,13 @@ def mode(request, monkeypatch) -> str:
     return request.param
 
 
-def _wait_for(predicate, what: str, timeout: float = 120) -> None:
-    end = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
 def _run_gated(m, tmp_path: Path, kind: str, meanwhile=lambda: None):
     """Run the pipeline; `meanwhile()` runs while read_after waits at its gate (its input already placed)."""
     side = tmp_path / "side"
     side.mkdir()
     run = m.handoff.run(run_dir=tmp_path / "runs", wait=False, kind=kind, side=str(side))
     try:
-        _wait_for((side / "entered").exists, "read_after to start")
+        until((side / "entered").exists, "read_after to start", 120, every=0.02)
         meanwhile()
     finally:
         (side / "open").write_text("")
@@ -272,7 +265,7 @@ def test_a_pickle_changed_in_the_store_after_its_step_is_not_loaded_by_the_next(
     proof = tmp_path / "code-ran"
     run = m.pickled.run(run_dir=tmp_path / "runs", wait=False, side=str(side))
     try:
-        _wait_for((side / "entered").exists, "the gate step to start")
+        until((side / "entered").exists, "the gate step to start", 120, every=0.02)
         make = json.loads((run.path / "steps" / "make" / "step.json").read_text())
         ref = ArtifactRef.from_dict(make["outputs"]["artifacts"]["return"])
         stored = LocalStore(tmp_path / "store").path(ref.key)
@@ -347,7 +340,7 @@ def test_a_store_on_another_filesystem_gets_copies_and_still_keeps_them_apart(us
     store = LocalStore(Path(tempfile.mkdtemp(prefix="fp-store-", dir=shm)))
     try:
         run = m.handoff.run(run_dir=tmp_path / "runs", store=store, kind=kind, side=str(side), wait=False)
-        _wait_for((side / "entered").exists, "read_after to start")
+        until((side / "entered").exists, "read_after to start", 120, every=0.02)
         (side / "open").write_text("")
         extra = "data.txt" if kind == "dir" else ""
         assert run.result() == f"original|{extra}|original|changed by the consumer and appended"

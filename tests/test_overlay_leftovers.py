@@ -15,6 +15,7 @@ from pathlib import Path
 
 from flowpack._engine import _overlay
 from flowpack._view import _runs
+from helpers import until
 
 DEADLINE = 60.0  # a failure guard, not a measurement
 
@@ -50,16 +51,6 @@ MODULE = textwrap.dedent('''
 ''')
 
 
-def _wait_for(predicate, what: str, proc: subprocess.Popen) -> None:
-    end = time.monotonic() + DEADLINE
-    while not predicate():
-        if proc.poll() is not None:
-            raise AssertionError(f"the run ended (code {proc.returncode}) before {what}: {proc.stderr.read()!r}")
-        if time.monotonic() > end:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.02)
-
-
 def test_a_killed_engines_views_are_detached_when_its_run_is_found_abandoned(tmp_path):
     assert _overlay.available()  # the tests run as root on Linux with overlayfs: views are what this exercises
     (tmp_path / "leftmod.py").write_text(MODULE)
@@ -69,7 +60,7 @@ def test_a_killed_engines_views_are_detached_when_its_run_is_found_abandoned(tmp
     proc = subprocess.Popen([sys.executable, "-c", f"import leftmod; leftmod.flow.run(run_dir={str(run_dir)!r})"],
                             env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
     try:
-        _wait_for(lambda: (gate / "started").exists(), "the consumer to start", proc)
+        until(lambda: (gate / "started").exists(), "the consumer to start", DEADLINE, proc=proc, every=0.02)
         views = _overlay.mounted_under(run_dir)
         assert views, "the consumer's input is not a view: nothing left to detach"
         proc.send_signal(signal.SIGKILL)

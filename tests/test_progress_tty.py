@@ -18,6 +18,7 @@ import uuid
 import pytest
 
 from flowpack._view import ProgressBar
+from helpers import until
 
 TMUX = shutil.which("tmux")
 
@@ -61,16 +62,6 @@ TOTAL = 15  # make + 12 squares + hold + never
 _CLOCK = re.compile(r"\[\s*([0-9.]+)s\] pipeline")
 
 
-def _until(probe, what: str, limit: float = 60.0, shows=None):
-    end = time.monotonic() + limit  # a bound on waiting, not a timing being tested
-    while time.monotonic() < end:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"never saw {what}" + (f"; it shows:\n{shows()}" if shows else ""))
-
-
 @pytest.fixture
 def workflow_file(tmp_path):
     (tmp_path / "wf.py").write_text(WORKFLOW)
@@ -91,20 +82,20 @@ def test_flowpack_run_in_a_terminal_ticks_names_the_running_step_and_ends_cleanl
                               check=True).stdout
 
     try:
-        first = _until(lambda: (lambda p: p if "running: hold" in p else "")(pane()), "the hold step running",
+        first = until(lambda: (lambda p: p if "running: hold" in p else "")(pane()), "the hold step running",
                        shows=pane)
         line = next(ln for ln in first.splitlines() if "running: hold" in ln)
         assert f"13/{TOTAL} steps" in line, line  # the map counted as its 12 items, known from make's output
         t1 = float(_CLOCK.search(line).group(1))
         # no step changes while hold waits: only the display's own timer can move the clock
-        second = _until(lambda: (lambda p: p if (m := _CLOCK.search(p)) and float(m.group(1)) > t1 + 1.0 else "")(
+        second = until(lambda: (lambda p: p if (m := _CLOCK.search(p)) and float(m.group(1)) > t1 + 1.0 else "")(
             pane()), "the clock moving on while hold runs", shows=pane)
         line2 = next(ln for ln in second.splitlines() if _CLOCK.search(ln))
         assert "running: hold" in line2 and f"13/{TOTAL} steps" in line2
         assert len([ln for ln in second.splitlines() if _CLOCK.search(ln)]) == 1  # one line, redrawn in place
 
         release.write_text("go")
-        final = _until(lambda: (lambda p: p if "EXIT=" in p else "")(pane()), "the command ending", shows=pane)
+        final = until(lambda: (lambda p: p if "EXIT=" in p else "")(pane()), "the command ending", shows=pane)
         assert "EXIT=0" in final
         progress_lines = [ln for ln in final.splitlines() if _CLOCK.search(ln)]
         assert len(progress_lines) == 1, final
@@ -129,7 +120,7 @@ def test_in_a_log_ended_steps_get_lines_and_a_long_step_gets_heartbeats(workflow
     assert bar.mode == "lines"  # a StringIO is not a terminal
     run = mod.pipeline.run(run_dir=workflow_file / "runs", progress=bar, wait=False, release=str(release))
     try:
-        _until(lambda: len([ln for ln in out.getvalue().splitlines() if "running: hold" in ln]) >= 2,
+        until(lambda: len([ln for ln in out.getvalue().splitlines() if "running: hold" in ln]) >= 2,
                "two heartbeat lines while hold runs")
     finally:
         release.write_text("go")
@@ -160,7 +151,7 @@ def test_the_timer_redraws_a_terminal_line_until_closed():
     bar = ProgressBar(stream=io.StringIO(), mode="tty", tick=0.05)
     bar.stream = type("S", (io.StringIO,), {"write": lambda self, s: shown.append(s)})()
     bar({"node": "a", "phase": "Running", "startedAt": time.time()})
-    _until(lambda: len({s for s in shown if "running: a" in s}) >= 3, "the line redrawn by the timer")
+    until(lambda: len({s for s in shown if "running: a" in s}) >= 3, "the line redrawn by the timer")
     bar.close("Succeeded", {"a": {"phase": "Succeeded"}})
     frozen = len(shown)
     threading.Event().wait(0.2)

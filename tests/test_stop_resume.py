@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import flowpack as fp
-from helpers import alive, assert_argo_valid, render_checked, run_checked, template
+from helpers import alive, assert_argo_valid, render_checked, run_checked, template, until
 
 DEADLINE = 60.0  # how long a test waits for something that should happen (a failure guard, not a measurement)
 
@@ -25,17 +25,6 @@ def log_lines(folder: Path) -> list[str]:
     """The executions the steps of a test appended to folder/log, one name a line."""
     path = folder / "log"
     return path.read_text().split() if path.exists() else []
-
-
-def wait_for(predicate, what: str, proc: subprocess.Popen | None = None) -> None:
-    end = time.monotonic() + DEADLINE
-    while not predicate():
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"the run ended (code {proc.returncode}) before {what}: "
-                                 f"{proc.stderr.read().decode() if proc.stderr else ''}")
-        if time.monotonic() > end:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.02)
 
 
 
@@ -123,7 +112,8 @@ def _start(how: str, tmp_path: Path, folder: Path, run_dir: Path) -> subprocess.
 def _stop_and_check(proc: subprocess.Popen, sig: int, folder: Path, run_dir: Path) -> dict:
     pid_files = [folder / "pids-a", folder / "pids-b"]
     try:
-        wait_for(lambda: all(p.exists() for p in pid_files), "both steps to start their grandchildren", proc)
+        until(lambda: all(p.exists() for p in pid_files), "both steps to start their grandchildren", DEADLINE,
+              proc=proc, every=0.02)
     except AssertionError:
         (folder / "open").write_text("")  # let any started step finish, then end the run
         proc.kill()
@@ -470,8 +460,9 @@ def test_run_without_waiting_returns_at_once_and_fills_in_as_steps_go(user_modul
     run = m.gated.run(run_dir=tmp_path / "runs", wait=False, folder=str(folder))
     try:
         assert not run.done and run.phase == "Running"      # the only step waits for a gate nobody has opened
-        wait_for(lambda: any(s.get("phase") == "Running" for s in run.steps.values()), "the gate step to run")
-        wait_for((folder / "entered").exists, "the gate step's process to start")
+        until(lambda: any(s.get("phase") == "Running" for s in run.steps.values()), "the gate step to run", DEADLINE,
+              every=0.02)
+        until((folder / "entered").exists, "the gate step's process to start", DEADLINE, every=0.02)
         with pytest.raises(TimeoutError):
             run.wait(timeout=0.05, progress=False)
         assert "add" not in {s["name"] for s in run.steps.values()}

@@ -23,6 +23,7 @@ websocket = pytest.importorskip("websocket", reason="needs websocket-client (the
 
 import flowpack as fp  # noqa: E402
 from flowpack._ui import make_server, url  # noqa: E402
+from helpers import until  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -342,7 +343,7 @@ def test_logs_follow_the_tail_without_losing_scroll_or_selection_and_draw_like_a
         run_dir=site["run_dir"], stage1=str(stage1), stage2=str(stage2))), daemon=True)
     worker.start()
     try:
-        rid = _until(lambda: next((p.name for p in site["run_dir"].iterdir() if p.name.startswith("logs-")), None))
+        rid = until(lambda: next((p.name for p in site["run_dir"].iterdir() if p.name.startswith("logs-")), None))
         b.send("Page.navigate", url=site["url"] + f"#/run/{rid}/step/chatty")
         b.wait("document.getElementById('stderr')"
                " && document.getElementById('stderr').textContent.includes('line 199')", "the first 200 lines")
@@ -388,16 +389,6 @@ def test_logs_follow_the_tail_without_losing_scroll_or_selection_and_draw_like_a
     assert done["run"].phase == "Succeeded"
 
 
-def _until(probe, limit: float = 60.0):
-    end = time.monotonic() + limit  # a bound on waiting, not a timing being tested
-    while time.monotonic() < end:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("timed out")
-
-
 def test_a_running_run_lists_every_step_in_dag_order_with_the_maps_total(site):
     b, mod, tmp = site["browser"], site["mod"], site["tmp"]
     gate = tmp / "wide-gate"
@@ -406,7 +397,7 @@ def test_a_running_run_lists_every_step_in_dag_order_with_the_maps_total(site):
                               daemon=True)
     worker.start()
     try:
-        rid = _until(lambda: next((p.name for p in site["run_dir"].iterdir() if p.name.startswith("wide-")), None))
+        rid = until(lambda: next((p.name for p in site["run_dir"].iterdir() if p.name.startswith("wide-")), None))
         b.send("Page.navigate", url=site["url"] + f"#/run/{rid}")
         b.wait("document.querySelector('#dag g.node[data-node=\"held\"][data-phase=\"Running\"]')", "the map running")
         rows = [r for r in _rows(b) if not r[0].startswith("held/")]
@@ -556,14 +547,14 @@ def test_stop_and_resume_a_local_run_from_the_viewer(site):
                              "--run-dir", str(site["run_dir"])], cwd=tmp, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
-        rid = _until(lambda: next((p.name for p in site["run_dir"].iterdir() if p.name.startswith("slow-")
+        rid = until(lambda: next((p.name for p in site["run_dir"].iterdir() if p.name.startswith("slow-")
                                    and _record(p).get("phase") == "Running" and "owner" in _record(p)), None))
         b.send("Page.navigate", url=site["url"] + f"#/run/{rid}")
         b.wait("document.querySelector('#dag g.node[data-node=\"wait-for\"][data-phase=\"Running\"]')", "running")
         # the step's process has started (the engine notes it in <run>/pids): a stop in the instant between
         # "Running" and the process starting can leave the engine waiting for that step (reported to the engine's owner)
         pids = site["run_dir"] / rid / "pids"
-        _until(lambda: pids.is_file() and pids.read_text().strip())
+        until(lambda: pids.is_file() and pids.read_text().strip())
         b.click("#stop")
         b.wait("document.querySelector('h2 .ph').textContent === 'Stopped'", "the run stopped")
         assert proc.wait(60) == 130  # the CLI stopped as on Ctrl-C
@@ -572,7 +563,7 @@ def test_stop_and_resume_a_local_run_from_the_viewer(site):
         b.click("#resume")
         b.wait("document.getElementById('control-message').textContent.startsWith('resuming')", "resume started")
         b.screenshot("ui-resumed.png")
-        resumed = _until(lambda: next((p for p in site["run_dir"].iterdir() if p.name.startswith("slow-")
+        resumed = until(lambda: next((p for p in site["run_dir"].iterdir() if p.name.startswith("slow-")
                                        and _record(p).get("resumedFrom") == rid
                                        and _record(p).get("phase") == "Succeeded"),
                                       None), limit=120)
