@@ -14,8 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ._errors import StoreError, UsageError
-from ._records import RunRecord
-from ._store import S3, LocalStore, Store, recorded_store
+from ._store import S3, LocalStore, Store, run_store
 
 HELP = ("where artifacts live: s3://BUCKET/PREFIX (endpoint from AWS_ENDPOINT_URL or MINIO_ENDPOINT, credentials "
         "from AWS_* or MINIO_* variables) or a local folder; default: with --resume the store of the run resumed, "
@@ -50,13 +49,7 @@ def resumed_store(run_dir: str | Path, run_id: str) -> Store | None:
     """The store run `run_id` (in `run_dir`) recorded, where the steps a resume reuses keep their outputs (an S3
     store's credentials from this process's environment); None when its record can't be read or names no store."""
     try:
-        record = RunRecord.read(Path(run_dir) / run_id / "run.json")
-    except (OSError, ValueError):
-        return None  # the engine's resume names what is wrong with the run
-    if not record.store:
-        return None
-    try:
-        return recorded_store(record.store)
+        return run_store(Path(run_dir) / run_id)
     except StoreError as exc:
         raise UsageError(f"--resume {run_id}: {exc}; give its store with --store") from None
 

@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Iterator
 
 from ._engine._record import new_run_id
+from ._errors import StoreError
 from ._logs import LogLine, local_logs
 from ._phase import Phase
 from ._records import RunRecord, StepRecord
 from ._results import decode_parameter, load_pickled, shape_of, step_digest
 from ._runbase import Display, Outcome, RunBase, Snapshot
-from ._store import ArtifactRef
+from ._store import ArtifactRef, run_store
 from ._types import PARAM, PATH, Kind
 
 
@@ -40,7 +41,8 @@ def execute(built, *, engine="local", run_dir=".flowpack/runs", store=None, work
             progress=None, run_id=None, resume=None, wait=True, workflow=None) -> "Run":
     """Run a built workflow; with wait=False return at once a Run that follows the steps as they go.
 
-    `workflow` (the Workflow built) lets the run record the file it came from, so `flowpack ui` can resume it."""
+    `workflow` (the Workflow built) lets the run record the file it came from, so `flowpack ui` can resume it. A
+    resumed run (`resume=`) without a `store` uses the store the run it resumes recorded."""
     source = _source_of(workflow)
     if source:
         built.manifest.setdefault("metadata", {}).setdefault("annotations", {})["flowpack.io/source"] = source
@@ -58,6 +60,11 @@ def execute(built, *, engine="local", run_dir=".flowpack/runs", store=None, work
         if callable(progress):
             progress(event)
 
+    if resume and store is None and isinstance(engine, str):  # the steps it reuses keep their outputs there
+        try:
+            store = run_store(Path(run_dir) / resume)
+        except StoreError as exc:
+            raise StoreError(f"resume={resume!r}: {exc}; pass the run's store with store=...") from None
     eng = engine_for(engine, run_dir=run_dir, store=store, workers=workers, python=python, progress=follow)
     prepare = getattr(eng, "prepare", None)  # e.g. the Docker engine builds each op's image first
     if prepare is not None:

@@ -9,7 +9,7 @@ from ._base import (
     StoreUnreachableError,
 )
 from ._local import LocalStore
-from ._recorded import fetch_upload, recorded_store
+from ._recorded import fetch_upload, recorded_store, run_store
 from ._s3 import S3
 
 __all__ = [
@@ -23,4 +23,5 @@ __all__ = [
     "StoreUnreachableError",
     "fetch_upload",
     "recorded_store",
+    "run_store",
 ]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from flowpack._digest import path_digest
 from flowpack._errors import ArtifactIntegrityError, StoreError
+from flowpack._records import RunRecord
 
 from . import _archive
 from ._base import Store, copy_stream, part_path, remove_path
@@ -33,6 +34,17 @@ def recorded_store(described: dict | None) -> Store:
         return S3(store["endpoint"], store["bucket"], prefix=store.get("prefix") or "",
                   secure=store.get("secure") is not False, region=store.get("region"))
     raise StoreError(f"the run records a {store.get('type') or 'unknown'} store, which can't be opened here")
+
+
+def run_store(run_path: Path) -> Store | None:
+    """The store the run in `run_path` recorded, where a resume finds the outputs of the steps it reuses; None when
+    its run.json can't be read (the engine's resume names what is wrong) or names no store; StoreError when it names
+    one that can't be opened here."""
+    try:
+        record = RunRecord.read(Path(run_path) / "run.json")
+    except (OSError, ValueError):
+        return None
+    return recorded_store(record.store) if record.store else None
 
 
 def fetch_upload(store: Store, key: str, dest: Path, *, folder: bool) -> Path:
