@@ -99,6 +99,15 @@ def _get(res, *keys):
     return r
 
 
+def _side_by_side(title: str, goal: str, big: dict) -> tuple:
+    """A scale row measured side by side (flowpack_worker.scale): the big run's wall per step against the same
+    workflow's at 50 steps in the same invocation, within 5%."""
+    small = big["small"]
+    return (f"{title} (same invocation)", goal,
+            f"{big['per_step'] * 1000:.1f} ms (1 run, {big['wall']:.0f} s) vs {_t(small, 1000, 'ms', 1)} (3 runs "
+            f"before, 3 after), load {_load(big)}", _verdict(big["per_step"] <= small["median"] * 1.05))
+
+
 def _targets(res: dict) -> list[str]:
     rows = []
     b10 = _get(res, "build", "flowpack", "10000")
@@ -119,11 +128,8 @@ def _targets(res: dict) -> list[str]:
     else:
         rows.append(("Issue 2: 200-step chain overhead", "<= 1.5x", _err(ov), "n/a"))
     c50, c2k = _get(res, "local", "flowpack", "chain"), res.get("fp_chain_2000", {})
-    if _err(c2k) is None and "small" in c2k:  # measured side by side (flowpack_worker.scale)
-        small = c2k["small"]
-        rows.append(("Issue 2: per step, 2,000-step chain vs 50-step chain (same invocation)", "no more",
-                     f"{c2k['per_step'] * 1000:.1f} ms (1 run) vs {_t(small, 1000, 'ms', 1)} (3 runs before, 3 "
-                     f"after), load {_load(c2k)}", _verdict(c2k["per_step"] <= small["median"] * 1.05)))
+    if _err(c2k) is None and "small" in c2k:
+        rows.append(_side_by_side("Issue 2: per step, 2,000-step chain vs 50-step chain", "no more", c2k))
     elif _err(c50) is None and _err(c2k) is None:
         p50 = c50["engine"]["median"] / c50["steps"]
         rows.append(("Issue 2: per step, 2,000-step chain vs 50-step chain", "no more",
@@ -136,11 +142,8 @@ def _targets(res: dict) -> list[str]:
         rows.append(("Issue 2: `import flowpack`, fresh interpreter, bytecode cached", "<= 150 ms",
                      _t(imp, 1000, "ms", 0) + f", load {_load(imp)}", _verdict(imp["median"] <= 0.150)))
     fan, big = _get(res, "local", "flowpack", "fan"), res.get("fp_map_10000", {})
-    if _err(big) is None and "small" in big:  # measured side by side (flowpack_worker.scale)
-        small = big["small"]
-        rows.append(("Issue 3: 10,000-item map vs 50-item map, wall per item (same invocation)", "no growth",
-                     f"{big['per_step'] * 1000:.1f} ms (1 run, {big['wall']:.0f} s) vs {_t(small, 1000, 'ms', 1)} "
-                     f"(3 runs before, 3 after), load {_load(big)}", _verdict(big["per_step"] <= small["median"] * 1.05)))
+    if _err(big) is None and "small" in big:
+        rows.append(_side_by_side("Issue 3: 10,000-item map vs 50-item map, wall per item", "no growth", big))
     elif _err(fan) is None and _err(big) is None:
         pf = fan["engine"]["median"] / fan["steps"]
         rows.append(("Issue 3: 10,000-item map, wall per item vs 50-way fan-out", "no growth",
