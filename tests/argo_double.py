@@ -837,3 +837,13 @@ def argo(argo_server):
     from flowpack._argo import ArgoClient
 
     return ArgoClient(server=argo_server.address, secure=False, token=f"Bearer {TOKEN}", namespace="argo")
+
+
+def use_argo_double(monkeypatch: pytest.MonkeyPatch, server: ArgoDouble, config: Path, token: str = TOKEN) -> None:
+    """Point the ARGO_* variables the command line (and a notebook's kernel) reads at the double: plain HTTP, the
+    test token, namespace argo, and `config` (a file that need not exist) as flowpack's Argo config file."""
+    monkeypatch.setenv("ARGO_SERVER", server.address)
+    monkeypatch.setenv("ARGO_SECURE", "false")
+    monkeypatch.setenv("ARGO_TOKEN", token)
+    monkeypatch.setenv("ARGO_NAMESPACE", "argo")
+    monkeypatch.setenv("FLOWPACK_ARGO_CONFIG", str(config))

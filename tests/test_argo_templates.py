@@ -10,7 +10,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from argo_double import TOKEN, argo, argo_server, argo_store  # noqa: F401
+from argo_double import TOKEN, argo, argo_server, argo_store, use_argo_double  # noqa: F401
 from fixtures_s3 import s3_server, s3_store  # noqa: F401
 from flowpack._argo import ArgoConfigError, ArgoConflictError, lint, register, render_for_argo, schedule
 
@@ -110,11 +110,7 @@ def test_lint_through_the_server(wf, argo, argo_server):
 # -- the command line ----------------------------------------------------------------------------
 @pytest.fixture
 def cli_env(monkeypatch, argo_server, tmp_path, wf):
-    monkeypatch.setenv("ARGO_SERVER", argo_server.address)
-    monkeypatch.setenv("ARGO_SECURE", "false")
-    monkeypatch.setenv("ARGO_TOKEN", TOKEN)  # a bare token: flowpack adds "Bearer "
-    monkeypatch.setenv("ARGO_NAMESPACE", "argo")
-    monkeypatch.setenv("FLOWPACK_ARGO_CONFIG", str(tmp_path / "none.toml"))
+    use_argo_double(monkeypatch, argo_server, tmp_path / "none.toml")  # a bare token: flowpack adds "Bearer "
     return f"{wf.__file__}:hello"
 
 

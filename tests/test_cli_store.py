@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from argo_double import TOKEN, argo_server, argo_store  # noqa: F401
+from argo_double import TOKEN, argo_server, argo_store, use_argo_double  # noqa: F401
 from fixtures_s3 import s3_server, s3_store  # noqa: F401
 from flowpack._cli import main
 from flowpack._errors import UsageError
@@ -36,11 +36,7 @@ def s3_env(monkeypatch, s3_server, s3_store):  # noqa: F811
 @pytest.fixture
 def argo_env(monkeypatch, argo_server, tmp_path):  # noqa: F811
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("ARGO_SERVER", argo_server.address)
-    monkeypatch.setenv("ARGO_SECURE", "false")
-    monkeypatch.setenv("ARGO_TOKEN", TOKEN)
-    monkeypatch.setenv("ARGO_NAMESPACE", "argo")
-    monkeypatch.setenv("FLOWPACK_ARGO_CONFIG", str(tmp_path / "none.toml"))
+    use_argo_double(monkeypatch, argo_server, tmp_path / "none.toml")
 
 
 def _cli(capsys, *argv: str) -> tuple[int, str, str]:

@@ -12,7 +12,7 @@ from datetime import datetime
 
 import pytest
 
-from argo_double import TOKEN, argo, argo_server, argo_store  # noqa: F401  (pytest fixtures)
+from argo_double import argo, argo_server, argo_store, use_argo_double  # noqa: F401  (pytest fixtures)
 from fixtures_docker import docker_client  # noqa: F401  (a pytest fixture)
 from fixtures_s3 import s3_server, s3_store  # noqa: F401  (pytest fixtures)
 from flowpack._argo import submit
@@ -125,11 +125,7 @@ def test_a_docker_runs_logs_with_timestamps(user_module, tmp_path, capsys, docke
 @pytest.fixture
 def cli_env(monkeypatch, argo_server, tmp_path):
     monkeypatch.chdir(tmp_path)  # submit records go under ./.flowpack
-    monkeypatch.setenv("ARGO_SERVER", argo_server.address)
-    monkeypatch.setenv("ARGO_SECURE", "false")
-    monkeypatch.setenv("ARGO_TOKEN", TOKEN)
-    monkeypatch.setenv("ARGO_NAMESPACE", "argo")
-    monkeypatch.setenv("FLOWPACK_ARGO_CONFIG", str(tmp_path / "none.toml"))
+    use_argo_double(monkeypatch, argo_server, tmp_path / "none.toml")
 
 
 def test_an_argo_workflows_logs_with_timestamps(user_module, tmp_path, capsys, cli_env, argo, argo_store):

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from argo_double import TOKEN, argo_server, argo_store  # noqa: E402,F401  (pytest fixtures)
+from argo_double import TOKEN, argo_server, argo_store, use_argo_double  # noqa: E402,F401  (pytest fixtures)
 from examples_support import EXAMPLES, check_sweep, displayed, notebook_cell, oracle  # noqa: E402
 from fixtures_docker import docker_client, local_registry  # noqa: E402,F401
 from fixtures_s3 import s3_server, s3_store  # noqa: E402,F401
@@ -32,9 +32,8 @@ SKLEARN_VERSION = "import sklearn; print(sklearn.__version__)"
 @pytest.fixture
 def executed(tmp_path, monkeypatch, argo_server, argo_store, s3_server, local_registry):
     """The notebook run top to bottom in a fresh kernel, in an empty folder, with the usual environment."""
-    env = {"ARGO_SERVER": argo_server.address, "ARGO_SECURE": "false", "ARGO_TOKEN": TOKEN,
-           "ARGO_NAMESPACE": "argo", "FLOWPACK_ARGO_CONFIG": str(tmp_path / "no-config.toml"),
-           "REGISTRY": local_registry, "ARTIFACTS_ENDPOINT": argo_store.endpoint, "ARTIFACTS_BUCKET": argo_store.bucket,
+    use_argo_double(monkeypatch, argo_server, tmp_path / "no-config.toml")
+    env = {"REGISTRY": local_registry, "ARTIFACTS_ENDPOINT": argo_store.endpoint, "ARTIFACTS_BUCKET": argo_store.bucket,
            "ARTIFACTS_SECURE": "false", "AWS_ACCESS_KEY_ID": s3_server.access_key,
            "AWS_SECRET_ACCESS_KEY": s3_server.secret_key}
     for name, value in env.items():

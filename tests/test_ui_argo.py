@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import pytest
 
-from argo_double import TOKEN, argo, argo_server, argo_store, step_signal  # noqa: F401
+from argo_double import TOKEN, argo, argo_server, argo_store, step_signal, use_argo_double  # noqa: F401
 from fixtures_s3 import s3_server, s3_store  # noqa: F401
 from flowpack._argo import ArgoClient, submit
 from flowpack._argo._record import record_path, record_submitted
@@ -108,11 +108,7 @@ def wf(user_module):
 @pytest.fixture
 def cli_env(monkeypatch, tmp_path, argo_server):
     """The connection settings the CLI would use for the double: ARGO_* variables, no config file."""
-    monkeypatch.setenv("ARGO_SERVER", argo_server.address)
-    monkeypatch.setenv("ARGO_SECURE", "false")
-    monkeypatch.setenv("ARGO_TOKEN", f"Bearer {TOKEN}")
-    monkeypatch.setenv("ARGO_NAMESPACE", "argo")
-    monkeypatch.setenv("FLOWPACK_ARGO_CONFIG", str(tmp_path / "no-config.toml"))
+    use_argo_double(monkeypatch, argo_server, tmp_path / "no-config.toml", token=f"Bearer {TOKEN}")
     for var in ("ARGO_BASE_HREF", "ARGO_INSECURE_SKIP_VERIFY"):
         monkeypatch.delenv(var, raising=False)
 
