@@ -821,6 +821,53 @@ class StepSignal:
         self.httpd.server_close()
 
 
+# The start of a user module of workflows for the double (tests/test_argo, test_ui_argo): ops that print (add, square)
+# and gate, a step that waits until step_signal is set (a test decides when it ends); a test's source goes on from here.
+DOUBLE_OPS = '''
+import time
+import urllib.request
+import flowpack as fp
+
+
+@fp.op
+def add(a: int, b: int = 1) -> int:
+    print("adding", a, b)
+    return a + b
+
+
+@fp.op
+def square(x: int) -> int:
+    print("square of", x)
+    return x * x
+
+
+@fp.op
+def total(xs: list) -> int:
+    return sum(xs)
+
+
+def is_open(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return answer.read() == b"open"
+
+
+@fp.op
+def gate(url: str) -> str:
+    print("waiting for the signal", flush=True)
+    for _ in range(1200):
+        if is_open(url):
+            print("released", flush=True)
+            return "open"
+        time.sleep(0.05)
+    raise TimeoutError("never released")
+
+
+@fp.workflow
+def gated(url: str) -> str:
+    return gate(url)
+'''
+
+
 @pytest.fixture
 def step_signal():
     """A StepSignal for the test's steps to poll."""

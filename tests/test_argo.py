@@ -11,7 +11,7 @@ import time
 import pytest
 
 import argo_harness
-from argo_double import TOKEN, argo, argo_server, argo_store, serving, step_signal  # noqa: F401
+from argo_double import DOUBLE_OPS, TOKEN, argo, argo_server, argo_store, serving, step_signal  # noqa: F401
 from fixtures_s3 import s3_server, s3_store  # noqa: F401
 from flowpack import StepFailed
 from flowpack._argo import (
@@ -25,17 +25,9 @@ from flowpack._argo import (
     submit,
 )
 
-WORKFLOWS = '''
-import time
-import urllib.request
+WORKFLOWS = DOUBLE_OPS + '''
+
 from pathlib import Path
-import flowpack as fp
-
-
-@fp.op
-def add(a: int, b: int = 1) -> int:
-    print("adding", a, b)
-    return a + b
 
 
 @fp.op
@@ -51,42 +43,10 @@ def stats(n: int) -> set:
     return {n, n * 2}
 
 
-@fp.op
-def square(x: int) -> int:
-    print("square of", x)
-    return x * x
-
-
-@fp.op
-def total(xs: list) -> int:
-    return sum(xs)
-
-
 @fp.workflow
 def pipeline(data: Path, n: int = 3, label: str = "run", xs: list = [1, 2, 3]):
     x = add(n, 1)
     return {"x": x, "report": report(x, data, label), "stats": stats(x), "squares": total(square.map(x=xs))}
-
-
-def is_open(url: str) -> bool:
-    with urllib.request.urlopen(url, timeout=10) as answer:
-        return answer.read() == b"open"
-
-
-@fp.op
-def gate(url: str) -> str:
-    print("waiting for the signal", flush=True)
-    for _ in range(1200):
-        if is_open(url):
-            print("released", flush=True)
-            return "open"
-        time.sleep(0.05)
-    raise TimeoutError("never released")
-
-
-@fp.workflow
-def gated(url: str) -> str:
-    return gate(url)
 
 
 @fp.op

@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import pytest
 
-from argo_double import TOKEN, argo, argo_server, argo_store, step_signal, use_argo_double  # noqa: F401
+from argo_double import DOUBLE_OPS, TOKEN, argo, argo_server, argo_store, step_signal, use_argo_double  # noqa: F401
 from fixtures_s3 import s3_server, s3_store  # noqa: F401
 from flowpack._argo import ArgoClient, submit
 from flowpack._argo._record import record_path, record_submitted
@@ -22,53 +22,11 @@ from flowpack._ui import make_server, url
 from flowpack._view._runs import _io, dag_key
 from test_ui_browser import CHROMIUM, Browser
 
-WORKFLOWS = '''
-import time
-import urllib.request
-import flowpack as fp
-
-
-@fp.op
-def add(a: int, b: int = 1) -> int:
-    print("adding", a, b)
-    return a + b
-
-
-@fp.op
-def square(x: int) -> int:
-    print("square of", x)
-    return x * x
-
-
-@fp.op
-def total(xs: list) -> int:
-    return sum(xs)
-
+WORKFLOWS = DOUBLE_OPS + '''
 
 @fp.workflow
 def numbers(n: int = 3, xs: list = [1, 2]):
     return {"x": add(n, 1), "squares": total(square.map(x=xs))}
-
-
-@fp.op
-def gate(url: str) -> str:
-    print("waiting for the signal", flush=True)
-    for _ in range(1200):
-        with urllib.request.urlopen(url, timeout=10) as answer:
-            if answer.read() == b"open":
-                return "open"
-        time.sleep(0.05)
-    raise TimeoutError("never released")
-
-
-@fp.workflow
-def gated(url: str) -> str:
-    return gate(url)
-
-
-def is_open(url):
-    with urllib.request.urlopen(url, timeout=10) as answer:
-        return answer.read() == b"open"
 
 
 @fp.op
