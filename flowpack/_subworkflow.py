@@ -157,8 +157,9 @@ def _describe(kinds: dict[str, Kind]) -> str:
 
 
 def _check_recursion_stops(step: SubWorkflow) -> None:
-    """Every call of the sub-workflow inside its own body must be able not to run: under a `when`, a status
-    clause, a map over a list known only at run time (which may be empty), or below such a step."""
+    """Every way the sub-workflow's body calls it again, directly or through other sub-workflows (`a` calls `b`,
+    which calls `a`), must be able not to run: one call on the way under a `when`, a status clause, a map over a
+    list known only at run time (which may be empty), or below such a step in its own body."""
     guarded: dict[int, bool] = {}
 
     def can_stop(task: Task) -> bool:
@@ -169,11 +170,33 @@ def _check_recursion_stops(step: SubWorkflow) -> None:
                                  or any(can_stop(d) for d in task.deps))
         return guarded[id(task)]
 
-    for task in step.graph.tasks:
-        if task.step is step and not can_stop(task):
-            raise WorkflowBuildError(
-                f"workflow {step.name!r} calls itself (task {task.name!r}) unconditionally, so it would never end. "
-                f"Guard the call with .when(condition), e.g. {step.name}(...).when(flip == \"tails\").")
+    def unguarded_path(body: SubWorkflow, path: list[Task], seen: set[int]) -> list[Task] | None:
+        """The call tasks of an unconditional way from `body` back to `step`, or None when there is none."""
+        for task in body.graph.tasks:
+            if not isinstance(task.step, SubWorkflow) or can_stop(task):
+                continue
+            if task.step is step:
+                return [*path, task]
+            if id(task.step) not in seen:
+                seen.add(id(task.step))
+                found = unguarded_path(task.step, [*path, task], seen)
+                if found is not None:
+                    return found
+        return None
+
+    path = unguarded_path(step, [], {id(step)})
+    if path is None:
+        return
+    if len(path) == 1:
+        raise WorkflowBuildError(
+            f"workflow {step.name!r} calls itself (task {path[0].name!r}) unconditionally, so it would never end. "
+            f"Guard the call with .when(condition), e.g. {step.name}(...).when(flip == \"tails\").")
+    callers = [step.name] + [task.step.name for task in path[:-1]]
+    way = ", ".join(f"{caller} calls {task.step.name} (task {task.name!r})" for caller, task in zip(callers, path))
+    raise WorkflowBuildError(
+        f"workflow {step.name!r} calls itself through other workflows unconditionally ({way}), so it would never "
+        f"end. Guard one of these calls with .when(condition), e.g. {path[0].step.name}(...).when(flip == "
+        f"\"tails\").")
 
 
 def call(graph: Graph, workflow: WorkflowLike, args: tuple, kwargs: dict, outputs_of: Outputs,
