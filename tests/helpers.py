@@ -26,6 +26,23 @@ from argo_harness import assert_argo_accepts
 
 DATA = Path(__file__).parent / "data"
 
+# A workflow with a local input file (a Path parameter), which a submission to Argo must upload to a store first
+# (tests/test_argo_errors, test_cli_store).
+MEASURE_FILE = '''
+from pathlib import Path
+import flowpack as fp
+
+
+@fp.op
+def size(data: Path) -> int:
+    return len(data.read_bytes())
+
+
+@fp.workflow
+def measure(data: Path) -> int:
+    return size(data)
+'''
+
 # The start of a user module of ops (tests/test_fidelity, test_hooks, test_status_deps): a step that fails (exit code
 # 3) and one that passes its input on; a test's OPS source goes on from here.
 BOOM_ECHO_OPS = '''

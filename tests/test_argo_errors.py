@@ -29,6 +29,7 @@ from flowpack._argo import (
     render_for_argo,
     submit,
 )
+from helpers import MEASURE_FILE
 
 WF = '''
 import flowpack as fp
@@ -258,20 +259,7 @@ def test_double_records_requests_outside_the_spec(argo_server):
 
 
 def test_local_input_files_need_a_store(user_module, argo, argo_server, tmp_path):
-    m = user_module('''
-from pathlib import Path
-import flowpack as fp
-
-
-@fp.op
-def size(data: Path) -> int:
-    return len(data.read_bytes())
-
-
-@fp.workflow
-def measure(data: Path) -> int:
-    return size(data)
-''')
+    m = user_module(MEASURE_FILE)
     f = tmp_path / "in.bin"
     f.write_bytes(b"abc")
     with pytest.raises(Exception, match=r"local input files .*in\.bin.* pass store="):

@@ -17,6 +17,7 @@ from argo_double import TOKEN, argo_server, argo_store, use_argo_double  # noqa:
 from fixtures_s3 import s3_server, s3_store  # noqa: F401
 from flowpack._cli import main
 from flowpack._errors import UsageError
+from helpers import MEASURE_FILE
 
 QUICKSTART = Path(__file__).resolve().parents[1] / "examples" / "quickstart.py"
 QUICK_RESULT = {"count": 12, "mean": sum(i * i for i in range(12)) / 12, "offset": 6}
@@ -68,18 +69,7 @@ def test_submit_and_results_with_a_store_download_the_result(argo_env, s3_env, c
 
 
 def test_the_store_from_the_environment_uploads_local_inputs(argo_env, s3_env, capsys, tmp_path, monkeypatch):
-    (tmp_path / "wf.py").write_text(textwrap.dedent('''
-        from pathlib import Path
-        import flowpack as fp
-
-        @fp.op
-        def size(data: Path) -> int:
-            return len(data.read_bytes())
-
-        @fp.workflow
-        def measure(data: Path) -> int:
-            return size(data)
-    '''))
+    (tmp_path / "wf.py").write_text(MEASURE_FILE)
     (tmp_path / "input.bin").write_bytes(b"x" * 1234)
     code, _, err = _cli(capsys, "submit", "wf.py:measure", "-p", "data=input.bin")
     assert code == 1 and "fp.S3(endpoint, bucket, secret_name=...)" in err and "flowpack._" not in err
