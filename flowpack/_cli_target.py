@@ -12,9 +12,9 @@ fp.BIG_VALUE as the marker `fp-big:<bytes>:<sha256>`, its text kept in the run's
 against the marker's size and sha256 before it is used), so the new run is built from the same values: it renders
 the same manifest, and a resumed run reuses what succeeded. A file or folder parameter (Path) is no parameter but an
 input artifact: the run's manifest.json gives its upload key (spec.arguments.artifacts, `flowpack/inputs/<digest>`),
-and it is read back from the store into a temporary folder, checked against that digest. A list[Path] parameter is
-not recorded by name: it must be given with -p. The viewer's resume hands a run's parameters on so (a value over
-128 KiB can't be one command-line argument).
+and it is read back from the store into a temporary folder, checked against that digest; a list[Path] parameter's
+files and folders likewise, by the keys the manifest's flowpack.io/given-files annotation lists (_graph writes it).
+The viewer's resume hands a run's parameters on so (a value over 128 KiB can't be one command-line argument).
 """
 
 from __future__ import annotations
@@ -29,9 +29,10 @@ from types import ModuleType
 
 from ._bigvalue import Marked, read_marker
 from ._errors import StoreError, UsageError
+from ._graph import given_files_of
 from ._op import Step
 from ._records import RunRecord
-from ._store import ArtifactRef, fetch_upload, recorded_store
+from ._store import ArtifactRef, Store, fetch_upload, recorded_store
 from ._types import PARAM, PARAM_JSON, PATH, PATHS, decode
 from ._values import parse_text
 from ._workflow import Workflow
@@ -161,28 +162,41 @@ def recorded_params(run_dir: str | Path, run_id: str, wf, *, given: Collection[s
 
 def _uploaded_files(folder: Path, record: RunRecord, wf, names: list[str], run_id: str, into: Path) -> dict:
     """The file (or folder) each Path parameter in `names` named, read back from the run's store by the content key
-    its manifest gives it (spec.arguments.artifacts) and checked against that digest."""
+    its manifest gives it (spec.arguments.artifacts) and checked against that digest; a list[Path] parameter's files
+    and folders by the keys its GIVEN_FILES annotation lists, in their order."""
     try:
-        arguments = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["spec"].get("arguments") or {}
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        arguments = manifest["spec"].get("arguments") or {}
+        lists = given_files_of(manifest)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise UsageError(f"--params-from {run_id}: its manifest.json can't be read ({exc}); give "
                          f"{', '.join(names)} with -p NAME=PATH") from None
     uploaded = {a.get("name"): a for a in arguments.get("artifacts") or [] if isinstance(a, dict)}
+    store: Store | None = None  # opened on the first read
     params: dict = {}
     for name in names:
-        fix = f"give it with -p {name}=PATH"
-        if wf.interface.inputs[name].kind.how == PATHS:
-            raise UsageError(f"--params-from {run_id}: parameter {name!r} is a list of local files (list[Path]), "
-                             f"which the run does not record by name: give it with -p {name}='[\"FILE\", ...]'")
-        key = ((uploaded.get(name) or {}).get("s3") or {}).get("key")
-        if not isinstance(key, str):
-            raise UsageError(f"--params-from {run_id}: the run records no file for parameter {name!r}: {fix}")
-        try:
-            params[name] = fetch_upload(recorded_store(record.store), key, into / name,
-                                        folder="archive" not in uploaded[name])
-        except (StoreError, OSError) as exc:
-            raise UsageError(f"--params-from {run_id}: parameter {name!r} is the file the run uploaded to its store "
-                             f"under {key!r}, which can't be read back ({exc}): {fix}") from None
+        many = wf.interface.inputs[name].kind.how == PATHS
+        if many:
+            fix = f"give it with -p {name}='[\"FILE\", ...]'"
+            if name not in lists:
+                raise UsageError(f"--params-from {run_id}: the run records no files for parameter {name!r}, a list "
+                                 f"of local files (list[Path]); it was started before flowpack recorded them: {fix}")
+            wanted = [(f.key, into / name / str(i), f.folder) for i, f in enumerate(lists[name])]
+        else:
+            fix = f"give it with -p {name}=PATH"
+            key = ((uploaded.get(name) or {}).get("s3") or {}).get("key")
+            if not isinstance(key, str):
+                raise UsageError(f"--params-from {run_id}: the run records no file for parameter {name!r}: {fix}")
+            wanted = [(key, into / name, "archive" not in uploaded[name])]
+        got = []
+        for key, dest, is_folder in wanted:
+            try:
+                store = recorded_store(record.store) if store is None else store
+                got.append(fetch_upload(store, key, dest, folder=is_folder))
+            except (StoreError, OSError) as exc:
+                raise UsageError(f"--params-from {run_id}: parameter {name!r} is the file the run uploaded to its "
+                                 f"store under {key!r}, which can't be read back ({exc}): {fix}") from None
+        params[name] = got if many else got[0]
     return params
 
 

@@ -202,6 +202,49 @@ class UploadedItems:
     files: bool
 
 
+# workflow annotation: JSON {list[Path] parameter: [the digest of each file or folder it was given, in order]}, a
+# folder's digest ending in "/"; each is uploaded under flowpack/inputs/<digest>, so a later run can be given the
+# same files back from the store (flowpack run --params-from)
+GIVEN_FILES = "flowpack.io/given-files"
+
+
+@dataclass(frozen=True)
+class GivenFile:
+    """One file or folder a list[Path] workflow parameter was given: its upload key, and whether it is a folder
+    (stored as a tar.gz)."""
+
+    key: str
+    folder: bool
+
+
+def given_files_annotation(given: dict[str, list[GivenFile]]) -> dict[str, str]:
+    """The GIVEN_FILES annotation ({} when the workflow has no list[Path] parameter)."""
+    data = {name: [f.key.rsplit("/", 1)[-1] + ("/" if f.folder else "") for f in files]
+            for name, files in given.items()}
+    return {GIVEN_FILES: json.dumps(data, sort_keys=True, separators=(",", ":"))} if data else {}
+
+
+def given_files_of(manifest: dict) -> dict[str, list[GivenFile]]:
+    """A manifest's GIVEN_FILES annotation read back: list[Path] parameter -> its files and folders; {} when it has
+    none (a manifest rendered before they were recorded). ValueError when it is not what given_files_annotation
+    writes."""
+    text = ((manifest.get("metadata") or {}).get("annotations") or {}).get(GIVEN_FILES)
+    if text is None:
+        return {}
+    data = json.loads(text)
+    if not isinstance(data, dict):
+        raise ValueError(f"the {GIVEN_FILES} annotation holds {data!r}, not a JSON object")
+    given: dict[str, list[GivenFile]] = {}
+    for name, digests in data.items():
+        if not isinstance(digests, list) or not all(isinstance(d, str) and _GIVEN.fullmatch(d) for d in digests):
+            raise ValueError(f"the {GIVEN_FILES} annotation gives {name!r} {digests!r}, not a list of digests")
+        given[name] = [GivenFile(f"{UPLOAD_PREFIX}/{d.rstrip('/')}", d.endswith("/")) for d in digests]
+    return given
+
+
+_GIVEN = re.compile(r"[0-9a-f]{64}/?")
+
+
 @dataclass(eq=False)
 class Task:
     """One call of a step inside a workflow body (or one map over a step)."""
@@ -530,6 +573,17 @@ class Graph:
             raise WorkflowBuildError(f"{where}: the items of {name!r} mix files and folders; map over files only or "
                                      f"folders only (Argo unpacks a folder's upload, and must keep a file as it is).")
         return UploadedItems(keys, kinds != {True})
+
+    def given_files(self, paths: list[Path]) -> list[GivenFile]:
+        """A list[Path] workflow parameter's files and folders by their upload keys; each is uploaded, whether or not
+        the body used it (by content: once), so a later run can be given it back."""
+        known = {path: key for key, path in self.uploads.items()}  # what the body used is hashed already
+        given = []
+        for path in paths:
+            key = known.get(path) or _content_key(path)
+            self.uploads[key] = path
+            given.append(GivenFile(key, path.is_dir()))
+        return given
 
     def _text_items(self, handle: Handle) -> bool:
         """The list `handle` holds only text, by its annotation (`list[str]`, or the items of a map of a `-> str`

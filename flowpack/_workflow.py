@@ -25,6 +25,7 @@ from ._graph import (
     Returned,
     ReturnForm,
     _content_key,
+    given_files_annotation,
     item_codec,
     upload_argument,
     workflow_param,
@@ -131,12 +132,14 @@ class Workflow:
         artifacts: list[dict] = []
         texts: dict[str, str] = {}  # parameter -> its value as Argo text
         protected: set[str] = set()
+        given: dict[str, list[Path]] = {}  # list[Path] parameter -> its local files and folders
         for name, inp in self.interface.inputs.items():
             if name not in bound.arguments:
                 raise WorkflowBuildError(f"workflow {self.name!r}: parameter {name!r} needs a value (no default).")
             value = bound.arguments[name]
-            if inp.kind.how == PATHS:  # local files: the body gets the paths, each uploaded where it is used
-                handles[name] = _local_files(value, self.name, name)
+            if inp.kind.how == PATHS:  # local files: the body gets the paths; each uploaded, its key recorded
+                paths = _local_files(value, self.name, name)
+                handles[name], given[name] = paths, list(paths)  # as given, whatever the body does with its list
                 continue
             kind = inp.kind if inp.kind.how != "pickle" else _param_kind(value, self.name, name)
             handles[name] = workflow_param(name, kind)
@@ -197,6 +200,8 @@ class Workflow:
         graph.uploads.update(settle_big_values(manifest, graph.steps, self.name))  # twins of big values (_bigflow)
         nested = {graph.template_of[id(s)]: s.graph.tasks for s in subflows}  # a sub-workflow's lines, by template
         manifest["metadata"].setdefault("annotations", {}).update(lines_annotation(graph.tasks, nested))
+        manifest["metadata"]["annotations"].update(  # for --params-from (_cli_target)
+            given_files_annotation({name: graph.given_files(paths) for name, paths in given.items()}))
         if self._images:
             from ._images_build import apply_images  # lazy: image building loads only when images are built
 

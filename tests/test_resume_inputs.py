@@ -5,10 +5,12 @@ A resumed run keeps its artifacts where the run it resumes kept them: a local st
 store (its endpoint, bucket and prefix from run.json, its credentials from the environment); otherwise the outputs
 of the steps it reuses are not found. A Path parameter is an input artifact, not one of run.json's `parameters`: it
 is read back from the store by the upload key the run's manifest gives it, checked against that key's digest, or
-refused naming the parameter and the fix. Real local runs; S3 is a real SeaweedFS server."""
+refused naming the parameter and the fix; a list[Path] parameter's files and folders likewise, by the keys its
+flowpack.io/given-files annotation lists. Real local runs; S3 is a real SeaweedFS server."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -19,6 +21,7 @@ import pytest
 import flowpack as fp
 from fixtures_s3 import s3_server, s3_store  # noqa: F401
 from flowpack._cli import main
+from flowpack._graph import GIVEN_FILES
 from flowpack._store import recorded_store
 from flowpack._view._control import resume_run
 
@@ -215,27 +218,89 @@ from pathlib import Path
 import flowpack as fp
 
 
+def _log(folder, what):
+    with open(Path(folder, "log"), "a") as f:
+        f.write(what + "\\n")
+
+
 @fp.op
-def size(p: Path) -> int:
-    return len(p.read_text())
+def size(p: Path, folder: str) -> int:
+    _log(folder, "size")
+    return len(p.read_text()) if p.is_file() else len(list(p.iterdir()))
+
+
+@fp.op
+def total(sizes: list[int], counts: list[int], folder: str) -> list:
+    _log(folder, "total")
+    if Path(folder, "fail").exists():
+        raise SystemExit("told to fail")
+    return sizes + counts
 
 
 @fp.workflow
-def sizes(pages: list[Path]) -> list:
-    return size.map(p=pages)
+def sizes(pages: list[Path], dirs: list[Path], folder: str) -> list:
+    return total(size.map(p=pages, folder=folder), size.map(p=dirs, folder=folder), folder)
 '''
 
 
-def test_params_from_names_a_list_of_files_it_cannot_give_back(user_module, tmp_path, capsys):
+def test_params_from_gives_a_list_of_files_back_from_the_store(user_module, tmp_path, capsys):
     m = user_module(FILES)
+    store = fp.LocalStore(tmp_path / "elsewhere")
+    folder = _failing(tmp_path)
+    a, b, d = tmp_path / "a.txt", tmp_path / "b.txt", tmp_path / "d"
+    a.write_text("aa")
+    b.write_text("bbbb")
+    d.mkdir()
+    for name in ("x", "y", "z"):
+        (d / name).write_text(name)
+    with pytest.raises(fp.StepFailed, match="told to fail") as info:
+        m.sizes.run(run_dir=RUNS, store=store, pages=[b, a], dirs=[d], folder=str(folder))
+    failed = info.value.run
+    for path in (a, b, *d.iterdir(), d):  # only the store keeps them now
+        path.unlink() if path.is_file() else path.rmdir()
+    (folder / "fail").unlink()
+    assert sorted((folder / "log").read_text().split()) == ["size", "size", "size", "total"]
+    key_b = "flowpack/inputs/" + hashlib.sha256(b"bbbb").hexdigest()
+    stored = store.path(key_b)
+    argv = ["run", f"{m.__file__}:sizes", "--run-dir", str(RUNS), "--params-from", failed.id, "--resume",
+            failed.id]
+
+    stored.write_bytes(b"bbbz")  # changed in the store: refused, never used
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "parameter 'pages'" in err and key_b in err and "does not hash to" in err and "-p pages=" in err, err
+    stored.unlink()  # gone: refused, naming the parameter and the fix
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "parameter 'pages'" in err and key_b in err and "-p pages=" in err, err
+    assert sorted((folder / "log").read_text().split()) == ["size", "size", "size", "total"]  # nothing ran
+    stored.write_bytes(b"bbbb")
+
+    record = _resumed(failed)  # the viewer's resume: the files and the folder, in their order, from the store
+    logs = "\n".join(p.read_text() for p in failed.path.glob("resume-*.log"))
+    assert record["phase"] == "Succeeded", logs
+    assert json.loads(record["outputs"]["parameters"]["return"]) == [4, 2, 3]
+    assert sorted((folder / "log").read_text().split()) == ["size", "size", "size", "total", "total"]  # maps reused
+
+
+def test_params_from_names_a_list_of_files_a_run_did_not_record(user_module, tmp_path, capsys):
+    m = user_module(FILES)
+    folder = tmp_path / "side"
+    folder.mkdir()
     (tmp_path / "a.txt").write_text("aa")
-    run = m.sizes.run(run_dir=RUNS, pages=[tmp_path / "a.txt"])
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "x").write_text("x")
+    run = m.sizes.run(run_dir=RUNS, pages=[tmp_path / "a.txt"], dirs=[tmp_path / "d"], folder=str(folder))
+    manifest = json.loads((run.path / "manifest.json").read_text())
+    del manifest["metadata"]["annotations"][GIVEN_FILES]  # as a run started before they were recorded
+    (run.path / "manifest.json").write_text(json.dumps(manifest))
     argv = ["run", f"{m.__file__}:sizes", "--run-dir", str(RUNS), "--params-from", run.id]
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert "parameter 'pages' is a list of local files" in err and "-p pages=" in err, err
-    assert main(argv + ["-p", f'pages=["{tmp_path / "a.txt"}"]']) == 0  # given with -p: runs
-    assert json.loads(capsys.readouterr().out) == [2]
+    assert "no files for parameter 'pages'" in err and "list[Path]" in err and "-p pages=" in err, err
+    given = ["-p", f'pages=["{tmp_path / "a.txt"}"]', "-p", f'dirs=["{tmp_path / "d"}"]']
+    assert main(argv + given) == 0  # given with -p: runs
+    assert json.loads(capsys.readouterr().out) == [2, 1]
 
 
 def test_recorded_store_opens_what_a_store_describes(tmp_path, monkeypatch, s3_server, s3_store):  # noqa: F811
