@@ -15,13 +15,13 @@ from urllib.parse import quote
 import pytest
 
 from argo_double import TOKEN, argo, argo_server, argo_store, serving  # noqa: F401
+from browser import Browser
 from fixtures_s3 import s3_server, s3_store  # noqa: F401
 from flowpack._argo import submit
 from flowpack._engine._stamps import split_time
 from flowpack._ui import make_server, url
 from flowpack._view._argo_control import argo_log_chunk
 from flowpack._view._runs import argo_connector
-from test_ui_browser import Browser
 
 SOURCE = '''
 import time

@@ -14,13 +14,13 @@ from urllib.parse import quote
 import pytest
 
 from argo_double import DOUBLE_OPS, TOKEN, argo, argo_server, argo_store, step_signal, use_argo_double  # noqa: F401
+from browser import CHROMIUM, Browser
 from fixtures_s3 import s3_server, s3_store  # noqa: F401
 from flowpack._argo import ArgoClient, submit
 from flowpack._argo._record import record_path, record_submitted
 from flowpack._argo._submit import resubmit
 from flowpack._ui import make_server, url
 from flowpack._view._runs import _io, dag_key
-from test_ui_browser import CHROMIUM, Browser
 
 WORKFLOWS = DOUBLE_OPS + '''
 

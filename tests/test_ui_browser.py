@@ -19,14 +19,11 @@ from pathlib import Path
 
 import pytest
 
-websocket = pytest.importorskip("websocket", reason="needs websocket-client (the [test] extra) to drive Chromium")
-
 import flowpack as fp  # noqa: E402
+from browser import CHROMIUM, Browser  # noqa: E402
 from flowpack._ui import make_server, url  # noqa: E402
 from helpers import until  # noqa: E402
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed: apt-get install -y chromium")
 
 WORKFLOWS = '''
@@ -163,83 +160,6 @@ def files():
     t = table()
     return report(t), stats(t), picture(t)
 '''
-
-
-class Browser:
-    """One headless Chromium and one page, spoken to over its DevTools websocket."""
-
-    def __init__(self, profile: Path):
-        self.proc = subprocess.Popen(
-            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={profile}", "--remote-debugging-port=0", "--window-size=1200,900", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        port_file = profile / "DevToolsActivePort"
-        for _ in range(300):
-            if port_file.is_file() and port_file.read_text().strip():
-                break
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"chromium exited with {self.proc.returncode}")
-            time.sleep(0.1)
-        port = int(port_file.read_text().splitlines()[0])
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as r:
-            pages = [t for t in json.load(r) if t["type"] == "page"]
-        self.ws = websocket.create_connection(pages[0]["webSocketDebuggerUrl"], timeout=30, suppress_origin=True)
-        self.ids = itertools.count(1)
-        self.send("Page.enable")
-        self.send("Runtime.enable")
-
-    def send(self, method: str, **params) -> dict:
-        mid = next(self.ids)
-        self.ws.send(json.dumps({"id": mid, "method": method, "params": params}))
-        while True:
-            msg = json.loads(self.ws.recv())
-            if msg.get("id") == mid:
-                if "error" in msg:
-                    raise RuntimeError(f"{method}: {msg['error']}")
-                return msg.get("result", {})
-
-    def js(self, expr: str):
-        res = self.send("Runtime.evaluate", expression=expr, returnByValue=True, awaitPromise=True)
-        if "exceptionDetails" in res:
-            raise RuntimeError(f"{expr}: {res['exceptionDetails']}")
-        return res["result"].get("value")
-
-    def wait(self, expr: str, what: str, limit: float = 30.0):
-        end = time.monotonic() + limit  # a bound on waiting, not a timing being tested
-        probe = f"(() => {{ const v = ({expr}); return v instanceof Node ? true : v; }})()"
-        while time.monotonic() < end:
-            value = self.js(probe)
-            if value:
-                return value
-            time.sleep(0.1)
-        raise AssertionError(f"the page never showed {what}; it shows: {self.js('document.body.innerText')[:2000]}")
-
-    def click(self, selector: str) -> None:
-        """A real mouse click at the middle of the element (scrolled into view)."""
-        box = self.js(f"(() => {{ const e = document.querySelector({json.dumps(selector)}); if (!e) return null;"
-                      " e.scrollIntoView({block: 'center'}); const r = e.getBoundingClientRect();"
-                      " return [r.x + r.width / 2, r.y + r.height / 2]; })()")
-        assert box, f"nothing matches {selector}"
-        for kind in ("mousePressed", "mouseReleased"):
-            self.send("Input.dispatchMouseEvent", type=kind, x=box[0], y=box[1], button="left", clickCount=1)
-
-    def screenshot(self, name: str) -> Path:
-        ARTIFACTS.mkdir(exist_ok=True)
-        path = ARTIFACTS / name
-        path.write_bytes(base64.b64decode(self.send("Page.captureScreenshot", format="png")["data"]))
-        return path
-
-    def close(self) -> None:
-        try:
-            self.ws.close()
-        finally:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 @pytest.fixture(scope="module")

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from browser import CHROMIUM, Browser  # noqa: E402
 from fixtures_s3 import s3_server, s3_store  # noqa: E402,F401  (pytest fixtures)
 from flowpack._ui import make_server, url  # noqa: E402
 from flowpack._view import _steps  # noqa: E402
-from test_ui_browser import CHROMIUM, Browser  # noqa: E402
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC"
 MARKDOWN = "| model | accuracy |\n|---|---:|\n| svc | 0.98 |\n| tree | 0.85 |\n"

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from browser import CHROMIUM, Browser  # noqa: E402
 from examples_support import load_example, unload  # noqa: E402
 from flowpack._ui import make_server, url  # noqa: E402
-from test_ui_browser import CHROMIUM, Browser  # noqa: E402
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed: apt-get install -y chromium")
 
