@@ -10,7 +10,6 @@ import itertools
 import json
 import shutil
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
 
@@ -34,12 +33,8 @@ class Browser:
              f"--user-data-dir={profile}", "--remote-debugging-port=0", "--window-size=1200,900", "about:blank"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         port_file = profile / "DevToolsActivePort"
-        for _ in range(300):
-            if port_file.is_file() and port_file.read_text().strip():
-                break
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"chromium exited with {self.proc.returncode}")
-            time.sleep(0.1)
+        until(lambda: port_file.is_file() and port_file.read_text().strip(), "Chromium's DevTools port", 30.0,
+              proc=self.proc)
         port = int(port_file.read_text().splitlines()[0])
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as r:
             pages = [t for t in json.load(r) if t["type"] == "page"]

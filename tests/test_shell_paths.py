@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-import flowpack as fp
 from flowpack._engine import _mountns
 from helpers import run_checked
 

@@ -5,14 +5,10 @@ Needs Debian's `chromium` (apt-get install -y chromium) and websocket-client; sc
 
 from __future__ import annotations
 
-import base64
-import itertools
 import json
-import shutil
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
