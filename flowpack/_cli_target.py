@@ -180,7 +180,8 @@ def _uploaded_files(folder: Path, record: RunRecord, wf, names: list[str], run_i
             fix = f"give it with -p {name}='[\"FILE\", ...]'"
             if name not in lists:
                 raise UsageError(f"--params-from {run_id}: the run records no files for parameter {name!r}, a list "
-                                 f"of local files (list[Path]); it was started before flowpack recorded them: {fix}")
+                                 f"of local files (list[Path]): it was started before flowpack recorded them, or the "
+                                 f"list was too long to record: {fix}")
             wanted = [(f.key, into / name / str(i), f.folder) for i, f in enumerate(lists[name])]
         else:
             fix = f"give it with -p {name}=PATH"

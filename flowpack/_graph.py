@@ -217,10 +217,21 @@ class GivenFile:
     folder: bool
 
 
+GIVEN_FILES_BUDGET = 64 * 1024  # Kubernetes refuses an object whose annotations hold over 256 KiB in all
+
+
 def given_files_annotation(given: dict[str, list[GivenFile]]) -> dict[str, str]:
-    """The GIVEN_FILES annotation ({} when the workflow has no list[Path] parameter)."""
-    data = {name: [f.key.rsplit("/", 1)[-1] + ("/" if f.folder else "") for f in files]
-            for name, files in given.items()}
+    """The GIVEN_FILES annotation ({} when the workflow has no list[Path] parameter). Lists are recorded shortest
+    first while they fit in GIVEN_FILES_BUDGET (about 1,000 files); a longer one is left out, and a later run must be
+    given its files again."""
+    data: dict[str, list[str]] = {}
+    size = 2
+    for name, files in sorted(given.items(), key=lambda item: len(item[1])):
+        digests = [f.key.rsplit("/", 1)[-1] + ("/" if f.folder else "") for f in files]
+        size += len(json.dumps({name: digests}, separators=(",", ":")))
+        if size > GIVEN_FILES_BUDGET:
+            break
+        data[name] = digests
     return {GIVEN_FILES: json.dumps(data, sort_keys=True, separators=(",", ":"))} if data else {}
 
 
