@@ -29,7 +29,7 @@ from types import ModuleType
 
 from ._bigvalue import Marked, read_marker
 from ._errors import StoreError, UsageError
-from ._graph import given_files_of
+from ._given_files import given_files_of
 from ._op import Step
 from ._records import RunRecord
 from ._store import ArtifactRef, Store, fetch_upload, recorded_store

@@ -17,7 +17,8 @@ from urllib.parse import unquote, urlparse
 from ._capture_facts import ImageFacts, read_images_annotation
 from ._context import building
 from ._errors import ImageBuildError
-from ._graph import Graph, workflow_param
+from ._graph import Graph
+from ._handle import workflow_param
 from ._images import ImageSpec, _client, build, is_managed, pinned_packages
 from ._images import push as push_image
 from ._op import Step

@@ -12,7 +12,8 @@ from ._batch import is_batched
 from ._capture_facts import IMAGES_ANNOTATION, images_annotation
 from ._engine._batch import flatten_expression
 from ._engine._expr import fallback_expression
-from ._graph import Fallback, Finish, Graph, Handle, Returned, Task
+from ._graph import Graph
+from ._handle import Fallback, Finish, Handle, Returned, Task
 from ._hooks import hooks_field
 from ._jinja import render_json
 from ._status_deps import failure_handled, may_not_run, task_clauses

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ._engine._choice import Branch, choice_expression
 from ._errors import WorkflowBuildError
-from ._graph import Handle
+from ._handle import Handle
 from ._types import PARAM
 
 

@@ -15,7 +15,7 @@ from ._code_names import check_function_names
 from ._context import current
 from ._engine._expr import memo_expression
 from ._errors import OpDefinitionError, WorkflowBuildError
-from ._graph import Handle
+from ._handle import Handle
 from ._jinja import render_json
 from ._names import k8s_name
 from ._options import Options

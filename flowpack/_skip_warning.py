@@ -10,7 +10,8 @@ from __future__ import annotations
 import warnings
 
 from ._callsite import CallSite
-from ._graph import Graph, Handle
+from ._graph import Graph
+from ._handle import Handle
 from ._manifest import _skippable, _uses
 from ._status_deps import may_not_run
 

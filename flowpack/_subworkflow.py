@@ -15,7 +15,8 @@ from typing import Callable, Protocol
 
 from ._context import building
 from ._errors import WorkflowBuildError
-from ._graph import Finish, Graph, Handle, Returned, ReturnForm, Task, item_codec
+from ._graph import Graph
+from ._handle import Finish, Handle, Returned, ReturnForm, Task, item_codec
 from ._op import Op, Step
 from ._signature import Input, Interface, _hints
 from ._status_deps import may_not_run

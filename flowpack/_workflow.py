@@ -18,18 +18,9 @@ from ._context import building, current
 from ._errors import OpDefinitionError, WorkflowBuildError
 from ._exit import check_exit_op, exit_handler
 from ._exit_with import bind_exit_values
-from ._graph import (
-    Finish,
-    Graph,
-    Handle,
-    Returned,
-    ReturnForm,
-    _content_key,
-    given_files_annotation,
-    item_codec,
-    upload_argument,
-    workflow_param,
-)
+from ._given_files import given_files_annotation
+from ._graph import Graph, _content_key, upload_argument
+from ._handle import Finish, Handle, Returned, ReturnForm, item_codec, workflow_param
 from ._names import PARAM_NAME, UniqueNames, k8s_name
 from ._op import protect
 from ._param_items import item_protected

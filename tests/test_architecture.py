@@ -43,7 +43,7 @@ LAYER_OF = {
     "_subworkflow": "ops",  # a workflow called inside another: its own DAG template
     "_condition": "ops", "_status_deps": "ops", "_one_of": "ops", "_sequence": "ops", "_rows": "ops", "_fanin": "ops",
     "_tolerate": "ops", "_batch": "ops", "_item": "ops", "_exit_with": "ops", "_text": "ops", "_hooks": "ops",
-    "_graph": "ops", "_op": "ops", "_shell": "ops",
+    "_graph": "ops", "_handle": "ops", "_given_files": "ops", "_op": "ops", "_shell": "ops",
     "_steplike": "ops",  # what the builder reads of a step, and the forms a map or a call runs a step in
     "_arguments": "ops",  # a parameter argument (name, Argo text): a task's, or the workflow's own
     "_param_items": "ops",  # a list workflow parameter's items, protected when only Python ops read it

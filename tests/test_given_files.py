@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from flowpack._bigvalue import UPLOAD_PREFIX
-from flowpack._graph import GIVEN_FILES, GIVEN_FILES_BUDGET, GivenFile, given_files_annotation, given_files_of
+from flowpack._given_files import GIVEN_FILES, GIVEN_FILES_BUDGET, GivenFile, given_files_annotation, given_files_of
 
 
 def _files(n: int, folder: bool = False) -> list[GivenFile]:

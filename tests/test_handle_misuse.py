@@ -9,7 +9,7 @@ import typing
 import pytest
 
 import flowpack as fp
-from flowpack._graph import Handle
+from flowpack._handle import Handle
 from flowpack._signature import HANDLE_ATTRIBUTES
 
 

@@ -21,7 +21,7 @@ import pytest
 import flowpack as fp
 from fixtures_s3 import s3_server, s3_store  # noqa: F401
 from flowpack._cli import main
-from flowpack._graph import GIVEN_FILES
+from flowpack._given_files import GIVEN_FILES
 from flowpack._store import recorded_store
 from flowpack._view._control import resume_run
 

@@ -85,7 +85,7 @@ def test_what_argo_cant_paste_is_a_build_error(user_module):
 
         with pytest.raises(fp.WorkflowBuildError, match=match):
             fp.workflow(bad).render()
-    from flowpack._graph import Handle
+    from flowpack._handle import Handle
 
     outside = Handle(None, "x", m.greet.interface.outputs["return"], "{{workflow.parameters.x}}")
     with pytest.raises(fp.WorkflowBuildError, match="inside a workflow body"):
