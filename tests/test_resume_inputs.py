@@ -136,6 +136,19 @@ def _check_resumed(record: dict, failed, folder: Path) -> None:
     assert (folder / "log").read_text().split() == ["measure", "finish", "finish"]  # measure was reused
 
 
+
+def _refused_when_changed_or_gone(argv: list[str], stored: Path, name: str, key: str, fix: str, capsys) -> None:
+    """`flowpack run ... --params-from` refuses a stored input that was changed, then one that is gone, naming the
+    parameter, its key and the fix; the stored file is removed afterwards."""
+    stored.write_bytes(stored.read_bytes() + b"z")  # changed in the store: refused, never used
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"parameter {name!r}" in err and key in err and "does not hash to" in err and fix in err, err
+    stored.unlink()  # gone: refused, naming the parameter and the fix
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"parameter {name!r}" in err and key in err and fix in err, err
+
 def test_the_viewers_resume_keeps_a_local_store_that_is_not_the_default(user_module, tmp_path):
     m = user_module(SOURCE)
     store = fp.LocalStore(tmp_path / "elsewhere")
@@ -182,14 +195,7 @@ def test_params_from_gives_path_parameters_back_checked_against_their_digest(use
     argv = ["run", f"{m.__file__}:pipeline", "--run-dir", str(RUNS), "--params-from", failed.id, "--resume",
             failed.id]
 
-    stored.write_bytes(b"twelve bytez")  # changed in the store: refused, never used
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert "parameter 'data'" in err and key in err and "does not hash to" in err and "-p data=PATH" in err, err
-    stored.unlink()  # gone: refused, naming the parameter and the fix
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert "parameter 'data'" in err and key in err and "-p data=PATH" in err, err
+    _refused_when_changed_or_gone(argv, stored, "data", key, "-p data=PATH", capsys)
     assert (folder / "log").read_text().split() == ["measure", "finish"]  # nothing ran
 
     other = tmp_path / "other.txt"
@@ -265,14 +271,7 @@ def test_params_from_gives_a_list_of_files_back_from_the_store(user_module, tmp_
     argv = ["run", f"{m.__file__}:sizes", "--run-dir", str(RUNS), "--params-from", failed.id, "--resume",
             failed.id]
 
-    stored.write_bytes(b"bbbz")  # changed in the store: refused, never used
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert "parameter 'pages'" in err and key_b in err and "does not hash to" in err and "-p pages=" in err, err
-    stored.unlink()  # gone: refused, naming the parameter and the fix
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert "parameter 'pages'" in err and key_b in err and "-p pages=" in err, err
+    _refused_when_changed_or_gone(argv, stored, "pages", key_b, "-p pages=", capsys)
     assert sorted((folder / "log").read_text().split()) == ["size", "size", "size", "total"]  # nothing ran
     stored.write_bytes(b"bbbb")
 
