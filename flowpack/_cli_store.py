@@ -80,4 +80,3 @@ def _endpoint() -> tuple[str | None, bool]:
             raise UsageError(f"{var}={value!r}: give http(s)://HOST[:PORT] (no path)")
         return url.netloc, url.scheme == "https"
     return None, True
-
